@@ -1,0 +1,26 @@
+// Shared numeric types (2D point sets, batch-major matrices) and the error type for bad input.
+#pragma once
+#include <Eigen/Core>
+#include <stdexcept>
+#include <string>
+
+namespace fmp {
+
+// N points in the plane, one per row; row-major so the memory is the x,y,x,y,... layout that
+// GPU buffers, CSV files and vertex arrays use.
+using Points = Eigen::Matrix<float, Eigen::Dynamic, 2, Eigen::RowMajor>;
+// A batch-major matrix: one sample per row.
+using MatrixRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using VectorF = Eigen::VectorXf;
+
+// Bad user input (unknown name, malformed file, out-of-range size). The message is one line that
+// says what is wrong and, for names, lists the valid choices. The CLI maps it to exit code 2.
+class InputError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// "a, b, c" for error messages that name the valid choices.
+std::string join_names(const std::vector<std::string>& names);
+
+}  // namespace fmp
