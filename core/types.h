@@ -3,6 +3,7 @@
 #include <Eigen/Core>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace fmp {
 
