@@ -23,7 +23,6 @@
 #include "app/gui_main_window.h"
 #include "app/gui_theme.h"
 #include "app/png_writer.h"
-#include "core/cpu_engine.h"
 #include "core/gl/gl_context.h"
 #include "core/gl/gl_engine.h"
 #include "core/parallel.h"
@@ -150,6 +149,11 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
             auto eq = item.find('=');
             if (colon == std::string::npos || eq == std::string::npos || eq < colon)
                 throw InputError("bad --script item '" + item + "'; expected FRAME:KEY=VALUE");
+            static const std::vector<std::string> keys = {"target", "source", "path",  "coupling", "solver",
+                                                          "steps",  "views",  "time",  "train",    "play"};
+            std::string key = item.substr(colon + 1, eq - colon - 1);
+            if (index_of(keys, key) < 0)
+                throw InputError("unknown --script key '" + key + "'; valid keys: " + join_names(keys));
             m_script.emplace_back(std::atoi(item.substr(0, colon).c_str()), item.substr(colon + 1));
         }
     }
@@ -362,6 +366,16 @@ void GuiApp::frame(double dt, bool last) {
     handle_input();
     advance_time(dt);
     sync_with_workers();
+    if (m_frame_index == 0) {
+        // The backend creates the font texture in its first NewFrame. The font is rasterised at
+        // its display size, so nearest sampling looks the same as linear and is several times
+        // cheaper for a software rasterizer, which samples it for every UI pixel.
+        auto texture = static_cast<GLuint>(reinterpret_cast<intptr_t>(ImGui::GetIO().Fonts->TexID));
+        glBindTexture(GL_TEXTURE_2D, texture);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+        glBindTexture(GL_TEXTURE_2D, 0);
+    }
     if (last) {
         // A screenshot must show the flow, not the first frames before any trajectory exists.
         m_worker->wait_for_trajectory(1, 60.0);
@@ -385,7 +399,9 @@ void GuiApp::frame(double dt, bool last) {
         m_screenshot_request.clear();
     }
     m_window->swap_buffers();
-    if (dt > 0) m_fps = m_fps == 0.0 ? 1.0 / dt : 0.95 * m_fps + 0.05 / dt;
+    // Real frame time, also in scripted runs where t advances by a fixed step.
+    double real = std::max(1e-4, now_seconds() - m_now);
+    m_fps = m_fps == 0.0 ? 1.0 / real : 0.95 * m_fps + 0.05 / real;
     ++m_frame_index;
 }
 

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <deque>
 
-#include "core/cpu_engine.h"
+#include "app/gui_trainer.h"
 #include "core/marginal_velocity.h"
 #include "core/rng.h"
 
@@ -17,6 +17,8 @@ namespace {
 // Rows integrated per slice: ~5-15 ms on two cores for a 3x128 network with a 2-stage solver.
 constexpr int k_block_rows = 4096;
 constexpr int k_max_modes = 12;
+// Reference samples of the target for the markers, the modes and the exact marginal field.
+constexpr int k_reference_points = 2048;
 
 double now_seconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -228,6 +230,7 @@ bool FlowWorker::wait_for_trajectory(uint64_t params_version, double timeout_sec
 }
 
 void FlowWorker::loop() {
+    lower_thread_priority();
     // Worker-side state: the trajectory being integrated and the network it uses.
     std::shared_ptr<Trajectory> work;
     Mlp work_mlp;
@@ -254,8 +257,8 @@ void FlowWorker::loop() {
             auto ref = std::make_shared<FlowReference>();
             ref->spec_id = id;
             Rng rng(spec.seed * 7919 + 17, 3);
-            ref->target = spec.target.sample(k_marginal_reference_points, rng);
-            ref->source = spec.source.sample(k_marginal_reference_points, rng) * spec.path.source_scale();
+            ref->target = spec.target.sample(k_reference_points, rng);
+            ref->source = spec.source.sample(k_reference_points, rng) * spec.path.source_scale();
             ref->modes = ModeMap::build(ref->target);
             lock.lock();
             m_reference = ref;

@@ -79,7 +79,7 @@ struct ArrowField {
 // Static reference samples for a spec: what the markers show and what the exact field uses.
 struct FlowReference {
     uint64_t spec_id = 0;
-    Points target;                   // k_marginal_reference_points samples of the target
+    Points target;                   // 2048 samples of the target
     Points source;                   // as many source samples, scaled like the particles at t=0
     ModeMap modes;
 };

@@ -244,32 +244,11 @@ void GuiApp::draw_settings_panel() {
         }
     }
 
-    if (ImGui::CollapsingHeader("Network", ImGuiTreeNodeFlags_DefaultOpen)) {
-        static const std::vector<std::string> widths = {"32", "64", "128", "256", "512"};
-        int wi = std::max(0, static_cast<int>(std::find(widths.begin(), widths.end(), std::to_string(st.width)) - widths.begin()));
-        if (wi >= static_cast<int>(widths.size())) wi = 2;
-        if (combo("width", wi, widths)) st.width = std::stoi(widths[wi]), reset_training();
-        tip(k_tip_width);
-        ImGui::SliderInt("depth", &st.depth, 1, 6);
-        if (ImGui::IsItemDeactivatedAfterEdit()) reset_training();
-        tip(k_tip_depth);
-        if (combo("activation", st.activation, activation_names())) reset_training();
-        tip(k_tip_activation);
-        ImGui::InputInt("seed", &st.seed);
-        st.seed = std::max(0, st.seed);
-        if (ImGui::IsItemDeactivatedAfterEdit()) reset_training(), update_spec();
-        tip(k_tip_seed);
-        MlpConfig cfg;
-        cfg.width = st.width;
-        cfg.depth = st.depth;
-        ImGui::TextDisabled("%s parameters", with_commas(static_cast<long long>(cfg.parameter_count())).c_str());
-    }
-
     if (ImGui::CollapsingHeader("Training", ImGuiTreeNodeFlags_DefaultOpen)) {
         float bw = (ImGui::GetContentRegionAvail().x - 2 * ImGui::GetStyle().ItemSpacing.x) / 3.0f;
         if (m_training) {
             ImGui::PushStyleColor(ImGuiCol_Button, IM_COL32(40, 90, 80, 255));
-            if (ImGui::Button("❚❚ Pause", ImVec2(bw, 0))) m_training = false, m_trainer->set_running(false);
+            if (ImGui::Button("▮▮ Pause", ImVec2(bw, 0))) m_training = false, m_trainer->set_running(false);
             ImGui::PopStyleColor();
         } else {
             ImGui::PushStyleColor(ImGuiCol_Button, IM_COL32(50, 80, 140, 255));
@@ -374,6 +353,27 @@ void GuiApp::draw_settings_panel() {
         ImGui::Dummy(ImVec2(w, h));
         tip(k_tip_loss_t);
     }
+    if (ImGui::CollapsingHeader("Network")) {
+        static const std::vector<std::string> widths = {"32", "64", "128", "256", "512"};
+        int wi = std::max(0, static_cast<int>(std::find(widths.begin(), widths.end(), std::to_string(st.width)) - widths.begin()));
+        if (wi >= static_cast<int>(widths.size())) wi = 2;
+        if (combo("width", wi, widths)) st.width = std::stoi(widths[wi]), reset_training();
+        tip(k_tip_width);
+        ImGui::SliderInt("depth", &st.depth, 1, 6);
+        if (ImGui::IsItemDeactivatedAfterEdit()) reset_training();
+        tip(k_tip_depth);
+        if (combo("activation", st.activation, activation_names())) reset_training();
+        tip(k_tip_activation);
+        ImGui::InputInt("seed", &st.seed);
+        st.seed = std::max(0, st.seed);
+        if (ImGui::IsItemDeactivatedAfterEdit()) reset_training(), update_spec();
+        tip(k_tip_seed);
+        MlpConfig cfg;
+        cfg.width = st.width;
+        cfg.depth = st.depth;
+        ImGui::TextDisabled("%s parameters", with_commas(static_cast<long long>(cfg.parameter_count())).c_str());
+    }
+
     std::string err = m_trainer->error();
     if (!err.empty()) ImGui::TextColored(ImVec4(1.0f, 0.45f, 0.45f, 1.0f), "training stopped: %s", err.c_str());
     ImGui::PopItemWidth();
@@ -388,9 +388,8 @@ std::string GuiApp::seeing_line() const {
     std::snprintf(t, sizeof(t), "%.2f", m_t);
     std::string line;
     if (o.paths && o.path_mode == PathMode::Both)
-        line = "Blue: where the learned ODE dx/dt = v_θ(x,t) carries each x0. Amber: the straight/curved conditional "
-               "path ψ_t(x0|x1) to the one x1 it was paired with in training. Conditional paths cross; the learned "
-               "(marginal) paths never do.";
+        line = "Blue: the learned ODE dx/dt = v_θ(x,t) from x0. Amber: the conditional path ψ_t(x0|x1) from the "
+               "same x0 to the x1 it was paired with. Amber paths cross; blue ones never do.";
     else if (o.paths && o.path_mode == PathMode::Conditional)
         line = "Conditional paths ψ_t(x0|x1) = α_t·x1 + σ_t·x0: what each training pair teaches. They cross each other.";
     else if (o.paths)
@@ -415,7 +414,8 @@ void GuiApp::draw_view_panel() {
     const float s = m_scale;
     SceneOptions& o = m_scene_options;
     ImGui::PushStyleColor(ImGuiCol_ChildBg, IM_COL32(34, 40, 54, 200));
-    ImGui::BeginChild("seeing", ImVec2(0, ImGui::GetTextLineHeightWithSpacing() * 5.2f), true);
+    ImGui::BeginChild("seeing", ImVec2(0, ImGui::GetTextLineHeightWithSpacing() * 7.0f), true,
+                      ImGuiWindowFlags_NoScrollbar);
     ImGui::PushTextWrapPos(0.0f);
     ImGui::TextColored(ImVec4(0.62f, 0.76f, 1.0f, 1.0f), "What you are seeing");
     ImGui::TextUnformatted(seeing_line().c_str());
@@ -579,7 +579,7 @@ void GuiApp::draw_view_panel() {
 void GuiApp::draw_time_bar() {
     const float s = m_scale;
     float bw = ImGui::GetFrameHeight() * 2.2f;
-    if (ImGui::Button(m_playing ? "❚❚" : "▶", ImVec2(bw, 0))) m_playing = !m_playing;
+    if (ImGui::Button(m_playing ? "▮▮" : "▶", ImVec2(bw, 0))) m_playing = !m_playing;
     tip("Play or pause the sweep of t (Space). ←/→ step t by 0.01.");
     ImGui::SameLine();
     ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x);

@@ -185,7 +185,7 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
 
     if (o.heatmap && traj) build_heatmap(xy, view, s, scene);
     if (o.sources && in.reference) add_points(scene, in.reference->source, to_rgba(palette::source, 0.22f), 2.4f * s, 0.2f);
-    if (o.targets && in.reference) add_points(scene, in.reference->target, to_rgba(palette::target, 0.16f), 2.4f * s, 0.2f);
+    if (o.targets && in.reference) add_points(scene, in.reference->target, to_rgba(palette::target, 0.3f), 2.6f * s, 0.2f);
 
     if (o.trails && traj && traj->x0.rows() > 0) {
         SegmentLayer trails;

@@ -28,7 +28,7 @@ struct SceneOptions {
     ColorMode color = ColorMode::Source;
     ArrowMode arrow_mode = ArrowMode::Learned;
     PathMode path_mode = PathMode::Both;
-    int path_count = 96;            // paths drawn (the first particles)
+    int path_count = 48;            // paths drawn (the first particles)
     float point_size = 3.0f;        // pixels (before ui_scale)
     float point_alpha = 0.75f;
     bool additive = false;

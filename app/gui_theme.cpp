@@ -12,7 +12,7 @@ namespace {
 
 // Greek, arrows, maths and a few shapes on top of Latin-1: the tooltips write v_θ, α_t, σ_t, →.
 const ImWchar k_glyph_ranges[] = {0x0020, 0x00FF, 0x0370, 0x03FF, 0x2000, 0x206F, 0x2070, 0x209F,
-                                  0x2190, 0x21FF, 0x2200, 0x22FF, 0x25A0, 0x25FF, 0};
+                                  0x2190, 0x21FF, 0x2200, 0x22FF, 0x2500, 0x257F, 0x25A0, 0x25FF, 0};
 
 }  // namespace
 

@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <chrono>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 namespace fmp {
 namespace {
 
@@ -17,6 +21,12 @@ double now_seconds() {
 constexpr double k_publish_interval = 0.05;
 
 }  // namespace
+
+void lower_thread_priority() {
+    // On Linux the nice value belongs to the thread (PRIO_PROCESS with a thread id).
+    auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+    ::setpriority(PRIO_PROCESS, tid, 10);
+}
 
 Trainer::Trainer(std::unique_ptr<Engine> engine, bool threaded)
     : m_engine(std::move(engine)), m_threaded(threaded) {
@@ -96,6 +106,7 @@ void Trainer::pump(double budget_ms) {
 }
 
 void Trainer::worker_loop() {
+    lower_thread_priority();
     for (;;) {
         {
             std::unique_lock<std::mutex> lock(m_mutex);

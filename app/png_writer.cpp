@@ -1,5 +1,4 @@
-// The one translation unit that compiles stb_image_write; PNG files are written atomically.
-#define STB_IMAGE_WRITE_IMPLEMENTATION
+// PNG files for screenshots and frames through stb_image_write (compiled in Debian's libstb), written atomically.
 #include "app/png_writer.h"
 
 #include <stb/stb_image_write.h>
