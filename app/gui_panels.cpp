@@ -471,7 +471,8 @@ void GuiApp::draw_view_panel() {
         ImGui::SliderFloat("spacing", &o.arrow_spacing, 18.0f, 90.0f, "%.0f px");
         tip("Distance between arrows on screen (smaller = denser grid).");
         ImGui::SliderFloat("length", &o.arrow_scale, 0.2f, 4.0f, "%.2f×", ImGuiSliderFlags_Logarithmic);
-        tip("Arrow length = velocity × 0.1 × this factor: the distance a particle travels in 0.1·factor of time.");
+        tip("Arrow length × this factor. Lengths are relative: the 95th-percentile speed of the field gets 0.9 grid "
+            "cells (for the difference: that of the learned field, so the error shrinks visibly).");
     }
 
     if (ImGui::CollapsingHeader("Paths", ImGuiTreeNodeFlags_DefaultOpen)) {

@@ -283,19 +283,25 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
         else if (f.learned.rows() == f.exact.rows()) v = f.learned - f.exact;
         if (v.rows() == f.base.rows()) {
             float spacing = f.request.box.sizes().x() / std::max(1, f.request.nx);
-            // Colour by speed relative to the 95th percentile of this field, so the ramp is used fully
-            // at every t (speeds near t=1 of a VP path dwarf those near t=0).
+            // Speeds relative to the 95th percentile of the field shown (for the difference: of the
+            // learned field, so the error visibly shrinks as training goes on). That speed gets an
+            // arrow of 0.9 grid cells and the top colour, at every t and zoom.
+            auto p95 = [](const Points& field) {
+                std::vector<float> sp(static_cast<std::size_t>(field.rows()));
+                for (Eigen::Index i = 0; i < field.rows(); ++i) sp[i] = field.row(i).norm();
+                if (sp.empty()) return 1.0f;
+                std::size_t k = static_cast<std::size_t>(0.95 * (sp.size() - 1));
+                std::nth_element(sp.begin(), sp.begin() + k, sp.end());
+                return std::max(sp[k], 1e-6f);
+            };
             std::vector<float> speeds(static_cast<std::size_t>(v.rows()));
             for (Eigen::Index i = 0; i < v.rows(); ++i) speeds[i] = v.row(i).norm();
-            std::vector<float> sorted = speeds;
-            std::size_t k95 = static_cast<std::size_t>(0.95 * (sorted.size() - 1));
-            std::nth_element(sorted.begin(), sorted.begin() + k95, sorted.end());
-            float ref = std::max(sorted[k95], 1e-6f);
-            float length_per_speed = 0.1f * o.arrow_scale;
+            float ref = o.arrow_mode == ArrowMode::Difference ? p95(f.learned) : p95(v);
+            float length_per_speed = 0.9f * spacing * o.arrow_scale / ref;
             for (Eigen::Index i = 0; i < v.rows(); ++i) {
                 Eigen::Vector2f vec = v.row(i).transpose() * length_per_speed;
                 float len = vec.norm();
-                // Long arrows are capped at 1.6 cells; their colour still says how fast they are.
+                // Outliers are capped at 1.6 cells; their colour still says how fast they are.
                 if (len > 1.6f * spacing) vec *= 1.6f * spacing / len;
                 uint32_t c;
                 if (o.arrow_mode == ArrowMode::Difference)
