@@ -32,7 +32,8 @@ using MapPts = Eigen::Map<Points>;
 
 constexpr int kMaxWidth = 512;
 constexpr std::size_t kMinRowsPerWorker = 32;  // below this a second thread costs more than it saves
-constexpr std::size_t kInferChunk = 256;       // rows per inference chunk: 2 x 256 x W floats in L2
+constexpr std::size_t kInferChunk = 256;
+constexpr std::size_t kTrainChunk = 256;       // rows per inference chunk: 2 x 256 x W floats in L2
 
 // ---- [SECTION] elementwise math, written branch-free so GCC vectorises the loops that use it
 
@@ -217,9 +218,11 @@ void add_row_bias(float* v, std::size_t rows, const float* b) {
     }
 }
 
-// db <- column sums of g (rows x w).
-void column_sums(const float* __restrict g, std::size_t rows, int w, float* __restrict db) {
-    for (int j = 0; j < w; ++j) db[j] = 0.0f;
+// db <- column sums of g (rows x w), or db += them.
+void column_sums(const float* __restrict g, std::size_t rows, int w, float* __restrict db,
+                 bool overwrite) {
+    if (overwrite)
+        for (int j = 0; j < w; ++j) db[j] = 0.0f;
     for (std::size_t i = 0; i < rows; ++i) {
         const float* gr = g + i * w;
         for (int j = 0; j < w; ++j) db[j] += gr[j];
@@ -280,37 +283,40 @@ struct TrainForwardJob {
     MlpContext* ctx;
 };
 
+// One worker's rows, in chunks of kTrainChunk so each chunk's activations stay in L2 between
+// layers (and Eigen's GEMM packing buffers stay on the stack instead of the heap).
 template <class A>
 void forward_train_rows(const TrainForwardJob& job, std::size_t r0, std::size_t r1) {
     const Net& net = *job.net;
     MlpContext& ctx = *job.ctx;
     const MlpConfig& config = *net.config;
-    const std::size_t n = r1 - r0;
     const int w = net.width, in_dim = net.in_dim;
 
-    float* in = ctx.input.data() + r0 * in_dim;
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto r = static_cast<Eigen::Index>(r0 + i);
-        encode_input_row(config, (*job.x)(r, 0), (*job.x)(r, 1), (*job.t)(r), in + i * in_dim);
-    }
+    for (std::size_t c0 = r0; c0 < r1; c0 += kTrainChunk) {
+        const std::size_t n = std::min(kTrainChunk, r1 - c0);
+        float* in = ctx.input.data() + c0 * in_dim;
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto r = static_cast<Eigen::Index>(c0 + i);
+            encode_input_row(config, (*job.x)(r, 0), (*job.x)(r, 1), (*job.t)(r), in + i * in_dim);
+        }
+        auto pre = [&](int l) { return ctx.pre[l].data() + c0 * w; };
+        auto post = [&](int l) { return ctx.post[l].data() + c0 * w; };
+        auto deriv = [&](int l) { return ctx.deriv[l].data() + c0 * w; };
 
-    auto pre = [&](int l) { return ctx.pre[l].data() + r0 * w; };
-    auto post = [&](int l) { return ctx.post[l].data() + r0 * w; };
-    auto deriv = [&](int l) { return ctx.deriv[l].data() + r0 * w; };
-
-    if (in_dim == 3) {
-        small_first_layer<A, 3, true>(in, 3, n, net.W(0), net.b(0), w, pre(0), post(0), deriv(0));
-    } else {
-        MapRM(pre(0), n, w).noalias() = CMapRM(in, n, in_dim) * CMapRM(net.W(0), in_dim, w);
-        bias_act_train<A>(pre(0), net.b(0), n, w, post(0), deriv(0));
+        if (in_dim == 3) {
+            small_first_layer<A, 3, true>(in, 3, n, net.W(0), net.b(0), w, pre(0), post(0), deriv(0));
+        } else {
+            MapRM(pre(0), n, w).noalias() = CMapRM(in, n, in_dim) * CMapRM(net.W(0), in_dim, w);
+            bias_act_train<A>(pre(0), net.b(0), n, w, post(0), deriv(0));
+        }
+        for (int l = 1; l < net.depth; ++l) {
+            MapRM(pre(l), n, w).noalias() = CMapRM(post(l - 1), n, w) * CMapRM(net.W(l), w, w);
+            bias_act_train<A>(pre(l), net.b(l), n, w, post(l), deriv(l));
+        }
+        float* v = job.v->data() + 2 * c0;
+        MapPts(v, n, 2).noalias() = CMapRM(post(net.depth - 1), n, w) * CMapRM(net.W(net.depth), w, 2);
+        add_row_bias(v, n, net.b(net.depth));
     }
-    for (int l = 1; l < net.depth; ++l) {
-        MapRM(pre(l), n, w).noalias() = CMapRM(post(l - 1), n, w) * CMapRM(net.W(l), w, w);
-        bias_act_train<A>(pre(l), net.b(l), n, w, post(l), deriv(l));
-    }
-    float* v = job.v->data() + 2 * r0;
-    MapPts(v, n, 2).noalias() = CMapRM(post(net.depth - 1), n, w) * CMapRM(net.W(net.depth), w, 2);
-    add_row_bias(v, n, net.b(net.depth));
 }
 
 struct BackwardJob {
@@ -325,63 +331,77 @@ struct BackwardJob {
 void backward_rows(BackwardJob& job, std::size_t r0, std::size_t r1, int worker) {
     const Net& net = *job.net;
     const MlpContext& ctx = *job.ctx;
-    const std::size_t n = r1 - r0;
     const int w = net.width, depth = net.depth, in_dim = net.in_dim;
     float* g = worker == 0 ? job.grads0 : ctx.worker_grads[worker - 1].data();
     const LayerLayout* L = net.layers.data();
 
-    auto post = [&](int l) { return ctx.post[l].data() + r0 * w; };
-    auto deriv = [&](int l) { return ctx.deriv[l].data() + r0 * w; };
-    auto grad = [&](int l) { return ctx.grad[l].data() + r0 * w; };
-
-    // Output layer: dW = h^T g, db = sum g, and dL/dpre of the last hidden layer as a fused
-    // rank-2 update times the saved derivative.
-    const float* gv = job.dL_dv->data() + 2 * r0;
+    // The output layer's dW (w x 2, interleaved in the parameters) and db accumulate here.
+    std::array<float, kMaxWidth> wl0, wl1, acc0, acc1;
     const float* WL = net.W(depth);
-    MapRM(g + L[depth].w_offset, w, 2).noalias() =
-        CMapRM(post(depth - 1), n, w).transpose() * CMapRM(gv, n, 2);
-    {
-        float s0 = 0.0f, s1 = 0.0f;
-        for (std::size_t i = 0; i < n; ++i) {
-            s0 += gv[2 * i];
-            s1 += gv[2 * i + 1];
-        }
-        g[L[depth].b_offset] = s0;
-        g[L[depth].b_offset + 1] = s1;
+    for (int j = 0; j < w; ++j) {
+        wl0[j] = WL[2 * j];
+        wl1[j] = WL[2 * j + 1];
+        acc0[j] = 0.0f;
+        acc1[j] = 0.0f;
     }
-    {
-        std::array<float, kMaxWidth> wl0, wl1;
-        for (int j = 0; j < w; ++j) {
-            wl0[j] = WL[2 * j];
-            wl1[j] = WL[2 * j + 1];
-        }
-        float* gh = grad(depth - 1);
-        const float* dh = deriv(depth - 1);
-        for (std::size_t i = 0; i < n; ++i) {
-            const float g0 = gv[2 * i], g1 = gv[2 * i + 1];
-            float* gr = gh + i * w;
-            const float* dr = dh + i * w;
-            for (int j = 0; j < w; ++j) gr[j] = (g0 * wl0[j] + g1 * wl1[j]) * dr[j];
-        }
-    }
+    float sum0 = 0.0f, sum1 = 0.0f;
 
-    for (int l = depth - 1; l >= 0; --l) {
-        const float* in = l == 0 ? ctx.input.data() + r0 * in_dim : post(l - 1);
-        const int in_l = l == 0 ? in_dim : w;
-        MapRM(g + L[l].w_offset, in_l, w).noalias() =
-            CMapRM(in, n, in_l).transpose() * CMapRM(grad(l), n, w);
-        column_sums(grad(l), n, w, g + L[l].b_offset);
-        if (l > 0) {
-            MapRM(grad(l - 1), n, w).noalias() =
-                CMapRM(grad(l), n, w) * CMapRM(net.W(l), w, w).transpose();
-            multiply_inplace(grad(l - 1), deriv(l - 1), n * w);
+    for (std::size_t c0 = r0; c0 < r1; c0 += kTrainChunk) {
+        const std::size_t n = std::min(kTrainChunk, r1 - c0);
+        const bool first = c0 == r0;
+        auto post = [&](int l) { return ctx.post[l].data() + c0 * w; };
+        auto deriv = [&](int l) { return ctx.deriv[l].data() + c0 * w; };
+        auto grad = [&](int l) { return ctx.grad[l].data() + c0 * w; };
+
+        // Output layer in one pass over the rows: dW += h^T g, db += g, and dL/dpre of the last
+        // hidden layer = (g W^T) * act', a rank-2 update.
+        {
+            const float* gv = job.dL_dv->data() + 2 * c0;
+            const float* h = post(depth - 1);
+            const float* dh = deriv(depth - 1);
+            float* gh = grad(depth - 1);
+            for (std::size_t i = 0; i < n; ++i) {
+                const float g0 = gv[2 * i], g1 = gv[2 * i + 1];
+                sum0 += g0;
+                sum1 += g1;
+                const float* hr = h + i * w;
+                const float* dr = dh + i * w;
+                float* gr = gh + i * w;
+                for (int j = 0; j < w; ++j) {
+                    acc0[j] += hr[j] * g0;
+                    acc1[j] += hr[j] * g1;
+                    gr[j] = (g0 * wl0[j] + g1 * wl1[j]) * dr[j];
+                }
+            }
+        }
+        for (int l = depth - 1; l >= 0; --l) {
+            const float* in = l == 0 ? ctx.input.data() + c0 * in_dim : post(l - 1);
+            const int in_l = l == 0 ? in_dim : w;
+            MapRM dW(g + L[l].w_offset, in_l, w);
+            if (first)
+                dW.noalias() = CMapRM(in, n, in_l).transpose() * CMapRM(grad(l), n, w);
+            else
+                dW.noalias() += CMapRM(in, n, in_l).transpose() * CMapRM(grad(l), n, w);
+            column_sums(grad(l), n, w, g + L[l].b_offset, first);
+            if (l > 0) {
+                MapRM(grad(l - 1), n, w).noalias() =
+                    CMapRM(grad(l), n, w) * CMapRM(net.W(l), w, w).transpose();
+                multiply_inplace(grad(l - 1), deriv(l - 1), n * w);
+            }
+        }
+        if (job.dL_dx) {
+            // Only the spatial inputs (the first two rows of W0) matter for dL/dx.
+            MapPts(job.dL_dx->data() + 2 * c0, n, 2).noalias() =
+                CMapRM(grad(0), n, w) * CMapRM(net.W(0), 2, w).transpose();
         }
     }
-    if (job.dL_dx) {
-        // Only the spatial inputs (the first two rows of W0) matter for dL/dx.
-        MapPts(job.dL_dx->data() + 2 * r0, n, 2).noalias() =
-            CMapRM(grad(0), n, w) * CMapRM(net.W(0), 2, w).transpose();
+    float* dWL = g + L[depth].w_offset;
+    for (int j = 0; j < w; ++j) {
+        dWL[2 * j] = acc0[j];
+        dWL[2 * j + 1] = acc1[j];
     }
+    g[L[depth].b_offset] = sum0;
+    g[L[depth].b_offset + 1] = sum1;
 
     int seen = job.last_worker.load();
     while (worker > seen && !job.last_worker.compare_exchange_weak(seen, worker)) {
