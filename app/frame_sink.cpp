@@ -69,8 +69,9 @@ void check_settings(ExportFormat f, const VideoSettings& s) {
         throw InputError("fps " + std::to_string(s.fps) + " is out of range: use 1..120");
     if (s.crf < 0 || s.crf > 51)
         throw InputError("crf " + std::to_string(s.crf) + " is out of range: use 0..51");
-    static const std::vector<std::string> presets = {"ultrafast", "superfast", "veryfast", "faster",
-                                                     "fast", "medium", "slow", "slower", "veryslow"};
+    static const std::vector<std::string> presets = {"ultrafast", "superfast", "veryfast",
+                                                     "faster",    "fast",      "medium",
+                                                     "slow",      "slower",    "veryslow"};
     if (std::find(presets.begin(), presets.end(), s.mp4_preset) == presets.end())
         throw InputError("unknown MP4 preset '" + s.mp4_preset + "': use " + join_names(presets));
     if (f == ExportFormat::Mp4 && (s.width % 2 != 0 || s.height % 2 != 0))
@@ -97,9 +98,12 @@ ExportFormat export_format_for_path(const std::string& out_path) {
 
 const char* export_format_name(ExportFormat f) {
     switch (f) {
-        case ExportFormat::Mp4: return "mp4";
-        case ExportFormat::Gif: return "gif";
-        case ExportFormat::PngSequence: return "png";
+        case ExportFormat::Mp4:
+            return "mp4";
+        case ExportFormat::Gif:
+            return "gif";
+        case ExportFormat::PngSequence:
+            return "png";
     }
     return "?";
 }
@@ -123,14 +127,16 @@ std::unique_ptr<FrameSink> FrameSink::open(const std::string& out_path, const Vi
         fs::path p(dir);
         std::string name = p.filename().string();
         if (name.empty() || name == "." || name == "..")
-            throw InputError("'" + out_path + "' cannot hold PNG frames: give a new directory "
+            throw InputError("'" + out_path +
+                             "' cannot hold PNG frames: give a new directory "
                              "name such as frames/");
         check_writable_parent(p);
         if (fs::exists(p, ec)) {
             if (!fs::is_directory(p, ec))
                 throw InputError("'" + dir + "' exists and is not a directory: " + kFormatChoices);
             if (!is_previous_png_export(p))
-                throw InputError("directory '" + dir + "' holds files other than frame_*.png; "
+                throw InputError("directory '" + dir +
+                                 "' holds files other than frame_*.png; "
                                  "choose a new directory for PNG frames");
         }
         std::string tmp = temporary_path_for(dir);
@@ -151,7 +157,9 @@ FrameSink::FrameSink(std::string path, ExportFormat format, const VideoSettings&
                      std::unique_ptr<FrameEncoder> encoder)
     : m_path(std::move(path)), m_format(format), m_settings(s), m_encoder(std::move(encoder)) {}
 
-FrameSink::~FrameSink() { cancel(); }
+FrameSink::~FrameSink() {
+    cancel();
+}
 
 void FrameSink::require_open(const char* what) const {
     if (m_state != State::Open)
@@ -222,7 +230,10 @@ void write_image(const std::string& out_path, const std::uint8_t* rgba, int widt
     for (int y = 0; y < height && !translucent; ++y) {
         const std::uint8_t* row = rgba + static_cast<std::ptrdiff_t>(y) * stride_bytes;
         for (int x = 0; x < width; ++x)
-            if (row[4 * x + 3] != 255) { translucent = true; break; }
+            if (row[4 * x + 3] != 255) {
+                translucent = true;
+                break;
+            }
     }
     int comp = (translucent && ext == ".png") ? 4 : 3;
     std::vector<std::uint8_t> pixels(static_cast<std::size_t>(width) * height * comp);
@@ -234,9 +245,9 @@ void write_image(const std::string& out_path, const std::uint8_t* rgba, int widt
             for (int c = 0; c < comp; ++c) dst[x * comp + c] = src[4 * x + c];
     }
     std::string tmp = temporary_path_for(out_path);
-    int ok = ext == ".png" ? stbi_write_png(tmp.c_str(), width, height, comp, pixels.data(),
-                                            width * comp)
-                           : stbi_write_jpg(tmp.c_str(), width, height, comp, pixels.data(), 95);
+    int ok = ext == ".png"
+                 ? stbi_write_png(tmp.c_str(), width, height, comp, pixels.data(), width * comp)
+                 : stbi_write_jpg(tmp.c_str(), width, height, comp, pixels.data(), 95);
     if (!ok) {
         fs::remove(tmp, ec);
         throw std::runtime_error("could not write '" + out_path + "' (disk full?)");

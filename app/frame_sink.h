@@ -16,10 +16,10 @@ ExportFormat export_format_for_path(const std::string& out_path);
 const char* export_format_name(ExportFormat f);  // "mp4", "gif", "png"
 
 struct VideoSettings {
-    int width = 1280;        // frame size in pixels, 2..8192; MP4 needs both even (yuv420p)
+    int width = 1280;  // frame size in pixels, 2..8192; MP4 needs both even (yuv420p)
     int height = 720;
-    int fps = 30;            // 1..120; GIF stores delays in 1/100 s, so its timing is rounded
-    int crf = 20;            // MP4 quality, 0 (lossless) .. 51 (worst); 18-23 looks clean
+    int fps = 30;  // 1..120; GIF stores delays in 1/100 s, so its timing is rounded
+    int crf = 20;  // MP4 quality, 0 (lossless) .. 51 (worst); 18-23 looks clean
     // x264 speed/size trade-off, ultrafast .. veryslow. veryfast encodes 720p faster than real
     // time on 2 cores; ultrafast is ~3x cheaper again but ~1.6x larger (no B-frames, CAVLC).
     std::string mp4_preset = "veryfast";
@@ -28,7 +28,7 @@ struct VideoSettings {
 
 // What each format implements (one file each); FrameSink owns one and keeps the bookkeeping.
 class FrameEncoder {
-public:
+  public:
     virtual ~FrameEncoder() = default;
     // rgba is top row first; stride_bytes is negative for a bottom-up frame read from its last
     // row, so implementations address rows only as rgba + y * stride_bytes.
@@ -44,7 +44,7 @@ public:
 // Any error in add_frame() or finish() removes the temporaries before it propagates; the sink is
 // then closed and further calls throw std::logic_error.
 class FrameSink {
-public:
+  public:
     // Validates the path and settings and opens the temporary output. Throws InputError with one
     // line for: an unknown extension, a missing or unwritable parent directory, a .mp4/.gif path
     // that is a directory, a PNG target that is a non-empty directory not made by a previous
@@ -74,7 +74,7 @@ public:
     // What is written, for logs and the GUI, e.g. "H.264 (libx264, yuv420p, crf 20)".
     std::string describe() const { return m_encoder->describe(); }
 
-private:
+  private:
     enum class State { Open, Finished, Cancelled };
     void require_open(const char* what) const;
     std::string m_path;
@@ -98,9 +98,9 @@ std::unique_ptr<FrameEncoder> make_mp4_encoder(const std::string& out_path,
 std::unique_ptr<FrameEncoder> make_gif_encoder(const std::string& out_path,
                                                const std::string& tmp_path,
                                                const VideoSettings& s);  // gif_encoder.cpp
-std::unique_ptr<FrameEncoder> make_png_sequence_encoder(const std::string& out_dir,
-                                                        const std::string& tmp_dir,
-                                                        const VideoSettings& s);  // png_sequence.cpp
+std::unique_ptr<FrameEncoder> make_png_sequence_encoder(
+    const std::string& out_dir, const std::string& tmp_dir,
+    const VideoSettings& s);  // png_sequence.cpp
 
 // A fresh temporary name next to final_path: "<dir>/.<name>.part-<pid>-<n>".
 std::string temporary_path_for(const std::string& final_path);

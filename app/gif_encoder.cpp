@@ -166,14 +166,16 @@ std::vector<Rgb> build_palette(std::vector<ColourBin> bins, int k) {
         }
         for (std::size_t c = 0; c < n; ++c)
             if (acc[7 * c] > 0)
-                centres[c] = {float(acc[7 * c + 1] / acc[7 * c]), float(acc[7 * c + 2] / acc[7 * c]),
+                centres[c] = {float(acc[7 * c + 1] / acc[7 * c]),
+                              float(acc[7 * c + 2] / acc[7 * c]),
                               float(acc[7 * c + 3] / acc[7 * c])};
     }
     std::vector<Rgb> palette;
     for (std::size_t c = 0; c < n; ++c) {
         if (acc[7 * c] <= 0) continue;  // a centre that lost all its colours
         auto channel = [&](int j) {
-            return static_cast<std::uint8_t>(std::clamp(std::lround(acc[7 * c + 4 + j] / acc[7 * c]), 0L, 255L));
+            return static_cast<std::uint8_t>(
+                std::clamp(std::lround(acc[7 * c + 4 + j] / acc[7 * c]), 0L, 255L));
         };
         palette.push_back({channel(0), channel(1), channel(2)});
     }
@@ -194,7 +196,7 @@ constexpr std::array<std::uint8_t, 64> kBayer8 = {
 // screen space, so it does not crawl from frame to frame (error diffusion would).
 // The pair is cached per 6-bit-per-channel colour; t is computed per pixel in sRGB.
 class PaletteMapper {
-public:
+  public:
     PaletteMapper(const std::vector<Rgb>& palette, bool dither)
         : m_palette(palette), m_dither(dither && palette.size() > 1) {
         for (const Rgb& p : palette) m_lab.push_back(to_oklab(p.r, p.g, p.b));
@@ -212,7 +214,7 @@ public:
         return t > threshold ? pair.q : pair.p;
     }
 
-private:
+  private:
     struct Pair {
         std::uint8_t p = 0, q = 0;
         bool known = false;
@@ -250,8 +252,10 @@ private:
         const Rgb& qr = m_palette[pair.q];
         float dr = float(qr.r) - pr.r, dg = float(qr.g) - pr.g, db = float(qr.b) - pr.b;
         float len2 = dr * dr + dg * dg + db * db;
-        if (len2 <= 0) pair.q = pair.p;
-        else pair.inv_len2 = 1.0f / len2;
+        if (len2 <= 0)
+            pair.q = pair.p;
+        else
+            pair.inv_len2 = 1.0f / len2;
         return pair;
     }
 
@@ -303,7 +307,8 @@ void rle_decode(const std::uint8_t* in, std::size_t size, std::uint8_t* rgb, std
         } else {
             std::size_t n = std::min<std::size_t>(c - 126, pixels - px);
             if (pos + 3 > size) break;
-            for (std::size_t j = 0; j < n; ++j) std::copy(in + pos, in + pos + 3, rgb + 3 * (px + j));
+            for (std::size_t j = 0; j < n; ++j)
+                std::copy(in + pos, in + pos + 3, rgb + 3 * (px + j));
             pos += 3, px += n;
         }
     }
@@ -311,9 +316,12 @@ void rle_decode(const std::uint8_t* in, std::size_t size, std::uint8_t* rgb, std
 }
 
 class GifEncoder final : public FrameEncoder {
-public:
+  public:
     GifEncoder(std::string out, std::string tmp, const VideoSettings& s)
-        : m_out(std::move(out)), m_tmp(std::move(tmp)), m_spill_path(m_tmp + ".frames"), m_settings(s) {
+        : m_out(std::move(out)),
+          m_tmp(std::move(tmp)),
+          m_spill_path(m_tmp + ".frames"),
+          m_settings(s) {
         m_count.assign(1 << 15, 0);
         m_sum.assign(3 << 15, 0);
         m_spill = std::fopen(m_spill_path.c_str(), "w+b");
@@ -337,7 +345,8 @@ public:
         std::uint64_t size = m_rle.size();
         if (std::fwrite(&size, sizeof size, 1, m_spill) != 1 ||
             std::fwrite(m_rle.data(), 1, m_rle.size(), m_spill) != m_rle.size())
-            throw std::runtime_error("GIF export: cannot write '" + m_spill_path + "' (disk full?)");
+            throw std::runtime_error("GIF export: cannot write '" + m_spill_path +
+                                     "' (disk full?)");
         ++m_frames;
     }
 
@@ -346,8 +355,10 @@ public:
         for (int i = 0; i < (1 << 15); ++i) {
             if (!m_count[i]) continue;
             double n = static_cast<double>(m_count[i]);
-            float rgb[3] = {float(m_sum[3 * i] / n), float(m_sum[3 * i + 1] / n), float(m_sum[3 * i + 2] / n)};
-            bins.push_back({to_oklab(rgb[0], rgb[1], rgb[2]), {rgb[0], rgb[1], rgb[2]}, std::sqrt(n)});
+            float rgb[3] = {float(m_sum[3 * i] / n), float(m_sum[3 * i + 1] / n),
+                            float(m_sum[3 * i + 2] / n)};
+            bins.push_back(
+                {to_oklab(rgb[0], rgb[1], rgb[2]), {rgb[0], rgb[1], rgb[2]}, std::sqrt(n)});
         }
         m_palette = build_palette(std::move(bins), 256);
         open_output();
@@ -369,9 +380,11 @@ public:
             int err = av_frame_make_writable(m_frame);
             if (err < 0) throw std::runtime_error("GIF export: out of memory");
             for (int y = 0; y < h; ++y) {
-                std::uint8_t* dst = m_frame->data[0] + static_cast<std::ptrdiff_t>(y) * m_frame->linesize[0];
+                std::uint8_t* dst =
+                    m_frame->data[0] + static_cast<std::ptrdiff_t>(y) * m_frame->linesize[0];
                 const std::uint8_t* src = rgb.data() + static_cast<std::size_t>(y) * w * 3;
-                for (int x = 0; x < w; ++x) dst[x] = mapper.map(src[3 * x], src[3 * x + 1], src[3 * x + 2], x, y);
+                for (int x = 0; x < w; ++x)
+                    dst[x] = mapper.map(src[3 * x], src[3 * x + 1], src[3 * x + 2], x, y);
             }
             auto* pal = reinterpret_cast<std::uint32_t*>(m_frame->data[1]);
             for (int i = 0; i < 256; ++i) {
@@ -383,13 +396,19 @@ public:
         }
         send(nullptr);
         int err = av_write_trailer(m_fmt);
-        if (err < 0) throw std::runtime_error("GIF export: could not finish '" + m_out + "': " + av_error(err));
+        if (err < 0)
+            throw std::runtime_error("GIF export: could not finish '" + m_out +
+                                     "': " + av_error(err));
         err = avio_closep(&m_fmt->pb);
-        if (err < 0) throw std::runtime_error("GIF export: could not write '" + m_out + "': " + av_error(err));
+        if (err < 0)
+            throw std::runtime_error("GIF export: could not write '" + m_out +
+                                     "': " + av_error(err));
         release();
         std::error_code ec;
         fs::rename(m_tmp, m_out, ec);
-        if (ec) throw std::runtime_error("GIF export: could not rename into '" + m_out + "': " + ec.message());
+        if (ec)
+            throw std::runtime_error("GIF export: could not rename into '" + m_out +
+                                     "': " + ec.message());
         m_committed = true;
         fs::remove(m_spill_path, ec);
     }
@@ -406,7 +425,7 @@ public:
                (m_settings.gif_dither ? ", ordered dithering" : "") + ", loops forever)";
     }
 
-private:
+  private:
     void open_output() {
         const VideoSettings& s = m_settings;
         int err = avformat_alloc_output_context2(&m_fmt, nullptr, "gif", m_tmp.c_str());
@@ -421,19 +440,22 @@ private:
         m_ctx->time_base = AVRational{1, s.fps};
         m_ctx->framerate = AVRational{s.fps, 1};
         err = avcodec_open2(m_ctx, codec, nullptr);
-        if (err < 0) throw std::runtime_error("GIF export: cannot open the gif encoder: " + av_error(err));
+        if (err < 0)
+            throw std::runtime_error("GIF export: cannot open the gif encoder: " + av_error(err));
         m_stream = avformat_new_stream(m_fmt, nullptr);
         if (!m_stream) throw std::runtime_error("GIF export: out of memory");
         m_stream->time_base = m_ctx->time_base;
         err = avcodec_parameters_from_context(m_stream->codecpar, m_ctx);
         if (err < 0) throw std::runtime_error("GIF export: " + av_error(err));
         err = avio_open(&m_fmt->pb, m_tmp.c_str(), AVIO_FLAG_WRITE);
-        if (err < 0) throw std::runtime_error("GIF export: cannot create '" + m_tmp + "': " + av_error(err));
+        if (err < 0)
+            throw std::runtime_error("GIF export: cannot create '" + m_tmp + "': " + av_error(err));
         AVDictionary* mux = nullptr;
         av_dict_set(&mux, "loop", "0", 0);  // NETSCAPE2.0 loop count 0: repeat forever
         err = avformat_write_header(m_fmt, &mux);
         av_dict_free(&mux);
-        if (err < 0) throw std::runtime_error("GIF export: cannot write the header: " + av_error(err));
+        if (err < 0)
+            throw std::runtime_error("GIF export: cannot write the header: " + av_error(err));
         m_frame = av_frame_alloc();
         m_packet = av_packet_alloc();
         if (!m_frame || !m_packet) throw std::runtime_error("GIF export: out of memory");
@@ -456,7 +478,8 @@ private:
             m_packet->stream_index = m_stream->index;
             err = av_interleaved_write_frame(m_fmt, m_packet);
             if (err < 0)
-                throw std::runtime_error("GIF export: cannot write '" + m_out + "': " + av_error(err) + " (disk full?)");
+                throw std::runtime_error("GIF export: cannot write '" + m_out +
+                                         "': " + av_error(err) + " (disk full?)");
         }
     }
 

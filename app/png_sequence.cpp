@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 class PngSequenceEncoder final : public FrameEncoder {
-public:
+  public:
     PngSequenceEncoder(std::string out_dir, std::string tmp_dir, const VideoSettings& s)
         : m_out(std::move(out_dir)), m_tmp(std::move(tmp_dir)), m_w(s.width), m_h(s.height) {
         std::error_code ec;
@@ -34,7 +34,10 @@ public:
         for (int y = 0; y < m_h && !translucent; ++y) {
             const std::uint8_t* row = rgba + stride * y;
             for (int x = 0; x < m_w; ++x)
-                if (row[4 * x + 3] != 255) { translucent = true; break; }
+                if (row[4 * x + 3] != 255) {
+                    translucent = true;
+                    break;
+                }
         }
         int comp = translucent ? 4 : 3;
         m_pixels.resize(static_cast<std::size_t>(m_w) * m_h * comp);
@@ -83,7 +86,7 @@ public:
 
     std::string describe() const override { return "PNG frames (frame_00000.png, ...)"; }
 
-private:
+  private:
     std::string m_out, m_tmp;
     int m_w, m_h;
     int m_index = 0;

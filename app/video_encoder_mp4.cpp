@@ -9,9 +9,10 @@
 //
 // Encoder choice: "libx264" (Debian's FFmpeg has it) with preset VideoSettings::mp4_preset,
 // "veryfast" by default -- on a 2-core machine it keeps up with 720p at 30 fps, which the export
-// budget needs, while CRF keeps the quality; profile High, so browsers, PowerPoint, Keynote and phones all play it. Without
-// libx264 the first software H.264 encoder that opens is used, and failing that MPEG-4 Part 2
-// ("mpeg4", always built into libavcodec) so an export never fails for want of a codec.
+// budget needs, while CRF keeps the quality; profile High, so browsers, PowerPoint, Keynote and
+// phones all play it. Without libx264 the first software H.264 encoder that opens is used, and
+// failing that MPEG-4 Part 2 ("mpeg4", always built into libavcodec), so an export never fails
+// for want of a codec.
 #include <algorithm>
 #include <filesystem>
 #include <stdexcept>
@@ -41,7 +42,7 @@ std::string av_error(int err) {
 }
 
 class Mp4Encoder final : public FrameEncoder {
-public:
+  public:
     Mp4Encoder(std::string out, std::string tmp, const VideoSettings& s)
         : m_out(std::move(out)), m_tmp(std::move(tmp)), m_settings(s) {
         // libx264 prints its statistics at AV_LOG_INFO; errors reach the user as exceptions.
@@ -68,16 +69,19 @@ public:
     void commit() override {
         send(nullptr);  // drain the frames the encoder holds back for B-frames and lookahead
         int err = av_write_trailer(m_fmt);  // with +faststart this moves the index to the front
-        if (err < 0) throw std::runtime_error("MP4 export: could not finish '" + m_out +
-                                              "': " + av_error(err));
+        if (err < 0)
+            throw std::runtime_error("MP4 export: could not finish '" + m_out +
+                                     "': " + av_error(err));
         err = avio_closep(&m_fmt->pb);
-        if (err < 0) throw std::runtime_error("MP4 export: could not write '" + m_out +
-                                              "': " + av_error(err));
+        if (err < 0)
+            throw std::runtime_error("MP4 export: could not write '" + m_out +
+                                     "': " + av_error(err));
         release();
         std::error_code ec;
         fs::rename(m_tmp, m_out, ec);
-        if (ec) throw std::runtime_error("MP4 export: could not rename into '" + m_out +
-                                         "': " + ec.message());
+        if (ec)
+            throw std::runtime_error("MP4 export: could not rename into '" + m_out +
+                                     "': " + ec.message());
         m_committed = true;
     }
 
@@ -91,16 +95,17 @@ public:
     std::string describe() const override {
         std::string name = m_codec_name;
         if (name == "libx264") name += " " + m_settings.mp4_preset;
-        return std::string(m_is_h264 ? "H.264" : "MPEG-4 Part 2") + " (" + name +
-               ", yuv420p, " + (m_crf_used ? "crf " + std::to_string(m_settings.crf) : "fixed quality") + ")";
+        return std::string(m_is_h264 ? "H.264" : "MPEG-4 Part 2") + " (" + name + ", yuv420p, " +
+               (m_crf_used ? "crf " + std::to_string(m_settings.crf) : "fixed quality") + ")";
     }
 
-private:
+  private:
     void open() {
         const VideoSettings& s = m_settings;
         int err = avformat_alloc_output_context2(&m_fmt, nullptr, "mp4", m_tmp.c_str());
         if (err < 0 || !m_fmt)
-            throw std::runtime_error("MP4 export: libavformat has no mp4 muxer (" + av_error(err) + ")");
+            throw std::runtime_error("MP4 export: libavformat has no mp4 muxer (" + av_error(err) +
+                                     ")");
         open_codec();
 
         m_stream = avformat_new_stream(m_fmt, nullptr);
@@ -111,13 +116,15 @@ private:
         if (err < 0) throw std::runtime_error("MP4 export: " + av_error(err));
 
         err = avio_open(&m_fmt->pb, m_tmp.c_str(), AVIO_FLAG_WRITE);
-        if (err < 0) throw std::runtime_error("MP4 export: cannot create '" + m_tmp + "': " + av_error(err));
+        if (err < 0)
+            throw std::runtime_error("MP4 export: cannot create '" + m_tmp + "': " + av_error(err));
         AVDictionary* mux = nullptr;
         // The index (moov) goes before the data so browsers start playing before the download ends.
         av_dict_set(&mux, "movflags", "+faststart", 0);
         err = avformat_write_header(m_fmt, &mux);
         av_dict_free(&mux);
-        if (err < 0) throw std::runtime_error("MP4 export: cannot write the header: " + av_error(err));
+        if (err < 0)
+            throw std::runtime_error("MP4 export: cannot write the header: " + av_error(err));
 
         m_frame = av_frame_alloc();
         m_packet = av_packet_alloc();
@@ -140,7 +147,8 @@ private:
     // Tries libx264, then the other H.264 encoders, then mpeg4; the first that opens wins.
     void open_codec() {
         std::vector<const AVCodec*> candidates;
-        if (const AVCodec* x264 = avcodec_find_encoder_by_name("libx264")) candidates.push_back(x264);
+        if (const AVCodec* x264 = avcodec_find_encoder_by_name("libx264"))
+            candidates.push_back(x264);
         void* it = nullptr;
         while (const AVCodec* c = av_codec_iterate(&it)) {
             // Hardware encoders need devices and hardware frames; skip them.
@@ -148,7 +156,8 @@ private:
                 std::string(c->name) != "libx264" && !(c->capabilities & AV_CODEC_CAP_HARDWARE))
                 candidates.push_back(c);
         }
-        if (const AVCodec* mpeg4 = avcodec_find_encoder(AV_CODEC_ID_MPEG4)) candidates.push_back(mpeg4);
+        if (const AVCodec* mpeg4 = avcodec_find_encoder(AV_CODEC_ID_MPEG4))
+            candidates.push_back(mpeg4);
 
         std::string failures;
         for (const AVCodec* codec : candidates) {
@@ -158,11 +167,13 @@ private:
                 m_is_h264 = codec->id == AV_CODEC_ID_H264;
                 return;
             }
-            failures += std::string(failures.empty() ? "" : ", ") + codec->name + ": " + av_error(err);
+            failures +=
+                std::string(failures.empty() ? "" : ", ") + codec->name + ": " + av_error(err);
             avcodec_free_context(&m_ctx);
         }
         throw std::runtime_error("MP4 export: no H.264 or MPEG-4 encoder could be opened (" +
-                                 (failures.empty() ? std::string("none built in") : failures) + ")");
+                                 (failures.empty() ? std::string("none built in") : failures) +
+                                 ")");
     }
 
     int try_open(const AVCodec* codec) {
@@ -217,8 +228,9 @@ private:
             av_packet_rescale_ts(m_packet, m_ctx->time_base, m_stream->time_base);
             m_packet->stream_index = m_stream->index;
             err = av_interleaved_write_frame(m_fmt, m_packet);  // takes the packet's data
-            if (err < 0) throw std::runtime_error("MP4 export: cannot write '" + m_out + "': " +
-                                                  av_error(err) + " (disk full?)");
+            if (err < 0)
+                throw std::runtime_error("MP4 export: cannot write '" + m_out +
+                                         "': " + av_error(err) + " (disk full?)");
         }
     }
 

@@ -4,9 +4,9 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <ctime>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -82,14 +82,17 @@ std::string run(const std::string& cmd) {
 }
 
 void require_ffmpeg() {
-    bool ok = std::system("command -v ffprobe >/dev/null 2>&1 && command -v ffmpeg >/dev/null 2>&1") == 0;
+    bool ok =
+        std::system("command -v ffprobe >/dev/null 2>&1 && command -v ffmpeg >/dev/null 2>&1") == 0;
     REQUIRE_MESSAGE(ok, "ffprobe/ffmpeg not found: install ffmpeg (scripts/setup_deps.sh --test)");
 }
 
 nlohmann::json ffprobe(const std::string& file) {
-    std::string out = run("ffprobe -v error -count_frames -select_streams v:0 -show_entries "
-                          "stream=codec_name,width,height,nb_read_frames,pix_fmt -show_entries "
-                          "format=duration -of json '" + file + "'");
+    std::string out =
+        run("ffprobe -v error -count_frames -select_streams v:0 -show_entries "
+            "stream=codec_name,width,height,nb_read_frames,pix_fmt -show_entries "
+            "format=duration -of json '" +
+            file + "'");
     INFO("ffprobe said: " << out);
     nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
     REQUIRE(!j.is_discarded());
@@ -157,7 +160,8 @@ struct Scratch {
     std::string operator/(const std::string& name) const { return (dir / name).string(); }
     std::vector<std::string> entries() const {
         std::vector<std::string> names;
-        for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+        for (const auto& e : fs::directory_iterator(dir))
+            names.push_back(e.path().filename().string());
         return names;
     }
 };
@@ -251,7 +255,8 @@ TEST_CASE("GIF: loops forever, right frame count, size and timing, colours from 
     CHECK(st["height"] == kH);
     CHECK(st["nb_read_frames"] == std::to_string(kFrames));
     // GIF delays are in 1/100 s; the muxer spreads the rounding so the total stays right.
-    CHECK(std::abs(std::stod(j["format"]["duration"].get<std::string>()) - double(kFrames) / kFps) < 0.05);
+    CHECK(std::abs(std::stod(j["format"]["duration"].get<std::string>()) - double(kFrames) / kFps) <
+          0.05);
 
     std::ifstream f(out, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
@@ -283,7 +288,8 @@ TEST_CASE("PNG sequence: lossless frames in a directory renamed into place") {
         sink->finish();
     }
     std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(tmp / "frames")) names.push_back(e.path().filename().string());
+    for (const auto& e : fs::directory_iterator(tmp / "frames"))
+        names.push_back(e.path().filename().string());
     std::sort(names.begin(), names.end());
     REQUIRE(names.size() == 6);
     CHECK(names.front() == "frame_00000.png");
@@ -397,8 +403,10 @@ TEST_CASE("write_image: one PNG figure through a temporary name") {
     CHECK(comp == 4);
     CHECK(std::equal(fr.begin(), fr.end(), px));
     stbi_image_free(px);
-    CHECK_THROWS_AS(fmp::write_image(tmp / "fig.tiff", fr.data(), kW, kH, kW * 4, true), InputError);
-    CHECK_THROWS_AS(fmp::write_image(tmp / "no/fig.png", fr.data(), kW, kH, kW * 4, true), InputError);
+    CHECK_THROWS_AS(fmp::write_image(tmp / "fig.tiff", fr.data(), kW, kH, kW * 4, true),
+                    InputError);
+    CHECK_THROWS_AS(fmp::write_image(tmp / "no/fig.png", fr.data(), kW, kH, kW * 4, true),
+                    InputError);
 }
 
 // Frames like the real scene: 20k particles (2x2 dots) on a dark background, drifting along a
@@ -416,7 +424,8 @@ std::vector<std::uint8_t> particle_frame(int i, int w, int h) {
         double angle = 0.01 * i * (1.0 + 0.5 * std::hypot(rx / w, ry / h));
         int x = static_cast<int>(w / 2 + rx * std::cos(angle) - ry * std::sin(angle));
         int y = static_cast<int>(h / 2 + rx * std::sin(angle) + ry * std::cos(angle));
-        auto r = static_cast<std::uint8_t>(120 + 130 * u), b = static_cast<std::uint8_t>(250 - 150 * v);
+        auto r = static_cast<std::uint8_t>(120 + 130 * u),
+             b = static_cast<std::uint8_t>(250 - 150 * v);
         for (int dy = 0; dy < 2; ++dy)
             for (int dx = 0; dx < 2; ++dx) {
                 int xx = std::clamp(x + dx, 0, w - 1), yy = std::clamp(y + dy, 0, h - 1);
