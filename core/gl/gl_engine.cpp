@@ -41,7 +41,6 @@
 #include <deque>
 #include <stdexcept>
 
-#include "core/cpu_engine.h"
 #include "core/gl/gl_context.h"
 #include "core/gl/gl_shader.h"
 #include "core/rng.h"
@@ -61,7 +60,6 @@ constexpr int k_pool_points = 65536;      // CPU samples of an analytic dataset,
 constexpr std::size_t k_partials_budget = std::size_t(16) << 20;  // floats
 constexpr int64_t k_max_evals_per_dispatch = int64_t(64) << 20;
 constexpr int k_max_field_groups_spilled = 256;
-constexpr int k_loss_time_window = 100;   // steps in the loss-by-time running mean
 
 int path_index(PathKind k) {
     switch (k) {
@@ -196,7 +194,7 @@ public:
         m_read_step = 0;
         m_ot_rng.reseed(m_config.seed, 0x6f74);
         set_datasets(source, target);
-        m_bins.clear();
+        m_loss_by_time.fill(std::nanf(""));
         m_losses.clear();
     }
 
@@ -217,21 +215,23 @@ public:
         m_pools.reserve(std::size_t(src.rows() + tgt.rows()) * 8);
         m_pools.upload(src.data(), std::size_t(src.rows()) * 8, 0);
         m_pools.upload(tgt.data(), std::size_t(tgt.rows()) * 8, std::size_t(src.rows()) * 8);
-        // The marginal field's targets: the point set, or a fixed sample of the analytic target.
-        Points marginal = target.kind() == DatasetKind::PointSet
-                              ? target.points()
-                              : target.sample(k_marginal_reference_points, rng);
+        // The marginal field's targets: the same reference points as the CPU engine.
+        Points marginal = marginal_reference_points(target);
         m_marginal_count = static_cast<unsigned>(marginal.rows());
         m_marginal_targets.upload(marginal.data(), std::size_t(marginal.rows()) * 8);
     }
 
     void set_learning_rate(float lr) override {
-        if (!(lr > 0.0f) || !std::isfinite(lr)) throw InputError("learning rate must be > 0");
+        TrainConfig c = m_config;
+        c.optimizer.lr = lr;
+        c.validate();
         m_config.optimizer.lr = lr;
     }
 
     void set_batch_size(int batch) override {
-        if (batch < 1 || batch > 65536) throw InputError("batch size must be in 1..65536");
+        TrainConfig c = m_config;
+        c.batch = batch;
+        c.validate();
         m_config.batch = batch;
     }
 
@@ -293,18 +293,10 @@ public:
         return out;
     }
 
-    LossByTime loss_by_time() const override {
-        LossByTime out{};
-        for (int q = 0; q < k_loss_time_bins; ++q) {
-            double sum = 0.0, count = 0.0;
-            for (const auto& e : m_bins) {
-                sum += e[q];
-                count += e[k_loss_time_bins + q];
-            }
-            out[q] = count > 0.0 ? static_cast<float>(sum / count) : 0.0f;
-        }
-        return out;
-    }
+    // The CPU engine's statistic: per bin, an exponential moving average of the bin's mean
+    // squared error over roughly its last 200 samples; NaN until a bin has samples. It is
+    // updated as losses are read back, so it lags like take_losses().
+    LossByTime loss_by_time() const override { return m_loss_by_time; }
 
     std::vector<float> params() const override {
         std::vector<float> p(m_config.mlp.parameter_count());
@@ -620,10 +612,14 @@ private:
                 float v[k_stat_words];
                 std::memcpy(v, e + 1, sizeof v);
                 m_losses.push_back({s, v[0]});
-                std::array<float, 2 * k_loss_time_bins> bins;
-                std::copy(v + 1, v + 1 + 2 * k_loss_time_bins, bins.begin());
-                m_bins.push_back(bins);
-                if (m_bins.size() > k_loss_time_window) m_bins.pop_front();
+                for (int q = 0; q < k_loss_time_bins; ++q) {
+                    float count = v[1 + k_loss_time_bins + q];
+                    if (count <= 0.0f) continue;
+                    float mean = v[1 + q] / count;
+                    float& slot = m_loss_by_time[q];
+                    float w = std::min(1.0f, count / 200.0f);
+                    slot = std::isnan(slot) ? mean : (1.0f - w) * slot + w * mean;
+                }
             }
             m_read_step = f.step;
         }
@@ -650,7 +646,7 @@ private:
     int64_t m_read_step = 0;
     std::deque<PendingFence> m_fences;
     std::deque<LossRecord> m_losses;
-    std::deque<std::array<float, 2 * k_loss_time_bins>> m_bins;
+    LossByTime m_loss_by_time{};
 
     Rng m_ot_rng;
     Coupler m_coupler{CouplingKind::MinibatchOT};

@@ -62,7 +62,18 @@ std::string number_source_lines(const std::string& source) {
 
 ComputeProgram::ComputeProgram(const std::string& name, const ShaderDefines& defines)
     : m_name(name) {
-    std::string source = assemble_shader_source(name, defines);
+    compile(assemble_shader_source(name, defines));
+}
+
+ComputeProgram ComputeProgram::from_source(const std::string& label, const std::string& source) {
+    ComputeProgram p;
+    p.m_name = label;
+    p.compile(source);
+    return p;
+}
+
+void ComputeProgram::compile(const std::string& source) {
+    const std::string& name = m_name;
     GLuint shader = glCreateShader(GL_COMPUTE_SHADER);
     const char* text = source.c_str();
     glShaderSource(shader, 1, &text, nullptr);

@@ -23,6 +23,8 @@ class ComputeProgram {
 public:
     ComputeProgram() = default;
     ComputeProgram(const std::string& name, const ShaderDefines& defines);
+    // A program from source text; `label` names it in error messages.
+    static ComputeProgram from_source(const std::string& label, const std::string& source);
     ~ComputeProgram();
     ComputeProgram(ComputeProgram&& other) noexcept;
     ComputeProgram& operator=(ComputeProgram&& other) noexcept;
@@ -40,6 +42,7 @@ public:
     void set(const char* name, float x, float y);
 
 private:
+    void compile(const std::string& source);
     int location(const char* name);
     unsigned m_program = 0;
     std::string m_name;
