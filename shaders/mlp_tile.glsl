@@ -33,7 +33,7 @@ void hidden_forward(int l, int bi, int bo) {
     uint K = layer_in(l);
     uint wo = w_off(l);
     uint bo_off = b_off(l);
-    for (uint j0 = 0u; j0 < uint(WIDTH); j0 += uint(TX * RN)) {
+    for (uint j0 = 0u; j0 < DYN(WIDTH); j0 += uint(TX * RN)) {
         float acc[RM][RN];
         for (int c = 0; c < RN; ++c) {
             uint j = j0 + tx + uint(TX * c);
@@ -74,7 +74,7 @@ void output_forward(int bi) {
     for (uint e = gl_LocalInvocationIndex; e < uint(TILE * 2); e += uint(WG)) {
         uint r = e / 2u, o = e % 2u;
         float v = params[bo + o];
-        for (uint k = 0u; k < uint(WIDTH); ++k) v = fma(ACT_AT(bi, r, k), params[wo + k * 2u + o], v);
+        for (uint k = 0u; k < DYN(WIDTH); ++k) v = fma(ACT_AT(bi, r, k), params[wo + k * 2u + o], v);
         s_out[r][o] = v;
     }
     SYNC();
@@ -93,7 +93,7 @@ void encode_tile(int b) {
 // last hidden activations.
 int forward_tile() {
     encode_tile(0);
-    for (int l = 0; l < DEPTH; ++l) hidden_forward(l, l % 2, (l + 1) % 2);
+    for (int l = 0; l < int(DYN(DEPTH)); ++l) hidden_forward(l, l % 2, (l + 1) % 2);
     output_forward(DEPTH % 2);
     return DEPTH % 2;
 }

@@ -123,11 +123,11 @@ void hidden_weight_grad(int l, int ab, int gb, uint pbase, bool first) {
     uint K = layer_in(l);
     uint wo = w_off(l);
     for (uint k0 = 0u; k0 < K; k0 += uint(TY * KM)) {
-        for (uint j0 = 0u; j0 < uint(WIDTH); j0 += uint(TX * RN)) {
+        for (uint j0 = 0u; j0 < DYN(WIDTH); j0 += uint(TX * RN)) {
             float acc[KM][RN];
             for (int i = 0; i < KM; ++i)
                 for (int c = 0; c < RN; ++c) acc[i][c] = 0.0;
-            for (uint r = 0u; r < uint(TILE); ++r) {
+            for (uint r = 0u; r < DYN(TILE); ++r) {
                 float g[RN];
                 for (int c = 0; c < RN; ++c) {
                     uint j = min(j0 + tx + uint(TX * c), uint(WIDTH) - 1u);
@@ -154,7 +154,7 @@ void hidden_weight_grad(int l, int ab, int gb, uint pbase, bool first) {
     uint bo = b_off(l);
     for (uint j = gl_LocalInvocationIndex; j < uint(WIDTH); j += uint(WG)) {
         float s = 0.0;
-        for (uint r = 0u; r < uint(TILE); ++r) s += ACT_AT(gb, r, j);
+        for (uint r = 0u; r < DYN(TILE); ++r) s += ACT_AT(gb, r, j);
         uint idx = pbase + bo + j;
         partials[idx] = first ? s : partials[idx] + s;
     }
@@ -165,11 +165,11 @@ void hidden_backprop(int l, int gb, int ab) {
     uint tx = gl_LocalInvocationIndex % uint(TX);
     uint ty = gl_LocalInvocationIndex / uint(TX);
     uint wo = w_off(l);  // W_l^T is out x in row-major at the same offset in params_t
-    for (uint k0 = 0u; k0 < uint(WIDTH); k0 += uint(TX * RN)) {
+    for (uint k0 = 0u; k0 < DYN(WIDTH); k0 += uint(TX * RN)) {
         float acc[RM][RN];
         for (int i = 0; i < RM; ++i)
             for (int c = 0; c < RN; ++c) acc[i][c] = 0.0;
-        for (uint j = 0u; j < uint(WIDTH); ++j) {
+        for (uint j = 0u; j < DYN(WIDTH); ++j) {
             float w[RN];
             for (int c = 0; c < RN; ++c) {
                 uint k = k0 + tx + uint(TX * c);
@@ -214,7 +214,7 @@ void main() {
         }
         SYNC();
         if (lid <= 10u) {
-            for (uint r = 0u; r < uint(TILE); ++r) {
+            for (uint r = 0u; r < DYN(TILE); ++r) {
                 if (tile * uint(TILE) + r >= u_batch) break;
                 uint bin = min(uint(s_tin[r] * 10.0), 9u);
                 if (lid == 10u || bin == lid) { stat_sum += s_loss[r]; stat_count += 1.0; }
@@ -228,11 +228,11 @@ void main() {
             uint idx;
             if (e < uint(WIDTH * 2)) {
                 uint k = e / 2u, o = e % 2u;
-                for (uint r = 0u; r < uint(TILE); ++r) s = fma(ACT_AT(hb, r, k), s_dv[r][o], s);
+                for (uint r = 0u; r < DYN(TILE); ++r) s = fma(ACT_AT(hb, r, k), s_dv[r][o], s);
                 idx = pbase + wo + e;
             } else {
                 uint o = e - uint(WIDTH * 2);
-                for (uint r = 0u; r < uint(TILE); ++r) s += s_dv[r][o];
+                for (uint r = 0u; r < DYN(TILE); ++r) s += s_dv[r][o];
                 idx = pbase + b_off(DEPTH) + o;
             }
             partials[idx] = first ? s : partials[idx] + s;
@@ -247,7 +247,7 @@ void main() {
         SYNC();
 
         int gb = hb;
-        for (int l = DEPTH - 1; l >= 0; --l) {
+        for (int l = int(DYN(DEPTH)) - 1; l >= 0; --l) {
             int ab = 1 - gb;
             // The layer's input h_l: the encoded inputs, or act(z_{l-1}).
             if (l == 0) {
@@ -272,7 +272,7 @@ void main() {
                 uint r = e / 2u, c = e % 2u;
                 uint i = tile * uint(TILE) + r;
                 float s = 0.0;
-                for (uint j = 0u; j < uint(WIDTH); ++j) s = fma(ACT_AT(gb, r, j), params[c * uint(WIDTH) + j], s);
+                for (uint j = 0u; j < DYN(WIDTH); ++j) s = fma(ACT_AT(gb, r, j), params[c * uint(WIDTH) + j], s);
                 if (i < u_batch) stats[u_dx_offset + 2u * i + c] = s;
             }
         }

@@ -20,8 +20,11 @@ uniform uint u_groups;
 uniform int u_update;
 uniform int u_record;          // append this step's loss to the ring
 uniform uint u_step;           // 1-based step number after this update
-uniform float u_lr, u_beta1, u_beta2, u_eps, u_weight_decay;
-uniform float u_bias1, u_bias2;  // 1 / (1 - beta^step)
+uniform float u_beta1, u_beta2, u_eps;
+// The CPU AdamOptimizer's (and PyTorch's) arrangement: theta = keep theta -
+// step_size m / (sqrt(v) inv_sqrt_bc2 + eps), step_size = lr / (1 - beta1^t),
+// inv_sqrt_bc2 = 1 / sqrt(1 - beta2^t), keep = 1 - lr wd for AdamW (1 for Adam).
+uniform float u_step_size, u_inv_sqrt_bc2, u_keep;
 
 void main() {
     uint i = gl_GlobalInvocationID.x;
@@ -48,9 +51,7 @@ void main() {
     float v = u_beta2 * moments[uint(PCOUNT) + i] + (1.0 - u_beta2) * g * g;
     moments[i] = m;
     moments[uint(PCOUNT) + i] = v;
-    float theta = params[i];
-    float update = (m * u_bias1) / (sqrt(v * u_bias2) + u_eps);
-    theta -= u_lr * (update + u_weight_decay * theta);
+    float theta = u_keep * params[i] - u_step_size * m / (sqrt(v) * u_inv_sqrt_bc2 + u_eps);
     params[i] = theta;
     // The transposed copy: W_l^T (out x in) at the same offset; biases as they are.
     uint ti = i;

@@ -88,7 +88,8 @@ TEST_CASE("every embedded compute shader compiles for small and spilled networks
         ShaderDefines d = {{"IN_DIM", "11"}, {"WIDTH", "40"}, {"DEPTH", "3"}, {"ACT", "4"},
                            {"MAXD", "40"}, {"TILE", "16"}, {"WG", "256"}, {"TX", "32"},
                            {"TY", "8"}, {"RM", "2"}, {"RN", "2"}, {"KM", "8"},
-                           {"SHARED_ACTS", shared}, {"PCOUNT", "3842u"}, {"RING", "1024"}};
+                           {"SHARED_ACTS", shared}, {"PCOUNT", "3842u"}, {"RING", "1024"},
+                           {"DYNAMIC_LOOPS", shared}};
         for (const char* name : {"mlp_train.comp", "reduce_adam.comp", "mlp_field.comp"}) {
             CAPTURE(name);
             ComputeProgram p(name, d);

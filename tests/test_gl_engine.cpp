@@ -171,12 +171,13 @@ TEST_CASE("GL training targets follow every probability path") {
     make_gl_current();
     Rng rng(12);
     MlpConfig mlp = mlp_config(32, 2, Activation::SiLU);
+    // One engine: reset() keeps the compiled shaders when only the path changes.
+    auto engine = make_gl_engine();
     for (PathKind kind : {PathKind::CondOT, PathKind::LipmanOT, PathKind::VP, PathKind::Cosine,
                           PathKind::LinearVP, PathKind::Polynomial, PathKind::VE}) {
         CAPTURE(path_name(kind));
         TrainConfig config = train_config(mlp, 48);
         config.path = ProbabilityPath(kind);
-        auto engine = make_gl_engine();
         engine->reset(config, k_source, k_target);
         Mlp cpu(mlp, config.seed);
         Batch batch = random_batch(48, rng, 0.02f, 0.98f);
@@ -191,6 +192,7 @@ TEST_CASE("GL training targets follow every probability path") {
 
 TEST_CASE("GL Adam/AdamW updates and a short training run match the CPU step for step") {
     make_gl_current();
+    auto engine = make_gl_engine();
     for (OptimizerKind opt : {OptimizerKind::Adam, OptimizerKind::AdamW}) {
         CAPTURE(optimizer_name(opt));
         MlpConfig mlp = mlp_config(32, 2, Activation::SiLU, TimeEncoding::Fourier, 2);
@@ -198,7 +200,6 @@ TEST_CASE("GL Adam/AdamW updates and a short training run match the CPU step for
         config.optimizer.kind = opt;
         config.optimizer.lr = 3e-3f;
         config.optimizer.weight_decay = opt == OptimizerKind::AdamW ? 0.05f : 0.0f;
-        auto engine = make_gl_engine();
         engine->reset(config, k_source, k_target);
         Mlp cpu(mlp, config.seed);
         AdamOptimizer adam(config.optimizer, cpu.params().size());
@@ -261,11 +262,11 @@ TEST_CASE("GL exact marginal field matches marginal_velocity") {
     Points targets = random_points(700, rng, 1.5f);
     Dataset target = Dataset::from_points(targets, "test");
     Points x = random_points(300, rng, 2.0f);
+    auto engine = make_gl_engine();
     for (PathKind kind : {PathKind::CondOT, PathKind::VP, PathKind::VE}) {
         CAPTURE(path_name(kind));
-        TrainConfig config = train_config(mlp_config(16, 1, Activation::SiLU));
+        TrainConfig config = train_config(mlp_config(32, 2, Activation::SiLU));
         config.path = ProbabilityPath(kind);
-        auto engine = make_gl_engine();
         engine->reset(config, k_source, target);
         for (float t : {0.0f, 0.5f, 0.95f, 1.0f}) {
             CAPTURE(t);

@@ -164,6 +164,7 @@ public:
         GLint shared_bytes = 0;
         glGetIntegerv(GL_MAX_COMPUTE_SHARED_MEMORY_SIZE, &shared_bytes);
         m_shared_bytes = shared_bytes;
+        m_software = gl_renderer_is_software(gl_renderer_string());
         m_description = "GPU: " + gl_renderer_string() + " (OpenGL " + gl_version_string() + ")";
         m_ring.reserve(std::size_t(k_ring) * k_ring_words * 4);
         m_ring.zero();
@@ -472,6 +473,7 @@ private:
             {"SHARED_ACTS", shared_acts ? "1" : "0"},
             {"PCOUNT", std::to_string(mlp.parameter_count()) + "u"},
             {"RING", std::to_string(k_ring)},
+            {"DYNAMIC_LOOPS", m_software ? "1" : "0"},
         };
         if (m_programs_built && defines == m_defines) return;
         // The shaders compute the layout themselves; it must be core/mlp.h's.
@@ -562,13 +564,14 @@ private:
             const OptimizerConfig& o = m_config.optimizer;
             double t = static_cast<double>(m_step);
             m_reduce.set("u_step", static_cast<unsigned>(m_step));
-            m_reduce.set("u_lr", o.lr);
             m_reduce.set("u_beta1", o.beta1);
             m_reduce.set("u_beta2", o.beta2);
             m_reduce.set("u_eps", o.eps);
-            m_reduce.set("u_weight_decay", o.kind == OptimizerKind::AdamW ? o.weight_decay : 0.0f);
-            m_reduce.set("u_bias1", static_cast<float>(1.0 / (1.0 - std::pow(double(o.beta1), t))));
-            m_reduce.set("u_bias2", static_cast<float>(1.0 / (1.0 - std::pow(double(o.beta2), t))));
+            double bc1 = 1.0 - std::pow(double(o.beta1), t);
+            double bc2 = 1.0 - std::pow(double(o.beta2), t);
+            m_reduce.set("u_step_size", static_cast<float>(o.lr / bc1));
+            m_reduce.set("u_inv_sqrt_bc2", static_cast<float>(1.0 / std::sqrt(bc2)));
+            m_reduce.set("u_keep", o.kind == OptimizerKind::AdamW ? 1.0f - o.lr * o.weight_decay : 1.0f);
         }
         m_params.bind(0);
         m_params_t.bind(1);
@@ -627,6 +630,7 @@ private:
 
     std::string m_description;
     std::size_t m_shared_bytes = 0;
+    bool m_software = false;  // llvmpipe & co: shaders built for a short compile, see mlp_layout.glsl
     TrainConfig m_config;
     Dataset m_source, m_target;
     bool m_programs_built = false;
