@@ -18,34 +18,39 @@ uniform float u_d_sigma;
 shared vec2 s_targets[WG];
 
 void main() {
-    uint i = gl_GlobalInvocationID.x;
-    vec2 x = i < u_count ? points[i] : vec2(0.0);
     float inv_two_var = 0.5 / (u_sigma * u_sigma);
     float ratio = u_d_sigma / u_sigma;
-    float m = -3.0e38, s = 0.0;
-    vec2 acc = vec2(0.0);
-    for (uint base = 0u; base < u_target_count; base += uint(WG)) {
-        uint j = base + gl_LocalInvocationIndex;
-        s_targets[gl_LocalInvocationIndex] = j < u_target_count ? targets[j] : vec2(0.0);
-        barrier();
-        uint n = min(uint(WG), u_target_count - base);
-        for (uint q = 0u; q < n; ++q) {
-            vec2 y = s_targets[q];
-            vec2 d = x - u_alpha * y;
-            float logit = -dot(d, d) * inv_two_var;
-            vec2 u = ratio * d + u_d_alpha * y;
-            if (logit > m) {
-                float scale = exp(m - logit);
-                s = s * scale + 1.0;
-                acc = acc * scale + u;
-                m = logit;
-            } else {
-                float w = exp(logit - m);
-                s += w;
-                acc += w * u;
+    // Grid-stride over blocks of WG points so any count fits the dispatch limit; every
+    // invocation of a group runs the same rounds, as the shared-memory staging needs.
+    uint stride = gl_NumWorkGroups.x * uint(WG);
+    for (uint block = gl_WorkGroupID.x * uint(WG); block < u_count; block += stride) {
+        uint i = block + gl_LocalInvocationIndex;
+        vec2 x = i < u_count ? points[i] : vec2(0.0);
+        float m = -3.0e38, s = 0.0;
+        vec2 acc = vec2(0.0);
+        for (uint base = 0u; base < u_target_count; base += uint(WG)) {
+            uint j = base + gl_LocalInvocationIndex;
+            s_targets[gl_LocalInvocationIndex] = j < u_target_count ? targets[j] : vec2(0.0);
+            barrier();
+            uint n = min(uint(WG), u_target_count - base);
+            for (uint q = 0u; q < n; ++q) {
+                vec2 y = s_targets[q];
+                vec2 d = x - u_alpha * y;
+                float logit = -dot(d, d) * inv_two_var;
+                vec2 u = ratio * d + u_d_alpha * y;
+                if (logit > m) {
+                    float scale = exp(m - logit);
+                    s = s * scale + 1.0;
+                    acc = acc * scale + u;
+                    m = logit;
+                } else {
+                    float w = exp(logit - m);
+                    s += w;
+                    acc += w * u;
+                }
             }
+            barrier();
         }
-        barrier();
+        if (i < u_count) velocities[i] = acc / s;
     }
-    if (i < u_count) velocities[i] = acc / s;
 }

@@ -281,6 +281,38 @@ TEST_CASE("GL exact marginal field matches marginal_velocity") {
     check_no_gl_messages();
 }
 
+TEST_CASE("GL batches sampled on the GPU draw from the datasets and uniform times") {
+    make_gl_current();
+    TrainConfig config = train_config(mlp_config(32, 2, Activation::SiLU), 300);
+    auto engine = make_gl_engine();
+    std::vector<float> zeros(config.mlp.parameter_count(), 0.0f);
+    // Single-point datasets and v = 0: every row's loss is |x1 - x0|^2 whatever t is.
+    Points a(1, 2), b(1, 2);
+    a << 1.0f, 2.0f;
+    b << -3.0f, 0.5f;
+    engine->reset(config, Dataset::from_points(a, "a"), Dataset::from_points(b, "b"));
+    engine->set_params(zeros);
+    engine->train(1);
+    glFinish();
+    auto losses = engine->take_losses();
+    REQUIRE(losses.size() == 1);
+    CHECK(losses[0].loss == doctest::Approx(18.25f).epsilon(1e-5));
+
+    // A normal source into the origin: the target velocity is -x0, so the loss estimates
+    // E|x0|^2 = 2 (standard error 2/sqrt(B)); each time bin likewise.
+    Points origin = Points::Zero(1, 2);
+    config.batch = 4096;
+    engine->reset(config, k_source, Dataset::from_points(origin, "origin"));
+    engine->set_params(zeros);
+    engine->train(1);
+    glFinish();
+    losses = engine->take_losses();
+    REQUIRE(losses.size() == 1);
+    CHECK(losses[0].loss == doctest::Approx(2.0f).epsilon(0.1));
+    for (float bin : engine->loss_by_time()) CHECK(bin == doctest::Approx(2.0f).epsilon(0.3));
+    check_no_gl_messages();
+}
+
 TEST_CASE("GL training samples batches on the GPU and learns like the CPU engine") {
     make_gl_current();
     TrainConfig config = train_config(mlp_config(32, 2, Activation::SiLU), 128);

@@ -31,6 +31,9 @@
 //   solver stages with the same tiled forward pass.
 // - The exact marginal field streams the target points through shared memory with an online
 //   log-sum-exp; its path coefficients come from ProbabilityPath::at on the CPU.
+// - On software rasterizers (llvmpipe in CI) the shaders are built with DYNAMIC_LOOPS, which
+//   hides loop trip counts from the compiler: fully unrolled, the training shader takes ~10 s
+//   to JIT there; real GPUs get constant trip counts.
 #include "core/gl/gl_engine.h"
 
 #include <glad/gl.h>
@@ -396,7 +399,7 @@ public:
         m_marginal_targets.bind(0);
         m_points.bind(1);
         m_velocities.bind(2);
-        glDispatchCompute(static_cast<unsigned>((x.rows() + k_wg - 1) / k_wg), 1, 1);
+        glDispatchCompute(static_cast<unsigned>(std::min<Eigen::Index>((x.rows() + k_wg - 1) / k_wg, 65535)), 1, 1);
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
         m_velocities.download(v.data(), std::size_t(x.rows()) * 8);
     }
