@@ -184,6 +184,9 @@ std::unique_ptr<HeadlessGlContext> HeadlessGlContext::create(std::string* error)
     }
     if (attempts.empty()) return fail("no EGL display (no device, surfaceless or default platform)");
 
+    // A software device (Mesa lists llvmpipe as an EGL device too) is kept only as a fallback
+    // while a later platform may still give a hardware GPU.
+    std::unique_ptr<HeadlessGlContext> software;
     for (const EglAttempt& a : attempts) {
         EGLint major = 0, minor = 0;
         if (!eglInitialize(a.display, &major, &minor)) {
@@ -218,7 +221,15 @@ std::unique_ptr<HeadlessGlContext> HeadlessGlContext::create(std::string* error)
         ctx->m_context = context;
         ctx->m_surface = surface;
         ctx->m_renderer = gl_renderer_string() + " (" + a.platform + ")";
-        return ctx;
+        if (!gl_renderer_is_software(ctx->m_renderer)) return ctx;
+        if (!software) software = std::move(ctx);
+        else ctx.reset();
+    }
+    if (software) {
+        // Later attempts replaced the GL entry points and the current context: restore both.
+        software->make_current();
+        load_gl_functions(reinterpret_cast<void* (*)(const char*)>(eglGetProcAddress));
+        return software;
     }
     return fail(log);
 }
