@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/point_import.h"
 #include "core/point_io.h"
 
 namespace fmp {
@@ -311,11 +312,14 @@ std::string dataset_description(DatasetKind kind) {
 
 Dataset make_dataset(const std::string& spec) {
     if (auto kind = dataset_kind_from_name(spec)) return Dataset(*kind);
+    if (spec.rfind("image:", 0) == 0) return Dataset::from_points(image_to_points(spec.substr(6), {}), spec);
+    if (spec.rfind("text:", 0) == 0) return Dataset::from_points(text_to_points(spec.substr(5), {}), spec);
     std::error_code ec;
     if (!spec.empty() && (has_csv_extension(spec) || std::filesystem::is_regular_file(spec, ec)))
         return Dataset::from_points(load_points_csv(spec), spec);
     throw InputError("unknown dataset '" + spec + "': choose one of " +
-                     join_names(dataset_names()) + ", or a CSV file of x,y points");
+                     join_names(dataset_names()) +
+                     ", a CSV file of x,y points, image:FILE.png or text:WORDS");
 }
 
 }  // namespace fmp

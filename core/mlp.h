@@ -9,10 +9,14 @@
 
 namespace fmp {
 
+// GELU is the tanh approximation (PyTorch's approximate="tanh"), written as
+// z * sigmoid(2 sqrt(2/pi) (z + 0.044715 z^3)); SELU uses the self-normalising constants
+// lambda = 1.0507009873554805, alpha = 1.6732632423543772 (derivative lambda at z > 0, else
+// lambda alpha e^z).
 enum class Activation { SiLU, SELU, Tanh, ReLU, GELU };
 enum class TimeEncoding {
     Raw,      // input (x, y, t)
-    Fourier,  // input (x, y, t, sin(pi k t), cos(pi k t) for k = 1..K)
+    Fourier,  // input (x, y, t, sin(pi k t), cos(pi k t) for k = 1..K), the pairs interleaved
 };
 
 struct MlpConfig {
@@ -45,14 +49,25 @@ std::vector<float> mlp_init_params(const MlpConfig& config, uint64_t seed);
 
 // Writes the input features of (x, t) into `in` (rows x input_dim).
 void encode_inputs(const MlpConfig& config, const Points& x, const VectorF& t, MatrixRM& in);
+// One row of those features (input_dim floats).
+void encode_input_row(const MlpConfig& config, float x, float y, float t, float* row);
+
+// The activation exactly as the CPU passes compute it (vectorised, with a polynomial exp good to
+// ~2e-7 relative), elementwise over n values; the derivative is that of the same formula.
+void activation_forward(Activation a, const float* z, float* y, std::size_t n);
+void activation_derivative(Activation a, const float* z, float* dy_dz, std::size_t n);
 
 // Saved activations of one forward pass, consumed by backward. Reused across calls: buffers are
 // only reallocated when the batch size grows, so a training loop allocates nothing per step.
+// The matrices may therefore have more rows than `batch`; only the first `batch` rows are valid.
 struct MlpContext {
     MatrixRM input;                // B x input_dim
     std::vector<MatrixRM> pre;     // per hidden layer, B x width, before the activation
     std::vector<MatrixRM> post;    // per hidden layer, B x width, after the activation
-    std::vector<MatrixRM> grad;    // backward scratch, B x width per hidden layer
+    std::vector<MatrixRM> deriv;   // per hidden layer, B x width, the activation's derivative
+    mutable std::vector<MatrixRM> grad;  // backward scratch, B x width per hidden layer
+    // Backward scratch: the partial dL/dtheta of each worker thread but the first.
+    mutable std::vector<std::vector<float>> worker_grads;
     int batch = 0;
 };
 

@@ -151,9 +151,17 @@ TEST_CASE("make_dataset: CSV files and errors naming the choices") {
     } catch (const InputError& e) {
         CHECK(std::string(e.what()) ==
               "unknown dataset 'foo': choose one of normal, uniform, 8gaussians, moons, "
-              "checkerboard, spirals, circles, swissroll, pinwheel, or a CSV file of x,y points");
+              "checkerboard, spirals, circles, swissroll, pinwheel, a CSV file of x,y points, "
+              "image:FILE.png or text:WORDS");
     }
     CHECK_THROWS_AS(make_dataset(""), InputError);
+    // The importers' specs: a word becomes a point set; a bad image is one clear error.
+    Dataset word = make_dataset("text:FLOW");
+    CHECK(word.kind() == DatasetKind::PointSet);
+    CHECK(word.point_count() > 1000);
+    CHECK(word.name() == "text:FLOW");
+    CHECK_THROWS_AS(make_dataset("text:"), InputError);
+    CHECK_THROWS_AS(make_dataset("image:" + k_data + "/nope.png"), InputError);
     CHECK_THROWS_WITH_AS(make_dataset("missing_file.csv"),
                          "cannot read missing_file.csv: no such file", InputError);
     CHECK_THROWS_AS(make_dataset(k_data + "/bad_nan.csv"), InputError);
