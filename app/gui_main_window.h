@@ -62,6 +62,7 @@ private:
     std::unique_ptr<Trainer> m_trainer;
     std::unique_ptr<FlowWorker> m_worker;
     bool m_gl_engine = false;
+    bool m_software_gl = false;  // llvmpipe & co: frames are capped to leave CPU for training
     std::string m_engine_label;
 
     UiSettings m_settings;

@@ -192,7 +192,7 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
         const int n = static_cast<int>(traj->x0.rows());
         const int count = std::min(o.trail_count, n);
         const int stride = std::max(1, n / std::max(1, count));
-        const int samples = 10;
+        const int samples = 8;
         float t0 = std::max(0.0f, t - o.trail_length);
         for (int i = 0; i < n; i += stride) {
             Eigen::Vector2f prev = traj->position_at(i, t0);

@@ -35,7 +35,7 @@ struct SceneOptions {
     float arrow_spacing = 34.0f;    // pixels between arrows (before ui_scale)
     float arrow_scale = 1.0f;       // multiplies the arrow length (the p95 speed gets 0.9 cells)
     float trail_length = 0.12f;     // in t
-    int trail_count = 1500;
+    int trail_count = 1200;
     float ui_scale = 1.0f;
 };
 

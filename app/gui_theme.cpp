@@ -55,7 +55,7 @@ void apply_gui_theme(float scale) {
     auto rgb = [](int r, int g, int b, float a = 1.0f) { return ImVec4(r / 255.0f, g / 255.0f, b / 255.0f, a); };
     c[ImGuiCol_Text] = rgb(226, 230, 238);
     c[ImGuiCol_TextDisabled] = rgb(128, 136, 152);
-    c[ImGuiCol_WindowBg] = rgb(24, 27, 34, 0.94f);
+    c[ImGuiCol_WindowBg] = rgb(24, 27, 34, 1.0f);  // opaque: the canvas is not drawn under panels
     c[ImGuiCol_ChildBg] = rgb(30, 34, 43, 0.6f);
     c[ImGuiCol_PopupBg] = rgb(28, 31, 40, 0.98f);
     c[ImGuiCol_Border] = rgb(255, 255, 255, 0.07f);

@@ -317,6 +317,11 @@ void SceneRenderer::render(const Scene& scene, const View2D& view) {
     glClearColor(channel(scene.background, 0), channel(scene.background, 1), channel(scene.background, 2),
                  channel(scene.background, 3));
     glClear(GL_COLOR_BUFFER_BIT);
+    if (scene.clip[2] > 0 && scene.clip[3] > 0) {
+        // A software rasterizer drops scissored fragments before shading them.
+        glEnable(GL_SCISSOR_TEST);
+        glScissor(scene.clip[0], scene.clip[1], scene.clip[2], scene.clip[3]);
+    }
     // The heatmap goes under the grid so the grid stays readable over dense regions.
     std::size_t first = 0;
     for (; first < scene.layers.size() && std::holds_alternative<HeatmapLayer>(scene.layers[first]); ++first)
@@ -334,6 +339,7 @@ void SceneRenderer::render(const Scene& scene, const View2D& view) {
     }
     glUseProgram(0);
     glDisable(GL_BLEND);
+    glDisable(GL_SCISSOR_TEST);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -91,6 +91,9 @@ struct Scene {
     bool grid = true;
     bool axes = true;
     float ui_scale = 1.0f;              // scales grid line widths and spacing (HiDPI, exports)
+    // Pixels outside this rectangle (x, y from the bottom-left, width, height) keep the background:
+    // the window skips what its opaque panels cover. Width 0: draw everywhere.
+    int clip[4] = {0, 0, 0, 0};
     std::vector<SceneLayer> layers;     // drawn in order, after the grid
 };
 
