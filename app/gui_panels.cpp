@@ -456,14 +456,15 @@ void GuiApp::draw_view_panel() {
 
     if (ImGui::CollapsingHeader("Velocity arrows", ImGuiTreeNodeFlags_DefaultOpen)) {
         ImGui::Checkbox("show arrows", &o.arrows);
-        tip("The velocity field on a grid at the current t. Length ∝ speed (capped), colour = speed.");
+        tip("The velocity field on a grid at the current t: direction of motion, length ∝ √speed, colour = speed.");
         int mode = static_cast<int>(o.arrow_mode);
         ImGui::RadioButton("learned", &mode, 0);
         tip("v_θ(x, t): what the network predicts. This field moves the particles.");
         ImGui::SameLine();
         ImGui::RadioButton("exact", &mode, 1);
         tip("u_t(x) = Σ_i w_i(x)·u_t(x|y_i): the exact marginal velocity of the data (for a normal source), with "
-            "w_i the posterior that x_t came from data point y_i. The network's regression target in expectation.");
+            "w_i the posterior that x_t came from data point y_i. The network's regression target in expectation "
+            "(for the independent coupling; minibatch OT learns a straighter field than this).");
         ImGui::SameLine();
         ImGui::RadioButton("difference", &mode, 2);
         tip("v_θ(x, t) − u_t(x): where the network is still wrong. Watch it shrink while training.");
@@ -471,8 +472,9 @@ void GuiApp::draw_view_panel() {
         ImGui::SliderFloat("spacing", &o.arrow_spacing, 18.0f, 90.0f, "%.0f px");
         tip("Distance between arrows on screen (smaller = denser grid).");
         ImGui::SliderFloat("length", &o.arrow_scale, 0.2f, 4.0f, "%.2f×", ImGuiSliderFlags_Logarithmic);
-        tip("Arrow length × this factor. Lengths are relative: the 95th-percentile speed of the field gets 0.9 grid "
-            "cells (for the difference: that of the learned field, so the error shrinks visibly).");
+        tip("Arrow length × this factor. Length grows with √speed (capped) so slow regions stay readable; the "
+            "95th-percentile speed gets 0.9 grid cells (for the difference: that of the learned field, so the error "
+            "shrinks visibly). The colour shows the speed itself.");
     }
 
     if (ImGui::CollapsingHeader("Paths", ImGuiTreeNodeFlags_DefaultOpen)) {

@@ -297,19 +297,17 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
             std::vector<float> speeds(static_cast<std::size_t>(v.rows()));
             for (Eigen::Index i = 0; i < v.rows(); ++i) speeds[i] = v.row(i).norm();
             float ref = o.arrow_mode == ArrowMode::Difference ? p95(f.learned) : p95(v);
-            float length_per_speed = 0.9f * spacing * o.arrow_scale / ref;
+            // Length grows with the square root of the speed: far from the data the field is fast
+            // (it scales with the distance to travel), and a linear scale would shrink the arrows
+            // where the interesting structure is to dots.
+            const float cell = 0.9f * spacing * o.arrow_scale;
             for (Eigen::Index i = 0; i < v.rows(); ++i) {
-                Eigen::Vector2f vec = v.row(i).transpose() * length_per_speed;
-                float len = vec.norm();
-                // Outliers are capped at 1.6 cells; their colour still says how fast they are.
-                if (len > 1.6f * spacing) vec *= 1.6f * spacing / len;
-                uint32_t c;
-                if (o.arrow_mode == ArrowMode::Difference)
-                    c = to_rgba(palette::difference, std::clamp(0.25f + speeds[i] / ref, 0.25f, 1.0f));
-                else if (o.arrow_mode == ArrowMode::Exact)
-                    c = to_rgba(speed_color(speeds[i] / ref), 0.9f);
-                else
-                    c = to_rgba(speed_color(speeds[i] / ref), 0.9f);
+                float rel = speeds[i] / ref;
+                Eigen::Vector2f dir = speeds[i] > 0 ? Eigen::Vector2f(v.row(i).transpose() / speeds[i]) : Eigen::Vector2f(0, 0);
+                Eigen::Vector2f vec = dir * (cell * std::min(std::sqrt(rel), 1.6f));
+                uint32_t c = o.arrow_mode == ArrowMode::Difference
+                                 ? to_rgba(palette::difference, std::clamp(0.25f + rel, 0.25f, 1.0f))
+                                 : to_rgba(speed_color(std::sqrt(rel)), 0.9f);
                 Eigen::Vector2f base = f.base.row(i).transpose() - 0.5f * vec;  // centred on the grid point
                 arrows.add_arrow(base, vec, c, 1.5f * s, 6.0f * s, view.pixels_per_unit);
             }
