@@ -10,6 +10,8 @@
 #include <backends/imgui_impl_opengl3.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -57,6 +59,10 @@ struct SavedWindow {
     bool apply = false;
 };
 SavedWindow g_saved_window;
+
+// Ctrl+C in the terminal closes the window cleanly, so the layout is saved as on a normal close.
+std::atomic<bool> g_quit{false};
+extern "C" void on_quit_signal(int) { g_quit.store(true); }
 
 void* settings_open(ImGuiContext*, ImGuiSettingsHandler*, const char* name) {
     return std::string(name) == "Window" ? &g_saved_window : nullptr;
@@ -315,7 +321,10 @@ int GuiApp::run(GuiRunStats* stats) {
     double previous = now_seconds();
     const bool scripted = m_options.frames > 0;
     int frames = 0;
-    while (!m_window->should_close()) {
+    g_quit.store(false);
+    auto previous_int = std::signal(SIGINT, on_quit_signal);
+    auto previous_term = std::signal(SIGTERM, on_quit_signal);
+    while (!m_window->should_close() && !g_quit.load()) {
         double start = now_seconds();
         // Test runs advance t by a fixed 1/60 s per frame so the picture does not depend on speed.
         double dt = scripted ? 1.0 / 60.0 : std::min(0.1, start - previous);
@@ -331,6 +340,8 @@ int GuiApp::run(GuiRunStats* stats) {
             std::this_thread::sleep_for(std::chrono::duration<double>(1.0 / 40.0 - work));
         if (scripted && frames >= m_options.frames) break;
     }
+    std::signal(SIGINT, previous_int);
+    std::signal(SIGTERM, previous_term);
     // The first frames compile shaders and warm caches; leave them out of the statistics.
     std::vector<double> steady(frame_ms.begin() + std::min<std::size_t>(frame_ms.size() / 10, 5), frame_ms.end());
     if (steady.empty()) steady = frame_ms;
@@ -481,10 +492,12 @@ void GuiApp::sync_with_workers() {
     }
     for (const LossRecord& r : m_trainer->take_losses()) {
         if (!std::isfinite(r.loss)) continue;
-        if (m_loss_raw.empty()) m_loss_first_step = r.step;
+        if (m_loss_raw.empty()) m_loss_first_step = r.step, m_loss_ema = 0.0, m_loss_ema_weight = 0.0;
         m_loss_raw.push_back(r.loss);
-        float prev = m_loss_smooth.empty() ? r.loss : m_loss_smooth.back();
-        m_loss_smooth.push_back(0.98f * prev + 0.02f * r.loss);
+        // A bias-corrected moving average (as Adam's moments): no lag toward the first value.
+        m_loss_ema = 0.98 * m_loss_ema + 0.02 * r.loss;
+        m_loss_ema_weight = 0.98 * m_loss_ema_weight + 0.02;
+        m_loss_smooth.push_back(static_cast<float>(m_loss_ema / m_loss_ema_weight));
     }
     // Long runs: halve the resolution of the history instead of dropping its beginning.
     if (m_loss_raw.size() > 40000) {

@@ -89,6 +89,7 @@ private:
     uint64_t m_sent_params_version = 0;
     std::vector<float> m_loss_raw, m_loss_smooth;
     int64_t m_loss_first_step = 0;
+    double m_loss_ema = 0.0, m_loss_ema_weight = 0.0;
 
     // Layout and feel.
     bool m_panels = true;

@@ -625,11 +625,14 @@ void GuiApp::draw_time_bar() {
 void GuiApp::draw_status_bar() {
     char buf[512];
     double rate = m_training ? m_snapshot.steps_per_second : 0.0;
+    // Long GPU names ("GPU: NVIDIA H100 80GB HBM3 (OpenGL 4.6 ...)") are cut; the tooltip has it all.
+    std::string engine = m_engine_label.size() > 44 ? m_engine_label.substr(0, 42) + "…" : m_engine_label;
     std::snprintf(buf, sizeof(buf), "%.0f fps   ·   %s   ·   %s steps/s   ·   step %s   ·   %s particles   ·   t = %.3f",
-                  m_fps, m_engine_label.c_str(), with_commas(static_cast<long long>(rate)).c_str(),
+                  m_fps, engine.c_str(), with_commas(static_cast<long long>(rate)).c_str(),
                   with_commas(m_snapshot.step).c_str(), with_commas(m_settings.particles).c_str(), m_t);
     ImGui::TextUnformatted(buf);
-    tip("Keys: Space play/pause · T train on/off · R reset · ←/→ scrub t · F fit view · H hide panels · S screenshot");
+    tip("Engine: " + m_engine_label +
+        "\nKeys: Space play/pause · T train on/off · R reset · ←/→ scrub t · F fit view · H hide panels · S screenshot");
     if (!m_message.empty() && m_now < m_message_until) {
         ImGui::SameLine();
         ImGui::TextColored(ImVec4(0.55f, 0.85f, 0.75f, 1.0f), "   ·   %s", m_message.c_str());

@@ -163,7 +163,9 @@ bool Trainer::slice(double budget_ms) {
             m_rate_ema = m_rate_ema == 0.0 ? rate : 0.8 * m_rate_ema + 0.2 * rate;
             // Adapt the chunk so one slice takes about budget_ms.
             double ideal = m_rate_ema * budget_ms * 1e-3;
-            m_chunk = static_cast<int>(std::clamp(ideal, 1.0, 4096.0));
+            // A GL engine returns before the GPU is done, so its measured rate runs ahead of the
+            // truth: cap its per-frame chunk so the queue never holds more than a frame's work.
+            m_chunk = static_cast<int>(std::clamp(ideal, 1.0, m_threaded ? 4096.0 : 128.0));
         }
         publish(reset.has_value() || single > 0);
         return true;
