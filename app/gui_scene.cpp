@@ -14,7 +14,8 @@ namespace fmp {
 const std::vector<std::string>& view_names() {
     static const std::vector<std::string> names = {
         "particles", "arrows",   "paths",   "trails",      "heatmap", "targets", "sources", "grid",
-        "exact",     "difference", "marginal", "conditional", "panels", "nopanels"};
+        "exact",     "difference", "marginal", "conditional", "bystart", "bymode", "plain", "glow",
+        "panels",    "nopanels"};
     return names;
 }
 
@@ -38,6 +39,10 @@ void apply_views(const std::string& list, SceneOptions& o, bool* panels) {
         else if (name == "difference") o.arrows = true, o.arrow_mode = ArrowMode::Difference;
         else if (name == "marginal") o.paths = true, o.path_mode = PathMode::Marginal;
         else if (name == "conditional") o.paths = true, o.path_mode = PathMode::Conditional;
+        else if (name == "bystart") o.color = ColorMode::Source;
+        else if (name == "bymode") o.color = ColorMode::TargetMode;
+        else if (name == "plain") o.color = ColorMode::Single;
+        else if (name == "glow") o.additive = true;
         else if (name == "panels" || name == "nopanels") {
             if (panels) *panels = name == "panels";
         } else {

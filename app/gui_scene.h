@@ -40,8 +40,10 @@ struct SceneOptions {
 };
 
 // Applies a --views list ("particles,arrows,paths,trails,heatmap,targets,sources,grid", plus
-// "exact"/"difference" for the arrow field and "marginal"/"conditional" for the path mode):
-// the named layers are shown, the others hidden. Throws InputError on an unknown name.
+// "exact"/"difference" for the arrow field, "marginal"/"conditional" for the path mode,
+// "bystart"/"bymode"/"plain" for the particle colours, "glow" for additive blending and
+// "panels"/"nopanels"): the named layers are shown, the others hidden. Throws InputError on an
+// unknown name.
 void apply_views(const std::string& list, SceneOptions& options, bool* panels = nullptr);
 const std::vector<std::string>& view_names();
 

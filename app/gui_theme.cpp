@@ -90,11 +90,12 @@ void apply_gui_theme(float scale) {
 }
 
 ImU32 mode_color(int mode) {
+    // The first eight are far apart in hue and lightness (8gaussians, checkerboard use them all).
     static const ImU32 colors[12] = {
         IM_COL32(86, 204, 242, 255),  IM_COL32(247, 92, 150, 255),  IM_COL32(255, 209, 102, 255),
         IM_COL32(6, 214, 160, 255),   IM_COL32(167, 139, 250, 255), IM_COL32(255, 140, 66, 255),
-        IM_COL32(144, 224, 239, 255), IM_COL32(239, 71, 111, 255),  IM_COL32(181, 228, 140, 255),
-        IM_COL32(224, 170, 255, 255), IM_COL32(244, 162, 97, 255),  IM_COL32(46, 196, 182, 255)};
+        IM_COL32(181, 228, 140, 255), IM_COL32(235, 235, 240, 255), IM_COL32(239, 71, 111, 255),
+        IM_COL32(144, 224, 239, 255), IM_COL32(224, 170, 255, 255), IM_COL32(46, 196, 182, 255)};
     return colors[((mode % 12) + 12) % 12];
 }
 
