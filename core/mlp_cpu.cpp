@@ -11,6 +11,10 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <Eigen/Core>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define FMP_MLP_AVX512 1
+#endif
 #pragma GCC diagnostic pop
 #include <algorithm>
 #include <array>
@@ -75,7 +79,7 @@ inline float fast_expm1(float x) {
 inline float sigmoid(float z) { return 1.0f / (1.0f + fast_exp(-z)); }
 
 struct SiLU {
-    static float f(float z) { return z * sigmoid(z); }
+    static float f(float z) { return z / (1.0f + fast_exp(-z)); }
     static float fd(float z, float& d) {
         float s = sigmoid(z);
         d = s * (1.0f + z * (1.0f - s));
@@ -127,7 +131,7 @@ struct ReLU {
 struct GELU {
     static constexpr float k1 = 1.5957691216057308f;          // 2 sqrt(2/pi)
     static constexpr float k3 = 1.5957691216057308f * 0.044715f;
-    static float f(float z) { return z * sigmoid(z * (k1 + k3 * z * z)); }
+    static float f(float z) { return z / (1.0f + fast_exp(-z * (k1 + k3 * z * z))); }
     static float fd(float z, float& d) {
         float z2 = z * z;
         float s = sigmoid(z * (k1 + k3 * z2));
@@ -148,32 +152,124 @@ decltype(auto) with_activation(Activation a, F&& fn) {
     return fn(SiLU{});
 }
 
-// ---- [SECTION] fused kernels over row blocks (row-major, `w` columns)
+// ---- [SECTION] the GEMM: C (M x N, row-major) = bias + A (M x K) B (K x N, row-major)
 
-// buf <- act(buf + b), in place.
-template <class A>
-void bias_act_inplace(float* __restrict buf, const float* __restrict b, std::size_t rows, int w) {
-    for (std::size_t i = 0; i < rows; ++i) {
-        float* row = buf + i * w;
-        for (int j = 0; j < w; ++j) row[j] = A::f(row[j] + b[j]);
+// A is addressed with two strides so one routine serves X W (A = X, rows contiguous) and the
+// weight gradient X^T G (A = X^T, columns contiguous).
+struct GemmA {
+    const float* p;
+    std::ptrdiff_t row_stride;
+    std::ptrdiff_t k_stride;
+};
+
+#ifdef FMP_MLP_AVX512
+// An MR x (16 NV) register tile, accumulated over K with the A values broadcast from memory.
+// B rows are read straight from the row-major weights: no packing, which at these sizes (K and
+// N of 128) is what costs Eigen's general GEMM its time.
+template <int MR, int NV>
+void gemm_tile(GemmA a, const float* B, std::ptrdiff_t ldb, int K, float* C, std::ptrdiff_t ldc,
+               const float* bias, bool accumulate) {
+    __m512 acc[MR][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v)
+            acc[r][v] = accumulate ? _mm512_loadu_ps(C + r * ldc + 16 * v)
+                        : bias     ? _mm512_loadu_ps(bias + 16 * v)
+                                   : _mm512_setzero_ps();
+    const float* ap = a.p;
+    for (int k = 0; k < K; ++k, ap += a.k_stride, B += ldb) {
+        __m512 b[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(B + 16 * v);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+            const __m512 x = _mm512_set1_ps(ap[r * a.row_stride]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(x, b[v], acc[r][v]);
+        }
     }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, acc[r][v]);
 }
 
-// pre <- pre + b; post <- act(pre); deriv <- act'(pre).
-template <class A>
-void bias_act_train(float* __restrict pre, const float* __restrict b, std::size_t rows, int w,
-                    float* __restrict post, float* __restrict deriv) {
-    for (std::size_t i = 0; i < rows; ++i) {
-        float* zr = pre + i * w;
-        float* yr = post + i * w;
-        float* dr = deriv + i * w;
-        for (int j = 0; j < w; ++j) {
-            float z = zr[j] + b[j];
-            float d;
-            yr[j] = A::fd(z, d);
-            zr[j] = z;
-            dr[j] = d;
+using GemmTileFn = void (*)(GemmA, const float*, std::ptrdiff_t, int, float*, std::ptrdiff_t,
+                            const float*, bool);
+constexpr int kTileRows = 6;  // 6 x 4 accumulators + 4 B vectors + 1 broadcast fit 32 registers
+
+template <int MR>
+constexpr std::array<GemmTileFn, 4> tiles_for_rows() {
+    return {gemm_tile<MR, 1>, gemm_tile<MR, 2>, gemm_tile<MR, 3>, gemm_tile<MR, 4>};
+}
+constexpr std::array<std::array<GemmTileFn, 4>, kTileRows> kTiles = {
+    tiles_for_rows<1>(), tiles_for_rows<2>(), tiles_for_rows<3>(),
+    tiles_for_rows<4>(), tiles_for_rows<5>(), tiles_for_rows<6>()};
+#endif
+
+struct NoEpilogue {
+    void operator()(std::size_t, std::size_t) const {}
+};
+
+// C = A B (+ bias per column), or C += A B with `accumulate`. epilogue(first_row, rows) runs on
+// each finished block of rows while it is still in L1 (the activation, fused).
+template <class Epilogue = NoEpilogue>
+void gemm(std::size_t M, int N, int K, GemmA a, const float* B, std::ptrdiff_t ldb, float* C,
+          std::ptrdiff_t ldc, const float* bias, bool accumulate, Epilogue&& epilogue = {}) {
+#ifdef FMP_MLP_AVX512
+    if (N % 16 == 0) {
+        for (std::size_t r0 = 0; r0 < M; r0 += kTileRows) {
+            const int mr = static_cast<int>(std::min<std::size_t>(kTileRows, M - r0));
+            GemmA ar{a.p + static_cast<std::ptrdiff_t>(r0) * a.row_stride, a.row_stride, a.k_stride};
+            float* cr = C + static_cast<std::ptrdiff_t>(r0) * ldc;
+            for (int c0 = 0; c0 < N; c0 += 64) {
+                const int nv = std::min(4, (N - c0) / 16);
+                GemmA ac{ar.p, ar.row_stride, ar.k_stride};
+                kTiles[mr - 1][nv - 1](ac, B + c0, ldb, K, cr + c0, ldc, bias ? bias + c0 : nullptr,
+                                       accumulate);
+            }
+            epilogue(r0, static_cast<std::size_t>(mr));
         }
+        return;
+    }
+#endif
+    using Strided = Eigen::Map<const MatrixRM, 0, Eigen::OuterStride<>>;
+    Eigen::Map<MatrixRM, 0, Eigen::OuterStride<>> c(C, static_cast<Eigen::Index>(M), N,
+                                                    Eigen::OuterStride<>(ldc));
+    Strided b(B, K, N, Eigen::OuterStride<>(ldb));
+    auto product = [&](const auto& lhs) {
+        if (accumulate) {
+            c.noalias() += lhs * b;
+        } else {
+            c.noalias() = lhs * b;
+            if (bias) c.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias, N);
+        }
+    };
+    if (a.k_stride == 1)
+        product(Strided(a.p, static_cast<Eigen::Index>(M), K, Eigen::OuterStride<>(a.row_stride)));
+    else
+        product(Strided(a.p, K, static_cast<Eigen::Index>(M), Eigen::OuterStride<>(a.k_stride))
+                    .transpose());
+    epilogue(0, M);
+}
+
+// ---- [SECTION] fused kernels over row blocks (row-major, `w` columns)
+
+// buf <- act(buf), in place (the GEMM has added the bias).
+template <class A>
+void act_inplace(float* __restrict buf, std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i) buf[i] = A::f(buf[i]);
+}
+
+// post <- act(pre); deriv <- act'(pre).
+template <class A>
+void act_train(const float* __restrict pre, std::size_t count, float* __restrict post,
+               float* __restrict deriv) {
+    for (std::size_t i = 0; i < count; ++i) {
+        float d;
+        post[i] = A::fd(pre[i], d);
+        deriv[i] = d;
     }
 }
 
@@ -306,12 +402,16 @@ void forward_train_rows(const TrainForwardJob& job, std::size_t r0, std::size_t 
         if (in_dim == 3) {
             small_first_layer<A, 3, true>(in, 3, n, net.W(0), net.b(0), w, pre(0), post(0), deriv(0));
         } else {
-            MapRM(pre(0), n, w).noalias() = CMapRM(in, n, in_dim) * CMapRM(net.W(0), in_dim, w);
-            bias_act_train<A>(pre(0), net.b(0), n, w, post(0), deriv(0));
+            gemm(n, w, in_dim, {in, in_dim, 1}, net.W(0), w, pre(0), w, net.b(0), false,
+                 [&](std::size_t i0, std::size_t rows) {
+                     act_train<A>(pre(0) + i0 * w, rows * w, post(0) + i0 * w, deriv(0) + i0 * w);
+                 });
         }
         for (int l = 1; l < net.depth; ++l) {
-            MapRM(pre(l), n, w).noalias() = CMapRM(post(l - 1), n, w) * CMapRM(net.W(l), w, w);
-            bias_act_train<A>(pre(l), net.b(l), n, w, post(l), deriv(l));
+            gemm(n, w, w, {post(l - 1), w, 1}, net.W(l), w, pre(l), w, net.b(l), false,
+                 [&](std::size_t i0, std::size_t rows) {
+                     act_train<A>(pre(l) + i0 * w, rows * w, post(l) + i0 * w, deriv(l) + i0 * w);
+                 });
         }
         float* v = job.v->data() + 2 * c0;
         MapPts(v, n, 2).noalias() = CMapRM(post(net.depth - 1), n, w) * CMapRM(net.W(net.depth), w, 2);
@@ -323,7 +423,8 @@ struct BackwardJob {
     const Net* net;
     const MlpContext* ctx;
     const Points* dL_dv;
-    float* grads0;  // worker 0's output; workers k > 0 use ctx->worker_grads[k - 1]
+    const float* wt;  // W^T (out x in, row-major) of hidden layers 1..depth-1, w x w each
+    float* grads0;    // worker 0's output; workers k > 0 use ctx->worker_grads[k - 1]
     Points* dL_dx;
     std::atomic<int> last_worker{0};
 };
@@ -377,16 +478,15 @@ void backward_rows(BackwardJob& job, std::size_t r0, std::size_t r1, int worker)
         for (int l = depth - 1; l >= 0; --l) {
             const float* in = l == 0 ? ctx.input.data() + c0 * in_dim : post(l - 1);
             const int in_l = l == 0 ? in_dim : w;
-            MapRM dW(g + L[l].w_offset, in_l, w);
-            if (first)
-                dW.noalias() = CMapRM(in, n, in_l).transpose() * CMapRM(grad(l), n, w);
-            else
-                dW.noalias() += CMapRM(in, n, in_l).transpose() * CMapRM(grad(l), n, w);
+            // dW (+)= X^T G: A = X^T is read down X's columns.
+            gemm(static_cast<std::size_t>(in_l), w, static_cast<int>(n), {in, 1, in_l}, grad(l), w,
+                 g + L[l].w_offset, w, nullptr, !first);
             column_sums(grad(l), n, w, g + L[l].b_offset, first);
             if (l > 0) {
-                MapRM(grad(l - 1), n, w).noalias() =
-                    CMapRM(grad(l), n, w) * CMapRM(net.W(l), w, w).transpose();
-                multiply_inplace(grad(l - 1), deriv(l - 1), n * w);
+                gemm(n, w, w, {grad(l), w, 1}, job.wt + (l - 1) * w * w, w, grad(l - 1), w, nullptr,
+                     false, [&](std::size_t i0, std::size_t rows) {
+                         multiply_inplace(grad(l - 1) + i0 * w, deriv(l - 1) + i0 * w, rows * w);
+                     });
             }
         }
         if (job.dL_dx) {
@@ -454,13 +554,13 @@ void infer_rows(const InferJob& job, std::size_t r0, std::size_t r1) {
             if (in_dim == 3) {
                 small_first_layer<A, 3, false>(in, 3, n, net.W(0), job.bias0, w, nullptr, h, nullptr);
             } else {
-                MapRM(h, n, w).noalias() = CMapRM(in, n, in_dim) * CMapRM(net.W(0), in_dim, w);
-                bias_act_inplace<A>(h, job.bias0, n, w);
+                gemm(n, w, in_dim, {in, in_dim, 1}, net.W(0), w, h, w, job.bias0, false,
+                     [&](std::size_t i0, std::size_t rows) { act_inplace<A>(h + i0 * w, rows * w); });
             }
         }
         for (int l = 1; l < net.depth; ++l) {
-            MapRM(h2, n, w).noalias() = CMapRM(h, n, w) * CMapRM(net.W(l), w, w);
-            bias_act_inplace<A>(h2, net.b(l), n, w);
+            gemm(n, w, w, {h, w, 1}, net.W(l), w, h2, w, net.b(l), false,
+                 [&](std::size_t i0, std::size_t rows) { act_inplace<A>(h2 + i0 * w, rows * w); });
             std::swap(h, h2);
         }
         float* v = job.v + 2 * c0;
@@ -586,7 +686,15 @@ void Mlp::backward(const MlpContext& ctx, const Points& dL_dv, std::vector<float
     for (int k = 0; k < threads - 1; ++k)
         if (ctx.worker_grads[k].size() != P) ctx.worker_grads[k].resize(P);
 
-    BackwardJob job{&net, &ctx, &dL_dv, dL_dparams.data(), dL_dx};
+    // W^T of the hidden layers, so dL/dX = G W^T runs through the same row-major GEMM.
+    static thread_local std::vector<float> wt;
+    const int w = net.width;
+    const std::size_t square = static_cast<std::size_t>(w) * w;
+    if (wt.size() < square * (net.depth - 1)) wt.resize(square * (net.depth - 1));
+    for (int l = 1; l < net.depth; ++l)
+        MapRM(wt.data() + (l - 1) * square, w, w) = CMapRM(net.W(l), w, w).transpose();
+
+    BackwardJob job{&net, &ctx, &dL_dv, wt.data(), dL_dparams.data(), dL_dx};
     parallel_for(
         static_cast<std::size_t>(B),
         [&job](std::size_t r0, std::size_t r1, int worker) { backward_rows(job, r0, r1, worker); },

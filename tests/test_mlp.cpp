@@ -277,8 +277,9 @@ TEST_CASE("activations and their derivatives match libm in double") {
 TEST_CASE("forward matches a per-sample double reference") {
     for (Activation a : kActivations)
         for (TimeEncoding e : {TimeEncoding::Raw, TimeEncoding::Fourier})
+            // Width 50 is not a multiple of the 16-float vector: the GEMM's general path.
             for (auto [depth, width, batch] : {std::array<int, 3>{1, 16, 1}, {2, 32, 37},
-                                               {4, 64, 70}, {3, 128, 129}}) {
+                                               {4, 64, 70}, {3, 128, 129}, {2, 50, 300}}) {
                 MlpConfig c = make_config(depth, width, a, e, 6);
                 CAPTURE(activation_name(a));
                 CAPTURE(time_encoding_name(e));
@@ -309,7 +310,8 @@ TEST_CASE("backward matches central finite differences (parameters and inputs)")
     for (Activation a : kActivations)
         for (TimeEncoding e : {TimeEncoding::Raw, TimeEncoding::Fourier})
             for (auto [depth, width, batch] : {std::array<int, 3>{1, 16, 1}, {2, 32, 37},
-                                               {3, 16, 5}, {4, 64, 19}, {2, 16, 80}}) {
+                                               {3, 16, 5}, {4, 64, 19}, {2, 16, 80},
+                                               {2, 50, 70}}) {
                 ++case_index;
                 MlpConfig c = make_config(depth, width, a, e, 3);
                 CAPTURE(activation_name(a));
