@@ -52,29 +52,56 @@ struct ExpParts {
 inline ExpParts exp_parts(float x) {
     x = std::min(std::max(x, -87.0f), 88.0f);
     // Adding 1.5 * 2^23 rounds x/ln2 to the nearest integer, which then sits in the low mantissa.
-    const float shifted = x * 1.44269504088896341f + 12582912.0f;
+    const float shifted = std::fma(x, 1.44269504088896341f, 12582912.0f);
     const float n = shifted - 12582912.0f;
     const int32_t ni = std::bit_cast<int32_t>(shifted) - 0x4B400000;
-    float r = x - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
+    // std::fma because ISO mode (-std=c++20) turns off GCC's automatic contraction.
+    float r = std::fma(n, -0.693359375f, x);
+    r = std::fma(n, 2.12194440e-4f, r);
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    return {p * r * r + r, std::bit_cast<float>((ni + 127) << 23)};
+    p = std::fma(p, r, 1.3981999507e-3f);
+    p = std::fma(p, r, 8.3334519073e-3f);
+    p = std::fma(p, r, 4.1665795894e-2f);
+    p = std::fma(p, r, 1.6666665459e-1f);
+    p = std::fma(p, r, 5.0000001201e-1f);
+    return {std::fma(p * r, r, r), std::bit_cast<float>((ni + 127) << 23)};
 }
 
 inline float fast_exp(float x) {
     ExpParts e = exp_parts(x);
-    return e.scale * e.em1_r + e.scale;
+    return std::fma(e.scale, e.em1_r, e.scale);
 }
 
 inline float fast_expm1(float x) {
     ExpParts e = exp_parts(x);
-    return e.scale * e.em1_r + (e.scale - 1.0f);
+    return std::fma(e.scale, e.em1_r, e.scale - 1.0f);
 }
+
+#ifdef FMP_MLP_AVX512
+// The same exp, step for step (bit-identical results), on 16 lanes: GCC's auto-vectorised clamp
+// goes through mask registers and general-purpose bit logic.
+inline __m512 fast_exp_v(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    const __m512 shifted =
+        _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(12582912.0f));
+    const __m512 n = _mm512_sub_ps(shifted, _mm512_set1_ps(12582912.0f));
+    const __m512i ni =
+        _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000));
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 em1 = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r);
+    const __m512 scale =
+        _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ni, _mm512_set1_epi32(127)), 23));
+    return _mm512_fmadd_ps(scale, em1, scale);
+}
+
+#endif
 
 inline float sigmoid(float z) { return 1.0f / (1.0f + fast_exp(-z)); }
 
@@ -85,6 +112,19 @@ struct SiLU {
         d = s * (1.0f + z * (1.0f - s));
         return z * s;
     }
+#ifdef FMP_MLP_AVX512
+    static __m512 fv(__m512 z) {
+        const __m512 one = _mm512_set1_ps(1.0f);
+        return _mm512_div_ps(z, _mm512_add_ps(one, fast_exp_v(_mm512_sub_ps(_mm512_setzero_ps(), z))));
+    }
+    static __m512 fdv(__m512 z, __m512& d) {
+        const __m512 one = _mm512_set1_ps(1.0f);
+        const __m512 s =
+            _mm512_div_ps(one, _mm512_add_ps(one, fast_exp_v(_mm512_sub_ps(_mm512_setzero_ps(), z))));
+        d = _mm512_mul_ps(s, _mm512_add_ps(one, _mm512_mul_ps(z, _mm512_sub_ps(one, s))));
+        return _mm512_mul_ps(z, s);
+    }
+#endif
 };
 
 struct SELU {
@@ -138,6 +178,28 @@ struct GELU {
         d = s + z * s * (1.0f - s) * (k1 + 3.0f * k3 * z2);
         return z * s;
     }
+#ifdef FMP_MLP_AVX512
+    // u = z (k1 + k3 z^2), rounded exactly as the scalar form (no contraction there either).
+    static __m512 arg(__m512 z, __m512 z2) {
+        return _mm512_mul_ps(z, _mm512_add_ps(_mm512_set1_ps(k1), _mm512_mul_ps(_mm512_set1_ps(k3), z2)));
+    }
+    static __m512 fv(__m512 z) {
+        const __m512 u = arg(z, _mm512_mul_ps(z, z));
+        return _mm512_div_ps(z, _mm512_add_ps(_mm512_set1_ps(1.0f),
+                                              fast_exp_v(_mm512_sub_ps(_mm512_setzero_ps(), u))));
+    }
+    static __m512 fdv(__m512 z, __m512& d) {
+        const __m512 one = _mm512_set1_ps(1.0f);
+        const __m512 z2 = _mm512_mul_ps(z, z);
+        const __m512 s = _mm512_div_ps(
+            one, _mm512_add_ps(one, fast_exp_v(_mm512_sub_ps(_mm512_setzero_ps(), arg(z, z2)))));
+        const __m512 slope = _mm512_add_ps(_mm512_set1_ps(k1),
+                                           _mm512_mul_ps(_mm512_set1_ps(3.0f * k3), z2));
+        d = _mm512_add_ps(
+            s, _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(z, s), _mm512_sub_ps(one, s)), slope));
+        return _mm512_mul_ps(z, s);
+    }
+#endif
 };
 
 template <class F>
@@ -259,14 +321,28 @@ void gemm(std::size_t M, int N, int K, GemmA a, const float* B, std::ptrdiff_t l
 // buf <- act(buf), in place (the GEMM has added the bias).
 template <class A>
 void act_inplace(float* __restrict buf, std::size_t count) {
-    for (std::size_t i = 0; i < count; ++i) buf[i] = A::f(buf[i]);
+    std::size_t i = 0;
+#ifdef FMP_MLP_AVX512
+    if constexpr (requires(__m512 z) { A::fv(z); })
+        for (; i + 16 <= count; i += 16) _mm512_storeu_ps(buf + i, A::fv(_mm512_loadu_ps(buf + i)));
+#endif
+    for (; i < count; ++i) buf[i] = A::f(buf[i]);
 }
 
 // post <- act(pre); deriv <- act'(pre).
 template <class A>
 void act_train(const float* __restrict pre, std::size_t count, float* __restrict post,
                float* __restrict deriv) {
-    for (std::size_t i = 0; i < count; ++i) {
+    std::size_t i = 0;
+#ifdef FMP_MLP_AVX512
+    if constexpr (requires(__m512 z, __m512& d) { A::fdv(z, d); })
+        for (; i + 16 <= count; i += 16) {
+            __m512 d;
+            _mm512_storeu_ps(post + i, A::fdv(_mm512_loadu_ps(pre + i), d));
+            _mm512_storeu_ps(deriv + i, d);
+        }
+#endif
+    for (; i < count; ++i) {
         float d;
         post[i] = A::fd(pre[i], d);
         deriv[i] = d;
@@ -290,8 +366,8 @@ void small_first_layer(const float* __restrict in, int stride, std::size_t rows,
             float* zr = pre + i * w;
             float* dr = deriv + i * w;
             for (int j = 0; j < w; ++j) {
-                float z = b[j] + a0 * w0[j] + a1 * w1[j];
-                if constexpr (K == 3) z += a2 * w2[j];
+                float z = std::fma(a1, w1[j], std::fma(a0, w0[j], b[j]));
+                if constexpr (K == 3) z = std::fma(a2, w2[j], z);
                 float d;
                 yr[j] = A::fd(z, d);
                 zr[j] = z;
@@ -299,18 +375,11 @@ void small_first_layer(const float* __restrict in, int stride, std::size_t rows,
             }
         } else {
             for (int j = 0; j < w; ++j) {
-                float z = b[j] + a0 * w0[j] + a1 * w1[j];
-                if constexpr (K == 3) z += a2 * w2[j];
+                float z = std::fma(a1, w1[j], std::fma(a0, w0[j], b[j]));
+                if constexpr (K == 3) z = std::fma(a2, w2[j], z);
                 yr[j] = A::f(z);
             }
         }
-    }
-}
-
-void add_row_bias(float* v, std::size_t rows, const float* b) {
-    for (std::size_t i = 0; i < rows; ++i) {
-        v[2 * i] += b[0];
-        v[2 * i + 1] += b[1];
     }
 }
 
@@ -338,6 +407,8 @@ struct Net {
     int width = 0;
     int in_dim = 0;
     std::array<LayerLayout, 7> layers{};
+    // The output layer's two weight columns, de-interleaved so rows can be dotted with them.
+    std::array<float, kMaxWidth> wl0{}, wl1{};
 
     const float* W(int l) const { return params + layers[l].w_offset; }
     const float* b(int l) const { return params + layers[l].b_offset; }
@@ -366,7 +437,47 @@ Net make_net(const MlpConfig& config, const std::vector<float>& params) {
         offset += static_cast<std::size_t>(out);
         in = out;
     }
+    const float* WL = net.W(net.depth);
+    for (int j = 0; j < net.width; ++j) {
+        net.wl0[j] = WL[2 * j];
+        net.wl1[j] = WL[2 * j + 1];
+    }
     return net;
+}
+
+// v = h W + b for the 2-unit output layer: two dot products per row (a GEMM with N = 2 spends
+// its time packing).
+void output_layer(const Net& net, const float* h, std::size_t rows, float* v) {
+    const int w = net.width;
+    const float b0 = net.b(net.depth)[0], b1 = net.b(net.depth)[1];
+    const float* wl0 = net.wl0.data();
+    const float* wl1 = net.wl1.data();
+#ifdef FMP_MLP_AVX512
+    if (w % 16 == 0) {
+        for (std::size_t i = 0; i < rows; ++i) {
+            const float* hr = h + i * w;
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            for (int j = 0; j < w; j += 16) {
+                const __m512 x = _mm512_loadu_ps(hr + j);
+                a0 = _mm512_fmadd_ps(x, _mm512_loadu_ps(wl0 + j), a0);
+                a1 = _mm512_fmadd_ps(x, _mm512_loadu_ps(wl1 + j), a1);
+            }
+            v[2 * i] = _mm512_reduce_add_ps(a0) + b0;
+            v[2 * i + 1] = _mm512_reduce_add_ps(a1) + b1;
+        }
+        return;
+    }
+#endif
+    for (std::size_t i = 0; i < rows; ++i) {
+        const float* hr = h + i * w;
+        float s0 = b0, s1 = b1;
+        for (int j = 0; j < w; ++j) {
+            s0 += hr[j] * wl0[j];
+            s1 += hr[j] * wl1[j];
+        }
+        v[2 * i] = s0;
+        v[2 * i + 1] = s1;
+    }
 }
 
 // ---- [SECTION] training forward / backward over one worker's rows
@@ -413,9 +524,7 @@ void forward_train_rows(const TrainForwardJob& job, std::size_t r0, std::size_t 
                      act_train<A>(pre(l) + i0 * w, rows * w, post(l) + i0 * w, deriv(l) + i0 * w);
                  });
         }
-        float* v = job.v->data() + 2 * c0;
-        MapPts(v, n, 2).noalias() = CMapRM(post(net.depth - 1), n, w) * CMapRM(net.W(net.depth), w, 2);
-        add_row_bias(v, n, net.b(net.depth));
+        output_layer(net, post(net.depth - 1), n, job.v->data() + 2 * c0);
     }
 }
 
@@ -437,11 +546,10 @@ void backward_rows(BackwardJob& job, std::size_t r0, std::size_t r1, int worker)
     const LayerLayout* L = net.layers.data();
 
     // The output layer's dW (w x 2, interleaved in the parameters) and db accumulate here.
-    std::array<float, kMaxWidth> wl0, wl1, acc0, acc1;
-    const float* WL = net.W(depth);
+    std::array<float, kMaxWidth> acc0, acc1;
+    const float* wl0 = net.wl0.data();
+    const float* wl1 = net.wl1.data();
     for (int j = 0; j < w; ++j) {
-        wl0[j] = WL[2 * j];
-        wl1[j] = WL[2 * j + 1];
         acc0[j] = 0.0f;
         acc1[j] = 0.0f;
     }
@@ -563,9 +671,7 @@ void infer_rows(const InferJob& job, std::size_t r0, std::size_t r1) {
                  [&](std::size_t i0, std::size_t rows) { act_inplace<A>(h2 + i0 * w, rows * w); });
             std::swap(h, h2);
         }
-        float* v = job.v + 2 * c0;
-        MapPts(v, n, 2).noalias() = CMapRM(h, n, w) * CMapRM(net.W(net.depth), w, 2);
-        add_row_bias(v, n, net.b(net.depth));
+        output_layer(net, h, n, job.v + 2 * c0);
     }
 }
 
@@ -584,16 +690,16 @@ void run_inference(const InferJob& job, Activation activation, std::size_t rows)
 
 void activation_forward(Activation a, const float* z, float* y, std::size_t n) {
     with_activation(a, [&](auto act) {
-        using A = decltype(act);
-        for (std::size_t i = 0; i < n; ++i) y[i] = A::f(z[i]);
+        std::copy(z, z + n, y);
+        act_inplace<decltype(act)>(y, n);
     });
 }
 
 void activation_derivative(Activation a, const float* z, float* dy_dz, std::size_t n) {
-    with_activation(a, [&](auto act) {
-        using A = decltype(act);
-        for (std::size_t i = 0; i < n; ++i) A::fd(z[i], dy_dz[i]);
-    });
+    // The same kernel as training, so the checked values are the ones backward uses.
+    static thread_local std::vector<float> post;
+    post.resize(n);
+    with_activation(a, [&](auto act) { act_train<decltype(act)>(z, n, post.data(), dy_dz); });
 }
 
 Mlp::Mlp(const MlpConfig& config, uint64_t seed)
