@@ -9,7 +9,10 @@
 #include <Eigen/Core>
 #pragma GCC diagnostic pop
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <new>
 #include <vector>
 
 #include "core/mlp.h"
@@ -17,6 +20,19 @@
 #include "core/rng.h"
 
 using namespace fmp;
+
+// Counts every operator new in this executable (a standard replacement), so a test can assert
+// that a warmed-up training step allocates nothing.
+namespace {
+std::atomic<long> g_allocations{0};
+}
+void* operator new(std::size_t n) {
+    ++g_allocations;
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -484,4 +500,29 @@ TEST_CASE("cfm_loss is the batch mean of squared distances, gradient 2 (v - u) /
     CHECK(cfm_loss(v, u) == doctest::Approx(10.0 / 3.0));
     Points shorter(2, 2);
     CHECK_THROWS_AS(cfm_loss(v, shorter), InputError);
+}
+
+TEST_CASE("a warmed-up training step and evaluate allocate nothing") {
+    ThreadCountGuard guard;
+    set_thread_count(2);
+    for (TimeEncoding e : {TimeEncoding::Raw, TimeEncoding::Fourier}) {
+        MlpConfig c = make_config(3, 64, Activation::SiLU, e, 4);
+        Mlp mlp(c, 2);
+        Batch b = random_batch(700, 4);
+        Points target = Points::Constant(700, 2, 0.5f), v, dv, dx, ev;
+        MlpContext ctx;
+        std::vector<float> grads;
+        auto step = [&] {
+            mlp.forward(b.x, b.t, v, &ctx);
+            cfm_loss(v, target, &dv);
+            mlp.backward(ctx, dv, grads, &dx);
+            mlp.evaluate(b.x, 0.25f, ev);
+            mlp.forward(b.x, b.t, ev);
+        };
+        step();
+        step();
+        const long before = g_allocations.load();
+        for (int i = 0; i < 5; ++i) step();
+        CHECK(g_allocations.load() == before);
+    }
 }
