@@ -1,11 +1,19 @@
-// The MLP's CPU passes: batch-major Eigen GEMMs, fused bias + activation, rows split over cores.
+// The MLP's CPU passes: batch-major GEMMs with fused bias + activation, rows split over cores.
 //
 // Training (forward with a context, then backward) gives each worker thread a contiguous block
-// of rows; it runs every layer on its block, and in backward writes its own partial dL/dtheta
-// (worker 0 straight into the output, the others into MlpContext::worker_grads), which are then
-// summed. The forward pass stores the activation's derivative next to its value, so backward is
-// activation-agnostic and never recomputes an exp. Inference walks cache-sized chunks of rows
-// with two ping-pong buffers per thread.
+// of rows and walks it in L2-sized chunks through every layer; backward writes the worker's own
+// partial dL/dtheta (worker 0 straight into the output, the others into
+// MlpContext::worker_grads), summed at the end. The forward pass stores the activation's
+// derivative next to its value, so backward is activation-agnostic and recomputes no exp.
+// Inference walks chunks of rows with two ping-pong buffers per thread.
+//
+// The GEMMs are register-tiled AVX-512 kernels reading the row-major weights unpacked (with
+// K and N of 128, packing is most of what a general GEMM spends here); the activation runs on
+// each block of 6 output rows while it is in L1. Without AVX-512, or for widths that are not a
+// multiple of 16, Eigen does the products. Measured on the 2-core AVX-512 target (CPU time, one
+// thread, width 128, 3 layers): ~0.37 ms per B=256 training step, ~6.7 ms at B=4096, ~42 ms per
+// 100k-point inference, 2-4x a single-thread PyTorch/OpenBLAS step under the same load.
+//
 // GCC 12 flags the undefined-vector idiom inside the AVX-512 intrinsics that Eigen's GEMM packing
 // inlines as -Wmaybe-uninitialized; silenced for the headers only (the state is per location).
 #pragma GCC diagnostic push
