@@ -25,9 +25,9 @@ public:
     const std::vector<int>& solve(const Points& a, const Points& b);
 
 private:
-    std::vector<float> m_cost;
+    std::vector<float> m_cost, m_bx, m_by, m_vf;
     std::vector<double> m_u, m_v, m_dist;
-    std::vector<int> m_row_of_col, m_col_of_row, m_pred, m_cols, m_perm;
+    std::vector<int> m_row_of_col, m_col_of_row, m_pred, m_cols, m_free, m_perm;
 };
 
 // Applies the coupling to a batch in place: for MinibatchOT, x0's rows are permuted so that row i

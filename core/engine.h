@@ -94,6 +94,14 @@ public:
 // The CPU engine (Eigen, both cores).
 std::unique_ptr<Engine> make_cpu_engine();
 
+// Where integration starts: n source samples times path.source_scale() (sigma_0; 1 for every
+// path but VE). Deterministic for the rng.
+Points initial_particles(const ProbabilityPath& path, const Dataset& source, int n, Rng& rng);
+
+// The points the exact marginal field is computed from: the target's own points (at most
+// max_points, a deterministic subsample beyond that), or a fixed sample of an analytic target.
+Points marginal_reference_points(const Dataset& target, int max_points = 2048, uint64_t seed = 7);
+
 // Names: "cpu", "gl", "auto".
 std::string engine_kind_name(EngineKind kind);
 

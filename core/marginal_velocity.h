@@ -12,7 +12,7 @@ namespace fmp {
 //   w_i(x) = softmax_i( -|x - alpha_t y_i|^2 / (2 sigma_t^2) ),
 //   u_t(x) = sum_i w_i(x) u_t(x | y_i).
 // t is clamped to [0, 1 - 1e-4] so sigma_t > 0 (at t = 1 CondOT's sigma is 0 and u is undefined).
-// Cost O(|x| * |y|); both cores are used. `scale` multiplies the normal source (path.source_scale()).
+// Cost O(|x| * |y|); both cores are used. For VE, sigma_t already carries the source scale.
 void marginal_velocity(const ProbabilityPath& path, const Points& targets, float t, const Points& x,
                        Points& u);
 

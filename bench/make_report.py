@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Turns `fmplay bench --json` rows and the PyTorch baseline's text output into BENCHMARKS.md."""
+import argparse
+import datetime
+import json
+import platform
+import re
+import subprocess
+
+
+def parse_torch(text):
+    train, infer, gemm = {}, {}, []
+    section = None
+    header = ""
+    for line in text.splitlines():
+        if line.startswith("torch "):
+            header = line.strip()
+        if line.startswith("TRAIN"):
+            section = "train"
+            continue
+        if line.startswith("INFER"):
+            section = "infer"
+            continue
+        if line.startswith("GEMM"):
+            section = "gemm"
+            continue
+        f = line.split()
+        if section == "train" and len(f) == 9 and f[0] in ("silu", "selu"):
+            train[(f[0], int(f[1]), int(f[2]))] = float(f[3])
+        elif section == "infer" and len(f) == 6 and f[0] in ("silu", "selu"):
+            infer[(f[0], int(f[1]))] = float(f[4])
+        elif section == "gemm":
+            m = re.search(r"(sgemm \S+|layer-shaped \S+):\s+([\d.]+) GFLOP/s", line)
+            if m:
+                gemm.append((m.group(1), float(m.group(2))))
+    return header, train, infer, gemm
+
+
+def cpu_name():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("fmplay_jsonl")
+    ap.add_argument("torch_txt")
+    ap.add_argument("--export", help="JSON file of the export benchmark (bench/export_bench.sh)")
+    a = ap.parse_args()
+    rows = [json.loads(l) for l in open(a.fmplay_jsonl) if l.strip().startswith("{")]
+    header, ttrain, tinfer, tgemm = parse_torch(open(a.torch_txt).read())
+    peak = max([g for n, g in tgemm if n.startswith("sgemm")] or [float("nan")])
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    out = []
+    p = out.append
+    p("# Benchmarks")
+    p("")
+    p(f"Measured {datetime.date.today()} at commit {commit} on {cpu_name()} "
+      f"(the development machine: 2 cores, shared and noisy, so only the ratios measured in one run "
+      f"mean much). Reproduce with `bench/run_bench.sh` (writes this file). Both sides use 2 threads; "
+      f"the baseline is ../shared/peers/run_torch_baseline.sh ({header}; OpenBLAS with OpenMP, tuned).")
+    p("")
+    p("FLOP model (both sides): forward = 2 x MACs of the linear layers; a training step = 3 x forward.")
+    p("")
+    p("## Training steps/s (3 hidden layers, SiLU, Adam)")
+    p("")
+    p("| engine | width | batch | fmplay steps/s | PyTorch steps/s | ratio | fmplay GFLOP/s |")
+    p("|---|---|---|---|---|---|---|")
+    for r in rows:
+        if r["workload"] != "train":
+            continue
+        t = ttrain.get(("silu", r["width"], r["batch"]))
+        ratio = f"{r['rate'] / t:.2f}x" if t else "-"
+        p(f"| {r['engine']} | {r['width']} | {r['batch']} | {r['rate']:.1f} | {t if t else '-'} | {ratio} | {r['gflops']:.1f} |")
+    p("")
+    p("## Particle-steps/s (one Euler step = one forward pass, width 128)")
+    p("")
+    p("| engine | N | fmplay particle-steps/s | PyTorch | ratio | fmplay GFLOP/s |")
+    p("|---|---|---|---|---|---|")
+    for r in rows:
+        if r["workload"] != "euler-step":
+            continue
+        t = tinfer.get(("silu", r["n"]))
+        ratio = f"{r['rate'] / t:.2f}x" if t else "-"
+        p(f"| {r['engine']} | {r['n']} | {r['rate']:.3e} | {f'{t:.3e}' if t else '-'} | {ratio} | {r['gflops']:.1f} |")
+    p("")
+    p("## Minibatch OT coupling (width 128, batch 256)")
+    p("")
+    indep = {r["engine"]: r["rate"] for r in rows if r["workload"] == "train-indep"}
+    ot = {r["engine"]: r["rate"] for r in rows if r["workload"] == "train-ot"}
+    p("| engine | independent steps/s | OT steps/s | OT time / independent time |")
+    p("|---|---|---|---|")
+    for e in indep:
+        if e in ot:
+            p(f"| {e} | {indep[e]:.1f} | {ot[e]:.1f} | {indep[e] / ot[e]:.2f}x |")
+    p("")
+    p("## GEMM limit reported by the baseline (torch.mm, 2 threads)")
+    p("")
+    for n, g in tgemm:
+        p(f"- {n}: {g:.1f} GFLOP/s")
+    p("")
+    p("## Targets (issue #3)")
+    p("")
+
+    def get(eng, wl, w, key, val):
+        for r in rows:
+            if r["engine"] == eng and r["workload"] == wl and r["width"] == w and r.get(key) == val:
+                return r
+        return None
+
+    def verdict(ok):
+        return "met" if ok else "NOT met"
+
+    r = get("cpu", "train", 128, "batch", 256)
+    t = ttrain.get(("silu", 128, 256))
+    if r and t:
+        p(f"- CPU training W128 B256 >= 2x PyTorch: {r['rate'] / t:.2f}x, {verdict(r['rate'] / t >= 2)}")
+    r = get("cpu", "train", 128, "batch", 4096)
+    t = ttrain.get(("silu", 128, 4096))
+    if r and t:
+        p(f"- CPU training W128 B4096 >= 1.2x PyTorch: {r['rate'] / t:.2f}x, {verdict(r['rate'] / t >= 1.2)}; "
+          f">= 40% of the sgemm peak ({peak:.1f} GFLOP/s): {100 * r['gflops'] / peak:.0f}%, "
+          f"{verdict(r['gflops'] >= 0.4 * peak)}")
+    r = get("cpu", "euler-step", 128, "n", 100000)
+    t = tinfer.get(("silu", 100000))
+    if r and t:
+        p(f"- CPU particle-steps/s W128 N=100k >= 2x PyTorch: {r['rate'] / t:.2f}x, {verdict(r['rate'] / t >= 2)}")
+    if "cpu" in indep and "cpu" in ot:
+        q = indep["cpu"] / ot["cpu"]
+        p(f"- OT-coupled training B256 <= 1.3x the time of independent: {q:.2f}x, {verdict(q <= 1.3)}")
+    if not any(r["engine"] == "gl" for r in rows):
+        p("- GL engine on a real GPU: not measured here (no GPU on this machine; no device machine was "
+          "lent to the task that wrote this). On llvmpipe the GL engine is far slower than the CPU engine, "
+          "which is why `--engine auto` picks the CPU there.")
+    if a.export:
+        e = json.load(open(a.export))
+        p("")
+        p("## Video export (issue #6)")
+        p("")
+        p(f"- {e['description']}: {e['seconds']:.1f} s wall for {e['frames']} frames "
+          f"({e['frames'] / e['seconds']:.1f} frames/s); target <= 10 s: {verdict(e['seconds'] <= 10)}")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

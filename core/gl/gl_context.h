@@ -1,0 +1,44 @@
+// OpenGL contexts without a window: EGL (device or surfaceless platform) for servers and CI.
+#pragma once
+#include <memory>
+#include <string>
+
+namespace fmp {
+
+// Loads OpenGL entry points through glad for the current context (any context: GLFW's or EGL's).
+// get_proc is the platform's loader (glfwGetProcAddress, eglGetProcAddress). Returns false if the
+// context is older than 4.3 core.
+bool load_gl_functions(void* (*get_proc)(const char*));
+
+// The current context's GL_RENDERER / GL_VERSION strings.
+std::string gl_renderer_string();
+std::string gl_version_string();
+// True for Mesa's software rasterizers (llvmpipe, softpipe, swrast): far slower than the CPU
+// engine for training, so "auto" picks the CPU engine there.
+bool gl_renderer_is_software(const std::string& renderer);
+
+// Installs a GL_KHR_debug callback that records errors (and, if `fail_on_any`, every message of
+// severity above notification); returns the messages recorded since the last call.
+void install_gl_debug_log(bool fail_on_any);
+std::string take_gl_debug_log();
+
+// A headless OpenGL 4.3 core context through EGL: tries EGL_PLATFORM_DEVICE (a real GPU), then
+// EGL_MESA_platform_surfaceless (llvmpipe), then the default display with a pbuffer.
+class HeadlessGlContext {
+public:
+    // nullptr with *error set if no platform gives a 4.3 core context.
+    static std::unique_ptr<HeadlessGlContext> create(std::string* error);
+    ~HeadlessGlContext();
+    void make_current();
+    void release_current();
+    std::string renderer() const { return m_renderer; }
+
+private:
+    HeadlessGlContext() = default;
+    void* m_display = nullptr;
+    void* m_context = nullptr;
+    void* m_surface = nullptr;
+    std::string m_renderer;
+};
+
+}  // namespace fmp

@@ -1,0 +1,99 @@
+// A tile of TILE batch rows carried through the MLP by one workgroup of WG invocations.
+// Needs mlp_layout.glsl, and TILE, WG, TX, TY, RM, RN, MAXD, SHARED_ACTS defines.
+// Activations live in two TILE x MAXD buffers (ping-pong): in shared memory when they fit
+// (SHARED_ACTS = 1), else in the group's slice of the coherent scratch buffer (ACT_BASE).
+// Register tiling: invocation (tx, ty) owns rows ty + TY*i (i < RM) and columns tx + TX*c
+// (c < RN) of each TX*RN-column chunk, so a warp reads one activation row (a broadcast) and TX
+// consecutive weights (one coalesced load).
+
+layout(std430, binding = 0) readonly buffer Params { float params[]; };
+// Per-workgroup scratch: spilled activations at ACT_BASE (and, for training, saved
+// pre-activations); coherent because other invocations of the group read what one writes.
+// The including shader defines ACT_BASE, this group's slice.
+layout(std430, binding = 3) coherent buffer Scratch { float g_scratch[]; };
+
+#if SHARED_ACTS
+shared float s_act[2 * TILE * MAXD];
+#define ACT_AT(b, r, k) s_act[((b) * TILE + (r)) * MAXD + (k)]
+#else
+#define ACT_AT(b, r, k) g_scratch[ACT_BASE + ((b) * TILE + (r)) * MAXD + (k)]
+#endif
+
+// Orders shared and scratch-buffer accesses between the invocations of a workgroup.
+#define SYNC() groupMemoryBarrier(); barrier()
+
+shared vec2 s_out[TILE];  // the network's output per row
+shared vec2 s_in[TILE];   // the spatial input per row
+shared float s_tin[TILE]; // the time input per row
+
+// h_{l+1} = act(h_l W_l + b_l) from buffer bi to buffer bo (hidden layer l).
+void hidden_forward(int l, int bi, int bo) {
+    uint tx = gl_LocalInvocationIndex % uint(TX);
+    uint ty = gl_LocalInvocationIndex / uint(TX);
+    uint K = layer_in(l);
+    uint wo = w_off(l);
+    uint bo_off = b_off(l);
+    for (uint j0 = 0u; j0 < DYN(WIDTH); j0 += uint(TX * RN)) {
+        float acc[RM][RN];
+        for (int c = 0; c < RN; ++c) {
+            uint j = j0 + tx + uint(TX * c);
+            float bias = j < uint(WIDTH) ? params[bo_off + j] : 0.0;
+            for (int i = 0; i < RM; ++i) acc[i][c] = bias;
+        }
+        for (uint k = 0u; k < K; ++k) {
+            float w[RN];
+            for (int c = 0; c < RN; ++c) {
+                uint j = j0 + tx + uint(TX * c);
+                w[c] = j < uint(WIDTH) ? params[wo + k * uint(WIDTH) + j] : 0.0;
+            }
+            for (int i = 0; i < RM; ++i) {
+                float a = ACT_AT(bi, ty + uint(TY * i), k);
+                for (int c = 0; c < RN; ++c) acc[i][c] = fma(a, w[c], acc[i][c]);
+            }
+        }
+        for (int i = 0; i < RM; ++i) {
+            uint r = ty + uint(TY * i);
+            for (int c = 0; c < RN; ++c) {
+                uint j = j0 + tx + uint(TX * c);
+                if (j < uint(WIDTH)) {
+#ifdef SAVE_PRE
+                    SAVE_PRE(l, r, j, acc[i][c]);
+#endif
+                    ACT_AT(bo, r, j) = act(acc[i][c]);
+                }
+            }
+        }
+    }
+    SYNC();
+}
+
+// s_out = h_DEPTH W_out + b_out from buffer bi.
+void output_forward(int bi) {
+    uint wo = w_off(DEPTH);
+    uint bo = b_off(DEPTH);
+    for (uint e = gl_LocalInvocationIndex; e < uint(TILE * 2); e += uint(WG)) {
+        uint r = e / 2u, o = e % 2u;
+        float v = params[bo + o];
+        for (uint k = 0u; k < DYN(WIDTH); ++k) v = fma(ACT_AT(bi, r, k), params[wo + k * 2u + o], v);
+        s_out[r][o] = v;
+    }
+    SYNC();
+}
+
+// Writes the input features of (s_in[r], s_tin[r]) into buffer b.
+void encode_tile(int b) {
+    for (uint e = gl_LocalInvocationIndex; e < uint(TILE * IN_DIM); e += uint(WG)) {
+        uint r = e / uint(IN_DIM), c = e % uint(IN_DIM);
+        ACT_AT(b, r, c) = input_feature(c, s_in[r], s_tin[r]);
+    }
+    SYNC();
+}
+
+// The full forward pass of the tile (s_in, s_tin) into s_out; returns the buffer holding the
+// last hidden activations.
+int forward_tile() {
+    encode_tile(0);
+    for (int l = 0; l < int(DYN(DEPTH)); ++l) hidden_forward(l, l % 2, (l + 1) % 2);
+    output_forward(DEPTH % 2);
+    return DEPTH % 2;
+}

@@ -1,0 +1,288 @@
+#version 430
+// One fused CFM training pass: each workgroup samples (or reads) TILE batch rows, carries them
+// forward through every layer, computes the loss, and back through every layer, accumulating its
+// partial parameter gradients in its own slice of the partials buffer (no atomics; a group
+// handles tiles g, g + groups, ... so the partials stay bounded for any batch). reduce_adam.comp
+// then sums the slices and updates the weights. Hidden-layer GEMMs are register-tiled as in
+// mlp_tile.glsl; backprop reads the transposed weight copy so its loads coalesce too.
+layout(local_size_x = WG) in;
+
+#include "mlp_layout.glsl"
+
+// The group's scratch slice: saved pre-activations z_l (l < DEPTH) of the current tile, then
+// the spilled activations if they do not fit in shared memory.
+#define SCRATCH_PER_GROUP (uint(DEPTH * TILE * WIDTH) + (SHARED_ACTS != 0 ? 0u : uint(2 * TILE * MAXD)))
+#define PRE_BASE (gl_WorkGroupID.x * SCRATCH_PER_GROUP)
+#define ACT_BASE (PRE_BASE + uint(DEPTH * TILE * WIDTH))
+#define PRE_AT(l, r, j) g_scratch[PRE_BASE + ((uint(l) * uint(TILE) + (r)) * uint(WIDTH) + (j))]
+#define SAVE_PRE(l, r, j, z) PRE_AT(l, r, j) = (z)
+
+#include "mlp_tile.glsl"
+
+layout(std430, binding = 1) readonly buffer ParamsT { float params_t[]; };  // W^T per layer
+layout(std430, binding = 2) buffer Partials { float partials[]; };          // groups x PCOUNT
+layout(std430, binding = 4) readonly buffer Pools { vec2 pools[]; };        // source, target
+layout(std430, binding = 5) readonly buffer BatchData { float batch[]; };   // x0 | x1 | t
+layout(std430, binding = 6) buffer GroupStats { float stats[]; };           // groups x 21, then dL/dx
+
+uniform uint u_batch;          // B
+uniform int u_sampled;         // 1: sample rows on the GPU; 0: read the explicit batch
+uniform uvec2 u_seed;          // the run's seed (low, high)
+uniform uint u_step;           // the step being taken (decorrelates the batches)
+uniform int u_source_normal;   // 1: the source is N(0, I), sampled by Box-Muller
+uniform uint u_source_offset, u_source_count, u_target_offset, u_target_count;
+uniform int u_want_dx;         // write dL/dx after the group stats
+uniform uint u_dx_offset;
+// The probability path (probability_path.h): kind and parameters.
+uniform int u_path;            // 0 CondOT, 1 LipmanOT, 2 VP, 3 Cosine, 4 LinearVP, 5 Polynomial, 6 VE
+uniform float u_sigma_min, u_beta_min, u_beta_max, u_poly_n, u_ve_sigma_max;
+
+shared vec2 s_u[TILE];       // the regression target per row
+shared vec2 s_dv[TILE];      // dL/dv per row
+shared float s_loss[TILE];   // |v - u|^2 per row (0 for rows past the batch)
+
+// alpha, sigma, d_alpha, d_sigma at t.
+vec4 path_coefficients(float t) {
+    if (u_path == 0) return vec4(t, 1.0 - t, 1.0, -1.0);
+    if (u_path == 1) return vec4(t, 1.0 - (1.0 - u_sigma_min) * t, 1.0, -(1.0 - u_sigma_min));
+    if (u_path == 2) {
+        // alpha = exp(-T(1-t)/2), T(s) = beta_min s + (beta_max - beta_min) s^2 / 2.
+        float s = 1.0 - t;
+        float T = u_beta_min * s + 0.5 * (u_beta_max - u_beta_min) * s * s;
+        float beta = u_beta_min + (u_beta_max - u_beta_min) * s;  // dT/ds
+        float alpha = exp(-0.5 * T);
+        float d_alpha = 0.5 * beta * alpha;
+        float sigma = sqrt(max(1.0 - alpha * alpha, 0.0));
+        float d_sigma = sigma > 0.0 ? -alpha * d_alpha / sigma : 0.0;
+        return vec4(alpha, sigma, d_alpha, d_sigma);
+    }
+    if (u_path == 3) {
+        float h = 1.57079632679489662;
+        return vec4(sin(h * t), cos(h * t), h * cos(h * t), -h * sin(h * t));
+    }
+    if (u_path == 4) {
+        float sigma = sqrt(max(1.0 - t * t, 0.0));
+        return vec4(t, sigma, 1.0, sigma > 0.0 ? -t / sigma : 0.0);
+    }
+    if (u_path == 5) {
+        float tn = pow(t, u_poly_n);
+        float d = u_poly_n * pow(t, u_poly_n - 1.0);
+        return vec4(tn, 1.0 - tn, d, -d);
+    }
+    float sigma = u_sigma_min * pow(u_ve_sigma_max / u_sigma_min, 1.0 - t);
+    return vec4(1.0, sigma, 0.0, -sigma * log(u_ve_sigma_max / u_sigma_min));
+}
+
+// PCG hash (Jarzynski & Olano 2020): a counter-based RNG, one stream per (seed, step, row).
+uint pcg(uint v) {
+    uint state = v * 747796405u + 2891336453u;
+    uint word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+    return (word >> 22u) ^ word;
+}
+float uniform01(inout uint state) {
+    state = pcg(state);
+    return float(state >> 8) * (1.0 / 16777216.0);
+}
+
+// Loads (or samples) row r of the tile: s_in = x_t, s_tin = t, s_u = the conditional velocity.
+void load_row(uint r, uint i) {
+    if (i >= u_batch) {
+        s_in[r] = vec2(0.0); s_tin[r] = 0.0; s_u[r] = vec2(0.0);
+        return;
+    }
+    vec2 x0, x1;
+    float t;
+    if (u_sampled != 0) {
+        uint rng = pcg(pcg(pcg(u_seed.x ^ pcg(u_seed.y)) + u_step) + i);
+        t = uniform01(rng);
+        if (u_source_normal != 0) {
+            float u1 = max(uniform01(rng), 1e-12);
+            float u2 = uniform01(rng);
+            float rad = sqrt(-2.0 * log(u1));
+            x0 = rad * vec2(cos(6.28318530717958648 * u2), sin(6.28318530717958648 * u2));
+        } else {
+            x0 = pools[u_source_offset + min(uint(uniform01(rng) * float(u_source_count)), u_source_count - 1u)];
+        }
+        x1 = pools[u_target_offset + min(uint(uniform01(rng) * float(u_target_count)), u_target_count - 1u)];
+    } else {
+        x0 = vec2(batch[2u * i], batch[2u * i + 1u]);
+        x1 = vec2(batch[2u * (u_batch + i)], batch[2u * (u_batch + i) + 1u]);
+        t = batch[4u * u_batch + i];
+    }
+    vec4 p = path_coefficients(t);
+    s_in[r] = p.x * x1 + p.y * x0;
+    s_tin[r] = t;
+    s_u[r] = p.z * x1 + p.w * x0;
+}
+
+// dL/dW_l += A^T G and dL/db_l += colsum(G) for hidden layer l, A in buffer ab, G in buffer gb.
+// Invocation (tx, ty) owns inputs k = ty + TY*i (i < KM) and outputs j = tx + TX*c.
+void hidden_weight_grad(int l, int ab, int gb, uint pbase, bool first) {
+    uint tx = gl_LocalInvocationIndex % uint(TX);
+    uint ty = gl_LocalInvocationIndex / uint(TX);
+    uint K = layer_in(l);
+    uint wo = w_off(l);
+    for (uint k0 = 0u; k0 < K; k0 += uint(TY * KM)) {
+        for (uint j0 = 0u; j0 < DYN(WIDTH); j0 += uint(TX * RN)) {
+            float acc[KM][RN];
+            for (int i = 0; i < KM; ++i)
+                for (int c = 0; c < RN; ++c) acc[i][c] = 0.0;
+            for (uint r = 0u; r < DYN(TILE); ++r) {
+                float g[RN];
+                for (int c = 0; c < RN; ++c) {
+                    uint j = min(j0 + tx + uint(TX * c), uint(WIDTH) - 1u);
+                    g[c] = ACT_AT(gb, r, j);
+                }
+                for (int i = 0; i < KM; ++i) {
+                    uint k = min(k0 + ty + uint(TY * i), K - 1u);
+                    float a = ACT_AT(ab, r, k);
+                    for (int c = 0; c < RN; ++c) acc[i][c] = fma(a, g[c], acc[i][c]);
+                }
+            }
+            for (int i = 0; i < KM; ++i) {
+                uint k = k0 + ty + uint(TY * i);
+                for (int c = 0; c < RN; ++c) {
+                    uint j = j0 + tx + uint(TX * c);
+                    if (k < K && j < uint(WIDTH)) {
+                        uint idx = pbase + wo + k * uint(WIDTH) + j;
+                        partials[idx] = first ? acc[i][c] : partials[idx] + acc[i][c];
+                    }
+                }
+            }
+        }
+    }
+    uint bo = b_off(l);
+    for (uint j = gl_LocalInvocationIndex; j < uint(WIDTH); j += uint(WG)) {
+        float s = 0.0;
+        for (uint r = 0u; r < DYN(TILE); ++r) s += ACT_AT(gb, r, j);
+        uint idx = pbase + bo + j;
+        partials[idx] = first ? s : partials[idx] + s;
+    }
+}
+
+// Buffer ab <- (G W_l^T) * act'(z_{l-1}) for hidden layer l >= 1, G in buffer gb.
+void hidden_backprop(int l, int gb, int ab) {
+    uint tx = gl_LocalInvocationIndex % uint(TX);
+    uint ty = gl_LocalInvocationIndex / uint(TX);
+    uint wo = w_off(l);  // W_l^T is out x in row-major at the same offset in params_t
+    for (uint k0 = 0u; k0 < DYN(WIDTH); k0 += uint(TX * RN)) {
+        float acc[RM][RN];
+        for (int i = 0; i < RM; ++i)
+            for (int c = 0; c < RN; ++c) acc[i][c] = 0.0;
+        for (uint j = 0u; j < DYN(WIDTH); ++j) {
+            float w[RN];
+            for (int c = 0; c < RN; ++c) {
+                uint k = k0 + tx + uint(TX * c);
+                w[c] = k < uint(WIDTH) ? params_t[wo + j * uint(WIDTH) + k] : 0.0;
+            }
+            for (int i = 0; i < RM; ++i) {
+                float g = ACT_AT(gb, ty + uint(TY * i), j);
+                for (int c = 0; c < RN; ++c) acc[i][c] = fma(g, w[c], acc[i][c]);
+            }
+        }
+        for (int i = 0; i < RM; ++i) {
+            uint r = ty + uint(TY * i);
+            for (int c = 0; c < RN; ++c) {
+                uint k = k0 + tx + uint(TX * c);
+                if (k < uint(WIDTH)) ACT_AT(ab, r, k) = acc[i][c] * act_grad(PRE_AT(l - 1, r, k));
+            }
+        }
+    }
+}
+
+void main() {
+    uint lid = gl_LocalInvocationIndex;
+    uint group = gl_WorkGroupID.x;
+    uint pbase = group * uint(PCOUNT);
+    uint tiles = (u_batch + uint(TILE) - 1u) / uint(TILE);
+    float inv_batch = 1.0 / float(u_batch);
+    // Invocation q < 10 accumulates time bin q's loss sum and count; invocation 10 the total.
+    float stat_sum = 0.0, stat_count = 0.0;
+    bool first = true;
+
+    for (uint tile = group; tile < tiles; tile += gl_NumWorkGroups.x) {
+        if (lid < uint(TILE)) load_row(lid, tile * uint(TILE) + lid);
+        SYNC();
+        int hb = forward_tile();
+
+        // The loss and dL/dv = 2 (v - u) / B.
+        if (lid < uint(TILE)) {
+            bool valid = tile * uint(TILE) + lid < u_batch;
+            vec2 d = valid ? s_out[lid] - s_u[lid] : vec2(0.0);
+            s_dv[lid] = 2.0 * inv_batch * d;
+            s_loss[lid] = dot(d, d);
+        }
+        SYNC();
+        if (lid <= 10u) {
+            for (uint r = 0u; r < DYN(TILE); ++r) {
+                if (tile * uint(TILE) + r >= u_batch) break;
+                uint bin = min(uint(s_tin[r] * 10.0), 9u);
+                if (lid == 10u || bin == lid) { stat_sum += s_loss[r]; stat_count += 1.0; }
+            }
+        }
+
+        // Output layer: dW_out = h^T dv, db_out = colsum(dv).
+        uint wo = w_off(DEPTH);
+        for (uint e = lid; e < uint(WIDTH * 2 + 2); e += uint(WG)) {
+            float s = 0.0;
+            uint idx;
+            if (e < uint(WIDTH * 2)) {
+                uint k = e / 2u, o = e % 2u;
+                for (uint r = 0u; r < DYN(TILE); ++r) s = fma(ACT_AT(hb, r, k), s_dv[r][o], s);
+                idx = pbase + wo + e;
+            } else {
+                uint o = e - uint(WIDTH * 2);
+                for (uint r = 0u; r < DYN(TILE); ++r) s += s_dv[r][o];
+                idx = pbase + b_off(DEPTH) + o;
+            }
+            partials[idx] = first ? s : partials[idx] + s;
+        }
+        SYNC();
+        // G_{DEPTH-1} = (dv W_out^T) * act'(z_{DEPTH-1}), in place of h.
+        for (uint e = lid; e < uint(TILE * WIDTH); e += uint(WG)) {
+            uint r = e / uint(WIDTH), k = e % uint(WIDTH);
+            float d = s_dv[r].x * params[wo + 2u * k] + s_dv[r].y * params[wo + 2u * k + 1u];
+            ACT_AT(hb, r, k) = d * act_grad(PRE_AT(DEPTH - 1, r, k));
+        }
+        SYNC();
+
+        int gb = hb;
+        for (int l = int(DYN(DEPTH)) - 1; l >= 0; --l) {
+            int ab = 1 - gb;
+            // The layer's input h_l: the encoded inputs, or act(z_{l-1}).
+            if (l == 0) {
+                encode_tile(ab);
+            } else {
+                for (uint e = lid; e < uint(TILE * WIDTH); e += uint(WG)) {
+                    uint r = e / uint(WIDTH), k = e % uint(WIDTH);
+                    ACT_AT(ab, r, k) = act(PRE_AT(l - 1, r, k));
+                }
+                SYNC();
+            }
+            hidden_weight_grad(l, ab, gb, pbase, first);
+            SYNC();
+            if (l == 0) break;
+            hidden_backprop(l, gb, ab);
+            SYNC();
+            gb = ab;
+        }
+        // dL/dx: only the spatial inputs (the Fourier features depend on t alone).
+        if (u_want_dx != 0) {
+            for (uint e = lid; e < uint(TILE * 2); e += uint(WG)) {
+                uint r = e / 2u, c = e % 2u;
+                uint i = tile * uint(TILE) + r;
+                float s = 0.0;
+                for (uint j = 0u; j < DYN(WIDTH); ++j) s = fma(ACT_AT(gb, r, j), params[c * uint(WIDTH) + j], s);
+                if (i < u_batch) stats[u_dx_offset + 2u * i + c] = s;
+            }
+        }
+        SYNC();
+        first = false;
+    }
+    if (lid < 10u) {
+        stats[group * 21u + 1u + lid] = stat_sum;
+        stats[group * 21u + 11u + lid] = stat_count;
+    } else if (lid == 10u) {
+        stats[group * 21u] = stat_sum * inv_batch;
+    }
+}

@@ -1,0 +1,68 @@
+#version 430
+// Sums the per-workgroup partial gradients of mlp_train.comp and either writes the gradient
+// (u_update 0, for Engine::gradients) or takes one Adam/AdamW step (u_update 1), refreshing the
+// transposed weight copy that backprop reads. Invocation 0 also reduces the loss statistics
+// and appends them to the loss ring, so no step needs a readback.
+layout(local_size_x = 256) in;
+
+#include "mlp_layout.glsl"
+
+layout(std430, binding = 0) buffer Params { float params[]; };
+layout(std430, binding = 1) writeonly buffer ParamsT { float params_t[]; };
+layout(std430, binding = 2) readonly buffer Partials { float partials[]; };
+layout(std430, binding = 3) buffer Moments { float moments[]; };  // m | v
+layout(std430, binding = 4) writeonly buffer Grads { float grads[]; };
+layout(std430, binding = 5) buffer Ring { uint ring[]; };          // RING x 22 words
+layout(std430, binding = 6) readonly buffer GroupStats { float stats[]; };
+layout(std430, binding = 7) writeonly buffer StepStats { float step_stats[]; }; // 21 floats
+
+uniform uint u_groups;
+uniform int u_update;
+uniform int u_record;          // append this step's loss to the ring
+uniform uint u_step;           // 1-based step number after this update
+uniform float u_beta1, u_beta2, u_eps;
+// The CPU AdamOptimizer's (and PyTorch's) arrangement: theta = keep theta -
+// step_size m / (sqrt(v) inv_sqrt_bc2 + eps), step_size = lr / (1 - beta1^t),
+// inv_sqrt_bc2 = 1 / sqrt(1 - beta2^t), keep = 1 - lr wd for AdamW (1 for Adam).
+uniform float u_step_size, u_inv_sqrt_bc2, u_keep;
+
+void main() {
+    uint i = gl_GlobalInvocationID.x;
+    if (i == 0u) {
+        float s[21];
+        for (int q = 0; q < 21; ++q) s[q] = 0.0;
+        for (uint g = 0u; g < u_groups; ++g)
+            for (int q = 0; q < 21; ++q) s[q] += stats[g * 21u + uint(q)];
+        for (int q = 0; q < 21; ++q) step_stats[q] = s[q];
+        if (u_record != 0) {
+            uint slot = (u_step % uint(RING)) * 22u;
+            ring[slot] = u_step;
+            for (int q = 0; q < 21; ++q) ring[slot + 1u + uint(q)] = floatBitsToUint(s[q]);
+        }
+    }
+    if (i >= uint(PCOUNT)) return;
+    float g = 0.0;
+    for (uint q = 0u; q < u_groups; ++q) g += partials[q * uint(PCOUNT) + i];
+    if (u_update == 0) {
+        grads[i] = g;
+        return;
+    }
+    float m = u_beta1 * moments[i] + (1.0 - u_beta1) * g;
+    float v = u_beta2 * moments[uint(PCOUNT) + i] + (1.0 - u_beta2) * g * g;
+    moments[i] = m;
+    moments[uint(PCOUNT) + i] = v;
+    float theta = u_keep * params[i] - u_step_size * m / (sqrt(v) * u_inv_sqrt_bc2 + u_eps);
+    params[i] = theta;
+    // The transposed copy: W_l^T (out x in) at the same offset; biases as they are.
+    uint ti = i;
+    for (int l = 0; l <= DEPTH; ++l) {
+        uint wo = w_off(l);
+        uint n = layer_in(l) * layer_out(l);
+        if (i >= wo && i < wo + n) {
+            uint k = (i - wo) / layer_out(l), j = (i - wo) % layer_out(l);
+            ti = wo + j * layer_in(l) + k;
+            break;
+        }
+    }
+    params_t[ti] = theta;
+}
