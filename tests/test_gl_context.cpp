@@ -17,8 +17,11 @@ HeadlessGlContext* context() {
     static std::string error;
     static std::unique_ptr<HeadlessGlContext> ctx = [] {
         auto c = HeadlessGlContext::create(&error);
-        if (c) std::printf("GL context: %s, OpenGL %s\n", c->renderer().c_str(), gl_version_string().c_str());
-        else std::printf("no headless GL context: %s\n", error.c_str());
+        if (c)
+            std::printf("GL context: %s, OpenGL %s\n", c->renderer().c_str(),
+                        gl_version_string().c_str());
+        else
+            std::printf("no headless GL context: %s\n", error.c_str());
         return c;
     }();
     if (!ctx) FAIL("no headless OpenGL 4.3 context: " << error);
@@ -59,7 +62,8 @@ TEST_CASE("the debug log records GL errors and is emptied by take") {
 TEST_CASE("a shader that fails to compile reports the driver log and the numbered source") {
     context()->make_current();
     install_gl_debug_log(false);
-    std::string source = "#version 430\nlayout(local_size_x = 1) in;\nvoid main() {\n  undefined_thing = 1;\n}\n";
+    std::string source =
+        "#version 430\nlayout(local_size_x = 1) in;\nvoid main() {\n  undefined_thing = 1;\n}\n";
     std::string message;
     try {
         ComputeProgram::from_source("broken.comp", source);
@@ -85,10 +89,21 @@ TEST_CASE("every embedded compute shader compiles for small and spilled networks
     context()->make_current();
     install_gl_debug_log(true);
     for (const char* shared : {"1", "0"}) {
-        ShaderDefines d = {{"IN_DIM", "11"}, {"WIDTH", "40"}, {"DEPTH", "3"}, {"ACT", "4"},
-                           {"MAXD", "40"}, {"TILE", "16"}, {"WG", "256"}, {"TX", "32"},
-                           {"TY", "8"}, {"RM", "2"}, {"RN", "2"}, {"KM", "8"},
-                           {"SHARED_ACTS", shared}, {"PCOUNT", "3842u"}, {"RING", "1024"},
+        ShaderDefines d = {{"IN_DIM", "11"},
+                           {"WIDTH", "40"},
+                           {"DEPTH", "3"},
+                           {"ACT", "4"},
+                           {"MAXD", "40"},
+                           {"TILE", "16"},
+                           {"WG", "256"},
+                           {"TX", "32"},
+                           {"TY", "8"},
+                           {"RM", "2"},
+                           {"RN", "2"},
+                           {"KM", "8"},
+                           {"SHARED_ACTS", shared},
+                           {"PCOUNT", "3842u"},
+                           {"RING", "1024"},
                            {"DYNAMIC_LOOPS", shared}};
         for (const char* name : {"mlp_train.comp", "reduce_adam.comp", "mlp_field.comp"}) {
             CAPTURE(name);

@@ -28,8 +28,11 @@ void make_gl_current() {
     static std::string error;
     static std::unique_ptr<HeadlessGlContext> ctx = [] {
         auto c = HeadlessGlContext::create(&error);
-        if (c) std::printf("GL engine tests on %s, OpenGL %s\n", c->renderer().c_str(), gl_version_string().c_str());
-        else std::printf("no headless GL context: %s\n", error.c_str());
+        if (c)
+            std::printf("GL engine tests on %s, OpenGL %s\n", c->renderer().c_str(),
+                        gl_version_string().c_str());
+        else
+            std::printf("no headless GL context: %s\n", error.c_str());
         return c;
     }();
     if (!ctx) FAIL("no headless OpenGL 4.3 context: " << error);
@@ -61,7 +64,8 @@ void check_no_gl_messages() {
     CHECK_MESSAGE(log.empty(), log);
 }
 
-MlpConfig mlp_config(int width, int depth, Activation act, TimeEncoding enc = TimeEncoding::Raw, int k = 3) {
+MlpConfig mlp_config(int width, int depth, Activation act, TimeEncoding enc = TimeEncoding::Raw,
+                     int k = 3) {
     MlpConfig c;
     c.width = width;
     c.depth = depth;
@@ -242,7 +246,8 @@ TEST_CASE("GL particle integration matches the CPU solvers") {
         VectorF tt = VectorF::Constant(x.rows(), t);
         cpu.forward(x, tt, out);
     };
-    for (SolverKind solver : {SolverKind::Euler, SolverKind::Midpoint, SolverKind::Heun, SolverKind::RK4}) {
+    for (SolverKind solver :
+         {SolverKind::Euler, SolverKind::Midpoint, SolverKind::Heun, SolverKind::RK4}) {
         CAPTURE(solver_name(solver));
         for (auto [ta, tb] : {std::pair{0.0f, 1.0f}, std::pair{1.0f, 0.25f}}) {
             engine->set_particles(x0);
@@ -340,7 +345,8 @@ TEST_CASE("GL training samples batches on the GPU and learns like the CPU engine
     // Independent random batches, so the curves agree statistically: the same start (same
     // weights) and the same level after training.
     double gl_start = mean(gl_losses, 0, 5), cpu_start = mean(cpu_losses, 0, 5);
-    double gl_end = mean(gl_losses, steps - 40, steps), cpu_end = mean(cpu_losses, steps - 40, steps);
+    double gl_end = mean(gl_losses, steps - 40, steps),
+           cpu_end = mean(cpu_losses, steps - 40, steps);
     CHECK(gl_start == doctest::Approx(cpu_start).epsilon(0.25));
     CHECK(gl_end < 0.8 * gl_start);
     CHECK(gl_end == doctest::Approx(cpu_end).epsilon(0.25));

@@ -9,7 +9,10 @@
 #include <Eigen/Core>
 #pragma GCC diagnostic pop
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <new>
 #include <vector>
 
 #include "core/mlp.h"
@@ -17,6 +20,19 @@
 #include "core/rng.h"
 
 using namespace fmp;
+
+// Counts every operator new in this executable (a standard replacement), so a test can assert
+// that a warmed-up training step allocates nothing.
+namespace {
+std::atomic<long> g_allocations{0};
+}
+void* operator new(std::size_t n) {
+    ++g_allocations;
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -277,8 +293,9 @@ TEST_CASE("activations and their derivatives match libm in double") {
 TEST_CASE("forward matches a per-sample double reference") {
     for (Activation a : kActivations)
         for (TimeEncoding e : {TimeEncoding::Raw, TimeEncoding::Fourier})
+            // Width 50 is not a multiple of the 16-float vector: the GEMM's general path.
             for (auto [depth, width, batch] : {std::array<int, 3>{1, 16, 1}, {2, 32, 37},
-                                               {4, 64, 70}, {3, 128, 129}}) {
+                                               {4, 64, 70}, {3, 128, 129}, {2, 50, 300}}) {
                 MlpConfig c = make_config(depth, width, a, e, 6);
                 CAPTURE(activation_name(a));
                 CAPTURE(time_encoding_name(e));
@@ -309,7 +326,8 @@ TEST_CASE("backward matches central finite differences (parameters and inputs)")
     for (Activation a : kActivations)
         for (TimeEncoding e : {TimeEncoding::Raw, TimeEncoding::Fourier})
             for (auto [depth, width, batch] : {std::array<int, 3>{1, 16, 1}, {2, 32, 37},
-                                               {3, 16, 5}, {4, 64, 19}, {2, 16, 80}}) {
+                                               {3, 16, 5}, {4, 64, 19}, {2, 16, 80},
+                                               {2, 50, 70}}) {
                 ++case_index;
                 MlpConfig c = make_config(depth, width, a, e, 3);
                 CAPTURE(activation_name(a));
@@ -482,4 +500,29 @@ TEST_CASE("cfm_loss is the batch mean of squared distances, gradient 2 (v - u) /
     CHECK(cfm_loss(v, u) == doctest::Approx(10.0 / 3.0));
     Points shorter(2, 2);
     CHECK_THROWS_AS(cfm_loss(v, shorter), InputError);
+}
+
+TEST_CASE("a warmed-up training step and evaluate allocate nothing") {
+    ThreadCountGuard guard;
+    set_thread_count(2);
+    for (TimeEncoding e : {TimeEncoding::Raw, TimeEncoding::Fourier}) {
+        MlpConfig c = make_config(3, 64, Activation::SiLU, e, 4);
+        Mlp mlp(c, 2);
+        Batch b = random_batch(700, 4);
+        Points target = Points::Constant(700, 2, 0.5f), v, dv, dx, ev;
+        MlpContext ctx;
+        std::vector<float> grads;
+        auto step = [&] {
+            mlp.forward(b.x, b.t, v, &ctx);
+            cfm_loss(v, target, &dv);
+            mlp.backward(ctx, dv, grads, &dx);
+            mlp.evaluate(b.x, 0.25f, ev);
+            mlp.forward(b.x, b.t, ev);
+        };
+        step();
+        step();
+        const long before = g_allocations.load();
+        for (int i = 0; i < 5; ++i) step();
+        CHECK(g_allocations.load() == before);
+    }
 }

@@ -25,8 +25,12 @@ static std::string gl_string(GLenum name) {
     return s ? reinterpret_cast<const char*>(s) : std::string();
 }
 
-std::string gl_renderer_string() { return gl_string(GL_RENDERER); }
-std::string gl_version_string() { return gl_string(GL_VERSION); }
+std::string gl_renderer_string() {
+    return gl_string(GL_RENDERER);
+}
+std::string gl_version_string() {
+    return gl_string(GL_VERSION);
+}
 
 bool gl_renderer_is_software(const std::string& renderer) {
     std::string r = renderer;
@@ -44,10 +48,14 @@ bool g_fail_on_any = false;
 
 const char* severity_name(GLenum s) {
     switch (s) {
-        case GL_DEBUG_SEVERITY_HIGH: return "high";
-        case GL_DEBUG_SEVERITY_MEDIUM: return "medium";
-        case GL_DEBUG_SEVERITY_LOW: return "low";
-        default: return "notification";
+        case GL_DEBUG_SEVERITY_HIGH:
+            return "high";
+        case GL_DEBUG_SEVERITY_MEDIUM:
+            return "medium";
+        case GL_DEBUG_SEVERITY_LOW:
+            return "low";
+        default:
+            return "notification";
     }
 }
 
@@ -55,8 +63,8 @@ void GLAD_API_PTR debug_callback(GLenum source, GLenum type, GLuint id, GLenum s
                                  GLsizei length, const GLchar* message, const void*) {
     bool is_error = type == GL_DEBUG_TYPE_ERROR;
     if (!is_error && !(g_fail_on_any && severity != GL_DEBUG_SEVERITY_NOTIFICATION)) return;
-    std::string text = length >= 0 ? std::string(message, static_cast<size_t>(length))
-                                   : std::string(message);
+    std::string text =
+        length >= 0 ? std::string(message, static_cast<size_t>(length)) : std::string(message);
     char head[96];
     std::snprintf(head, sizeof head, "GL debug [%s, type 0x%x, id %u]: ", severity_name(severity),
                   type, id);
@@ -109,9 +117,16 @@ bool create_on_display(EGLDisplay display, bool pbuffer, EGLContext& context, EG
         why = "eglBindAPI(EGL_OPENGL_API) failed";
         return false;
     }
-    const EGLint config_attribs[] = {EGL_SURFACE_TYPE, pbuffer ? EGL_PBUFFER_BIT : 0,
-                                     EGL_RENDERABLE_TYPE, EGL_OPENGL_BIT,
-                                     EGL_RED_SIZE, 8, EGL_GREEN_SIZE, 8, EGL_BLUE_SIZE, 8,
+    const EGLint config_attribs[] = {EGL_SURFACE_TYPE,
+                                     pbuffer ? EGL_PBUFFER_BIT : 0,
+                                     EGL_RENDERABLE_TYPE,
+                                     EGL_OPENGL_BIT,
+                                     EGL_RED_SIZE,
+                                     8,
+                                     EGL_GREEN_SIZE,
+                                     8,
+                                     EGL_BLUE_SIZE,
+                                     8,
                                      EGL_NONE};
     EGLConfig config = nullptr;
     EGLint count = 0;
@@ -123,9 +138,13 @@ bool create_on_display(EGLDisplay display, bool pbuffer, EGLContext& context, EG
             return false;
         }
     }
-    const EGLint context_attribs[] = {EGL_CONTEXT_MAJOR_VERSION, 4, EGL_CONTEXT_MINOR_VERSION, 3,
+    const EGLint context_attribs[] = {EGL_CONTEXT_MAJOR_VERSION,
+                                      4,
+                                      EGL_CONTEXT_MINOR_VERSION,
+                                      3,
                                       EGL_CONTEXT_OPENGL_PROFILE_MASK,
-                                      EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT, EGL_NONE};
+                                      EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT,
+                                      EGL_NONE};
     context = eglCreateContext(display, config, EGL_NO_CONTEXT, context_attribs);
     if (context == EGL_NO_CONTEXT) {
         why = "eglCreateContext(4.3 core) failed";
@@ -167,22 +186,23 @@ std::unique_ptr<HeadlessGlContext> HeadlessGlContext::create(std::string* error)
         EGLint n = 0;
         if (eglQueryDevicesEXT(16, devices, &n)) {
             for (EGLint i = 0; i < n; ++i) {
-                EGLDisplay d = eglGetPlatformDisplayEXT(EGL_PLATFORM_DEVICE_EXT, devices[i], nullptr);
-                if (d != EGL_NO_DISPLAY)
-                    attempts.push_back({d, "EGL device " + std::to_string(i)});
+                EGLDisplay d =
+                    eglGetPlatformDisplayEXT(EGL_PLATFORM_DEVICE_EXT, devices[i], nullptr);
+                if (d != EGL_NO_DISPLAY) attempts.push_back({d, "EGL device " + std::to_string(i)});
             }
         }
     }
     if (GLAD_EGL_MESA_platform_surfaceless && eglGetPlatformDisplayEXT) {
-        EGLDisplay d = eglGetPlatformDisplayEXT(EGL_PLATFORM_SURFACELESS_MESA, EGL_DEFAULT_DISPLAY,
-                                                nullptr);
+        EGLDisplay d =
+            eglGetPlatformDisplayEXT(EGL_PLATFORM_SURFACELESS_MESA, EGL_DEFAULT_DISPLAY, nullptr);
         if (d != EGL_NO_DISPLAY) attempts.push_back({d, "EGL surfaceless"});
     }
     {
         EGLDisplay d = eglGetDisplay(EGL_DEFAULT_DISPLAY);
         if (d != EGL_NO_DISPLAY) attempts.push_back({d, "EGL default display"});
     }
-    if (attempts.empty()) return fail("no EGL display (no device, surfaceless or default platform)");
+    if (attempts.empty())
+        return fail("no EGL display (no device, surfaceless or default platform)");
 
     // A software device (Mesa lists llvmpipe as an EGL device too) is kept only as a fallback
     // while a later platform may still give a hardware GPU.
@@ -196,8 +216,8 @@ std::unique_ptr<HeadlessGlContext> HeadlessGlContext::create(std::string* error)
         // Reload with the display: the display extensions and EGL 1.5 entry points.
         gladLoaderLoadEGL(a.display);
         const char* ext = eglQueryString(a.display, EGL_EXTENSIONS);
-        bool surfaceless = ext && std::string(ext).find("EGL_KHR_surfaceless_context") !=
-                                      std::string::npos;
+        bool surfaceless =
+            ext && std::string(ext).find("EGL_KHR_surfaceless_context") != std::string::npos;
         EGLContext context = EGL_NO_CONTEXT;
         EGLSurface surface = EGL_NO_SURFACE;
         std::string why;
@@ -222,8 +242,10 @@ std::unique_ptr<HeadlessGlContext> HeadlessGlContext::create(std::string* error)
         ctx->m_surface = surface;
         ctx->m_renderer = gl_renderer_string() + " (" + a.platform + ")";
         if (!gl_renderer_is_software(ctx->m_renderer)) return ctx;
-        if (!software) software = std::move(ctx);
-        else ctx.reset();
+        if (!software)
+            software = std::move(ctx);
+        else
+            ctx.reset();
     }
     if (software) {
         // Later attempts replaced the GL entry points and the current context: restore both.

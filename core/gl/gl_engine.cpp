@@ -51,56 +51,72 @@
 namespace fmp {
 namespace {
 
-constexpr int k_wg = 256;                 // invocations per workgroup of the MLP shaders
-constexpr int k_tx = 32;                  // columns of the invocation grid (one warp wide)
+constexpr int k_wg = 256;  // invocations per workgroup of the MLP shaders
+constexpr int k_tx = 32;   // columns of the invocation grid (one warp wide)
 constexpr int k_ty = k_wg / k_tx;
-constexpr int k_km = 8;                   // weight-gradient rows per invocation and chunk
-constexpr int k_ring = 1024;              // loss ring entries
-constexpr int k_ring_words = 22;          // step, loss, 10 bin sums, 10 bin counts
+constexpr int k_km = 8;           // weight-gradient rows per invocation and chunk
+constexpr int k_ring = 1024;      // loss ring entries
+constexpr int k_ring_words = 22;  // step, loss, 10 bin sums, 10 bin counts
 constexpr int k_stat_words = 21;
 constexpr int k_fence_interval = 64;
-constexpr int k_pool_points = 65536;      // CPU samples of an analytic dataset, uploaded once
+constexpr int k_pool_points = 65536;  // CPU samples of an analytic dataset, uploaded once
 constexpr std::size_t k_partials_budget = std::size_t(16) << 20;  // floats
 constexpr int64_t k_max_evals_per_dispatch = int64_t(64) << 20;
 constexpr int k_max_field_groups_spilled = 256;
 
 int path_index(PathKind k) {
     switch (k) {
-        case PathKind::CondOT: return 0;
-        case PathKind::LipmanOT: return 1;
-        case PathKind::VP: return 2;
-        case PathKind::Cosine: return 3;
-        case PathKind::LinearVP: return 4;
-        case PathKind::Polynomial: return 5;
-        case PathKind::VE: return 6;
+        case PathKind::CondOT:
+            return 0;
+        case PathKind::LipmanOT:
+            return 1;
+        case PathKind::VP:
+            return 2;
+        case PathKind::Cosine:
+            return 3;
+        case PathKind::LinearVP:
+            return 4;
+        case PathKind::Polynomial:
+            return 5;
+        case PathKind::VE:
+            return 6;
     }
     return 0;
 }
 
 int activation_index(Activation a) {
     switch (a) {
-        case Activation::SiLU: return 0;
-        case Activation::SELU: return 1;
-        case Activation::Tanh: return 2;
-        case Activation::ReLU: return 3;
-        case Activation::GELU: return 4;
+        case Activation::SiLU:
+            return 0;
+        case Activation::SELU:
+            return 1;
+        case Activation::Tanh:
+            return 2;
+        case Activation::ReLU:
+            return 3;
+        case Activation::GELU:
+            return 4;
     }
     return 0;
 }
 
 int solver_index(SolverKind k) {
     switch (k) {
-        case SolverKind::Euler: return 0;
-        case SolverKind::Midpoint: return 1;
-        case SolverKind::Heun: return 2;
-        case SolverKind::RK4: return 3;
+        case SolverKind::Euler:
+            return 0;
+        case SolverKind::Midpoint:
+            return 1;
+        case SolverKind::Heun:
+            return 2;
+        case SolverKind::RK4:
+            return 3;
     }
     return 0;
 }
 
 // A growable SSBO.
 class GlBuffer {
-public:
+  public:
     GlBuffer() = default;
     ~GlBuffer() {
         if (m_id && glad_glDeleteBuffers) glDeleteBuffers(1, &m_id);
@@ -116,7 +132,8 @@ public:
         if (m_id && bytes <= m_bytes) return;
         if (!m_id) glGenBuffers(1, &m_id);
         glBindBuffer(GL_SHADER_STORAGE_BUFFER, m_id);
-        glBufferData(GL_SHADER_STORAGE_BUFFER, static_cast<GLsizeiptr>(bytes), nullptr, GL_DYNAMIC_DRAW);
+        glBufferData(GL_SHADER_STORAGE_BUFFER, static_cast<GLsizeiptr>(bytes), nullptr,
+                     GL_DYNAMIC_DRAW);
         m_bytes = bytes;
     }
     void upload(const void* data, std::size_t bytes, std::size_t offset = 0) {
@@ -138,7 +155,7 @@ public:
     }
     void bind(int binding) const { glBindBufferBase(GL_SHADER_STORAGE_BUFFER, binding, m_id); }
 
-private:
+  private:
     unsigned m_id = 0;
     std::size_t m_bytes = 0;
 };
@@ -148,22 +165,25 @@ std::vector<float> transpose_weights(const MlpConfig& config, const std::vector<
     for (const LayerLayout& l : mlp_layout(config))
         for (int k = 0; k < l.in; ++k)
             for (int j = 0; j < l.out; ++j)
-                t[l.w_offset + std::size_t(j) * l.in + k] = params[l.w_offset + std::size_t(k) * l.out + j];
+                t[l.w_offset + std::size_t(j) * l.in + k] =
+                    params[l.w_offset + std::size_t(k) * l.out + j];
     return t;
 }
 
 class GlEngine final : public Engine {
-public:
+  public:
     GlEngine() {
         if (!glad_glDispatchCompute || !glad_glGetIntegerv)
-            throw std::runtime_error("the GL engine needs a current OpenGL 4.3 context with loaded "
-                                     "entry points (load_gl_functions)");
+            throw std::runtime_error(
+                "the GL engine needs a current OpenGL 4.3 context with loaded "
+                "entry points (load_gl_functions)");
         GLint major = 0, minor = 0;
         glGetIntegerv(GL_MAJOR_VERSION, &major);
         glGetIntegerv(GL_MINOR_VERSION, &minor);
         if (major * 10 + minor < 43)
-            throw std::runtime_error("the GL engine needs OpenGL 4.3 compute shaders; the context is " +
-                                     std::to_string(major) + "." + std::to_string(minor));
+            throw std::runtime_error(
+                "the GL engine needs OpenGL 4.3 compute shaders; the context is " +
+                std::to_string(major) + "." + std::to_string(minor));
         GLint shared_bytes = 0;
         glGetIntegerv(GL_MAX_COMPUTE_SHARED_MEMORY_SIZE, &shared_bytes);
         m_shared_bytes = shared_bytes;
@@ -208,9 +228,9 @@ public:
         Rng rng(m_config.seed, 0x706f6f6c);
         Points src = source.kind() == DatasetKind::PointSet ? source.points()
                      : source.kind() == DatasetKind::Normal ? Points(0, 2)
-                                                             : source.sample(k_pool_points, rng);
+                                                            : source.sample(k_pool_points, rng);
         Points tgt = target.kind() == DatasetKind::PointSet ? target.points()
-                                                             : target.sample(k_pool_points, rng);
+                                                            : target.sample(k_pool_points, rng);
         if (tgt.rows() == 0) throw InputError("the target dataset has no points");
         if (source.kind() == DatasetKind::PointSet && src.rows() == 0)
             throw InputError("the source dataset has no points");
@@ -226,16 +246,12 @@ public:
     }
 
     void set_learning_rate(float lr) override {
-        TrainConfig c = m_config;
-        c.optimizer.lr = lr;
-        c.validate();
+        validate_learning_rate(lr);
         m_config.optimizer.lr = lr;
     }
 
     void set_batch_size(int batch) override {
-        TrainConfig c = m_config;
-        c.batch = batch;
-        c.validate();
+        validate_batch_size(batch);
         m_config.batch = batch;
     }
 
@@ -334,7 +350,8 @@ public:
         if (m_particle_count == 0) return;
         float h = (t_b - t_a) / static_cast<float>(steps);
         int64_t evals_per_step = int64_t(m_particle_count) * solver_evaluations(solver);
-        int chunk = static_cast<int>(std::clamp<int64_t>(k_max_evals_per_dispatch / evals_per_step, 1, steps));
+        int chunk = static_cast<int>(
+            std::clamp<int64_t>(k_max_evals_per_dispatch / evals_per_step, 1, steps));
         m_field.use();
         m_field.set("u_mode", 1);
         m_field.set("u_count", static_cast<unsigned>(m_particle_count));
@@ -399,14 +416,16 @@ public:
         m_marginal_targets.bind(0);
         m_points.bind(1);
         m_velocities.bind(2);
-        glDispatchCompute(static_cast<unsigned>(std::min<Eigen::Index>((x.rows() + k_wg - 1) / k_wg, 65535)), 1, 1);
+        glDispatchCompute(
+            static_cast<unsigned>(std::min<Eigen::Index>((x.rows() + k_wg - 1) / k_wg, 65535)), 1,
+            1);
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
         m_velocities.download(v.data(), std::size_t(x.rows()) * 8);
     }
 
     unsigned particle_buffer() const { return m_particles.id(); }
 
-private:
+  private:
     struct PendingFence {
         void* sync = nullptr;
         int64_t step = 0;
@@ -457,8 +476,10 @@ private:
         int tile = 32;
         bool shared_acts = true;
         if (shared_need(32) > m_shared_bytes) {
-            if (shared_need(16) <= m_shared_bytes) tile = 16;
-            else shared_acts = false;
+            if (shared_need(16) <= m_shared_bytes)
+                tile = 16;
+            else
+                shared_acts = false;
         }
         ShaderDefines defines = {
             {"IN_DIM", std::to_string(in)},
@@ -513,12 +534,15 @@ private:
         const MlpConfig& mlp = m_config.mlp;
         std::size_t p = mlp.parameter_count();
         int tiles = (b + m_tile - 1) / m_tile;
-        int groups = static_cast<int>(std::clamp<std::size_t>(k_partials_budget / p, 1, std::size_t(tiles)));
+        int groups =
+            static_cast<int>(std::clamp<std::size_t>(k_partials_budget / p, 1, std::size_t(tiles)));
         m_groups = groups;
         m_partials.reserve(std::size_t(groups) * p * 4);
-        std::size_t scratch = std::size_t(mlp.depth) * m_tile * mlp.width +
-                              (m_shared_acts ? 0 : std::size_t(2) * m_tile * std::max(mlp.input_dim(), mlp.width));
-        m_scratch.reserve(std::max<std::size_t>(std::size_t(groups) * scratch * 4, m_scratch.bytes()));
+        std::size_t scratch =
+            std::size_t(mlp.depth) * m_tile * mlp.width +
+            (m_shared_acts ? 0 : std::size_t(2) * m_tile * std::max(mlp.input_dim(), mlp.width));
+        m_scratch.reserve(
+            std::max<std::size_t>(std::size_t(groups) * scratch * 4, m_scratch.bytes()));
         m_dx_offset = static_cast<unsigned>(groups * k_stat_words);
         m_stats.reserve((std::size_t(m_dx_offset) + std::size_t(2) * b) * 4);
         if (!sampled || m_batch.bytes() == 0) m_batch.reserve(std::size_t(5) * b * 4);
@@ -526,9 +550,8 @@ private:
         m_train.use();
         m_train.set("u_batch", static_cast<unsigned>(b));
         m_train.set("u_sampled", sampled ? 1 : 0);
-        glUniform2ui(glGetUniformLocation(m_train.id(), "u_seed"),
-                     static_cast<unsigned>(m_config.seed & 0xffffffffu),
-                     static_cast<unsigned>(m_config.seed >> 32));
+        m_train.set("u_seed", static_cast<unsigned>(m_config.seed & 0xffffffffu),
+                    static_cast<unsigned>(m_config.seed >> 32));
         m_train.set("u_step", static_cast<unsigned>(m_step));
         m_train.set("u_source_normal", m_source.kind() == DatasetKind::Normal ? 1 : 0);
         m_train.set("u_source_offset", 0u);
@@ -574,7 +597,8 @@ private:
             double bc2 = 1.0 - std::pow(double(o.beta2), t);
             m_reduce.set("u_step_size", static_cast<float>(o.lr / bc1));
             m_reduce.set("u_inv_sqrt_bc2", static_cast<float>(1.0 / std::sqrt(bc2)));
-            m_reduce.set("u_keep", o.kind == OptimizerKind::AdamW ? 1.0f - o.lr * o.weight_decay : 1.0f);
+            m_reduce.set("u_keep",
+                         o.kind == OptimizerKind::AdamW ? 1.0f - o.lr * o.weight_decay : 1.0f);
         }
         m_params.bind(0);
         m_params_t.bind(1);
@@ -633,7 +657,8 @@ private:
 
     std::string m_description;
     std::size_t m_shared_bytes = 0;
-    bool m_software = false;  // llvmpipe & co: shaders built for a short compile, see mlp_layout.glsl
+    bool m_software =
+        false;  // llvmpipe & co: shaders built for a short compile, see mlp_layout.glsl
     TrainConfig m_config;
     Dataset m_source, m_target;
     bool m_programs_built = false;
@@ -661,7 +686,9 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Engine> make_gl_engine() { return std::make_unique<GlEngine>(); }
+std::unique_ptr<Engine> make_gl_engine() {
+    return std::make_unique<GlEngine>();
+}
 
 unsigned gl_particle_buffer(const Engine& engine) {
     auto* gl = dynamic_cast<const GlEngine*>(&engine);

@@ -82,11 +82,15 @@ void ComputeProgram::compile(const std::string& source) {
     glGetShaderiv(shader, GL_COMPILE_STATUS, &ok);
     auto info_log = [](GLuint obj, bool is_shader) {
         GLint len = 0;
-        if (is_shader) glGetShaderiv(obj, GL_INFO_LOG_LENGTH, &len);
-        else glGetProgramiv(obj, GL_INFO_LOG_LENGTH, &len);
+        if (is_shader)
+            glGetShaderiv(obj, GL_INFO_LOG_LENGTH, &len);
+        else
+            glGetProgramiv(obj, GL_INFO_LOG_LENGTH, &len);
         std::string log(static_cast<size_t>(std::max(len, 1)), '\0');
-        if (is_shader) glGetShaderInfoLog(obj, len, nullptr, log.data());
-        else glGetProgramInfoLog(obj, len, nullptr, log.data());
+        if (is_shader)
+            glGetShaderInfoLog(obj, len, nullptr, log.data());
+        else
+            glGetProgramInfoLog(obj, len, nullptr, log.data());
         return std::string(log.c_str());  // drop the trailing zeros
     };
     if (!ok) {
@@ -114,7 +118,8 @@ ComputeProgram::~ComputeProgram() {
 }
 
 ComputeProgram::ComputeProgram(ComputeProgram&& other) noexcept
-    : m_program(other.m_program), m_name(std::move(other.m_name)),
+    : m_program(other.m_program),
+      m_name(std::move(other.m_name)),
       m_locations(std::move(other.m_locations)) {
     other.m_program = 0;
 }
@@ -130,7 +135,9 @@ ComputeProgram& ComputeProgram::operator=(ComputeProgram&& other) noexcept {
     return *this;
 }
 
-void ComputeProgram::use() const { glUseProgram(m_program); }
+void ComputeProgram::use() const {
+    glUseProgram(m_program);
+}
 
 int ComputeProgram::location(const char* name) {
     auto it = m_locations.find(name);
@@ -140,9 +147,20 @@ int ComputeProgram::location(const char* name) {
     return loc;
 }
 
-void ComputeProgram::set(const char* name, int v) { glUniform1i(location(name), v); }
-void ComputeProgram::set(const char* name, unsigned v) { glUniform1ui(location(name), v); }
-void ComputeProgram::set(const char* name, float v) { glUniform1f(location(name), v); }
-void ComputeProgram::set(const char* name, float x, float y) { glUniform2f(location(name), x, y); }
+void ComputeProgram::set(const char* name, int v) {
+    glUniform1i(location(name), v);
+}
+void ComputeProgram::set(const char* name, unsigned v) {
+    glUniform1ui(location(name), v);
+}
+void ComputeProgram::set(const char* name, float v) {
+    glUniform1f(location(name), v);
+}
+void ComputeProgram::set(const char* name, float x, float y) {
+    glUniform2f(location(name), x, y);
+}
+void ComputeProgram::set(const char* name, unsigned x, unsigned y) {
+    glUniform2ui(location(name), x, y);
+}
 
 }  // namespace fmp

@@ -20,7 +20,7 @@ std::string number_source_lines(const std::string& source);
 // A linked compute program. Compile or link failures throw std::runtime_error whose message
 // holds the driver's log and the numbered source.
 class ComputeProgram {
-public:
+  public:
     ComputeProgram() = default;
     ComputeProgram(const std::string& name, const ShaderDefines& defines);
     // A program from source text; `label` names it in error messages.
@@ -40,8 +40,9 @@ public:
     void set(const char* name, unsigned v);
     void set(const char* name, float v);
     void set(const char* name, float x, float y);
+    void set(const char* name, unsigned x, unsigned y);
 
-private:
+  private:
     void compile(const std::string& source);
     int location(const char* name);
     unsigned m_program = 0;
