@@ -28,12 +28,12 @@ struct UiSettings {
 };
 
 class GuiApp {
-public:
+  public:
     explicit GuiApp(const GuiOptions& options);
     ~GuiApp();
     int run(GuiRunStats* stats);
 
-private:
+  private:
     // [gui_app.cpp]
     void init_imgui();
     void frame(double dt, bool last);
@@ -41,8 +41,8 @@ private:
     void advance_time(double dt);
     void sync_with_workers();
     void render_canvas();
-    void reset_training();           // settings that need fresh weights
-    void update_spec();              // settings that only re-integrate
+    void reset_training();  // settings that need fresh weights
+    void update_spec();     // settings that only re-integrate
     void fit_view();
     void take_screenshot(const std::string& path);
     void apply_script(int frame);
@@ -78,9 +78,9 @@ private:
     float m_t = 0.0f;
     bool m_playing = true;
     PlayMode m_play_mode = PlayMode::PingPong;
-    float m_speed = 0.3f;   // t units per second
+    float m_speed = 0.3f;  // t units per second
     int m_direction = 1;
-    float m_hold = 0.0f;    // seconds left to rest at an end of the sweep
+    float m_hold = 0.0f;  // seconds left to rest at an end of the sweep
 
     // Training view.
     bool m_training = true;

@@ -1,12 +1,13 @@
-// The GUI's training driver: commands in, parameter snapshots and losses out, never blocking the UI.
+// The GUI's training driver: commands in, parameter snapshots and losses out, never blocking the
+// UI.
 #include "app/gui_trainer.h"
-
-#include <algorithm>
-#include <chrono>
 
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 
 namespace fmp {
 namespace {
@@ -111,8 +112,8 @@ void Trainer::worker_loop() {
         {
             std::unique_lock<std::mutex> lock(m_mutex);
             m_wake.wait(lock, [this] {
-                return m_stop || m_pending_reset || m_pending_lr || m_pending_batch || m_single_steps > 0 ||
-                       (m_running.load() && m_has_model && m_error.empty());
+                return m_stop || m_pending_reset || m_pending_lr || m_pending_batch ||
+                       m_single_steps > 0 || (m_running.load() && m_has_model && m_error.empty());
             });
             if (m_stop) return;
         }

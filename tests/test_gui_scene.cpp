@@ -49,7 +49,8 @@ TEST_CASE("grid spacing is 1, 2 or 5 times a power of ten and at least the minim
         CHECK(s * ppu >= 30.0f * 0.999f);
         CHECK(s * ppu < 30.0f * 5.01f);
         float mant = s / std::pow(10.0f, std::floor(std::log10(s) + 1e-6f));
-        bool nice = std::abs(mant - 1) < 1e-3 || std::abs(mant - 2) < 1e-3 || std::abs(mant - 5) < 1e-3;
+        bool nice =
+            std::abs(mant - 1) < 1e-3 || std::abs(mant - 2) < 1e-3 || std::abs(mant - 5) < 1e-3;
         CHECK(nice);
     }
 }
@@ -152,11 +153,13 @@ TEST_CASE("scene layers follow the options: particles, paths from the same x0, a
     int heatmaps = 0, segments = 0, movers = 0;
     for (const auto& layer : scene.layers) {
         if (std::holds_alternative<HeatmapLayer>(layer)) ++heatmaps;
-        if (auto* s = std::get_if<SegmentLayer>(&layer)) segments += static_cast<int>(s->segments.size());
+        if (auto* s = std::get_if<SegmentLayer>(&layer))
+            segments += static_cast<int>(s->segments.size());
         if (auto* p = std::get_if<PointLayer>(&layer)) movers += p->count();
     }
     CHECK(heatmaps == 1);
-    // 20 conditional curves of 48 pieces and 20 marginal paths of 1 solver step; a moving point each.
+    // 20 conditional curves of 48 pieces and 20 marginal paths of 1 solver step; a moving point
+    // each.
     CHECK(segments == 20 * 48 + 20 * 1);
     CHECK(movers == 40);
 }
