@@ -23,7 +23,7 @@ struct UiSettings {
     int particles = 20000;
     int width = 128, depth = 3, activation = 0;
     int seed = 1;
-    float lr = 1e-3f;
+    float lr = 2e-3f;  // moons separate in about half the steps 1e-3 needs, still stable
     int batch = 256;
 };
 
