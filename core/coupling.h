@@ -26,8 +26,8 @@ public:
 
 private:
     std::vector<float> m_cost, m_bx, m_by, m_vf;
-    std::vector<double> m_u, m_v, m_dist;
-    std::vector<int> m_row_of_col, m_col_of_row, m_pred, m_cols, m_free, m_perm;
+    std::vector<double> m_u, m_v, m_dist, m_scan_d, m_scan_v, m_col_min;
+    std::vector<int> m_row_of_col, m_col_of_row, m_pred, m_cols, m_free, m_perm, m_col_arg;
 };
 
 // Applies the coupling to a batch in place: for MinibatchOT, x0's rows are permuted so that row i

@@ -138,6 +138,35 @@ TEST_CASE("assignment equals the LEMON network simplex optimum for n = 50..300")
     }
 }
 
+// Eight tight clusters on a circle: the training-step case, where the optimal map moves points
+// far and many columns compete for the same rows.
+Points clustered_points(int n, Rng& rng) {
+    Points p(n, 2);
+    for (int i = 0; i < n; ++i) {
+        const float t = 0.785398163f * float(rng.below(8));
+        p(i, 0) = 4.0f * std::cos(t) + 0.1f * rng.normal();
+        p(i, 1) = 4.0f * std::sin(t) + 0.1f * rng.normal();
+    }
+    return p;
+}
+
+// The solver pads rows to whole vectors and works on padded columns: sizes on either side of a
+// padding unit, and clustered targets, against LEMON over many seeds, reusing one solver.
+TEST_CASE("assignment equals LEMON around the vector padding and for clustered targets") {
+    Rng rng(99);
+    AssignmentSolver solver;
+    for (int trial = 0; trial < 40; ++trial) {
+        const int sizes[] = {2, 7, 31, 32, 33, 63, 65, 256};
+        const int n = sizes[trial % 8];
+        const int kind = (trial / 8) % 3;
+        Points a = kind == 2 ? grid_points(n, rng) : normal_points(n, rng);
+        Points b = kind == 0 ? clustered_points(n, rng) : kind == 1 ? moons_points(n, rng) : grid_points(n, rng);
+        const std::vector<int>& perm = solver.solve(a, b);
+        REQUIRE(is_permutation_of_n(perm, n));
+        CHECK(cost_of(a, b, perm) == doctest::Approx(lemon_cost(a, b)).epsilon(1e-6).scale(1.0));
+    }
+}
+
 TEST_CASE("assignment of degenerate sets") {
     AssignmentSolver solver;
     SUBCASE("empty") { CHECK(solver.solve(Points(0, 2), Points(0, 2)).empty()); }
