@@ -1,5 +1,6 @@
 // The interactive window: options (also the --frames/--screenshot/--report test flags) and entry.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace CLI {
@@ -22,11 +23,28 @@ struct GuiOptions {
     bool report = false;          // with frames: print median / p95 frame times
     uint64_t seed = 1;
     std::string views;            // comma list to preset the views shown (see --help)
+    int width = 0;                // window size in screen units; 0: the saved size or 1600x960
+    int height = 0;
+    float time = -1.0f;           // >= 0: start paused at this t (screenshots of one moment)
+    bool no_train = false;        // start with training paused
+    std::string script;           // "FRAME:KEY=VALUE;..." settings changes at given frames (tests)
+};
+
+// What a run did, for tests and the frame-time report.
+struct GuiRunStats {
+    int frames = 0;
+    double median_frame_ms = 0.0;
+    double p95_frame_ms = 0.0;
+    int64_t training_steps = 0;   // at the end of the run
+    std::string engine;           // the engine's description
+    int particles = 0;
 };
 
 // Registers the GUI's flags on the top-level app (they apply when no subcommand is given).
 void add_gui_options(CLI::App& app, GuiOptions& options);
 // Opens the window and runs until it is closed (or `frames` frames); returns the exit code.
 int run_gui(const GuiOptions& options);
+// The same, also reporting what happened (stats may be null).
+int run_gui(const GuiOptions& options, GuiRunStats* stats);
 
 }  // namespace fmp

@@ -1,0 +1,169 @@
+// The GUI under Xvfb: its screenshots show particles, and toggling a view changes the picture.
+#include <doctest/doctest.h>
+#include <stb/stb_image.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+    int code = -1;
+    std::string output;
+};
+
+// Runs fmplay, under xvfb-run when there is no display (CI).
+Result run_fmplay(const std::string& args) {
+    const char* env = std::getenv("FMPLAY_EXE");
+    std::string exe = env && *env ? env : FMPLAY_EXE;
+    const char* display = std::getenv("DISPLAY");
+    std::string prefix = display && *display ? "" : "xvfb-run -a -s '-screen 0 1280x1024x24' ";
+    std::string cmd = prefix + exe + " " + args + " 2>&1";
+    Result r;
+    FILE* p = popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    std::array<char, 4096> buf{};
+    while (std::fgets(buf.data(), buf.size(), p)) r.output += buf.data();
+    int status = pclose(p);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+struct Image {
+    int w = 0, h = 0;
+    std::vector<unsigned char> rgba;
+    const unsigned char* at(int x, int y) const { return rgba.data() + (static_cast<std::size_t>(y) * w + x) * 4; }
+};
+
+Image load(const fs::path& path) {
+    Image img;
+    int n = 0;
+    unsigned char* data = stbi_load(path.string().c_str(), &img.w, &img.h, &n, 4);
+    REQUIRE_MESSAGE(data != nullptr, "cannot read " << path);
+    img.rgba.assign(data, data + static_cast<std::size_t>(img.w) * img.h * 4);
+    stbi_image_free(data);
+    return img;
+}
+
+fs::path temp_png(const std::string& name) {
+    fs::path dir = fs::temp_directory_path() / "fmplay_test_gui";
+    fs::create_directories(dir);
+    fs::path p = dir / (name + ".png");
+    fs::remove(p);
+    return p;
+}
+
+// Distinct colours (quantised to 5 bits per channel) and the luminance variance of a region.
+void stats(const Image& img, int x0, int y0, int x1, int y1, std::size_t& colours, double& variance) {
+    std::set<uint32_t> seen;
+    double sum = 0, sum2 = 0;
+    std::size_t n = 0;
+    for (int y = y0; y < y1; ++y)
+        for (int x = x0; x < x1; ++x) {
+            const unsigned char* p = img.at(x, y);
+            seen.insert((p[0] >> 3) | ((p[1] >> 3) << 5) | ((p[2] >> 3) << 10));
+            double l = 0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2];
+            sum += l;
+            sum2 += l * l;
+            ++n;
+        }
+    colours = seen.size();
+    double mean = sum / n;
+    variance = sum2 / n - mean * mean;
+}
+
+// Pixels whose colour differs by more than `threshold` (sum over channels).
+std::size_t changed_pixels(const Image& a, const Image& b, int threshold = 24) {
+    REQUIRE(a.w == b.w);
+    REQUIRE(a.h == b.h);
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < a.rgba.size(); i += 4) {
+        int d = std::abs(a.rgba[i] - b.rgba[i]) + std::abs(a.rgba[i + 1] - b.rgba[i + 1]) +
+                std::abs(a.rgba[i + 2] - b.rgba[i + 2]);
+        if (d > threshold) ++n;
+    }
+    return n;
+}
+
+// Pixels that are clearly coloured (saturated), as particles and the heatmap are and the dark
+// background and grey grid are not.
+std::size_t coloured_pixels(const Image& img) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < img.rgba.size(); i += 4) {
+        int mx = std::max({img.rgba[i], img.rgba[i + 1], img.rgba[i + 2]});
+        int mn = std::min({img.rgba[i], img.rgba[i + 1], img.rgba[i + 2]});
+        if (mx > 90 && mx - mn > 50) ++n;
+    }
+    return n;
+}
+
+const std::string k_common = "--width 960 --height 640 --particles 6000 --steps 12 ";
+
+}  // namespace
+
+TEST_CASE("the default window shows particles, panels and training") {
+    fs::path shot = temp_png("default");
+    Result r = run_fmplay(k_common + "--frames 30 --screenshot " + shot.string() + " --report");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    REQUIRE(fs::exists(shot));
+    Image img = load(shot);
+    CHECK(img.w == 960);
+    CHECK(img.h == 640);
+    std::size_t colours = 0;
+    double variance = 0;
+    stats(img, 0, 0, img.w, img.h, colours, variance);
+    // Panels, text, plots and thousands of coloured particles: far from blank or uniform.
+    CHECK(colours > 400);
+    CHECK(variance > 100.0);
+    CHECK(coloured_pixels(img) > 2000);
+    CHECK(r.output.find("median frame") != std::string::npos);
+    CHECK(r.output.find("training steps") != std::string::npos);
+}
+
+TEST_CASE("toggling views changes the picture") {
+    // Training paused and t fixed: the picture depends only on the views shown.
+    const std::string base = k_common + "--frames 8 --no-train --time 1 ";
+    fs::path empty = temp_png("grid_only"), particles = temp_png("particles"), heat = temp_png("heatmap");
+    fs::path arrows = temp_png("arrows");
+    REQUIRE(run_fmplay(base + "--views grid,nopanels --screenshot " + empty.string()).code == 0);
+    REQUIRE(run_fmplay(base + "--views grid,particles,nopanels --screenshot " + particles.string()).code == 0);
+    REQUIRE(run_fmplay(base + "--views grid,heatmap,nopanels --screenshot " + heat.string()).code == 0);
+    REQUIRE(run_fmplay(base + "--views grid,arrows,nopanels --screenshot " + arrows.string()).code == 0);
+    Image a = load(empty), b = load(particles), c = load(heat), d = load(arrows);
+    const std::size_t total = static_cast<std::size_t>(a.w) * a.h;
+
+    std::size_t colours = 0;
+    double variance = 0;
+    stats(a, 0, 0, a.w, a.h, colours, variance);
+    CHECK(colours < 150);  // background, grid lines and axis labels only
+    CHECK(coloured_pixels(a) == 0);
+
+    // Particles cover a visible share of the canvas in colour.
+    CHECK(changed_pixels(a, b) > total / 50);
+    CHECK(coloured_pixels(b) > total / 100);
+    // The density heatmap covers a larger, smoother area than the particles themselves.
+    CHECK(changed_pixels(a, c) > total / 30);
+    CHECK(changed_pixels(b, c) > total / 50);
+    // Arrows draw over the whole canvas, not only where particles are.
+    CHECK(changed_pixels(a, d) > total / 100);
+}
+
+TEST_CASE("bad GUI input is a one-line error naming the choices") {
+    Result r = run_fmplay("--frames 1 --path nope");
+    CHECK(r.code == 2);
+    CHECK(r.output.find("condot") != std::string::npos);
+    r = run_fmplay("--frames 1 --views particles,sparkles");
+    CHECK(r.code == 2);
+    CHECK(r.output.find("heatmap") != std::string::npos);
+}
