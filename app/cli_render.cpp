@@ -39,6 +39,7 @@ struct RenderOptions {
     float time = -1;
     bool quiet = false;
     bool profile = false;
+    int render_threads = -1;
 };
 
 bool is_figure_path(const std::string& out) {
@@ -141,6 +142,7 @@ int run_render(const RenderOptions& o) {
     ExportJob::Profile profile;
     try {
         job = std::make_unique<ExportJob>(s, sink.get(), std::nullopt, std::move(h.engine), gl_engine);
+        job->add_render_helpers(o.render_threads >= 0 ? o.render_threads : default_render_helpers());
         while (!job->finished()) {
             if (g_interrupted) break;
             int before = job->frames_rendered();
@@ -214,6 +216,10 @@ Command add_render_command(CLI::App& app) {
     sub->add_option("--x264-preset", o->x264_preset, "MP4 speed/size trade-off: ultrafast .. veryslow");
     sub->add_option("--time", o->time, "the t of a PNG figure")->check(CLI::Range(0.0, 1.0));
     sub->add_flag("--quiet", o->quiet, "no progress line");
+    sub->add_option("--render-threads", o->render_threads,
+                    "extra threads drawing frames in their own GL contexts (default: the cores but one on a "
+                    "software rasterizer, none on a GPU)")
+        ->check(CLI::Range(0, 8));
     sub->add_flag("--profile", o->profile, "print where the time went (prepare, render, encode)");
     return {sub, [o] { return run_render(*o); }};
 }

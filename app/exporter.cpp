@@ -3,6 +3,7 @@
 // the window's own code, so an export looks exactly like the app.
 #include "app/exporter.h"
 
+#include <glad/egl.h>
 #include <glad/gl.h>
 #include <stb/stb_truetype.h>
 
@@ -19,6 +20,7 @@
 #include "app/gui_scene.h"
 #include "app/train_options.h"
 #include "core/engine.h"
+#include "core/gl/gl_context.h"
 #include "core/marginal_velocity.h"
 #include "core/model_file.h"
 #include "core/resources.h"
@@ -212,6 +214,13 @@ struct Snapshot {
 
 }  // namespace
 
+int default_render_helpers() {
+    // Hardware GPUs draw a frame in well under a millisecond: one thread is plenty there.
+    if (!gl_renderer_is_software(gl_renderer_string())) return 0;
+    int cores = static_cast<int>(std::thread::hardware_concurrency());
+    return std::clamp(cores - 1, 0, 3);
+}
+
 View2D export_view(const ExportSettings& s, const FlowReference& reference) {
     View2D v;
     v.width = s.video.width;
@@ -228,17 +237,67 @@ View2D export_view(const ExportSettings& s, const FlowReference& reference) {
 // ---------------------------------------------------------------------------------------------
 // [SECTION] ExportJob
 
+namespace {
+
+// What one GL context needs to draw frames: its renderer, target, scene and glyph cache.
+struct FrameRenderer {
+    SceneRenderer* renderer = nullptr;
+    std::unique_ptr<SceneRenderer> own_renderer;
+    std::unique_ptr<OffscreenTarget> target;
+    Scene scene;
+    TextPainter text;
+};
+
+// A second EGL context on the display of the current one, for a render helper thread. A software
+// rasterizer draws on the thread that issues the calls, so two contexts render two frames at once.
+struct HelperContext {
+    EGLDisplay display = EGL_NO_DISPLAY;
+    EGLContext context = EGL_NO_CONTEXT;
+    EGLSurface surface = EGL_NO_SURFACE;
+
+    // Null unless the current context is an EGL one (the headless command, not the window).
+    static std::unique_ptr<HelperContext> create_beside_current() {
+        if (!eglGetCurrentContext || eglGetCurrentContext() == EGL_NO_CONTEXT) return nullptr;
+        auto h = std::make_unique<HelperContext>();
+        h->display = eglGetCurrentDisplay();
+        EGLint config_id = 0, count = 0;
+        if (!eglQueryContext(h->display, eglGetCurrentContext(), EGL_CONFIG_ID, &config_id)) return nullptr;
+        const EGLint by_id[] = {EGL_CONFIG_ID, config_id, EGL_NONE};
+        EGLConfig config = nullptr;
+        if (!eglChooseConfig(h->display, by_id, &config, 1, &count) || count < 1) return nullptr;
+        const EGLint attribs[] = {EGL_CONTEXT_MAJOR_VERSION, 4, EGL_CONTEXT_MINOR_VERSION, 3,
+                                  EGL_CONTEXT_OPENGL_PROFILE_MASK, EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT, EGL_NONE};
+        h->context = eglCreateContext(h->display, config, EGL_NO_CONTEXT, attribs);
+        if (h->context == EGL_NO_CONTEXT) return nullptr;
+        if (eglGetCurrentSurface(EGL_DRAW) != EGL_NO_SURFACE) {
+            const EGLint pb[] = {EGL_WIDTH, 1, EGL_HEIGHT, 1, EGL_NONE};
+            h->surface = eglCreatePbufferSurface(h->display, config, pb);
+            if (h->surface == EGL_NO_SURFACE) return nullptr;
+        }
+        return h;
+    }
+    bool make_current() const {
+        eglBindAPI(EGL_OPENGL_API);  // per thread
+        return eglMakeCurrent(display, surface, surface, context);
+    }
+    ~HelperContext() {
+        // Released by its thread before; never eglTerminate: the display is the main context's too.
+        if (surface != EGL_NO_SURFACE) eglDestroySurface(display, surface);
+        if (context != EGL_NO_CONTEXT) eglDestroyContext(display, context);
+    }
+};
+
+}  // namespace
+
 struct ExportJob::Impl {
     ExportSettings s;
     SceneOptions options;
     FrameSink* sink = nullptr;
+    int total = 0;
     std::optional<ExportModel> model;
     std::unique_ptr<Engine> engine;
     bool inline_engine = false;
-    SceneRenderer* renderer = nullptr;
-    std::unique_ptr<SceneRenderer> own_renderer;
-    std::unique_ptr<OffscreenTarget> target;
-    TextPainter text;
+    FrameRenderer main;
 
     TrainSetup setup;
     FlowSpec spec;
@@ -248,48 +307,72 @@ struct ExportJob::Impl {
     ConditionalPairs pairs;
     bool pairs_made = false;
     View2D view;
-    Scene scene;
     int snapshot_count = 1;
     std::vector<int64_t> snapshot_steps;
     std::string overlay_line;
 
-    // Preparation (training and particles), shared with its thread.
+    // Everything below is shared between threads, under `mutex`.
     mutable std::mutex mutex;
     std::condition_variable changed;
     std::map<int, Snapshot> ready;
     int next_snapshot = 0;        // the next one the preparation computes
-    int needed_snapshot = 0;      // the earliest one the renderer still needs
-    std::thread prep_thread;
+    int needed_snapshot = 0;      // the earliest one a frame still to be encoded needs
     bool stop = false;
     std::exception_ptr error;
     std::atomic<int64_t> trained{0};
     std::atomic<bool> integrating{false};
     bool engine_ready = false;
-
-    // Encoding.
-    std::deque<std::vector<uint8_t>> queue;
-    bool no_more_frames = false;
+    int next_claim = 0;           // the next frame a renderer takes
+    int rendered = 0;
+    int encoded = 0;
+    std::map<int, std::vector<uint8_t>> done;  // rendered frames waiting for the encoder, by index
     bool sink_finished = false;
-    std::thread encode_thread;
+    int helpers = 0;              // render helper threads (their own contexts)
 
+    std::thread prep_thread, encode_thread;
+    std::vector<std::thread> helper_threads;
     Clock::time_point start = Clock::now();
-    double first_frame_at = -1;   // seconds from start when rendering began
+    double first_frame_at = -1;   // seconds from start when the first frame was encoded
     Profile profile;
     bool cancelled = false;
 
     Snapshot compute_snapshot(int i);
     void prep_loop();
-    void encode_loop(std::atomic<int>& encoded);
-    bool snapshot_available(int i) {
-        std::lock_guard<std::mutex> lock(mutex);
-        return ready.count(i) > 0;
-    }
+    void encode_loop(std::atomic<int>& encoded_out);
+    void helper_loop(std::unique_ptr<HelperContext> context);
     void rethrow() {
         std::lock_guard<std::mutex> lock(mutex);
         if (error) std::rethrow_exception(error);
     }
+    // Frames rendered but not yet encoded, at most: enough to keep every thread busy.
+    int window() const { return static_cast<int>(k_queue_frames) + helpers; }
+    bool can_claim_locked() const { return next_claim < total && next_claim < encoded + window(); }
+    // Takes the next frame under the lock: -1 if none may be taken now.
+    int claim_locked() {
+        if (!can_claim_locked()) return -1;
+        int k = next_claim++;
+        int needed = frame_time(s, std::min(encoded, total - 1), total).snapshot;
+        if (needed != needed_snapshot) {
+            needed_snapshot = needed;
+            // Snapshots behind every frame still to be encoded are not needed again.
+            for (auto it = ready.begin(); it != ready.end();) it = it->first < needed ? ready.erase(it) : std::next(it);
+            changed.notify_all();
+        }
+        return k;
+    }
     Snapshot wait_snapshot(int i);
-    void render_frame(float t, const Snapshot& snap, std::vector<uint8_t>& out);
+    void render_frame(FrameRenderer& fr, float t, const Snapshot& snap, std::vector<uint8_t>& out);
+    void deliver(int k, std::vector<uint8_t>&& frame) {
+        std::lock_guard<std::mutex> lock(mutex);
+        done[k] = std::move(frame);
+        ++rendered;
+        changed.notify_all();
+    }
+    void fail(std::exception_ptr e) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!error) error = e;
+        changed.notify_all();
+    }
     void stop_threads();
 };
 
@@ -355,19 +438,18 @@ void ExportJob::Impl::prep_loop() {
             changed.notify_all();
         }
     } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex);
-        error = std::current_exception();
-        changed.notify_all();
+        fail(std::current_exception());
     }
 }
 
 Snapshot ExportJob::Impl::wait_snapshot(int i) {
     if (inline_engine) {
         // The engine lives on this (GL) thread: compute in order, right here.
-        while (!snapshot_available(i)) {
+        for (;;) {
             int next;
             {
                 std::lock_guard<std::mutex> lock(mutex);
+                if (ready.count(i)) break;
                 next = next_snapshot;
             }
             Snapshot snap = compute_snapshot(next);
@@ -383,25 +465,27 @@ Snapshot ExportJob::Impl::wait_snapshot(int i) {
     return ready.at(i);
 }
 
-void ExportJob::Impl::encode_loop(std::atomic<int>& encoded) {
+void ExportJob::Impl::encode_loop(std::atomic<int>& encoded_out) {
     try {
         for (;;) {
             std::vector<uint8_t> frame;
             {
                 std::unique_lock<std::mutex> lock(mutex);
-                changed.wait(lock, [&] { return stop || !queue.empty() || no_more_frames; });
+                changed.wait(lock, [&] { return stop || encoded >= total || done.count(encoded) > 0; });
                 if (stop) return;
-                if (queue.empty()) break;  // no more frames
-                frame = std::move(queue.front());
-                queue.pop_front();
-                changed.notify_all();
+                if (encoded >= total) break;
+                auto it = done.find(encoded);
+                frame = std::move(it->second);
+                done.erase(it);
             }
             auto t0 = Clock::now();
             sink->add_frame(frame.data(), s.video.width * 4, true);
             double dt = seconds_since(t0);
             std::lock_guard<std::mutex> lock(mutex);
             profile.encode += dt;
-            encoded++;
+            if (first_frame_at < 0) first_frame_at = seconds_since(start);
+            encoded_out = ++encoded;
+            changed.notify_all();
         }
         auto t0 = Clock::now();
         sink->finish();
@@ -410,24 +494,51 @@ void ExportJob::Impl::encode_loop(std::atomic<int>& encoded) {
         sink_finished = true;
         changed.notify_all();
     } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex);
-        error = std::current_exception();
-        changed.notify_all();
+        fail(std::current_exception());
     }
 }
 
-void ExportJob::Impl::render_frame(float t, const Snapshot& snap, std::vector<uint8_t>& out) {
+void ExportJob::Impl::helper_loop(std::unique_ptr<HelperContext> context) {
+    if (!context->make_current()) return;  // the main thread renders every frame then
+    {
+        FrameRenderer fr;
+        try {
+            for (;;) {
+                int k;
+                {
+                    std::unique_lock<std::mutex> lock(mutex);
+                    changed.wait(lock, [&] { return stop || error || next_claim >= total || can_claim_locked(); });
+                    if (stop || error || next_claim >= total) break;
+                    k = claim_locked();
+                }
+                FrameTime ft = frame_time(s, k, total);
+                Snapshot snap = wait_snapshot(ft.snapshot);
+                std::vector<uint8_t> frame;
+                render_frame(fr, ft.t, snap, frame);
+                deliver(k, std::move(frame));
+            }
+        } catch (...) {
+            fail(std::current_exception());
+        }
+    }  // the helper's GL objects go while its context is current
+    eglMakeCurrent(context->display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
+}
+
+void ExportJob::Impl::render_frame(FrameRenderer& fr, float t, const Snapshot& snap, std::vector<uint8_t>& out) {
     auto t0 = Clock::now();
-    if (!renderer) {
-        own_renderer = std::make_unique<SceneRenderer>();
-        renderer = own_renderer.get();
+    if (!fr.renderer) {
+        fr.own_renderer = std::make_unique<SceneRenderer>();
+        fr.renderer = fr.own_renderer.get();
     }
-    if (!target) target = std::make_unique<OffscreenTarget>(s.video.width, s.video.height);
+    if (!fr.target) fr.target = std::make_unique<OffscreenTarget>(s.video.width, s.video.height);
     std::optional<ArrowField> arrows;
     if (options.arrows) arrows = compute_arrows(arrow_request_for(view, options, t), *snap.mlp, spec.path, *reference);
-    if (options.paths && !pairs_made) {
-        pairs = make_conditional_pairs(*snap.trajectory, spec, options.path_count);
-        pairs_made = true;
+    if (options.paths) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!pairs_made) {
+            pairs = make_conditional_pairs(*snap.trajectory, spec, options.path_count);
+            pairs_made = true;
+        }
     }
     SceneInputs in;
     in.trajectory = snap.trajectory.get();
@@ -436,13 +547,13 @@ void ExportJob::Impl::render_frame(float t, const Snapshot& snap, std::vector<ui
     in.pairs = &pairs;
     in.path = &spec.path;
     in.t = t;
-    build_scene(in, options, view, scene);
+    build_scene(in, options, view, fr.scene);
     auto t1 = Clock::now();
-    target->bind();
-    renderer->render(scene, view);
+    fr.target->bind();
+    fr.renderer->render(fr.scene, view);
     glFinish();  // so the profile separates drawing from the read-back
     auto t2 = Clock::now();
-    out = target->read_rgba();
+    out = fr.target->read_rgba();
     glBindFramebuffer(GL_FRAMEBUFFER, 0);
     auto t3 = Clock::now();
     // The frame is opaque: blending may leave alpha below 1 where layers overlap the background.
@@ -452,21 +563,21 @@ void ExportJob::Impl::render_frame(float t, const Snapshot& snap, std::vector<ui
     const float margin = 22.0f * u;
     float y = margin;
     if (!s.title.empty()) {
-        text.draw(out, w, h, margin, y, s.title, 34.0f * u, pack_rgba(1, 1, 1, 1));
+        fr.text.draw(out, w, h, margin, y, s.title, 34.0f * u, pack_rgba(1, 1, 1, 1));
         y += 44.0f * u;
     }
-    if (s.show_path) text.draw(out, w, h, margin, y, overlay_line, 20.0f * u, pack_rgba(0.75f, 0.79f, 0.88f, 1));
+    if (s.show_path) fr.text.draw(out, w, h, margin, y, overlay_line, 20.0f * u, pack_rgba(0.75f, 0.79f, 0.88f, 1));
     const float small = 24.0f * u;
     if (s.show_t) {
         char buf[32];
         std::snprintf(buf, sizeof buf, "t = %.2f", t);
-        text.draw(out, w, h, margin, h - margin - small * 1.2f, buf, small, pack_rgba(1, 1, 1, 1));
+        fr.text.draw(out, w, h, margin, h - margin - small * 1.2f, buf, small, pack_rgba(1, 1, 1, 1));
     }
     if (s.mode == ExportMode::Timelapse) {
         char buf[64];
         std::snprintf(buf, sizeof buf, "training step %lld", static_cast<long long>(snap.step));
-        text.draw(out, w, h, w - margin - text.width(buf, small), h - margin - small * 1.2f, buf, small,
-                  pack_rgba(1, 1, 1, 1));
+        fr.text.draw(out, w, h, w - margin - fr.text.width(buf, small), h - margin - small * 1.2f, buf, small,
+                     pack_rgba(1, 1, 1, 1));
     }
     auto t4 = Clock::now();
     std::lock_guard<std::mutex> lock(mutex);
@@ -484,6 +595,8 @@ void ExportJob::Impl::stop_threads() {
     changed.notify_all();
     if (prep_thread.joinable()) prep_thread.join();
     if (encode_thread.joinable()) encode_thread.join();
+    for (auto& t : helper_threads)
+        if (t.joinable()) t.join();
 }
 
 ExportJob::ExportJob(const ExportSettings& settings, FrameSink* sink, std::optional<ExportModel> model,
@@ -495,7 +608,7 @@ ExportJob::ExportJob(const ExportSettings& settings, FrameSink* sink, std::optio
     d.options = settings.resolved_layers();
     d.sink = sink;
     d.model = std::move(model);
-    d.renderer = renderer;
+    d.main.renderer = renderer;
     if (sink && (sink->settings().width != settings.video.width || sink->settings().height != settings.video.height))
         throw std::invalid_argument("ExportJob: the sink's frame size differs from the settings'");
 
@@ -538,13 +651,30 @@ ExportJob::ExportJob(const ExportSettings& settings, FrameSink* sink, std::optio
     if (needs_training && !engine) engine = make_cpu_engine(), engine_on_gl_thread = false;
     d.engine = std::move(engine);
     d.inline_engine = engine_on_gl_thread && needs_training;
-    m_total = sink ? settings.frame_count() : 0;
+    d.total = m_total = sink ? settings.frame_count() : 0;
 
     if (!d.inline_engine) d.prep_thread = std::thread([&d] { d.prep_loop(); });
     if (sink) d.encode_thread = std::thread([this] { m->encode_loop(m_encoded); });
 }
 
 ExportJob::~ExportJob() { cancel(); }
+
+int ExportJob::add_render_helpers(int count) {
+    Impl& d = *m;
+    if (d.inline_engine || !d.sink) return 0;  // the helpers would need the engine's thread
+    int started = 0;
+    for (int i = 0; i < count; ++i) {
+        auto context = HelperContext::create_beside_current();
+        if (!context) break;
+        {
+            std::lock_guard<std::mutex> lock(d.mutex);
+            d.helpers++;
+        }
+        d.helper_threads.emplace_back([&d, c = std::move(context)]() mutable { d.helper_loop(std::move(c)); });
+        ++started;
+    }
+    return started;
+}
 
 void ExportJob::cancel() {
     m->stop_threads();
@@ -557,6 +687,11 @@ bool ExportJob::finished() const {
     return m->sink_finished;
 }
 
+int ExportJob::frames_rendered() const {
+    std::lock_guard<std::mutex> lock(m->mutex);
+    return m->rendered;
+}
+
 bool ExportJob::pump(double budget_ms) {
     Impl& d = *m;
     d.rethrow();
@@ -564,38 +699,33 @@ bool ExportJob::pump(double budget_ms) {
     auto start = Clock::now();
     const bool blocking = budget_ms <= 0;
     try {
-        while (m_rendered < m_total) {
-            FrameTime ft = frame_time(d.s, m_rendered, m_total);
-            {
-                std::lock_guard<std::mutex> lock(d.mutex);
-                if (d.needed_snapshot != ft.snapshot) {
-                    d.needed_snapshot = ft.snapshot;
-                    // Snapshots behind the one drawn now are not needed again.
-                    for (auto it = d.ready.begin(); it != d.ready.end();)
-                        it = it->first < ft.snapshot ? d.ready.erase(it) : std::next(it);
-                    d.changed.notify_all();
-                }
-                if (!blocking && !d.inline_engine && !d.ready.count(ft.snapshot)) return false;
-                if (!blocking && d.queue.size() >= k_queue_frames) return false;
-            }
-            Snapshot snap = d.wait_snapshot(ft.snapshot);
-            if (d.first_frame_at < 0) d.first_frame_at = seconds_since(d.start);
-            std::vector<uint8_t> frame;
-            d.render_frame(ft.t, snap, frame);
+        for (;;) {
+            int k;
             {
                 std::unique_lock<std::mutex> lock(d.mutex);
-                d.changed.wait(lock, [&] { return d.stop || d.error || d.queue.size() < k_queue_frames; });
-                if (d.error) std::rethrow_exception(d.error);
-                d.queue.push_back(std::move(frame));
-                ++m_rendered;
-                if (m_rendered == m_total) d.no_more_frames = true;
-                d.changed.notify_all();
+                if (d.next_claim >= d.total) break;
+                if (!blocking) {
+                    if (!d.inline_engine && !d.ready.count(frame_time(d.s, d.next_claim, d.total).snapshot)) break;
+                    k = d.claim_locked();
+                    if (k < 0) break;
+                } else {
+                    d.changed.wait(lock, [&] { return d.stop || d.error || d.next_claim >= d.total || d.can_claim_locked(); });
+                    if (d.error) std::rethrow_exception(d.error);
+                    if (d.stop || d.next_claim >= d.total) break;
+                    k = d.claim_locked();
+                }
             }
+            FrameTime ft = frame_time(d.s, k, d.total);
+            Snapshot snap = d.wait_snapshot(ft.snapshot);
+            std::vector<uint8_t> frame;
+            d.render_frame(d.main, ft.t, snap, frame);
+            d.deliver(k, std::move(frame));
             if (blocking || seconds_since(start) * 1e3 >= budget_ms) break;
         }
-        if (m_rendered == m_total && blocking) {
+        if (blocking) {
             std::unique_lock<std::mutex> lock(d.mutex);
-            d.changed.wait(lock, [&] { return d.stop || d.error || d.sink_finished; });
+            if (d.next_claim >= d.total)
+                d.changed.wait(lock, [&] { return d.stop || d.error || d.sink_finished; });
             if (d.error) std::rethrow_exception(d.error);
         }
         d.rethrow();
@@ -611,7 +741,7 @@ std::vector<uint8_t> ExportJob::render_still(float t) {
     Impl& d = *m;
     Snapshot snap = d.wait_snapshot(0);
     std::vector<uint8_t> frame;
-    d.render_frame(t, snap, frame);
+    d.render_frame(d.main, t, snap, frame);
     return frame;
 }
 
@@ -619,8 +749,8 @@ std::string ExportJob::phase() const {
     const Impl& d = *m;
     std::lock_guard<std::mutex> lock(d.mutex);
     if (d.sink_finished) return "done";
-    if (m_rendered >= m_total && m_total > 0) return "finishing";
-    if (m_rendered == 0 || !d.ready.count(frame_time(d.s, m_rendered, m_total).snapshot)) {
+    if (d.next_claim >= d.total && d.total > 0) return "finishing";
+    if (d.rendered == 0 || !d.ready.count(frame_time(d.s, std::min(d.next_claim, d.total - 1), d.total).snapshot)) {
         if (d.integrating) return "integrating particles";
         if (d.engine && !d.loaded && d.trained < d.snapshot_steps.back())
             return "training step " + std::to_string(d.trained.load()) + "/" + std::to_string(d.snapshot_steps.back());
@@ -632,10 +762,10 @@ double ExportJob::elapsed_seconds() const { return seconds_since(m->start); }
 
 double ExportJob::eta_seconds() const {
     const Impl& d = *m;
-    int done = m_encoded.load();
-    if (done <= 0 || d.first_frame_at < 0) return -1.0;
-    double rate = (seconds_since(d.start) - d.first_frame_at) / done;
-    return rate * (m_total - done);
+    std::lock_guard<std::mutex> lock(d.mutex);
+    if (d.encoded <= 0 || d.first_frame_at < 0) return -1.0;
+    double rate = (seconds_since(d.start) - d.first_frame_at) / std::max(1, d.encoded - 1);
+    return rate * (d.total - d.encoded);
 }
 
 ExportJob::Profile ExportJob::profile() const {
@@ -652,6 +782,7 @@ bool run_export(const ExportSettings& settings, FrameSink& sink, const ExportPro
     std::unique_ptr<ExportJob> job;
     try {
         job = std::make_unique<ExportJob>(settings, &sink, std::move(model), std::move(engine), engine_on_gl_thread);
+        job->add_render_helpers(default_render_helpers());
     } catch (...) {
         sink.cancel();
         throw;

@@ -61,8 +61,15 @@ class ExportJob {
     // overlays. Waits for that snapshot. Needs the GL context current.
     std::vector<uint8_t> render_still(float t);
 
+    // Extra threads, each with its own EGL context beside the current one, that render frames in
+    // parallel with pump() (a software rasterizer draws on the calling thread, so this is how a
+    // headless export uses more than one core for drawing). Only when the current context is an
+    // EGL one and the engine does not train inside pump(). Call before the first pump(); returns
+    // how many started.
+    int add_render_helpers(int count);
+
     int total_frames() const { return m_total; }
-    int frames_rendered() const { return m_rendered; }
+    int frames_rendered() const;
     int frames_encoded() const { return m_encoded.load(); }
     // What is happening, for the progress line and the GUI: "training step 1200/3000",
     // "integrating particles", "rendering", "finishing".
@@ -80,7 +87,6 @@ class ExportJob {
     struct Impl;
     std::unique_ptr<Impl> m;
     int m_total = 0;
-    int m_rendered = 0;
     std::atomic<int> m_encoded{0};
 };
 
@@ -101,6 +107,10 @@ bool run_export(const ExportSettings& settings, FrameSink& sink, const ExportPro
 void render_figure(const ExportSettings& settings, const std::string& out_path, std::optional<ExportModel> model = {},
                    std::unique_ptr<Engine> engine = nullptr, bool engine_on_gl_thread = false,
                    SceneRenderer* renderer = nullptr);
+
+// Render helper threads worth starting for the current context: the cores but one on a software
+// rasterizer (the encoder and the main thread share the rest), none on a GPU.
+int default_render_helpers();
 
 // The view of an export: the settings' centre and height, or the data box fitted with a margin.
 View2D export_view(const ExportSettings& settings, const FlowReference& reference);

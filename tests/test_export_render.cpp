@@ -137,6 +137,20 @@ TEST_CASE("fmplay render writes an H.264 MP4 that ffprobe accepts, with moving, 
     CHECK(count_entries(d) == 1);  // no temporaries left
 }
 
+TEST_CASE("frames drawn by render helper threads are the same as those drawn by one thread") {
+    fs::path d = fresh_dir("helpers");
+    std::string clip = "--width 160 --height 120 --fps 12 --duration 1 --steps 100 --particles 1500 --quiet "
+                       "--views particles,arrows,targets,grid --x264-preset ultrafast";
+    Result a = fmplay("render " + clip + " --render-threads 0 --out '" + (d / "one.mp4").string() + "'");
+    Result b = fmplay("render " + clip + " --render-threads 2 --out '" + (d / "three.mp4").string() + "'");
+    REQUIRE_MESSAGE(a.code == 0, a.output);
+    REQUIRE_MESSAGE(b.code == 0, b.output);
+    auto fa = decode(d / "one.mp4", 160, 120), fb = decode(d / "three.mp4", 160, 120);
+    REQUIRE(fa.size() == 12);
+    REQUIRE(fb.size() == 12);
+    for (std::size_t i = 0; i < fa.size(); ++i) CHECK(fa[i] == fb[i]);
+}
+
 TEST_CASE("fmplay render writes a GIF and a PNG figure") {
     fs::path d = fresh_dir("gif");
     Result r = fmplay("render " + k_clip + " --out '" + (d / "flow.gif").string() + "'");
