@@ -73,6 +73,9 @@ ExportSettings::ExportSettings() {
     video.width = 1280;
     video.height = 720;
     video.fps = 30;
+    // Exports encode beside a software rasterizer on few cores: superfast costs ~35% less CPU than
+    // veryfast for ~1.5x the file size at the same crf (a 5 s 720p clip: ~5 MB).
+    video.mp4_preset = "superfast";
     layers.ui_scale = 0.0f;
 }
 

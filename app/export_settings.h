@@ -41,7 +41,7 @@ struct ExportSettings {
     SceneOptions layers;
 
     // ---- video
-    VideoSettings video;             // size, fps, crf, x264 preset, GIF dithering
+    VideoSettings video;             // size, fps, crf, x264 preset (superfast), GIF dithering
     double duration = 5.0;           // seconds of the whole clip, holds included (0.1..600)
     Easing easing = Easing::EaseInOut;
     float t0 = 0.0f, t1 = 1.0f;      // the t range swept (t1 < t0 sweeps backward)
