@@ -28,18 +28,13 @@ extern "C" {
 #include <libavformat/avformat.h>
 }
 
+#include "app/av_error.h"
 #include "app/frame_sink.h"
 
 namespace fmp {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string av_error(int err) {
-    char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-    av_strerror(err, buf, sizeof buf);
-    return buf;
-}
 
 // ---- colour science: sRGB (0..255) -> Oklab (Ottosson 2020)
 struct Lab {

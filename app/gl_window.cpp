@@ -2,6 +2,8 @@
 #include "app/gl_window.h"
 
 #include <glad/gl.h>
+// GLFW after glad, and without its own GL header: glad declares the GL functions.
+#define GLFW_INCLUDE_NONE
 #include <GLFW/glfw3.h>
 
 #include <algorithm>
@@ -13,7 +15,8 @@ namespace {
 std::string g_last_glfw_error;
 
 void on_glfw_error(int code, const char* text) {
-    g_last_glfw_error = std::string(text ? text : "") + " (GLFW error " + std::to_string(code) + ")";
+    g_last_glfw_error =
+        std::string(text ? text : "") + " (GLFW error " + std::to_string(code) + ")";
 }
 
 }  // namespace
@@ -21,8 +24,9 @@ void on_glfw_error(int code, const char* text) {
 GlWindow::GlWindow(const GlWindowOptions& options) {
     glfwSetErrorCallback(on_glfw_error);
     if (!glfwInit())
-        throw std::runtime_error("cannot open a window: " +
-                                 (g_last_glfw_error.empty() ? std::string("no display") : g_last_glfw_error));
+        throw std::runtime_error("cannot open a window: " + (g_last_glfw_error.empty()
+                                                                 ? std::string("no display")
+                                                                 : g_last_glfw_error));
     glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 4);
     glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 3);
     glfwWindowHint(GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
@@ -30,7 +34,8 @@ GlWindow::GlWindow(const GlWindowOptions& options) {
     glfwWindowHint(GLFW_VISIBLE, options.visible ? GLFW_TRUE : GLFW_FALSE);
     glfwWindowHint(GLFW_SCALE_TO_MONITOR, GLFW_TRUE);
     glfwWindowHint(GLFW_SAMPLES, 0);
-    m_window = glfwCreateWindow(options.width, options.height, options.title.c_str(), nullptr, nullptr);
+    m_window =
+        glfwCreateWindow(options.width, options.height, options.title.c_str(), nullptr, nullptr);
     if (!m_window) {
         std::string why = g_last_glfw_error;
         glfwTerminate();
@@ -53,13 +58,27 @@ GlWindow::~GlWindow() {
     glfwTerminate();
 }
 
-bool GlWindow::should_close() const { return glfwWindowShouldClose(m_window); }
-void GlWindow::request_close() { glfwSetWindowShouldClose(m_window, GLFW_TRUE); }
-void GlWindow::poll_events() { glfwPollEvents(); }
-void GlWindow::swap_buffers() { glfwSwapBuffers(m_window); }
-void GlWindow::framebuffer_size(int& w, int& h) const { glfwGetFramebufferSize(m_window, &w, &h); }
-void GlWindow::window_size(int& w, int& h) const { glfwGetWindowSize(m_window, &w, &h); }
-void GlWindow::set_window_size(int w, int h) { glfwSetWindowSize(m_window, w, h); }
+bool GlWindow::should_close() const {
+    return glfwWindowShouldClose(m_window);
+}
+void GlWindow::request_close() {
+    glfwSetWindowShouldClose(m_window, GLFW_TRUE);
+}
+void GlWindow::poll_events() {
+    glfwPollEvents();
+}
+void GlWindow::swap_buffers() {
+    glfwSwapBuffers(m_window);
+}
+void GlWindow::framebuffer_size(int& w, int& h) const {
+    glfwGetFramebufferSize(m_window, &w, &h);
+}
+void GlWindow::window_size(int& w, int& h) const {
+    glfwGetWindowSize(m_window, &w, &h);
+}
+void GlWindow::set_window_size(int w, int h) {
+    glfwSetWindowSize(m_window, w, h);
+}
 
 float GlWindow::content_scale() const {
     float sx = 1.0f, sy = 1.0f;

@@ -7,7 +7,7 @@ struct GLFWwindow;
 namespace fmp {
 
 struct GlWindowOptions {
-    int width = 1600;         // in screen coordinates, before the content scale
+    int width = 1600;  // in screen coordinates, before the content scale
     int height = 960;
     std::string title = "fmplay";
     bool visible = true;
@@ -16,7 +16,7 @@ struct GlWindowOptions {
 
 // Owns glfwInit/glfwTerminate for its lifetime (one window per process).
 class GlWindow {
-public:
+  public:
     // Throws std::runtime_error when there is no display or no 4.3 core context.
     explicit GlWindow(const GlWindowOptions& options);
     ~GlWindow();
@@ -35,7 +35,7 @@ public:
     float content_scale() const;
     const std::string& renderer() const { return m_renderer; }
 
-private:
+  private:
     GLFWwindow* m_window = nullptr;
     std::string m_renderer;
 };

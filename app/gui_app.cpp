@@ -1,17 +1,21 @@
 // The GUI's entry, options and frame loop: input, time, training sync, canvas, screenshots.
 #include "app/gui_app.h"
 
-#include <CLI/CLI.hpp>
+#include <backends/imgui_impl_glfw.h>
+#include <backends/imgui_impl_opengl3.h>
 #include <glad/gl.h>
+// GLFW after glad, and without its own GL header: glad declares the GL functions.
+#define GLFW_INCLUDE_NONE
 #include <GLFW/glfw3.h>
 #include <imgui.h>
 #include <imgui_internal.h>
-#include <backends/imgui_impl_glfw.h>
-#include <backends/imgui_impl_opengl3.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -31,7 +35,8 @@ namespace fmp {
 namespace {
 
 double now_seconds() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 int index_of(const std::vector<std::string>& names, const std::string& name) {
@@ -42,9 +47,12 @@ int index_of(const std::vector<std::string>& names, const std::string& name) {
 // Where imgui.ini lives: $XDG_CONFIG_HOME/fmplay or ~/.config/fmplay (falls back to the cwd).
 std::string ini_path() {
     std::filesystem::path dir;
-    if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg) dir = std::filesystem::path(xdg) / "fmplay";
-    else if (const char* home = std::getenv("HOME"); home && *home) dir = std::filesystem::path(home) / ".config" / "fmplay";
-    else return "imgui.ini";
+    if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg)
+        dir = std::filesystem::path(xdg) / "fmplay";
+    else if (const char* home = std::getenv("HOME"); home && *home)
+        dir = std::filesystem::path(home) / ".config" / "fmplay";
+    else
+        return "imgui.ini";
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     return ec ? std::string("imgui.ini") : (dir / "imgui.ini").string();
@@ -58,13 +66,20 @@ struct SavedWindow {
 };
 SavedWindow g_saved_window;
 
+// Ctrl+C in the terminal closes the window cleanly, so the layout is saved as on a normal close.
+std::atomic<bool> g_quit{false};
+extern "C" void on_quit_signal(int) {
+    g_quit.store(true);
+}
+
 void* settings_open(ImGuiContext*, ImGuiSettingsHandler*, const char* name) {
     return std::string(name) == "Window" ? &g_saved_window : nullptr;
 }
 void settings_read_line(ImGuiContext*, ImGuiSettingsHandler*, void* entry, const char* line) {
     auto* saved = static_cast<SavedWindow*>(entry);
     int w = 0, h = 0;
-    if (std::sscanf(line, "Size=%d,%d", &w, &h) == 2 && w >= 320 && h >= 240 && w <= 16384 && h <= 16384) {
+    if (std::sscanf(line, "Size=%d,%d", &w, &h) == 2 && w >= 320 && h >= 240 && w <= 16384 &&
+        h <= 16384) {
         saved->width = w;
         saved->height = h;
     }
@@ -86,34 +101,51 @@ void settings_write(ImGuiContext*, ImGuiSettingsHandler* handler, ImGuiTextBuffe
 // [SECTION] Options
 
 void add_gui_options(CLI::App& app, GuiOptions& o) {
-    app.add_option("--target", o.target, "Target dataset (what the flow learns to make): a name such as moons, or a CSV file")
+    app.add_option(
+           "--target", o.target,
+           "Target dataset (what the flow learns to make): a name such as moons, or a CSV file")
         ->capture_default_str();
-    app.add_option("--source", o.source, "Source dataset (what the flow starts from)")->capture_default_str();
-    app.add_option("--path", o.path, "Probability path: " + join_names(path_names()))->capture_default_str();
-    app.add_option("--coupling", o.coupling, "Coupling: " + join_names(coupling_names()))->capture_default_str();
-    app.add_option("--solver", o.solver, "ODE solver for the particles: " + join_names(solver_names()))
+    app.add_option("--source", o.source, "Source dataset (what the flow starts from)")
         ->capture_default_str();
-    app.add_option("--steps", o.solver_steps, "Solver steps from t=0 to t=1")->capture_default_str()->check(CLI::Range(1, 1000));
-    app.add_option("--engine", o.engine, "Training engine: auto, cpu, gl (auto: GPU unless the renderer is software)")
+    app.add_option("--path", o.path, "Probability path: " + join_names(path_names()))
+        ->capture_default_str();
+    app.add_option("--coupling", o.coupling, "Coupling: " + join_names(coupling_names()))
+        ->capture_default_str();
+    app.add_option("--solver", o.solver,
+                   "ODE solver for the particles: " + join_names(solver_names()))
+        ->capture_default_str();
+    app.add_option("--steps", o.solver_steps, "Solver steps from t=0 to t=1")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    app.add_option("--engine", o.engine,
+                   "Training engine: auto, cpu, gl (auto: GPU unless the renderer is software)")
         ->capture_default_str();
     app.add_option("--particles", o.particles, "Particles shown (0: 20k on the CPU, 100k on a GPU)")
         ->check(CLI::Range(0, 4000000));
-    app.add_option("--seed", o.seed, "Random seed for weights, batches and particles")->capture_default_str();
+    app.add_option("--seed", o.seed, "Random seed for weights, batches and particles")
+        ->capture_default_str();
     app.add_option("--views", o.views,
                    "Comma list of the views shown, the others hidden: " + join_names(view_names()));
-    app.add_option("--frames", o.frames, "Render this many frames, then exit (tests, benchmarks)")->check(CLI::Range(0, 10000000));
+    app.add_option("--frames", o.frames, "Render this many frames, then exit (tests, benchmarks)")
+        ->check(CLI::Range(0, 10000000));
     app.add_option("--screenshot", o.screenshot, "With --frames: save the last frame as this PNG");
-    app.add_flag("--report", o.report, "With --frames: print the median and 95th-percentile frame time");
+    app.add_flag("--report", o.report,
+                 "With --frames: print the median and 95th-percentile frame time");
     app.add_option("--width", o.width, "Window width (screen units)")->check(CLI::Range(0, 16384));
-    app.add_option("--height", o.height, "Window height (screen units)")->check(CLI::Range(0, 16384));
-    app.add_option("--time", o.time, "Start paused at this t in [0, 1]")->check(CLI::Range(0.0, 1.0));
+    app.add_option("--height", o.height, "Window height (screen units)")
+        ->check(CLI::Range(0, 16384));
+    app.add_option("--time", o.time, "Start paused at this t in [0, 1]")
+        ->check(CLI::Range(0.0, 1.0));
     app.add_flag("--no-train", o.no_train, "Start with training paused");
-    app.add_option("--script", o.script,
-                   "Settings changes at given frames, 'FRAME:KEY=VALUE;...' (keys: target, source, path, "
-                   "coupling, solver, steps, views, time, train, play)");
+    app.add_option(
+        "--script", o.script,
+        "Settings changes at given frames, 'FRAME:KEY=VALUE;...' (keys: target, source, path, "
+        "coupling, solver, steps, views, time, train, play)");
 }
 
-int run_gui(const GuiOptions& options) { return run_gui(options, nullptr); }
+int run_gui(const GuiOptions& options) {
+    return run_gui(options, nullptr);
+}
 
 int run_gui(const GuiOptions& options, GuiRunStats* stats) {
     GuiApp app(options);
@@ -127,15 +159,18 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     // Validate every name before a window opens: bad input is a one-line error, exit code 2.
     m_settings.target = index_of(dataset_names(), options.target);
     m_settings.source = index_of(dataset_names(), options.source);
-    if (m_settings.target < 0) (void)make_dataset(options.target);  // throws InputError with the choices
+    if (m_settings.target < 0)
+        (void)make_dataset(options.target);  // throws InputError with the choices
     if (m_settings.source < 0) (void)make_dataset(options.source);
     if (m_settings.target < 0 || m_settings.source < 0)
         throw InputError("the GUI takes dataset names (" + join_names(dataset_names()) + ")");
     m_settings.path = static_cast<int>(make_path(options.path).kind());
     m_settings.path = index_of(path_names(), path_name(make_path(options.path).kind()));
-    m_settings.coupling = index_of(coupling_names(), coupling_name(make_coupling(options.coupling)));
+    m_settings.coupling =
+        index_of(coupling_names(), coupling_name(make_coupling(options.coupling)));
     m_settings.solver = index_of(solver_names(), solver_name(make_solver(options.solver)));
-    if (options.solver_steps < 1 || options.solver_steps > 1000) throw InputError("--steps must be in 1..1000");
+    if (options.solver_steps < 1 || options.solver_steps > 1000)
+        throw InputError("--steps must be in 1..1000");
     if (options.engine != "auto" && options.engine != "cpu" && options.engine != "gl")
         throw InputError("unknown engine '" + options.engine + "'; valid engines: auto, cpu, gl");
     m_settings.solver_steps = options.solver_steps;
@@ -149,11 +184,13 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
             auto eq = item.find('=');
             if (colon == std::string::npos || eq == std::string::npos || eq < colon)
                 throw InputError("bad --script item '" + item + "'; expected FRAME:KEY=VALUE");
-            static const std::vector<std::string> keys = {"target", "source", "path",  "coupling", "solver",
-                                                          "steps",  "views",  "time",  "train",    "play"};
+            static const std::vector<std::string> keys = {"target", "source", "path",  "coupling",
+                                                          "solver", "steps",  "views", "time",
+                                                          "train",  "play"};
             std::string key = item.substr(colon + 1, eq - colon - 1);
             if (index_of(keys, key) < 0)
-                throw InputError("unknown --script key '" + key + "'; valid keys: " + join_names(keys));
+                throw InputError("unknown --script key '" + key +
+                                 "'; valid keys: " + join_names(keys));
             m_script.emplace_back(std::atoi(item.substr(0, colon).c_str()), item.substr(colon + 1));
         }
     }
@@ -173,8 +210,9 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     m_scene_options.ui_scale = m_scale;
     m_renderer = std::make_unique<SceneRenderer>();
 
+    m_software_gl = gl_renderer_is_software(m_window->renderer());
     std::string choice = options.engine;
-    if (choice == "auto") choice = gl_renderer_is_software(m_window->renderer()) ? "cpu" : "gl";
+    if (choice == "auto") choice = m_software_gl ? "cpu" : "gl";
     std::unique_ptr<Engine> engine;
     if (choice == "gl") {
         try {
@@ -187,7 +225,8 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
         }
     }
     if (!engine) engine = make_cpu_engine();
-    m_settings.particles = options.particles > 0 ? options.particles : (m_gl_engine ? 100000 : 20000);
+    m_settings.particles =
+        options.particles > 0 ? options.particles : (m_gl_engine ? 100000 : 20000);
     // The GL engine's context lives on this thread, so it trains here in per-frame slices.
     m_trainer = std::make_unique<Trainer>(std::move(engine), !m_gl_engine);
     m_engine_label = m_trainer->description();
@@ -216,7 +255,8 @@ void GuiApp::init_imgui() {
     ImGuiIO& io = ImGui::GetIO();
     static std::string ini;
     if (m_options.frames > 0) {
-        io.IniFilename = nullptr;  // test and benchmark runs neither read nor change the user's layout
+        io.IniFilename =
+            nullptr;  // test and benchmark runs neither read nor change the user's layout
     } else {
         ini = ini_path();
         io.IniFilename = ini.c_str();
@@ -255,7 +295,8 @@ void GuiApp::reset_training() {
     config.validate();
     Dataset source = make_dataset(dataset_names()[s.source]);
     Dataset target = make_dataset(dataset_names()[s.target]);
-    bool data_changed = m_spec.source.name() != source.name() || m_spec.target.name() != target.name() ||
+    bool data_changed = m_spec.source.name() != source.name() ||
+                        m_spec.target.name() != target.name() ||
                         m_spec.path.kind() != m_path.kind();
     m_trainer->reset(config, source, target);
     m_trainer->set_running(m_training && m_steps_per_frame == 0);
@@ -282,21 +323,34 @@ void GuiApp::update_spec() {
 void GuiApp::apply_setting(const std::string& key, const std::string& value) {
     auto pick = [&](const std::vector<std::string>& names, int& slot) {
         int i = index_of(names, value);
-        if (i < 0) throw InputError("unknown " + key + " '" + value + "'; valid: " + join_names(names));
+        if (i < 0)
+            throw InputError("unknown " + key + " '" + value + "'; valid: " + join_names(names));
         slot = i;
     };
-    if (key == "target") pick(dataset_names(), m_settings.target), reset_training();
-    else if (key == "source") pick(dataset_names(), m_settings.source), reset_training();
-    else if (key == "path") pick(path_names(), m_settings.path), reset_training();
-    else if (key == "coupling") pick(coupling_names(), m_settings.coupling), reset_training();
-    else if (key == "solver") pick(solver_names(), m_settings.solver), update_spec();
-    else if (key == "steps") m_settings.solver_steps = std::clamp(std::atoi(value.c_str()), 1, 1000), update_spec();
-    else if (key == "views") apply_views(value, m_scene_options, &m_panels);
-    else if (key == "time") m_t = std::clamp(static_cast<float>(std::atof(value.c_str())), 0.0f, 1.0f), m_playing = false;
+    if (key == "target")
+        pick(dataset_names(), m_settings.target), reset_training();
+    else if (key == "source")
+        pick(dataset_names(), m_settings.source), reset_training();
+    else if (key == "path")
+        pick(path_names(), m_settings.path), reset_training();
+    else if (key == "coupling")
+        pick(coupling_names(), m_settings.coupling), reset_training();
+    else if (key == "solver")
+        pick(solver_names(), m_settings.solver), update_spec();
+    else if (key == "steps")
+        m_settings.solver_steps = std::clamp(std::atoi(value.c_str()), 1, 1000), update_spec();
+    else if (key == "views")
+        apply_views(value, m_scene_options, &m_panels);
+    else if (key == "time")
+        m_t = std::clamp(static_cast<float>(std::atof(value.c_str())), 0.0f, 1.0f),
+        m_playing = false;
     else if (key == "train")
-        m_training = value == "on" || value == "1", m_trainer->set_running(m_training && m_steps_per_frame == 0);
-    else if (key == "play") m_playing = value == "on" || value == "1";
-    else throw InputError("unknown --script key '" + key + "'");
+        m_training = value == "on" || value == "1",
+        m_trainer->set_running(m_training && m_steps_per_frame == 0);
+    else if (key == "play")
+        m_playing = value == "on" || value == "1";
+    else
+        throw InputError("unknown --script key '" + key + "'");
 }
 
 void GuiApp::apply_script(int frame) {
@@ -315,27 +369,41 @@ int GuiApp::run(GuiRunStats* stats) {
     double previous = now_seconds();
     const bool scripted = m_options.frames > 0;
     int frames = 0;
-    while (!m_window->should_close()) {
+    g_quit.store(false);
+    auto previous_int = std::signal(SIGINT, on_quit_signal);
+    auto previous_term = std::signal(SIGTERM, on_quit_signal);
+    while (!m_window->should_close() && !g_quit.load()) {
         double start = now_seconds();
         // Test runs advance t by a fixed 1/60 s per frame so the picture does not depend on speed.
         double dt = scripted ? 1.0 / 60.0 : std::min(0.1, start - previous);
         previous = start;
         bool last = scripted && frames + 1 >= m_options.frames;
         frame(dt, last);
-        frame_ms.push_back((now_seconds() - start) * 1e3);
+        double work = now_seconds() - start;
+        frame_ms.push_back(work * 1e3);
         ++frames;
+        // A software rasterizer shares the CPU with training: past 40 fps, the time is better
+        // spent training. The report counts the work per frame, not this rest.
+        if (m_software_gl && work < 1.0 / 40.0 && !last)
+            std::this_thread::sleep_for(std::chrono::duration<double>(1.0 / 40.0 - work));
         if (scripted && frames >= m_options.frames) break;
     }
+    std::signal(SIGINT, previous_int);
+    std::signal(SIGTERM, previous_term);
     // The first frames compile shaders and warm caches; leave them out of the statistics.
-    std::vector<double> steady(frame_ms.begin() + std::min<std::size_t>(frame_ms.size() / 10, 5), frame_ms.end());
+    std::vector<double> steady(frame_ms.begin() + std::min<std::size_t>(frame_ms.size() / 10, 5),
+                               frame_ms.end());
     if (steady.empty()) steady = frame_ms;
     std::sort(steady.begin(), steady.end());
     double median = steady.empty() ? 0.0 : steady[steady.size() / 2];
-    double p95 = steady.empty() ? 0.0 : steady[std::min(steady.size() - 1, static_cast<std::size_t>(0.95 * steady.size()))];
+    double p95 =
+        steady.empty()
+            ? 0.0
+            : steady[std::min(steady.size() - 1, static_cast<std::size_t>(0.95 * steady.size()))];
     TrainingSnapshot snap = m_trainer->snapshot();
     if (m_options.report) {
-        std::printf("frames: %d\nmedian frame: %.2f ms (%.1f fps)\np95 frame: %.2f ms\n", frames, median,
-                    median > 0 ? 1e3 / median : 0.0, p95);
+        std::printf("frames: %d\nmedian frame: %.2f ms (%.1f fps)\np95 frame: %.2f ms\n", frames,
+                    median, median > 0 ? 1e3 / median : 0.0, p95);
         std::printf("engine: %s\nparticles: %d\ntraining steps: %lld\ntrajectory refresh: %.2f s\n",
                     m_engine_label.c_str(), m_settings.particles, static_cast<long long>(snap.step),
                     m_worker->last_trajectory_seconds());
@@ -415,8 +483,10 @@ void GuiApp::handle_input() {
             m_trainer->set_running(m_training && m_steps_per_frame == 0);
         }
         if (ImGui::IsKeyPressed(GLFW_KEY_R, false)) reset_training();
-        if (ImGui::IsKeyPressed(GLFW_KEY_LEFT)) m_t = std::max(0.0f, m_t - 0.01f), m_playing = false;
-        if (ImGui::IsKeyPressed(GLFW_KEY_RIGHT)) m_t = std::min(1.0f, m_t + 0.01f), m_playing = false;
+        if (ImGui::IsKeyPressed(GLFW_KEY_LEFT))
+            m_t = std::max(0.0f, m_t - 0.01f), m_playing = false;
+        if (ImGui::IsKeyPressed(GLFW_KEY_RIGHT))
+            m_t = std::min(1.0f, m_t + 0.01f), m_playing = false;
         if (ImGui::IsKeyPressed(GLFW_KEY_F, false)) fit_view();
         if (ImGui::IsKeyPressed(GLFW_KEY_H, false)) m_panels = !m_panels;
         if (ImGui::IsKeyPressed(GLFW_KEY_S, false)) {
@@ -436,7 +506,8 @@ void GuiApp::handle_input() {
                 break;
             }
         if (io.MouseWheel != 0.0f)
-            m_view.zoom_at(Eigen::Vector2f(io.MousePos.x * fx, io.MousePos.y * fy), std::pow(1.15f, io.MouseWheel));
+            m_view.zoom_at(Eigen::Vector2f(io.MousePos.x * fx, io.MousePos.y * fy),
+                           std::pow(1.15f, io.MouseWheel));
     }
 }
 
@@ -451,9 +522,12 @@ void GuiApp::advance_time(double dt) {
     const float rest = 0.6f;
     if (m_t >= 1.0f) {
         m_t = 1.0f;
-        if (m_play_mode == PlayMode::PingPong) m_direction = -1, m_hold = rest;
-        else if (m_play_mode == PlayMode::Loop) m_t = 0.0f, m_hold = rest;
-        else m_playing = false;
+        if (m_play_mode == PlayMode::PingPong)
+            m_direction = -1, m_hold = rest;
+        else if (m_play_mode == PlayMode::Loop)
+            m_t = 0.0f, m_hold = rest;
+        else
+            m_playing = false;
     } else if (m_t <= 0.0f) {
         m_t = 0.0f;
         m_direction = 1;
@@ -476,10 +550,13 @@ void GuiApp::sync_with_workers() {
     }
     for (const LossRecord& r : m_trainer->take_losses()) {
         if (!std::isfinite(r.loss)) continue;
-        if (m_loss_raw.empty()) m_loss_first_step = r.step;
+        if (m_loss_raw.empty())
+            m_loss_first_step = r.step, m_loss_ema = 0.0, m_loss_ema_weight = 0.0;
         m_loss_raw.push_back(r.loss);
-        float prev = m_loss_smooth.empty() ? r.loss : m_loss_smooth.back();
-        m_loss_smooth.push_back(0.98f * prev + 0.02f * r.loss);
+        // A bias-corrected moving average (as Adam's moments): no lag toward the first value.
+        m_loss_ema = 0.98 * m_loss_ema + 0.02 * r.loss;
+        m_loss_ema_weight = 0.98 * m_loss_ema_weight + 0.02;
+        m_loss_smooth.push_back(static_cast<float>(m_loss_ema / m_loss_ema_weight));
     }
     // Long runs: halve the resolution of the history instead of dropping its beginning.
     if (m_loss_raw.size() > 40000) {
@@ -498,14 +575,17 @@ void GuiApp::fit_view() {
     Eigen::AlignedBox2f box = data_box(*ref, true);
     float left = m_panels ? m_left_w : 0.0f, right = m_panels ? m_right_w : 0.0f;
     float bottom = m_panels ? m_bottom_h : 0.0f;
-    float rect_w = std::max(64.0f, m_view.width - left - right), rect_h = std::max(64.0f, m_view.height - bottom);
+    float rect_w = std::max(64.0f, m_view.width - left - right),
+          rect_h = std::max(64.0f, m_view.height - bottom);
     float margin = 0.07f;
     Eigen::Vector2f size = box.sizes().cwiseMax(1e-3f);
-    m_view.pixels_per_unit = std::min(rect_w * (1 - 2 * margin) / size.x(), rect_h * (1 - 2 * margin) / size.y());
+    m_view.pixels_per_unit =
+        std::min(rect_w * (1 - 2 * margin) / size.x(), rect_h * (1 - 2 * margin) / size.y());
     // Put the box's centre at the centre of the free rectangle, not of the whole window.
     float cx = left + 0.5f * rect_w, cy = 0.5f * rect_h;
-    m_view.center = box.center() - Eigen::Vector2f(cx - 0.5f * m_view.width, -(cy - 0.5f * m_view.height)) /
-                                       m_view.pixels_per_unit;
+    m_view.center =
+        box.center() - Eigen::Vector2f(cx - 0.5f * m_view.width, -(cy - 0.5f * m_view.height)) /
+                           m_view.pixels_per_unit;
 }
 
 void GuiApp::render_canvas() {
@@ -520,8 +600,10 @@ void GuiApp::render_canvas() {
         m_fit_spec = ref->spec_id;
     }
     auto traj = m_worker->trajectory();
-    if (m_scene_options.arrows) m_worker->request_arrows(arrow_request_for(m_view, m_scene_options, m_t));
-    else m_worker->request_arrows(ArrowRequest{0.0f, {}, 1, 1, false, false});
+    if (m_scene_options.arrows)
+        m_worker->request_arrows(arrow_request_for(m_view, m_scene_options, m_t));
+    else
+        m_worker->request_arrows(ArrowRequest{0.0f, {}, 1, 1, false, false});
     auto arrows = m_worker->arrows();
     if (traj && m_scene_options.paths &&
         (m_pairs.spec_id != traj->spec_id || m_pairs_count != m_scene_options.path_count)) {
@@ -536,6 +618,16 @@ void GuiApp::render_canvas() {
     in.path = &m_path;
     in.t = m_t;
     build_scene(in, m_scene_options, m_view, m_scene);
+    // The side panels are opaque: only the strip between them needs drawing.
+    if (m_panels) {
+        int left = static_cast<int>(m_left_w), right = static_cast<int>(m_right_w);
+        m_scene.clip[0] = left;
+        m_scene.clip[1] = 0;
+        m_scene.clip[2] = std::max(1, m_view.width - left - right);
+        m_scene.clip[3] = m_view.height;
+    } else {
+        m_scene.clip[2] = m_scene.clip[3] = 0;
+    }
     glBindFramebuffer(GL_FRAMEBUFFER, 0);
     m_renderer->render(m_scene, m_view);
 }

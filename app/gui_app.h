@@ -22,12 +22,12 @@ struct GuiOptions {
     std::string screenshot;       // with frames: PNG written after the last frame
     bool report = false;          // with frames: print median / p95 frame times
     uint64_t seed = 1;
-    std::string views;            // comma list to preset the views shown (see --help)
-    int width = 0;                // window size in screen units; 0: the saved size or 1600x960
+    std::string views;  // comma list to preset the views shown (see --help)
+    int width = 0;      // window size in screen units; 0: the saved size or 1600x960
     int height = 0;
-    float time = -1.0f;           // >= 0: start paused at this t (screenshots of one moment)
-    bool no_train = false;        // start with training paused
-    std::string script;           // "FRAME:KEY=VALUE;..." settings changes at given frames (tests)
+    float time = -1.0f;     // >= 0: start paused at this t (screenshots of one moment)
+    bool no_train = false;  // start with training paused
+    std::string script;     // "FRAME:KEY=VALUE;..." settings changes at given frames (tests)
 };
 
 // What a run did, for tests and the frame-time report.
@@ -35,8 +35,8 @@ struct GuiRunStats {
     int frames = 0;
     double median_frame_ms = 0.0;
     double p95_frame_ms = 0.0;
-    int64_t training_steps = 0;   // at the end of the run
-    std::string engine;           // the engine's description
+    int64_t training_steps = 0;  // at the end of the run
+    std::string engine;          // the engine's description
     int particles = 0;
 };
 

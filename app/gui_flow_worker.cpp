@@ -21,7 +21,8 @@ constexpr int k_max_modes = 12;
 constexpr int k_reference_points = 2048;
 
 double now_seconds() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 }  // namespace
@@ -45,19 +46,22 @@ ModeMap ModeMap::build(const Points& sample) {
     // Robust bounds: ignore the outermost 0.5% so one far sample does not shrink every cell.
     auto quantile = [&](int col, double q) {
         std::vector<float> v(static_cast<std::size_t>(sample.rows()));
-        for (Eigen::Index i = 0; i < sample.rows(); ++i) v[i] = sample(i, col);  // rows are x,y pairs
+        for (Eigen::Index i = 0; i < sample.rows(); ++i)
+            v[i] = sample(i, col);  // rows are x,y pairs
         std::size_t k = static_cast<std::size_t>(q * (v.size() - 1));
         std::nth_element(v.begin(), v.begin() + k, v.end());
         return v[k];
     };
-    Eigen::Vector2f lo(quantile(0, 0.005), quantile(1, 0.005)), hi(quantile(0, 0.995), quantile(1, 0.995));
+    Eigen::Vector2f lo(quantile(0, 0.005), quantile(1, 0.005)),
+        hi(quantile(0, 0.995), quantile(1, 0.995));
     Eigen::Vector2f pad = (hi - lo).cwiseMax(1e-3f) * 0.06f;
     lo -= pad;
     hi += pad;
     // Square cells so modes separated by the same gap are treated the same along x and y.
     float side = std::max(hi.x() - lo.x(), hi.y() - lo.y());
     Eigen::Vector2f c = 0.5f * (lo + hi);
-    map.box = Eigen::AlignedBox2f(c - Eigen::Vector2f::Constant(side / 2), c + Eigen::Vector2f::Constant(side / 2));
+    map.box = Eigen::AlignedBox2f(c - Eigen::Vector2f::Constant(side / 2),
+                                  c + Eigen::Vector2f::Constant(side / 2));
     map.n = 40;
     const int n = map.n;
     std::vector<int> counts(static_cast<std::size_t>(n) * n, 0);
@@ -99,7 +103,8 @@ ModeMap ModeMap::build(const Points& sample) {
     // the largest first, at most k_max_modes.
     std::vector<int> order(comp_size.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
-    std::sort(order.begin(), order.end(), [&](int a, int b) { return comp_size[a] > comp_size[b]; });
+    std::sort(order.begin(), order.end(),
+              [&](int a, int b) { return comp_size[a] > comp_size[b]; });
     std::vector<int> remap(comp_size.size(), -1);
     int kept = 0;
     for (int id : order) {
@@ -161,7 +166,9 @@ Eigen::Vector2f Trajectory::position_at(int i, float t) const {
 // ---------------------------------------------------------------------------------------------
 // [SECTION] FlowWorker
 
-FlowWorker::FlowWorker() { m_thread = std::thread([this] { loop(); }); }
+FlowWorker::FlowWorker() {
+    m_thread = std::thread([this] { loop(); });
+}
 
 FlowWorker::~FlowWorker() {
     {
@@ -225,7 +232,8 @@ double FlowWorker::last_trajectory_seconds() const {
 bool FlowWorker::wait_for_trajectory(uint64_t params_version, double timeout_seconds) const {
     std::unique_lock<std::mutex> lock(m_mutex);
     return m_published.wait_for(lock, std::chrono::duration<double>(timeout_seconds), [&] {
-        return m_trajectory && m_trajectory->spec_id == m_spec_id && m_trajectory->params_version >= params_version;
+        return m_trajectory && m_trajectory->spec_id == m_spec_id &&
+               m_trajectory->params_version >= params_version;
     });
 }
 
@@ -270,8 +278,9 @@ void FlowWorker::loop() {
         bool arrows_due = have_params && m_arrows_wanted && m_reference &&
                           (!m_arrows || !(m_arrows->request == m_arrow_request) ||
                            m_arrows->params_version != m_params_version);
-        bool trajectory_due = have_params && (work || !m_trajectory || m_trajectory->spec_id != m_spec_id ||
-                                              m_trajectory->params_version != m_params_version);
+        bool trajectory_due =
+            have_params && (work || !m_trajectory || m_trajectory->spec_id != m_spec_id ||
+                            m_trajectory->params_version != m_params_version);
         m_busy = trajectory_due;
         if (!arrows_due && !trajectory_due) {
             m_wake.wait(lock);
@@ -298,7 +307,8 @@ void FlowWorker::loop() {
                     field->base(row, 1) = r.box.min().y() + (j + 0.5f) * size.y() / ny;
                 }
             Mlp mlp;
-            if (r.learned && make_mlp(config, *params, mlp)) mlp.evaluate(field->base, r.t, field->learned);
+            if (r.learned && make_mlp(config, *params, mlp))
+                mlp.evaluate(field->base, r.t, field->learned);
             if (r.exact) marginal_velocity(path, ref->target, r.t, field->base, field->exact);
             lock.lock();
             m_arrows = field;
@@ -317,7 +327,8 @@ void FlowWorker::loop() {
             lock.unlock();
             Rng rng(work_spec.seed * 104729 + 5, 11);
             work->x0 = work_spec.source.sample(std::max(1, work_spec.particles), rng);
-            work->frames.assign(static_cast<std::size_t>(std::max(1, work_spec.steps)) + 1, Points());
+            work->frames.assign(static_cast<std::size_t>(std::max(1, work_spec.steps)) + 1,
+                                Points());
             for (auto& f : work->frames) f.resize(work->x0.rows(), 2);
             work->frames[0] = work->x0 * work_spec.path.source_scale();
             work_step = 0;
@@ -330,9 +341,12 @@ void FlowWorker::loop() {
         const int steps = work->steps();
         const Eigen::Index rows = work->x0.rows();
         int len = static_cast<int>(std::min<Eigen::Index>(k_block_rows, rows - work_row));
-        float t_a = static_cast<float>(work_step) / steps, t_b = static_cast<float>(work_step + 1) / steps;
+        float t_a = static_cast<float>(work_step) / steps,
+              t_b = static_cast<float>(work_step + 1) / steps;
         block = work->frames[work_step].middleRows(work_row, len);
-        VelocityFn v = [&work_mlp](const Points& x, float t, Points& out) { work_mlp.evaluate(x, t, out); };
+        VelocityFn v = [&work_mlp](const Points& x, float t, Points& out) {
+            work_mlp.evaluate(x, t, out);
+        };
         integrate_particles(v, work_spec.solver, block, t_a, t_b, 1);
         work->frames[work_step + 1].middleRows(work_row, len) = block;
         work_row += len;
@@ -347,7 +361,8 @@ void FlowWorker::loop() {
             work->mode.resize(static_cast<std::size_t>(rows));
             const Points& last = work->frames.back();
             for (Eigen::Index i = 0; i < rows; ++i)
-                work->mode[i] = ref ? static_cast<uint8_t>(ref->modes.mode_of(last(i, 0), last(i, 1))) : 0;
+                work->mode[i] =
+                    ref ? static_cast<uint8_t>(ref->modes.mode_of(last(i, 0), last(i, 1))) : 0;
         }
         lock.lock();
         if (finished) {

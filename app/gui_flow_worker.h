@@ -2,14 +2,13 @@
 // arrow grid (learned, exact marginal) and the target's modes, each published as an immutable
 // snapshot so drawing a frame never waits for them.
 #pragma once
+#include <Eigen/Geometry>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include <Eigen/Geometry>
 
 #include "core/coupling.h"
 #include "core/dataset.h"
@@ -35,9 +34,9 @@ struct FlowSpec {
 // cell labelled by its nearest mode so any point gets a mode.
 struct ModeMap {
     Eigen::AlignedBox2f box;
-    int n = 0;                       // grid is n x n cells over box
-    std::vector<uint8_t> label;      // n*n, row-major from the bottom
-    int count = 0;                   // number of modes (<= 12)
+    int n = 0;                   // grid is n x n cells over box
+    std::vector<uint8_t> label;  // n*n, row-major from the bottom
+    int count = 0;               // number of modes (<= 12)
     int mode_of(float x, float y) const;
     static ModeMap build(const Points& target_sample);
 };
@@ -46,9 +45,9 @@ struct ModeMap {
 struct Trajectory {
     uint64_t spec_id = 0;
     uint64_t params_version = 0;
-    Points x0;                       // the source samples (unscaled: the path multiplies sigma_t)
+    Points x0;  // the source samples (unscaled: the path multiplies sigma_t)
     std::vector<Points> frames;
-    std::vector<uint8_t> mode;       // target mode each particle ends in
+    std::vector<uint8_t> mode;  // target mode each particle ends in
     int steps() const { return static_cast<int>(frames.size()) - 1; }
     // Positions at time t (linear between frames), written as x,y pairs.
     void positions_at(float t, std::vector<float>& xy) const;
@@ -63,29 +62,29 @@ struct ArrowRequest {
     bool learned = true;
     bool exact = false;
     bool operator==(const ArrowRequest& o) const {
-        return t == o.t && box.min() == o.box.min() && box.max() == o.box.max() && nx == o.nx && ny == o.ny &&
-               learned == o.learned && exact == o.exact;
+        return t == o.t && box.min() == o.box.min() && box.max() == o.box.max() && nx == o.nx &&
+               ny == o.ny && learned == o.learned && exact == o.exact;
     }
 };
 
 struct ArrowField {
     ArrowRequest request;
     uint64_t params_version = 0;
-    Points base;                     // nx*ny grid points
-    Points learned;                  // v_theta(x, t) (empty unless requested)
-    Points exact;                    // u_t(x), the exact marginal (empty unless requested)
+    Points base;     // nx*ny grid points
+    Points learned;  // v_theta(x, t) (empty unless requested)
+    Points exact;    // u_t(x), the exact marginal (empty unless requested)
 };
 
 // Static reference samples for a spec: what the markers show and what the exact field uses.
 struct FlowReference {
     uint64_t spec_id = 0;
-    Points target;                   // 2048 samples of the target
-    Points source;                   // as many source samples, scaled like the particles at t=0
+    Points target;  // 2048 samples of the target
+    Points source;  // as many source samples, scaled like the particles at t=0
     ModeMap modes;
 };
 
 class FlowWorker {
-public:
+  public:
     FlowWorker();
     ~FlowWorker();
     FlowWorker(const FlowWorker&) = delete;
@@ -93,7 +92,8 @@ public:
 
     // A new spec restarts the trajectory at once (solver or step changes re-integrate).
     void set_spec(const FlowSpec& spec);
-    void set_params(std::shared_ptr<const std::vector<float>> params, const MlpConfig& mlp, uint64_t version);
+    void set_params(std::shared_ptr<const std::vector<float>> params, const MlpConfig& mlp,
+                    uint64_t version);
     void request_arrows(const ArrowRequest& request);
 
     std::shared_ptr<const Trajectory> trajectory() const;
@@ -107,7 +107,7 @@ public:
     // (tests and headless renders); false on timeout.
     bool wait_for_trajectory(uint64_t params_version, double timeout_seconds) const;
 
-private:
+  private:
     void loop();
 
     mutable std::mutex m_mutex;

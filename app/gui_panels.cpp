@@ -24,7 +24,9 @@ void tip(const char* text) {
     }
 }
 
-void tip(const std::string& text) { tip(text.c_str()); }
+void tip(const std::string& text) {
+    tip(text.c_str());
+}
 
 bool combo(const char* label, int& index, const std::vector<std::string>& items,
            const std::vector<std::string>* labels = nullptr) {
@@ -49,7 +51,8 @@ void swatch(ImU32 color, const char* text, bool line = false) {
     ImVec2 p = ImGui::GetCursorScreenPos();
     float h = ImGui::GetTextLineHeight();
     if (line)
-        dl->AddLine(ImVec2(p.x, p.y + h * 0.5f), ImVec2(p.x + h * 1.4f, p.y + h * 0.5f), color, 2.5f);
+        dl->AddLine(ImVec2(p.x, p.y + h * 0.5f), ImVec2(p.x + h * 1.4f, p.y + h * 0.5f), color,
+                    2.5f);
     else
         dl->AddCircleFilled(ImVec2(p.x + h * 0.7f, p.y + h * 0.5f), h * 0.32f, color);
     ImGui::Dummy(ImVec2(h * 1.6f, h));
@@ -78,41 +81,60 @@ std::string with_commas(long long v) {
 }
 
 const char* k_tip_target =
-    "The data distribution p_1 the flow learns to produce. Training only ever sees samples x1 ~ p_1; "
+    "The data distribution p_1 the flow learns to produce. Training only ever sees samples x1 ~ "
+    "p_1; "
     "the network never gets a formula for it.";
 const char* k_tip_source =
     "The simple distribution p_0 every particle starts from (usually a standard normal). "
     "Sampling = draw x0 ~ p_0, then solve dx/dt = v_θ(x, t) from t = 0 to 1.";
 const char* k_tip_path =
     "How a single source point x0 moves to a single data point x1: x_t = α_t·x1 + σ_t·x0. "
-    "The network is trained to predict the velocity d/dt x_t of these conditional paths (the CFM loss); "
+    "The network is trained to predict the velocity d/dt x_t of these conditional paths (the CFM "
+    "loss); "
     "averaged over all pairs through x this is the marginal velocity u_t(x).";
 const char* k_tip_coupling =
-    "How training pairs x0 with x1. Independent: random pairs, so conditional paths cross and the learned "
-    "marginal field averages them (curved sampling paths). Minibatch OT: each batch is re-paired by the optimal "
+    "How training pairs x0 with x1. Independent: random pairs, so conditional paths cross and the "
+    "learned "
+    "marginal field averages them (curved sampling paths). Minibatch OT: each batch is re-paired "
+    "by the optimal "
     "assignment minimising Σ|x0 − x1|², so paths barely cross and the flow gets straighter.";
 const char* k_tip_solver =
-    "The ODE solver that moves particles along v_θ: Euler x += h·v(x,t) (1 evaluation per step), midpoint and Heun "
-    "(2, second order), RK4 (4, fourth order). Fewer steps with a straighter flow lose little accuracy.";
+    "The ODE solver that moves particles along v_θ: Euler x += h·v(x,t) (1 evaluation per step), "
+    "midpoint and Heun "
+    "(2, second order), RK4 (4, fourth order). Fewer steps with a straighter flow lose little "
+    "accuracy.";
 const char* k_tip_steps =
-    "Solver steps from t = 0 to t = 1 (h = 1/steps). Changing it re-integrates every particle at once.";
-const char* k_tip_width = "Units per hidden layer of the velocity network v_θ(x, y, t) → (vx, vy). Changing it restarts training.";
-const char* k_tip_depth = "Hidden layers of v_θ. Deeper nets fit sharper fields but train slower. Changing it restarts training.";
-const char* k_tip_activation = "The nonlinearity between layers (SiLU: x·sigmoid(x) is smooth, a good default for velocity fields).";
-const char* k_tip_seed = "Seed for the initial weights, the training batches and the particles: same seed, same run.";
+    "Solver steps from t = 0 to t = 1 (h = 1/steps). Changing it re-integrates every particle at "
+    "once.";
+const char* k_tip_width =
+    "Units per hidden layer of the velocity network v_θ(x, y, t) → (vx, vy). Changing it restarts "
+    "training.";
+const char* k_tip_depth =
+    "Hidden layers of v_θ. Deeper nets fit sharper fields but train slower. Changing it restarts "
+    "training.";
+const char* k_tip_activation =
+    "The nonlinearity between layers (SiLU: x·sigmoid(x) is smooth, a good default for velocity "
+    "fields).";
+const char* k_tip_seed =
+    "Seed for the initial weights, the training batches and the particles: same seed, same run.";
 const char* k_tip_lr =
-    "Adam's step size η: θ ← θ − η·m̂/(√v̂ + ε). Too large and the loss jumps; too small and learning crawls.";
+    "Adam's step size η: θ ← θ − η·m̂/(√v̂ + ε). Too large and the loss jumps; too small and "
+    "learning crawls.";
 const char* k_tip_batch =
-    "Pairs (x0, x1, t) per training step. The CFM loss is the batch mean of |v_θ(x_t, t) − (d/dt)x_t|²; "
+    "Pairs (x0, x1, t) per training step. The CFM loss is the batch mean of |v_θ(x_t, t) − "
+    "(d/dt)x_t|²; "
     "bigger batches give smoother gradients (and a better minibatch OT pairing).";
 const char* k_tip_spf =
     "0: train as fast as the machine allows (on a worker thread, the UI never waits). "
     "N > 0: exactly N optimizer steps per displayed frame, to watch learning in slow motion.";
 const char* k_tip_loss =
-    "The conditional flow matching loss E|v_θ(x_t, t) − (α'_t·x1 + σ'_t·x0)|² per step (faint) and smoothed "
-    "(bright), log scale. It does not go to zero: the conditional target is noisy, only its mean is learnable.";
+    "The conditional flow matching loss E|v_θ(x_t, t) − (α'_t·x1 + σ'_t·x0)|² per step (faint) and "
+    "smoothed "
+    "(bright), log scale. It does not go to zero: the conditional target is noisy, only its mean "
+    "is learnable.";
 const char* k_tip_loss_t =
-    "The same loss split by the time t of the training samples (10 bins). Near t = 0 every x_t could lead to "
+    "The same loss split by the time t of the training samples (10 bins). Near t = 0 every x_t "
+    "could lead to "
     "many x1, so the regression target is most uncertain there.";
 
 }  // namespace
@@ -129,7 +151,8 @@ void GuiApp::draw_panels() {
 
     ImGui::SetNextWindowPos(ImVec2(0, 0), ImGuiCond_Always);
     ImGui::SetNextWindowSize(ImVec2(340 * s, H - status_h), ImGuiCond_FirstUseEver);
-    ImGui::SetNextWindowSizeConstraints(ImVec2(260 * s, H - status_h), ImVec2(std::max(260 * s, W * 0.45f), H - status_h));
+    ImGui::SetNextWindowSizeConstraints(ImVec2(260 * s, H - status_h),
+                                        ImVec2(std::max(260 * s, W * 0.45f), H - status_h));
     float left = 0, right = 0;
     if (ImGui::Begin("Flow matching", nullptr, side)) draw_settings_panel();
     left = ImGui::GetWindowSize().x;
@@ -138,17 +161,21 @@ void GuiApp::draw_panels() {
     float right_w = m_right_w > 0 ? m_right_w / io.DisplayFramebufferScale.x : 300 * s;
     ImGui::SetNextWindowPos(ImVec2(W - right_w, 0), ImGuiCond_Always);
     ImGui::SetNextWindowSize(ImVec2(300 * s, H - status_h), ImGuiCond_FirstUseEver);
-    ImGui::SetNextWindowSizeConstraints(ImVec2(240 * s, H - status_h), ImVec2(std::max(240 * s, W * 0.4f), H - status_h));
+    ImGui::SetNextWindowSizeConstraints(ImVec2(240 * s, H - status_h),
+                                        ImVec2(std::max(240 * s, W * 0.4f), H - status_h));
     if (ImGui::Begin("View", nullptr, side)) draw_view_panel();
     right = ImGui::GetWindowSize().x;
     ImGui::End();
 
-    const float bar_h = ImGui::GetFrameHeightWithSpacing() * 2.0f + ImGui::GetStyle().WindowPadding.y * 2.0f;
+    const float bar_h =
+        ImGui::GetFrameHeightWithSpacing() * 2.0f + ImGui::GetStyle().WindowPadding.y * 2.0f;
     const float gap = 10.0f * s;
     ImGui::SetNextWindowPos(ImVec2(left + gap, H - status_h - bar_h - gap), ImGuiCond_Always);
-    ImGui::SetNextWindowSize(ImVec2(std::max(200.0f, W - left - right - 2 * gap), bar_h), ImGuiCond_Always);
+    ImGui::SetNextWindowSize(ImVec2(std::max(200.0f, W - left - right - 2 * gap), bar_h),
+                             ImGuiCond_Always);
     if (ImGui::Begin("##time", nullptr,
-                     ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings))
+                     ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
+                         ImGuiWindowFlags_NoSavedSettings))
         draw_time_bar();
     ImGui::End();
 
@@ -157,7 +184,8 @@ void GuiApp::draw_panels() {
     ImGui::PushStyleVar(ImGuiStyleVar_WindowRounding, 0.0f);
     ImGui::PushStyleVar(ImGuiStyleVar_WindowPadding, ImVec2(10 * s, 4 * s));
     if (ImGui::Begin("##status", nullptr,
-                     ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings))
+                     ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
+                         ImGuiWindowFlags_NoSavedSettings))
         draw_status_bar();
     ImGui::End();
     ImGui::PopStyleVar(2);
@@ -177,9 +205,11 @@ void GuiApp::draw_settings_panel() {
 
     if (ImGui::CollapsingHeader("Data", ImGuiTreeNodeFlags_DefaultOpen)) {
         if (combo("target p₁", st.target, dataset_names())) reset_training();
-        tip(std::string(k_tip_target) + "\n\n" + dataset_description(*dataset_kind_from_name(dataset_names()[st.target])));
+        tip(std::string(k_tip_target) + "\n\n" +
+            dataset_description(*dataset_kind_from_name(dataset_names()[st.target])));
         if (combo("source p₀", st.source, dataset_names())) reset_training();
-        tip(std::string(k_tip_source) + "\n\n" + dataset_description(*dataset_kind_from_name(dataset_names()[st.source])));
+        tip(std::string(k_tip_source) + "\n\n" +
+            dataset_description(*dataset_kind_from_name(dataset_names()[st.source])));
     }
 
     if (ImGui::CollapsingHeader("Probability path", ImGuiTreeNodeFlags_DefaultOpen)) {
@@ -221,7 +251,8 @@ void GuiApp::draw_settings_panel() {
         dl->AddCircleFilled(to_px(m_t, now.alpha), 3.5f * s, palette::alpha_curve);
         dl->AddCircleFilled(to_px(m_t, now.sigma), 3.5f * s, palette::sigma_curve);
         ImGui::Dummy(ImVec2(w, h));
-        tip("α_t (amber) scales the data point x1, σ_t (blue) the source point x0: x_t = α_t·x1 + σ_t·x0. "
+        tip("α_t (amber) scales the data point x1, σ_t (blue) the source point x0: x_t = α_t·x1 + "
+            "σ_t·x0. "
             "The white line is the current t.");
         char buf[96];
         std::snprintf(buf, sizeof(buf), "α_t = %.3f", now.alpha);
@@ -248,34 +279,43 @@ void GuiApp::draw_settings_panel() {
         float bw = (ImGui::GetContentRegionAvail().x - 2 * ImGui::GetStyle().ItemSpacing.x) / 3.0f;
         if (m_training) {
             ImGui::PushStyleColor(ImGuiCol_Button, IM_COL32(40, 90, 80, 255));
-            if (ImGui::Button("▮▮ Pause", ImVec2(bw, 0))) m_training = false, m_trainer->set_running(false);
+            if (ImGui::Button("▮▮ Pause", ImVec2(bw, 0)))
+                m_training = false, m_trainer->set_running(false);
             ImGui::PopStyleColor();
         } else {
             ImGui::PushStyleColor(ImGuiCol_Button, IM_COL32(50, 80, 140, 255));
-            if (ImGui::Button("▶ Train", ImVec2(bw, 0))) m_training = true, m_trainer->set_running(m_steps_per_frame == 0);
+            if (ImGui::Button("▶ Train", ImVec2(bw, 0)))
+                m_training = true, m_trainer->set_running(m_steps_per_frame == 0);
             ImGui::PopStyleColor();
         }
-        tip("Start or pause training (key T). Training runs while everything animates; the view always uses the "
+        tip("Start or pause training (key T). Training runs while everything animates; the view "
+            "always uses the "
             "newest weights.");
         ImGui::SameLine();
         if (ImGui::Button("Step", ImVec2(bw, 0))) m_trainer->step_once(1);
-        tip("One optimizer step on one batch: sample x0, x1, t, build x_t, regress v_θ(x_t, t) on the conditional "
+        tip("One optimizer step on one batch: sample x0, x1, t, build x_t, regress v_θ(x_t, t) on "
+            "the conditional "
             "velocity, update θ.");
         ImGui::SameLine();
         if (ImGui::Button("Reset", ImVec2(bw, 0))) reset_training();
         tip("Fresh random weights (from the seed) and a fresh optimizer (key R).");
         float lr = st.lr;
-        if (ImGui::SliderFloat("learning rate", &lr, 1e-4f, 1e-2f, "%.1e", ImGuiSliderFlags_Logarithmic)) {
+        if (ImGui::SliderFloat("learning rate", &lr, 1e-4f, 1e-2f, "%.1e",
+                               ImGuiSliderFlags_Logarithmic)) {
             st.lr = lr;
             m_trainer->set_learning_rate(lr);
         }
         tip(k_tip_lr);
-        static const std::vector<std::string> batches = {"64", "128", "256", "512", "1024", "2048", "4096"};
-        int bi = static_cast<int>(std::find(batches.begin(), batches.end(), std::to_string(st.batch)) - batches.begin());
+        static const std::vector<std::string> batches = {"64",   "128",  "256", "512",
+                                                         "1024", "2048", "4096"};
+        int bi = static_cast<int>(
+            std::find(batches.begin(), batches.end(), std::to_string(st.batch)) - batches.begin());
         if (bi >= static_cast<int>(batches.size())) bi = 2;
-        if (combo("batch", bi, batches)) st.batch = std::stoi(batches[bi]), m_trainer->set_batch_size(st.batch);
+        if (combo("batch", bi, batches))
+            st.batch = std::stoi(batches[bi]), m_trainer->set_batch_size(st.batch);
         tip(k_tip_batch);
-        if (ImGui::SliderInt("steps/frame", &m_steps_per_frame, 0, 50, m_steps_per_frame == 0 ? "max" : "%d"))
+        if (ImGui::SliderInt("steps/frame", &m_steps_per_frame, 0, 50,
+                             m_steps_per_frame == 0 ? "max" : "%d"))
             m_trainer->set_running(m_training && m_steps_per_frame == 0);
         tip(k_tip_spf);
         ImGui::Text("step %s", with_commas(m_snapshot.step).c_str());
@@ -292,7 +332,8 @@ void GuiApp::draw_settings_panel() {
         const std::size_t n = m_loss_raw.size();
         if (n >= 2) {
             int cols = std::max(2, static_cast<int>(w / (1.5f * s)));
-            int buckets = static_cast<int>(std::min<std::size_t>(n, static_cast<std::size_t>(cols)));
+            int buckets =
+                static_cast<int>(std::min<std::size_t>(n, static_cast<std::size_t>(cols)));
             std::vector<float> raw(buckets), smooth(buckets);
             for (int b = 0; b < buckets; ++b) {
                 std::size_t a = n * b / buckets, e = std::max(a + 1, n * (b + 1) / buckets);
@@ -309,7 +350,8 @@ void GuiApp::draw_settings_panel() {
             if (hi - lo < 0.2f) hi = lo + 0.2f;
             auto to_px = [&](int b, float v) {
                 float y = (std::log10(std::max(v, 1e-8f)) - lo) / (hi - lo);
-                return ImVec2(p.x + 4 * s + (w - 8 * s) * b / std::max(1, buckets - 1), p.y + h - 4 * s - y * (h - 8 * s));
+                return ImVec2(p.x + 4 * s + (w - 8 * s) * b / std::max(1, buckets - 1),
+                              p.y + h - 4 * s - y * (h - 8 * s));
             };
             std::vector<ImVec2> pr(buckets), ps(buckets);
             for (int b = 0; b < buckets; ++b) pr[b] = to_px(b, raw[b]), ps[b] = to_px(b, smooth[b]);
@@ -317,13 +359,15 @@ void GuiApp::draw_settings_panel() {
             dl->AddPolyline(ps.data(), buckets, palette::loss_smooth, 0, 2.0f * s);
             char buf[64];
             std::snprintf(buf, sizeof(buf), "%.3f", m_loss_smooth.back());
-            dl->AddText(ImVec2(p.x + w - ImGui::CalcTextSize(buf).x - 6 * s, p.y + 4 * s), IM_COL32(200, 205, 215, 255), buf);
+            dl->AddText(ImVec2(p.x + w - ImGui::CalcTextSize(buf).x - 6 * s, p.y + 4 * s),
+                        IM_COL32(200, 205, 215, 255), buf);
             std::snprintf(buf, sizeof(buf), "%.2g", std::pow(10.0f, hi));
             dl->AddText(ImVec2(p.x + 6 * s, p.y + 4 * s), IM_COL32(130, 138, 152, 255), buf);
         } else {
             const char* text = "waiting for the first steps…";
             ImVec2 ts = ImGui::CalcTextSize(text);
-            dl->AddText(ImVec2(p.x + (w - ts.x) / 2, p.y + (h - ts.y) / 2), IM_COL32(130, 138, 152, 255), text);
+            dl->AddText(ImVec2(p.x + (w - ts.x) / 2, p.y + (h - ts.y) / 2),
+                        IM_COL32(130, 138, 152, 255), text);
         }
         ImGui::Dummy(ImVec2(w, h));
         tip(k_tip_loss);
@@ -342,20 +386,25 @@ void GuiApp::draw_settings_panel() {
             bool current = m_t >= b / 10.0f && m_t < (b + 1) / 10.0f + (b == 9 ? 0.01f : 0.0f);
             ImU32 c = current ? IM_COL32(150, 230, 210, 255) : IM_COL32(90, 150, 140, 255);
             dl->AddRectFilled(ImVec2(p.x + 4 * s + b * bw + 1.5f * s, p.y + h - 14 * s - bh),
-                              ImVec2(p.x + 4 * s + (b + 1) * bw - 1.5f * s, p.y + h - 14 * s), c, 2.0f * s);
+                              ImVec2(p.x + 4 * s + (b + 1) * bw - 1.5f * s, p.y + h - 14 * s), c,
+                              2.0f * s);
         }
-        dl->AddText(ImGui::GetFont(), ImGui::GetFontSize() * 0.8f, ImVec2(p.x + 5 * s, p.y + h - 13 * s),
-                    IM_COL32(130, 138, 152, 255), "t=0");
-        dl->AddText(ImGui::GetFont(), ImGui::GetFontSize() * 0.8f, ImVec2(p.x + w - 28 * s, p.y + h - 13 * s),
-                    IM_COL32(130, 138, 152, 255), "t=1");
-        dl->AddText(ImGui::GetFont(), ImGui::GetFontSize() * 0.8f, ImVec2(p.x + w * 0.5f - 30 * s, p.y + h - 13 * s),
-                    IM_COL32(130, 138, 152, 255), "loss by t");
+        dl->AddText(ImGui::GetFont(), ImGui::GetFontSize() * 0.8f,
+                    ImVec2(p.x + 5 * s, p.y + h - 13 * s), IM_COL32(130, 138, 152, 255), "t=0");
+        dl->AddText(ImGui::GetFont(), ImGui::GetFontSize() * 0.8f,
+                    ImVec2(p.x + w - 28 * s, p.y + h - 13 * s), IM_COL32(130, 138, 152, 255),
+                    "t=1");
+        dl->AddText(ImGui::GetFont(), ImGui::GetFontSize() * 0.8f,
+                    ImVec2(p.x + w * 0.5f - 30 * s, p.y + h - 13 * s), IM_COL32(130, 138, 152, 255),
+                    "loss by t");
         ImGui::Dummy(ImVec2(w, h));
         tip(k_tip_loss_t);
     }
     if (ImGui::CollapsingHeader("Network")) {
         static const std::vector<std::string> widths = {"32", "64", "128", "256", "512"};
-        int wi = std::max(0, static_cast<int>(std::find(widths.begin(), widths.end(), std::to_string(st.width)) - widths.begin()));
+        int wi = std::max(
+            0, static_cast<int>(std::find(widths.begin(), widths.end(), std::to_string(st.width)) -
+                                widths.begin()));
         if (wi >= static_cast<int>(widths.size())) wi = 2;
         if (combo("width", wi, widths)) st.width = std::stoi(widths[wi]), reset_training();
         tip(k_tip_width);
@@ -371,11 +420,13 @@ void GuiApp::draw_settings_panel() {
         MlpConfig cfg;
         cfg.width = st.width;
         cfg.depth = st.depth;
-        ImGui::TextDisabled("%s parameters", with_commas(static_cast<long long>(cfg.parameter_count())).c_str());
+        ImGui::TextDisabled("%s parameters",
+                            with_commas(static_cast<long long>(cfg.parameter_count())).c_str());
     }
 
     std::string err = m_trainer->error();
-    if (!err.empty()) ImGui::TextColored(ImVec4(1.0f, 0.45f, 0.45f, 1.0f), "training stopped: %s", err.c_str());
+    if (!err.empty())
+        ImGui::TextColored(ImVec4(1.0f, 0.45f, 0.45f, 1.0f), "training stopped: %s", err.c_str());
     ImGui::PopItemWidth();
 }
 
@@ -388,20 +439,28 @@ std::string GuiApp::seeing_line() const {
     std::snprintf(t, sizeof(t), "%.2f", m_t);
     std::string line;
     if (o.paths && o.path_mode == PathMode::Both)
-        line = "Blue: the learned ODE dx/dt = v_θ(x,t) from x0. Amber: the conditional path ψ_t(x0|x1) from the "
-               "same x0 to the x1 it was paired with. Amber paths cross; blue ones never do.";
+        line =
+            "Blue: the learned ODE dx/dt = v_θ(x,t) from x0. Amber: the conditional path "
+            "ψ_t(x0|x1) from the "
+            "same x0 to the x1 it was paired with. Amber paths cross; blue ones never do.";
     else if (o.paths && o.path_mode == PathMode::Conditional)
-        line = "Conditional paths ψ_t(x0|x1) = α_t·x1 + σ_t·x0: what each training pair teaches. They cross each other.";
+        line =
+            "Conditional paths ψ_t(x0|x1) = α_t·x1 + σ_t·x0: what each training pair teaches. They "
+            "cross each other.";
     else if (o.paths)
-        line = "Marginal paths: solutions of dx/dt = v_θ(x,t) from x0. Two of them never cross: the field has one "
-               "velocity per point.";
+        line =
+            "Marginal paths: solutions of dx/dt = v_θ(x,t) from x0. Two of them never cross: the "
+            "field has one "
+            "velocity per point.";
     else if (o.arrows && o.arrow_mode == ArrowMode::Exact)
         line = std::string("The exact marginal velocity u_t(x) at t = ") + t +
                ": the posterior-weighted average of the conditional velocities of all data points.";
     else if (o.arrows && o.arrow_mode == ArrowMode::Difference)
-        line = std::string("Error of the network at t = ") + t + ": v_θ(x,t) − u_t(x). It shrinks as training goes on.";
+        line = std::string("Error of the network at t = ") + t +
+               ": v_θ(x,t) − u_t(x). It shrinks as training goes on.";
     else if (o.arrows)
-        line = std::string("The learned velocity v_θ(x,t) at t = ") + t + " with the particles it moves.";
+        line = std::string("The learned velocity v_θ(x,t) at t = ") + t +
+               " with the particles it moves.";
     else if (o.heatmap)
         line = std::string("The density p_t of the particles at t = ") + t + " (log scale).";
     else
@@ -426,24 +485,29 @@ void GuiApp::draw_view_panel() {
 
     if (ImGui::CollapsingHeader("Particles", ImGuiTreeNodeFlags_DefaultOpen)) {
         ImGui::Checkbox("show particles", &o.particles);
-        tip("Samples x0 ~ p₀ moved by the learned ODE dx/dt = v_θ(x, t) to the current t. At t = 1 they are the "
+        tip("Samples x0 ~ p₀ moved by the learned ODE dx/dt = v_θ(x, t) to the current t. At t = 1 "
+            "they are the "
             "model's samples of the target.");
         int mode = static_cast<int>(o.color);
         ImGui::RadioButton("by start", &mode, 0);
-        tip("Colour by where each particle started (hue = angle of x0, saturation = radius): shows how the flow "
+        tip("Colour by where each particle started (hue = angle of x0, saturation = radius): shows "
+            "how the flow "
             "rearranges the source.");
         ImGui::SameLine();
         ImGui::RadioButton("by mode", &mode, 1);
-        tip("Colour by the target mode (connected part of the data) each particle ends in: shows which region of "
+        tip("Colour by the target mode (connected part of the data) each particle ends in: shows "
+            "which region of "
             "the source feeds which mode.");
         ImGui::SameLine();
         ImGui::RadioButton("plain", &mode, 2);
         o.color = static_cast<ColorMode>(mode);
         int count = m_settings.particles;
-        ImGui::SliderInt("count", &count, 1000, m_gl_engine ? 1000000 : 100000, "%d", ImGuiSliderFlags_Logarithmic);
+        ImGui::SliderInt("count", &count, 1000, m_gl_engine ? 1000000 : 100000, "%d",
+                         ImGuiSliderFlags_Logarithmic);
         if (count != m_settings.particles) m_settings.particles = count;
         if (ImGui::IsItemDeactivatedAfterEdit()) update_spec();
-        tip("How many particles are integrated and drawn. More particles show the density better; on the CPU each "
+        tip("How many particles are integrated and drawn. More particles show the density better; "
+            "on the CPU each "
             "refresh of the trajectories costs proportionally more.");
         ImGui::SliderFloat("size", &o.point_size, 1.0f, 8.0f, "%.1f px");
         ImGui::SliderFloat("opacity", &o.point_alpha, 0.05f, 1.0f, "%.2f");
@@ -456,23 +520,32 @@ void GuiApp::draw_view_panel() {
 
     if (ImGui::CollapsingHeader("Velocity arrows", ImGuiTreeNodeFlags_DefaultOpen)) {
         ImGui::Checkbox("show arrows", &o.arrows);
-        tip("The velocity field on a grid at the current t. Length ∝ speed (capped), colour = speed.");
+        tip("The velocity field on a grid at the current t: direction of motion, length ∝ √speed, "
+            "colour = speed.");
         int mode = static_cast<int>(o.arrow_mode);
         ImGui::RadioButton("learned", &mode, 0);
         tip("v_θ(x, t): what the network predicts. This field moves the particles.");
         ImGui::SameLine();
         ImGui::RadioButton("exact", &mode, 1);
-        tip("u_t(x) = Σ_i w_i(x)·u_t(x|y_i): the exact marginal velocity of the data (for a normal source), with "
-            "w_i the posterior that x_t came from data point y_i. The network's regression target in expectation.");
+        tip("u_t(x) = Σ_i w_i(x)·u_t(x|y_i): the exact marginal velocity of the data (for a normal "
+            "source), with "
+            "w_i the posterior that x_t came from data point y_i. The network's regression target "
+            "in expectation "
+            "(for the independent coupling; minibatch OT learns a straighter field than this).");
         ImGui::SameLine();
         ImGui::RadioButton("difference", &mode, 2);
-        tip("v_θ(x, t) − u_t(x): where the network is still wrong. Watch it shrink while training.");
+        tip("v_θ(x, t) − u_t(x): where the network is still wrong. Watch it shrink while "
+            "training.");
         o.arrow_mode = static_cast<ArrowMode>(mode);
         ImGui::SliderFloat("spacing", &o.arrow_spacing, 18.0f, 90.0f, "%.0f px");
         tip("Distance between arrows on screen (smaller = denser grid).");
-        ImGui::SliderFloat("length", &o.arrow_scale, 0.2f, 4.0f, "%.2f×", ImGuiSliderFlags_Logarithmic);
-        tip("Arrow length × this factor. Lengths are relative: the 95th-percentile speed of the field gets 0.9 grid "
-            "cells (for the difference: that of the learned field, so the error shrinks visibly).");
+        ImGui::SliderFloat("length", &o.arrow_scale, 0.2f, 4.0f, "%.2f×",
+                           ImGuiSliderFlags_Logarithmic);
+        tip("Arrow length × this factor. Length grows with √speed (capped) so slow regions stay "
+            "readable; the "
+            "95th-percentile speed gets 0.9 grid cells (for the difference: that of the learned "
+            "field, so the error "
+            "shrinks visibly). The colour shows the speed itself.");
     }
 
     if (ImGui::CollapsingHeader("Paths", ImGuiTreeNodeFlags_DefaultOpen)) {
@@ -480,14 +553,18 @@ void GuiApp::draw_view_panel() {
         tip("Trajectories from t = 0 to 1 for a few particles, the part already travelled bright.");
         int mode = static_cast<int>(o.path_mode);
         ImGui::RadioButton("marginal", &mode, 0);
-        tip("Solutions of the learned ODE dx/dt = v_θ(x, t). They never cross (one velocity per point and time).");
+        tip("Solutions of the learned ODE dx/dt = v_θ(x, t). They never cross (one velocity per "
+            "point and time).");
         ImGui::SameLine();
         ImGui::RadioButton("conditional", &mode, 1);
-        tip("ψ_t(x0|x1) = α_t·x1 + σ_t·x0 for pairs (x0, x1) drawn as in training (with the chosen coupling). "
-            "Straight lines for CondOT, curves for VP. They cross: that is why the marginal field must average them.");
+        tip("ψ_t(x0|x1) = α_t·x1 + σ_t·x0 for pairs (x0, x1) drawn as in training (with the chosen "
+            "coupling). "
+            "Straight lines for CondOT, curves for VP. They cross: that is why the marginal field "
+            "must average them.");
         ImGui::SameLine();
         ImGui::RadioButton("both", &mode, 2);
-        tip("Both from the same x0: the conditional path heads for its paired x1, the learned path for where the "
+        tip("Both from the same x0: the conditional path heads for its paired x1, the learned path "
+            "for where the "
             "averaged field takes it.");
         o.path_mode = static_cast<PathMode>(mode);
         ImGui::SliderInt("paths", &o.path_count, 8, 512, "%d", ImGuiSliderFlags_Logarithmic);
@@ -495,7 +572,8 @@ void GuiApp::draw_view_panel() {
 
     if (ImGui::CollapsingHeader("Density and markers", ImGuiTreeNodeFlags_DefaultOpen)) {
         ImGui::Checkbox("density p_t", &o.heatmap);
-        tip("A histogram of the particles at t, blurred, on a log colour scale: log(1 + count). It approximates the "
+        tip("A histogram of the particles at t, blurred, on a log colour scale: log(1 + count). It "
+            "approximates the "
             "marginal density p_t(x) of the flow.");
         ImGui::SameLine();
         ImGui::Checkbox("grid", &o.grid);
@@ -516,7 +594,8 @@ void GuiApp::draw_view_panel() {
                 float h = ImGui::GetTextLineHeight();
                 for (int i = 0; i < 24; ++i) {
                     float a = 6.2831853f * i / 24.0f;
-                    dl->AddCircleFilled(ImVec2(p.x + h * 0.7f + std::cos(a) * h * 0.45f, p.y + h * 0.5f + std::sin(a) * h * 0.45f),
+                    dl->AddCircleFilled(ImVec2(p.x + h * 0.7f + std::cos(a) * h * 0.45f,
+                                               p.y + h * 0.5f + std::sin(a) * h * 0.45f),
                                         1.8f * s, position_color(std::cos(a), -std::sin(a), 1.0f));
                 }
                 ImGui::Dummy(ImVec2(h * 1.6f, h));
@@ -529,7 +608,8 @@ void GuiApp::draw_view_panel() {
                 ImVec2 p = ImGui::GetCursorScreenPos();
                 float h = ImGui::GetTextLineHeight();
                 for (int i = 0; i < count; ++i)
-                    dl->AddCircleFilled(ImVec2(p.x + h * 0.4f + i * h * 0.55f, p.y + h * 0.5f), h * 0.22f, mode_color(i));
+                    dl->AddCircleFilled(ImVec2(p.x + h * 0.4f + i * h * 0.55f, p.y + h * 0.5f),
+                                        h * 0.22f, mode_color(i));
                 ImGui::Dummy(ImVec2(h * (0.4f + 0.55f * count), h));
                 ImGui::SameLine();
                 ImGui::Text("particle: target mode (%d)", count);
@@ -537,8 +617,10 @@ void GuiApp::draw_view_panel() {
                 swatch(palette::particle, "particle");
             }
         }
-        if (o.paths && o.path_mode != PathMode::Conditional) swatch(palette::marginal, "learned (marginal) path", true);
-        if (o.paths && o.path_mode != PathMode::Marginal) swatch(palette::conditional, "conditional path ψ_t(x0|x1)", true);
+        if (o.paths && o.path_mode != PathMode::Conditional)
+            swatch(palette::marginal, "learned (marginal) path", true);
+        if (o.paths && o.path_mode != PathMode::Marginal)
+            swatch(palette::conditional, "conditional path ψ_t(x0|x1)", true);
         if (o.arrows) {
             if (o.arrow_mode == ArrowMode::Difference) {
                 swatch(palette::difference, "v_θ − u_t (error)", true);
@@ -547,23 +629,27 @@ void GuiApp::draw_view_panel() {
                 ImVec2 p = ImGui::GetCursorScreenPos();
                 float h = ImGui::GetTextLineHeight(), w = h * 3.0f;
                 for (int i = 0; i < 16; ++i)
-                    dl->AddRectFilled(ImVec2(p.x + w * i / 16, p.y + h * 0.3f), ImVec2(p.x + w * (i + 1) / 16, p.y + h * 0.7f),
+                    dl->AddRectFilled(ImVec2(p.x + w * i / 16, p.y + h * 0.3f),
+                                      ImVec2(p.x + w * (i + 1) / 16, p.y + h * 0.7f),
                                       speed_color(i / 15.0f));
                 ImGui::Dummy(ImVec2(w, h));
                 ImGui::SameLine();
-                ImGui::TextUnformatted(o.arrow_mode == ArrowMode::Exact ? "exact u_t speed: slow → fast"
-                                                                        : "learned v_θ speed: slow → fast");
+                ImGui::TextUnformatted(o.arrow_mode == ArrowMode::Exact
+                                           ? "exact u_t speed: slow → fast"
+                                           : "learned v_θ speed: slow → fast");
             }
         }
         if (o.heatmap) {
             ImDrawList* dl = ImGui::GetWindowDrawList();
             ImVec2 p = ImGui::GetCursorScreenPos();
             float h = ImGui::GetTextLineHeight(), w = h * 3.0f;
-            const ImU32 ramp[5] = {IM_COL32(26, 13, 64, 255), IM_COL32(107, 26, 128, 255), IM_COL32(204, 61, 107, 255),
-                                   IM_COL32(250, 140, 56, 255), IM_COL32(252, 237, 158, 255)};
+            const ImU32 ramp[5] = {IM_COL32(26, 13, 64, 255), IM_COL32(107, 26, 128, 255),
+                                   IM_COL32(204, 61, 107, 255), IM_COL32(250, 140, 56, 255),
+                                   IM_COL32(252, 237, 158, 255)};
             for (int i = 0; i < 4; ++i)
-                dl->AddRectFilledMultiColor(ImVec2(p.x + w * i / 4, p.y + h * 0.3f), ImVec2(p.x + w * (i + 1) / 4, p.y + h * 0.7f),
-                                            ramp[i], ramp[i + 1], ramp[i + 1], ramp[i]);
+                dl->AddRectFilledMultiColor(ImVec2(p.x + w * i / 4, p.y + h * 0.3f),
+                                            ImVec2(p.x + w * (i + 1) / 4, p.y + h * 0.7f), ramp[i],
+                                            ramp[i + 1], ramp[i + 1], ramp[i]);
             ImGui::Dummy(ImVec2(w, h));
             ImGui::SameLine();
             ImGui::TextUnformatted("density (log): low → high");
@@ -586,7 +672,8 @@ void GuiApp::draw_time_bar() {
     ImGui::SameLine();
     ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x);
     if (ImGui::SliderFloat("##t", &m_t, 0.0f, 1.0f, "t = %.3f")) m_playing = false;
-    tip("Time along the flow: t = 0 is the source p₀, t = 1 the data p₁. Particles at t are the solution of "
+    tip("Time along the flow: t = 0 is the source p₀, t = 1 the data p₁. Particles at t are the "
+        "solution of "
         "dx/dt = v_θ(x, t) started at x0 ~ p₀.");
 
     static const char* modes[] = {"once", "loop", "ping-pong"};
@@ -596,7 +683,8 @@ void GuiApp::draw_time_bar() {
     tip("once: stop at t = 1; loop: jump back to 0; ping-pong: run back and forth.");
     ImGui::SameLine();
     ImGui::SetNextItemWidth(130 * s);
-    ImGui::SliderFloat("##speed", &m_speed, 0.05f, 1.0f, "speed %.2f/s", ImGuiSliderFlags_Logarithmic);
+    ImGui::SliderFloat("##speed", &m_speed, 0.05f, 1.0f, "speed %.2f/s",
+                       ImGuiSliderFlags_Logarithmic);
     tip("How fast t advances, in units of t per second (0.25: one sweep in 4 seconds).");
     ImGui::SameLine();
     ImGui::TextDisabled("│");
@@ -606,17 +694,20 @@ void GuiApp::draw_time_bar() {
     tip(k_tip_solver);
     ImGui::SameLine();
     ImGui::SetNextItemWidth(120 * s);
-    ImGui::SliderInt("##steps", &m_settings.solver_steps, 1, 200, "%d steps", ImGuiSliderFlags_Logarithmic);
+    ImGui::SliderInt("##steps", &m_settings.solver_steps, 1, 200, "%d steps",
+                     ImGuiSliderFlags_Logarithmic);
     if (ImGui::IsItemDeactivatedAfterEdit()) update_spec();
     tip(k_tip_steps);
     ImGui::SameLine();
-    int nfe = m_settings.solver_steps * solver_evaluations(*solver_kind_from_name(solver_names()[m_settings.solver]));
+    int nfe = m_settings.solver_steps *
+              solver_evaluations(*solver_kind_from_name(solver_names()[m_settings.solver]));
     ImGui::TextDisabled("%d evals", nfe);
     tip("Network evaluations per particle for a full sweep: steps × evaluations per step.");
     if (m_worker->busy()) {
         ImGui::SameLine();
         ImGui::TextDisabled("· integrating…");
-        tip("Particles are re-integrated in the background with the newest weights; the picture updates when "
+        tip("Particles are re-integrated in the background with the newest weights; the picture "
+            "updates when "
             "they are done.");
     }
 }
@@ -624,11 +715,19 @@ void GuiApp::draw_time_bar() {
 void GuiApp::draw_status_bar() {
     char buf[512];
     double rate = m_training ? m_snapshot.steps_per_second : 0.0;
-    std::snprintf(buf, sizeof(buf), "%.0f fps   ·   %s   ·   %s steps/s   ·   step %s   ·   %s particles   ·   t = %.3f",
-                  m_fps, m_engine_label.c_str(), with_commas(static_cast<long long>(rate)).c_str(),
-                  with_commas(m_snapshot.step).c_str(), with_commas(m_settings.particles).c_str(), m_t);
+    // Long GPU names ("GPU: NVIDIA H100 80GB HBM3 (OpenGL 4.6 ...)") are cut; the tooltip has it
+    // all.
+    std::string engine =
+        m_engine_label.size() > 44 ? m_engine_label.substr(0, 42) + "…" : m_engine_label;
+    std::snprintf(
+        buf, sizeof(buf),
+        "%.0f fps   ·   %s   ·   %s steps/s   ·   step %s   ·   %s particles   ·   t = %.3f", m_fps,
+        engine.c_str(), with_commas(static_cast<long long>(rate)).c_str(),
+        with_commas(m_snapshot.step).c_str(), with_commas(m_settings.particles).c_str(), m_t);
     ImGui::TextUnformatted(buf);
-    tip("Keys: Space play/pause · T train on/off · R reset · ←/→ scrub t · F fit view · H hide panels · S screenshot");
+    tip("Engine: " + m_engine_label +
+        "\nKeys: Space play/pause · T train on/off · R reset · ←/→ scrub t · F fit view · H hide "
+        "panels · S screenshot");
     if (!m_message.empty() && m_now < m_message_until) {
         ImGui::SameLine();
         ImGui::TextColored(ImVec4(0.55f, 0.85f, 0.75f, 1.0f), "   ·   %s", m_message.c_str());
@@ -649,9 +748,11 @@ void GuiApp::draw_axis_labels() {
     float size = ImGui::GetFontSize() * 0.8f;
     // Labels sit along the axes, or along the canvas edge when an axis is off screen.
     Eigen::Vector2f origin = m_view.world_to_pixel(Eigen::Vector2f(0, 0));
-    float left = m_panels ? m_left_w : 0.0f, bottom_limit = m_view.height - (m_panels ? m_bottom_h : 0.0f);
+    float left = m_panels ? m_left_w : 0.0f,
+          bottom_limit = m_view.height - (m_panels ? m_bottom_h : 0.0f);
     float label_y = std::clamp(origin.y() + 4.0f * m_scale, 4.0f, bottom_limit - 20.0f * m_scale);
-    float label_x = std::clamp(origin.x() + 5.0f * m_scale, left + 4.0f, m_view.width - 40.0f * m_scale);
+    float label_x =
+        std::clamp(origin.x() + 5.0f * m_scale, left + 4.0f, m_view.width - 40.0f * m_scale);
     char buf[32];
     for (float x = std::ceil(box.min().x() / major) * major; x <= box.max().x(); x += major) {
         if (std::abs(x) < major * 1e-3f) continue;
@@ -665,7 +766,8 @@ void GuiApp::draw_axis_labels() {
         Eigen::Vector2f p = m_view.world_to_pixel(Eigen::Vector2f(0, y));
         if (p.y() > bottom_limit - 10) continue;
         std::snprintf(buf, sizeof(buf), "%g", std::round(y / major) * major);
-        dl->AddText(ImGui::GetFont(), size, ImVec2(label_x / fx, (p.y() - size - 1) / fy), color, buf);
+        dl->AddText(ImGui::GetFont(), size, ImVec2(label_x / fx, (p.y() - size - 1) / fy), color,
+                    buf);
     }
 }
 

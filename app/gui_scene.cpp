@@ -13,40 +13,64 @@ namespace fmp {
 
 const std::vector<std::string>& view_names() {
     static const std::vector<std::string> names = {
-        "particles", "arrows",   "paths",   "trails",      "heatmap", "targets", "sources", "grid",
-        "exact",     "difference", "marginal", "conditional", "panels", "nopanels"};
+        "particles", "arrows", "paths", "trails",     "heatmap",  "targets",
+        "sources",   "grid",   "exact", "difference", "marginal", "conditional",
+        "bystart",   "bymode", "plain", "glow",       "panels",   "nopanels"};
     return names;
 }
 
 void apply_views(const std::string& list, SceneOptions& o, bool* panels) {
-    o.particles = o.arrows = o.paths = o.trails = o.heatmap = o.targets = o.sources = o.grid = false;
+    o.particles = o.arrows = o.paths = o.trails = o.heatmap = o.targets = o.sources = o.grid =
+        false;
     std::stringstream in(list);
     std::string name;
     while (std::getline(in, name, ',')) {
         name.erase(0, name.find_first_not_of(" \t"));
         name.erase(name.find_last_not_of(" \t") + 1);
         if (name.empty()) continue;
-        if (name == "particles") o.particles = true;
-        else if (name == "arrows") o.arrows = true;
-        else if (name == "paths") o.paths = true;
-        else if (name == "trails") o.trails = true;
-        else if (name == "heatmap") o.heatmap = true;
-        else if (name == "targets") o.targets = true;
-        else if (name == "sources") o.sources = true;
-        else if (name == "grid") o.grid = true;
-        else if (name == "exact") o.arrows = true, o.arrow_mode = ArrowMode::Exact;
-        else if (name == "difference") o.arrows = true, o.arrow_mode = ArrowMode::Difference;
-        else if (name == "marginal") o.paths = true, o.path_mode = PathMode::Marginal;
-        else if (name == "conditional") o.paths = true, o.path_mode = PathMode::Conditional;
+        if (name == "particles")
+            o.particles = true;
+        else if (name == "arrows")
+            o.arrows = true;
+        else if (name == "paths")
+            o.paths = true;
+        else if (name == "trails")
+            o.trails = true;
+        else if (name == "heatmap")
+            o.heatmap = true;
+        else if (name == "targets")
+            o.targets = true;
+        else if (name == "sources")
+            o.sources = true;
+        else if (name == "grid")
+            o.grid = true;
+        else if (name == "exact")
+            o.arrows = true, o.arrow_mode = ArrowMode::Exact;
+        else if (name == "difference")
+            o.arrows = true, o.arrow_mode = ArrowMode::Difference;
+        else if (name == "marginal")
+            o.paths = true, o.path_mode = PathMode::Marginal;
+        else if (name == "conditional")
+            o.paths = true, o.path_mode = PathMode::Conditional;
+        else if (name == "bystart")
+            o.color = ColorMode::Source;
+        else if (name == "bymode")
+            o.color = ColorMode::TargetMode;
+        else if (name == "plain")
+            o.color = ColorMode::Single;
+        else if (name == "glow")
+            o.additive = true;
         else if (name == "panels" || name == "nopanels") {
             if (panels) *panels = name == "panels";
         } else {
-            throw InputError("unknown view '" + name + "'; valid views: " + join_names(view_names()));
+            throw InputError("unknown view '" + name +
+                             "'; valid views: " + join_names(view_names()));
         }
     }
 }
 
-ConditionalPairs make_conditional_pairs(const Trajectory& trajectory, const FlowSpec& spec, int count) {
+ConditionalPairs make_conditional_pairs(const Trajectory& trajectory, const FlowSpec& spec,
+                                        int count) {
     ConditionalPairs pairs;
     pairs.spec_id = trajectory.spec_id;
     int n = static_cast<int>(std::min<Eigen::Index>(count, trajectory.x0.rows()));
@@ -72,10 +96,12 @@ ArrowRequest arrow_request_for(const View2D& view, const SceneOptions& o, float 
     float spacing = spacing_px / view.pixels_per_unit;
     // Snap the grid to multiples of the spacing so panning does not make the arrows swim.
     Eigen::AlignedBox2f box = view.visible_box();
-    float x0 = std::floor(box.min().x() / spacing) * spacing, y0 = std::floor(box.min().y() / spacing) * spacing;
+    float x0 = std::floor(box.min().x() / spacing) * spacing,
+          y0 = std::floor(box.min().y() / spacing) * spacing;
     r.nx = std::clamp(static_cast<int>(std::ceil((box.max().x() - x0) / spacing)), 1, 200);
     r.ny = std::clamp(static_cast<int>(std::ceil((box.max().y() - y0) / spacing)), 1, 200);
-    r.box = Eigen::AlignedBox2f(Eigen::Vector2f(x0, y0), Eigen::Vector2f(x0 + r.nx * spacing, y0 + r.ny * spacing));
+    r.box = Eigen::AlignedBox2f(Eigen::Vector2f(x0, y0),
+                                Eigen::Vector2f(x0 + r.nx * spacing, y0 + r.ny * spacing));
     r.learned = o.arrow_mode != ArrowMode::Exact;
     r.exact = o.arrow_mode != ArrowMode::Learned;
     return r;
@@ -132,12 +158,14 @@ void build_heatmap(const std::vector<float>& xy, const View2D& view, float ui_sc
     for (int pass = 0; pass < 2; ++pass) {
         for (int y = 0; y < heat.height; ++y)
             for (int x = 0; x < heat.width; ++x) {
-                float l = counts[y * heat.width + std::max(0, x - 1)], r = counts[y * heat.width + std::min(heat.width - 1, x + 1)];
+                float l = counts[y * heat.width + std::max(0, x - 1)],
+                      r = counts[y * heat.width + std::min(heat.width - 1, x + 1)];
                 tmp[y * heat.width + x] = 0.25f * l + 0.5f * counts[y * heat.width + x] + 0.25f * r;
             }
         for (int y = 0; y < heat.height; ++y)
             for (int x = 0; x < heat.width; ++x) {
-                float d = tmp[std::max(0, y - 1) * heat.width + x], u = tmp[std::min(heat.height - 1, y + 1) * heat.width + x];
+                float d = tmp[std::max(0, y - 1) * heat.width + x],
+                      u = tmp[std::min(heat.height - 1, y + 1) * heat.width + x];
                 counts[y * heat.width + x] = 0.25f * d + 0.5f * tmp[y * heat.width + x] + 0.25f * u;
             }
     }
@@ -145,7 +173,8 @@ void build_heatmap(const std::vector<float>& xy, const View2D& view, float ui_sc
     float norm = 1.0f / std::log1p(std::max(peak, 1e-6f) * 8.0f);
     heat.values.resize(counts.size());
     // Log scale: log(1 + 8c) / log(1 + 8 max), so sparse tails stay visible next to dense modes.
-    for (std::size_t i = 0; i < counts.size(); ++i) heat.values[i] = std::log1p(counts[i] * 8.0f) * norm;
+    for (std::size_t i = 0; i < counts.size(); ++i)
+        heat.values[i] = std::log1p(counts[i] * 8.0f) * norm;
     heat.opacity = 0.9f;
     scene.layers.emplace_back(std::move(heat));
 }
@@ -158,7 +187,8 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
     scene.axes = o.grid;
     scene.ui_scale = o.ui_scale;
     const float s = o.ui_scale;
-    const Trajectory* traj = in.trajectory && !in.trajectory->frames.empty() ? in.trajectory : nullptr;
+    const Trajectory* traj =
+        in.trajectory && !in.trajectory->frames.empty() ? in.trajectory : nullptr;
     const float t = in.t;
 
     std::vector<float> xy;
@@ -175,7 +205,10 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
                 colors[i] = to_rgba(position_color(traj->x0(i, 0), traj->x0(i, 1), 2.2f), a);
         } else {
             for (Eigen::Index i = 0; i < n; ++i)
-                colors[i] = to_rgba(mode_color(i < static_cast<Eigen::Index>(traj->mode.size()) ? traj->mode[i] : 0), a);
+                colors[i] = to_rgba(
+                    mode_color(i < static_cast<Eigen::Index>(traj->mode.size()) ? traj->mode[i]
+                                                                                : 0),
+                    a);
         }
     }
     auto color_of = [&](int i, float alpha) {
@@ -184,15 +217,17 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
     };
 
     if (o.heatmap && traj) build_heatmap(xy, view, s, scene);
-    if (o.sources && in.reference) add_points(scene, in.reference->source, to_rgba(palette::source, 0.22f), 2.4f * s, 0.2f);
-    if (o.targets && in.reference) add_points(scene, in.reference->target, to_rgba(palette::target, 0.3f), 2.6f * s, 0.2f);
+    if (o.sources && in.reference)
+        add_points(scene, in.reference->source, to_rgba(palette::source, 0.22f), 2.4f * s, 0.2f);
+    if (o.targets && in.reference)
+        add_points(scene, in.reference->target, to_rgba(palette::target, 0.3f), 2.6f * s, 0.2f);
 
     if (o.trails && traj && traj->x0.rows() > 0) {
         SegmentLayer trails;
         const int n = static_cast<int>(traj->x0.rows());
         const int count = std::min(o.trail_count, n);
         const int stride = std::max(1, n / std::max(1, count));
-        const int samples = 10;
+        const int samples = 8;
         float t0 = std::max(0.0f, t - o.trail_length);
         for (int i = 0; i < n; i += stride) {
             Eigen::Vector2f prev = traj->position_at(i, t0);
@@ -228,16 +263,19 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
     movers.softness = 0.15f;
     if (o.paths && traj && in.path) {
         SegmentLayer lines;
-        const bool show_cond = o.path_mode != PathMode::Marginal && in.pairs && in.pairs->x0.rows() > 0;
+        const bool show_cond =
+            o.path_mode != PathMode::Marginal && in.pairs && in.pairs->x0.rows() > 0;
         const bool show_marg = o.path_mode != PathMode::Conditional;
         const int count = static_cast<int>(std::min<Eigen::Index>(o.path_count, traj->x0.rows()));
         const float w = 1.4f * s;
         if (show_cond) {
-            const uint32_t past = to_rgba(palette::conditional, 0.75f), future = to_rgba(palette::conditional, 0.2f);
+            const uint32_t past = to_rgba(palette::conditional, 0.75f),
+                           future = to_rgba(palette::conditional, 0.2f);
             const int samples = 48;
             int m = static_cast<int>(std::min<Eigen::Index>(count, in.pairs->x0.rows()));
             for (int i = 0; i < m; ++i) {
-                Eigen::Vector2f x0 = in.pairs->x0.row(i).transpose(), x1 = in.pairs->x1.row(i).transpose();
+                Eigen::Vector2f x0 = in.pairs->x0.row(i).transpose(),
+                                x1 = in.pairs->x1.row(i).transpose();
                 auto psi = [&](float tt) {
                     PathCoefficients c = in.path->at(tt);
                     return Eigen::Vector2f(c.alpha * x1 + c.sigma * x0);
@@ -257,11 +295,13 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
             }
         }
         if (show_marg) {
-            const uint32_t past = to_rgba(palette::marginal, 0.8f), future = to_rgba(palette::marginal, 0.22f);
+            const uint32_t past = to_rgba(palette::marginal, 0.8f),
+                           future = to_rgba(palette::marginal, 0.22f);
             const int steps = traj->steps();
             for (int i = 0; i < count; ++i) {
                 for (int k = 0; k < steps; ++k) {
-                    Eigen::Vector2f a = traj->frames[k].row(i).transpose(), b = traj->frames[k + 1].row(i).transpose();
+                    Eigen::Vector2f a = traj->frames[k].row(i).transpose(),
+                                    b = traj->frames[k + 1].row(i).transpose();
                     uint32_t c = static_cast<float>(k + 1) / steps <= t + 1e-6f ? past : future;
                     lines.add(a, b, c, c, w);
                 }
@@ -278,9 +318,12 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
         const ArrowField& f = *in.arrows;
         SegmentLayer arrows;
         Points v;
-        if (o.arrow_mode == ArrowMode::Learned) v = f.learned;
-        else if (o.arrow_mode == ArrowMode::Exact) v = f.exact;
-        else if (f.learned.rows() == f.exact.rows()) v = f.learned - f.exact;
+        if (o.arrow_mode == ArrowMode::Learned)
+            v = f.learned;
+        else if (o.arrow_mode == ArrowMode::Exact)
+            v = f.exact;
+        else if (f.learned.rows() == f.exact.rows())
+            v = f.learned - f.exact;
         if (v.rows() == f.base.rows()) {
             float spacing = f.request.box.sizes().x() / std::max(1, f.request.nx);
             // Speeds relative to the 95th percentile of the field shown (for the difference: of the
@@ -297,20 +340,22 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
             std::vector<float> speeds(static_cast<std::size_t>(v.rows()));
             for (Eigen::Index i = 0; i < v.rows(); ++i) speeds[i] = v.row(i).norm();
             float ref = o.arrow_mode == ArrowMode::Difference ? p95(f.learned) : p95(v);
-            float length_per_speed = 0.9f * spacing * o.arrow_scale / ref;
+            // Length grows with the square root of the speed: far from the data the field is fast
+            // (it scales with the distance to travel), and a linear scale would shrink the arrows
+            // where the interesting structure is to dots.
+            const float cell = 0.9f * spacing * o.arrow_scale;
             for (Eigen::Index i = 0; i < v.rows(); ++i) {
-                Eigen::Vector2f vec = v.row(i).transpose() * length_per_speed;
-                float len = vec.norm();
-                // Outliers are capped at 1.6 cells; their colour still says how fast they are.
-                if (len > 1.6f * spacing) vec *= 1.6f * spacing / len;
-                uint32_t c;
-                if (o.arrow_mode == ArrowMode::Difference)
-                    c = to_rgba(palette::difference, std::clamp(0.25f + speeds[i] / ref, 0.25f, 1.0f));
-                else if (o.arrow_mode == ArrowMode::Exact)
-                    c = to_rgba(speed_color(speeds[i] / ref), 0.9f);
-                else
-                    c = to_rgba(speed_color(speeds[i] / ref), 0.9f);
-                Eigen::Vector2f base = f.base.row(i).transpose() - 0.5f * vec;  // centred on the grid point
+                float rel = speeds[i] / ref;
+                Eigen::Vector2f dir = speeds[i] > 0
+                                          ? Eigen::Vector2f(v.row(i).transpose() / speeds[i])
+                                          : Eigen::Vector2f(0, 0);
+                Eigen::Vector2f vec = dir * (cell * std::min(std::sqrt(rel), 1.6f));
+                uint32_t c =
+                    o.arrow_mode == ArrowMode::Difference
+                        ? to_rgba(palette::difference, std::clamp(0.25f + rel, 0.25f, 1.0f))
+                        : to_rgba(speed_color(std::sqrt(rel)), 0.9f);
+                Eigen::Vector2f base =
+                    f.base.row(i).transpose() - 0.5f * vec;  // centred on the grid point
                 arrows.add_arrow(base, vec, c, 1.5f * s, 6.0f * s, view.pixels_per_unit);
             }
         }

@@ -28,20 +28,22 @@ struct SceneOptions {
     ColorMode color = ColorMode::Source;
     ArrowMode arrow_mode = ArrowMode::Learned;
     PathMode path_mode = PathMode::Both;
-    int path_count = 48;            // paths drawn (the first particles)
-    float point_size = 3.0f;        // pixels (before ui_scale)
+    int path_count = 48;      // paths drawn (the first particles)
+    float point_size = 3.0f;  // pixels (before ui_scale)
     float point_alpha = 0.75f;
     bool additive = false;
-    float arrow_spacing = 34.0f;    // pixels between arrows (before ui_scale)
-    float arrow_scale = 1.0f;       // multiplies the arrow length (the p95 speed gets 0.9 cells)
-    float trail_length = 0.12f;     // in t
-    int trail_count = 1500;
+    float arrow_spacing = 34.0f;  // pixels between arrows (before ui_scale)
+    float arrow_scale = 1.0f;     // multiplies the arrow length (the p95 speed gets 0.9 cells)
+    float trail_length = 0.12f;   // in t
+    int trail_count = 1200;
     float ui_scale = 1.0f;
 };
 
 // Applies a --views list ("particles,arrows,paths,trails,heatmap,targets,sources,grid", plus
-// "exact"/"difference" for the arrow field and "marginal"/"conditional" for the path mode):
-// the named layers are shown, the others hidden. Throws InputError on an unknown name.
+// "exact"/"difference" for the arrow field, "marginal"/"conditional" for the path mode,
+// "bystart"/"bymode"/"plain" for the particle colours, "glow" for additive blending and
+// "panels"/"nopanels"): the named layers are shown, the others hidden. Throws InputError on an
+// unknown name.
 void apply_views(const std::string& list, SceneOptions& options, bool* panels = nullptr);
 const std::vector<std::string>& view_names();
 
@@ -52,7 +54,8 @@ struct ConditionalPairs {
     uint64_t spec_id = 0;
     Points x0, x1;
 };
-ConditionalPairs make_conditional_pairs(const Trajectory& trajectory, const FlowSpec& spec, int count);
+ConditionalPairs make_conditional_pairs(const Trajectory& trajectory, const FlowSpec& spec,
+                                        int count);
 
 // Everything the builder reads; pointers may be null (the layer is then skipped).
 struct SceneInputs {
@@ -65,7 +68,8 @@ struct SceneInputs {
 };
 
 // Builds the layers into `scene` for `view`. `particle_xy` is scratch reused between frames.
-void build_scene(const SceneInputs& in, const SceneOptions& options, const View2D& view, Scene& scene);
+void build_scene(const SceneInputs& in, const SceneOptions& options, const View2D& view,
+                 Scene& scene);
 
 // The arrow grid request that covers `view` at the options' spacing.
 ArrowRequest arrow_request_for(const View2D& view, const SceneOptions& options, float t);

@@ -11,8 +11,9 @@ namespace fmp {
 namespace {
 
 // Greek, arrows, maths and a few shapes on top of Latin-1: the tooltips write v_θ, α_t, σ_t, →.
-const ImWchar k_glyph_ranges[] = {0x0020, 0x00FF, 0x0370, 0x03FF, 0x2000, 0x206F, 0x2070, 0x209F,
-                                  0x2190, 0x21FF, 0x2200, 0x22FF, 0x2500, 0x257F, 0x25A0, 0x25FF, 0};
+const ImWchar k_glyph_ranges[] = {0x0020, 0x00FF, 0x0370, 0x03FF, 0x2000, 0x206F,
+                                  0x2070, 0x209F, 0x2190, 0x21FF, 0x2200, 0x22FF,
+                                  0x2500, 0x257F, 0x25A0, 0x25FF, 0};
 
 }  // namespace
 
@@ -26,8 +27,8 @@ void apply_gui_theme(float scale) {
         ImFontConfig config;
         config.OversampleH = 2;
         config.OversampleV = 2;
-        io.Fonts->AddFontFromMemoryTTF(copy, static_cast<int>(font->size()), std::round(15.0f * scale), &config,
-                                       k_glyph_ranges);
+        io.Fonts->AddFontFromMemoryTTF(copy, static_cast<int>(font->size()),
+                                       std::round(15.0f * scale), &config, k_glyph_ranges);
     } else {
         io.Fonts->AddFontDefault();
     }
@@ -52,10 +53,12 @@ void apply_gui_theme(float scale) {
     style.ScrollbarSize = 12.0f;
     style.WindowTitleAlign = ImVec2(0.0f, 0.5f);
     ImVec4* c = style.Colors;
-    auto rgb = [](int r, int g, int b, float a = 1.0f) { return ImVec4(r / 255.0f, g / 255.0f, b / 255.0f, a); };
+    auto rgb = [](int r, int g, int b, float a = 1.0f) {
+        return ImVec4(r / 255.0f, g / 255.0f, b / 255.0f, a);
+    };
     c[ImGuiCol_Text] = rgb(226, 230, 238);
     c[ImGuiCol_TextDisabled] = rgb(128, 136, 152);
-    c[ImGuiCol_WindowBg] = rgb(24, 27, 34, 0.94f);
+    c[ImGuiCol_WindowBg] = rgb(24, 27, 34, 1.0f);  // opaque: the canvas is not drawn under panels
     c[ImGuiCol_ChildBg] = rgb(30, 34, 43, 0.6f);
     c[ImGuiCol_PopupBg] = rgb(28, 31, 40, 0.98f);
     c[ImGuiCol_Border] = rgb(255, 255, 255, 0.07f);
@@ -90,11 +93,12 @@ void apply_gui_theme(float scale) {
 }
 
 ImU32 mode_color(int mode) {
+    // The first eight are far apart in hue and lightness (8gaussians, checkerboard use them all).
     static const ImU32 colors[12] = {
         IM_COL32(86, 204, 242, 255),  IM_COL32(247, 92, 150, 255),  IM_COL32(255, 209, 102, 255),
         IM_COL32(6, 214, 160, 255),   IM_COL32(167, 139, 250, 255), IM_COL32(255, 140, 66, 255),
-        IM_COL32(144, 224, 239, 255), IM_COL32(239, 71, 111, 255),  IM_COL32(181, 228, 140, 255),
-        IM_COL32(224, 170, 255, 255), IM_COL32(244, 162, 97, 255),  IM_COL32(46, 196, 182, 255)};
+        IM_COL32(181, 228, 140, 255), IM_COL32(235, 235, 240, 255), IM_COL32(239, 71, 111, 255),
+        IM_COL32(144, 224, 239, 255), IM_COL32(224, 170, 255, 255), IM_COL32(46, 196, 182, 255)};
     return colors[((mode % 12) + 12) % 12];
 }
 
@@ -110,14 +114,27 @@ ImU32 position_color(float x, float y, float scale) {
     float p = val * (1 - sat), q = val * (1 - sat * f), t = val * (1 - sat * (1 - f));
     float rr, gg, bb;
     switch (i) {
-        case 0: rr = val, gg = t, bb = p; break;
-        case 1: rr = q, gg = val, bb = p; break;
-        case 2: rr = p, gg = val, bb = t; break;
-        case 3: rr = p, gg = q, bb = val; break;
-        case 4: rr = t, gg = p, bb = val; break;
-        default: rr = val, gg = p, bb = q; break;
+        case 0:
+            rr = val, gg = t, bb = p;
+            break;
+        case 1:
+            rr = q, gg = val, bb = p;
+            break;
+        case 2:
+            rr = p, gg = val, bb = t;
+            break;
+        case 3:
+            rr = p, gg = q, bb = val;
+            break;
+        case 4:
+            rr = t, gg = p, bb = val;
+            break;
+        default:
+            rr = val, gg = p, bb = q;
+            break;
     }
-    return IM_COL32(static_cast<int>(rr * 255), static_cast<int>(gg * 255), static_cast<int>(bb * 255), 255);
+    return IM_COL32(static_cast<int>(rr * 255), static_cast<int>(gg * 255),
+                    static_cast<int>(bb * 255), 255);
 }
 
 ImU32 speed_color(float s) {
@@ -127,7 +144,9 @@ ImU32 speed_color(float s) {
     float x = s * 3.0f;
     int i = std::min(static_cast<int>(x), 2);
     float f = x - i;
-    auto mix = [&](int k) { return static_cast<int>(stops[i][k] + f * (stops[i + 1][k] - stops[i][k])); };
+    auto mix = [&](int k) {
+        return static_cast<int>(stops[i][k] + f * (stops[i + 1][k] - stops[i][k]));
+    };
     return IM_COL32(mix(0), mix(1), mix(2), 255);
 }
 

@@ -1,8 +1,8 @@
 // The GUI's look: a calm dark theme, the embedded font at the monitor's scale, shared colours.
 #pragma once
-#include <cstdint>
-
 #include <imgui.h>
+
+#include <cstdint>
 
 namespace fmp {
 

@@ -1,12 +1,13 @@
-// The GUI's training driver: commands in, parameter snapshots and losses out, never blocking the UI.
+// The GUI's training driver: commands in, parameter snapshots and losses out, never blocking the
+// UI.
 #include "app/gui_trainer.h"
-
-#include <algorithm>
-#include <chrono>
 
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 
 namespace fmp {
 namespace {
@@ -111,8 +112,8 @@ void Trainer::worker_loop() {
         {
             std::unique_lock<std::mutex> lock(m_mutex);
             m_wake.wait(lock, [this] {
-                return m_stop || m_pending_reset || m_pending_lr || m_pending_batch || m_single_steps > 0 ||
-                       (m_running.load() && m_has_model && m_error.empty());
+                return m_stop || m_pending_reset || m_pending_lr || m_pending_batch ||
+                       m_single_steps > 0 || (m_running.load() && m_has_model && m_error.empty());
             });
             if (m_stop) return;
         }
@@ -163,7 +164,9 @@ bool Trainer::slice(double budget_ms) {
             m_rate_ema = m_rate_ema == 0.0 ? rate : 0.8 * m_rate_ema + 0.2 * rate;
             // Adapt the chunk so one slice takes about budget_ms.
             double ideal = m_rate_ema * budget_ms * 1e-3;
-            m_chunk = static_cast<int>(std::clamp(ideal, 1.0, 4096.0));
+            // A GL engine returns before the GPU is done, so its measured rate runs ahead of the
+            // truth: cap its per-frame chunk so the queue never holds more than a frame's work.
+            m_chunk = static_cast<int>(std::clamp(ideal, 1.0, m_threaded ? 4096.0 : 128.0));
         }
         publish(reset.has_value() || single > 0);
         return true;

@@ -18,8 +18,8 @@ namespace fmp {
 struct TrainingSnapshot {
     std::shared_ptr<const std::vector<float>> params;  // null before the first reset
     MlpConfig mlp;
-    uint64_t params_version = 0;   // grows with every published snapshot
-    uint64_t generation = 0;       // grows with every reset (new weights, datasets or path)
+    uint64_t params_version = 0;  // grows with every published snapshot
+    uint64_t generation = 0;      // grows with every reset (new weights, datasets or path)
     int64_t step = 0;
     double steps_per_second = 0.0;
     double training_seconds = 0.0;  // time spent training since the last reset
@@ -33,7 +33,7 @@ struct TrainingSnapshot {
 void lower_thread_priority();
 
 class Trainer {
-public:
+  public:
     // threaded: the engine lives on a worker thread (the CPU engine); otherwise the caller runs
     // pump() each frame on the thread that owns the engine's GL context.
     Trainer(std::unique_ptr<Engine> engine, bool threaded);
@@ -61,7 +61,7 @@ public:
     Engine& engine() { return *m_engine; }  // unthreaded mode only (GL particles)
     std::string description() const { return m_description; }
 
-private:
+  private:
     void worker_loop();
     // Applies pending commands and trains one slice; returns false if there was nothing to do.
     bool slice(double budget_ms);

@@ -1,13 +1,14 @@
-// PNG files for screenshots and frames through stb_image_write (compiled in Debian's libstb), written atomically.
+// PNG files for screenshots and frames through stb_image_write (compiled in Debian's libstb),
+// written atomically.
 #include "app/png_writer.h"
 
 #include <stb/stb_image_write.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
-#include <unistd.h>
 
 namespace fmp {
 

@@ -54,8 +54,8 @@ float grid_spacing(float pixels_per_unit, float min_px) {
     return 10.0f * p10;
 }
 
-void SegmentLayer::add_arrow(const Eigen::Vector2f& base, const Eigen::Vector2f& vec, uint32_t color,
-                             float width_px, float head_px, float pixels_per_unit) {
+void SegmentLayer::add_arrow(const Eigen::Vector2f& base, const Eigen::Vector2f& vec,
+                             uint32_t color, float width_px, float head_px, float pixels_per_unit) {
     Eigen::Vector2f tip = base + vec;
     // The shaft fades toward its base so the eye reads the direction even where heads overlap.
     float alpha = static_cast<float>(color >> 24) / 255.0f;
@@ -97,7 +97,8 @@ GLuint compile_shader(GLenum type, const std::string& name) {
         char log[4096];
         glGetShaderInfoLog(shader, sizeof(log), nullptr, log);
         glDeleteShader(shader);
-        throw std::runtime_error("shader " + name + " failed to compile:\n" + log + "\n" + numbered(source));
+        throw std::runtime_error("shader " + name + " failed to compile:\n" + log + "\n" +
+                                 numbered(source));
     }
     return shader;
 }
@@ -131,7 +132,8 @@ struct StreamBuffer {
         glBindBuffer(GL_ARRAY_BUFFER, id);
         if (bytes > capacity) {
             capacity = std::max<std::size_t>(bytes, capacity * 3 / 2);
-            glBufferData(GL_ARRAY_BUFFER, static_cast<GLsizeiptr>(capacity), nullptr, GL_STREAM_DRAW);
+            glBufferData(GL_ARRAY_BUFFER, static_cast<GLsizeiptr>(capacity), nullptr,
+                         GL_STREAM_DRAW);
         }
         if (bytes) glBufferSubData(GL_ARRAY_BUFFER, 0, static_cast<GLsizeiptr>(bytes), data);
     }
@@ -156,7 +158,9 @@ void set_blend(bool additive) {
         glBlendFuncSeparate(GL_SRC_ALPHA, GL_ONE_MINUS_SRC_ALPHA, GL_ONE, GL_ONE_MINUS_SRC_ALPHA);
 }
 
-float channel(uint32_t rgba, int i) { return static_cast<float>((rgba >> (8 * i)) & 0xffu) / 255.0f; }
+float channel(uint32_t rgba, int i) {
+    return static_cast<float>((rgba >> (8 * i)) & 0xffu) / 255.0f;
+}
 
 }  // namespace
 
@@ -218,8 +222,8 @@ struct SceneRenderer::Impl {
             glVertexAttribDivisor(1, 1);
         } else {
             glDisableVertexAttribArray(1);
-            glVertexAttrib4f(1, channel(layer.color, 0), channel(layer.color, 1), channel(layer.color, 2),
-                             channel(layer.color, 3));
+            glVertexAttrib4f(1, channel(layer.color, 0), channel(layer.color, 1),
+                             channel(layer.color, 2), channel(layer.color, 3));
         }
         set_blend(layer.additive);
         glDrawArraysInstanced(GL_TRIANGLE_STRIP, 0, 4, n);
@@ -234,13 +238,17 @@ struct SceneRenderer::Impl {
         segment_data.upload(segments.data(), segments.size() * sizeof(Segment));
         const GLsizei stride = sizeof(Segment);
         glEnableVertexAttribArray(0);
-        glVertexAttribPointer(0, 4, GL_FLOAT, GL_FALSE, stride, reinterpret_cast<void*>(offsetof(Segment, ax)));
+        glVertexAttribPointer(0, 4, GL_FLOAT, GL_FALSE, stride,
+                              reinterpret_cast<void*>(offsetof(Segment, ax)));
         glEnableVertexAttribArray(1);
-        glVertexAttribPointer(1, 4, GL_UNSIGNED_BYTE, GL_TRUE, stride, reinterpret_cast<void*>(offsetof(Segment, ca)));
+        glVertexAttribPointer(1, 4, GL_UNSIGNED_BYTE, GL_TRUE, stride,
+                              reinterpret_cast<void*>(offsetof(Segment, ca)));
         glEnableVertexAttribArray(2);
-        glVertexAttribPointer(2, 4, GL_UNSIGNED_BYTE, GL_TRUE, stride, reinterpret_cast<void*>(offsetof(Segment, cb)));
+        glVertexAttribPointer(2, 4, GL_UNSIGNED_BYTE, GL_TRUE, stride,
+                              reinterpret_cast<void*>(offsetof(Segment, cb)));
         glEnableVertexAttribArray(3);
-        glVertexAttribPointer(3, 1, GL_FLOAT, GL_FALSE, stride, reinterpret_cast<void*>(offsetof(Segment, width_px)));
+        glVertexAttribPointer(3, 1, GL_FLOAT, GL_FALSE, stride,
+                              reinterpret_cast<void*>(offsetof(Segment, width_px)));
         for (GLuint i = 0; i < 4; ++i) glVertexAttribDivisor(i, 1);
         set_blend(additive);
         glDrawArraysInstanced(GL_TRIANGLE_STRIP, 0, 4, static_cast<GLsizei>(segments.size()));
@@ -257,8 +265,8 @@ struct SceneRenderer::Impl {
                      layer.values.data());
         glUseProgram(heatmap_program);
         set_view_uniforms(heatmap_program, view);
-        glUniform4f(glGetUniformLocation(heatmap_program, "u_box"), layer.box.min().x(), layer.box.min().y(),
-                    layer.box.max().x(), layer.box.max().y());
+        glUniform4f(glGetUniformLocation(heatmap_program, "u_box"), layer.box.min().x(),
+                    layer.box.min().y(), layer.box.max().x(), layer.box.max().y());
         glUniform1f(glGetUniformLocation(heatmap_program, "u_opacity"), layer.opacity);
         glActiveTexture(GL_TEXTURE0);
         glUniform1i(glGetUniformLocation(heatmap_program, "u_values"), 0);
@@ -282,15 +290,19 @@ struct SceneRenderer::Impl {
             return std::abs(q - std::round(q)) < 1e-3f;
         };
         if (scene.grid) {
-            for (float x = std::ceil(box.min().x() / minor) * minor; x <= box.max().x(); x += minor) {
+            for (float x = std::ceil(box.min().x() / minor) * minor; x <= box.max().x();
+                 x += minor) {
                 bool maj = is_multiple(x, major);
                 uint32_t c = maj ? c_major : c_minor;
-                grid_segments.push_back({x, box.min().y(), x, box.max().y(), c, c, (maj ? 1.2f : 1.0f) * s});
+                grid_segments.push_back(
+                    {x, box.min().y(), x, box.max().y(), c, c, (maj ? 1.2f : 1.0f) * s});
             }
-            for (float y = std::ceil(box.min().y() / minor) * minor; y <= box.max().y(); y += minor) {
+            for (float y = std::ceil(box.min().y() / minor) * minor; y <= box.max().y();
+                 y += minor) {
                 bool maj = is_multiple(y, major);
                 uint32_t c = maj ? c_major : c_minor;
-                grid_segments.push_back({box.min().x(), y, box.max().x(), y, c, c, (maj ? 1.2f : 1.0f) * s});
+                grid_segments.push_back(
+                    {box.min().x(), y, box.max().x(), y, c, c, (maj ? 1.2f : 1.0f) * s});
             }
         }
         if (scene.axes) {
@@ -314,12 +326,18 @@ void SceneRenderer::render(const Scene& scene, const View2D& view) {
     glDisable(GL_DEPTH_TEST);
     glDisable(GL_CULL_FACE);
     glDisable(GL_SCISSOR_TEST);
-    glClearColor(channel(scene.background, 0), channel(scene.background, 1), channel(scene.background, 2),
-                 channel(scene.background, 3));
+    glClearColor(channel(scene.background, 0), channel(scene.background, 1),
+                 channel(scene.background, 2), channel(scene.background, 3));
     glClear(GL_COLOR_BUFFER_BIT);
+    if (scene.clip[2] > 0 && scene.clip[3] > 0) {
+        // A software rasterizer drops scissored fragments before shading them.
+        glEnable(GL_SCISSOR_TEST);
+        glScissor(scene.clip[0], scene.clip[1], scene.clip[2], scene.clip[3]);
+    }
     // The heatmap goes under the grid so the grid stays readable over dense regions.
     std::size_t first = 0;
-    for (; first < scene.layers.size() && std::holds_alternative<HeatmapLayer>(scene.layers[first]); ++first)
+    for (; first < scene.layers.size() && std::holds_alternative<HeatmapLayer>(scene.layers[first]);
+         ++first)
         m_impl->draw_heatmap(std::get<HeatmapLayer>(scene.layers[first]), view);
     m_impl->build_grid(scene, view);
     m_impl->draw_segments(m_impl->grid_segments, false, view);
@@ -334,6 +352,7 @@ void SceneRenderer::render(const Scene& scene, const View2D& view) {
     }
     glUseProgram(0);
     glDisable(GL_BLEND);
+    glDisable(GL_SCISSOR_TEST);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -341,8 +360,8 @@ void SceneRenderer::render(const Scene& scene, const View2D& view) {
 
 OffscreenTarget::OffscreenTarget(int width, int height) : m_width(width), m_height(height) {
     if (width <= 0 || height <= 0 || width > 16384 || height > 16384)
-        throw std::runtime_error("offscreen size " + std::to_string(width) + "x" + std::to_string(height) +
-                                 " out of range 1..16384");
+        throw std::runtime_error("offscreen size " + std::to_string(width) + "x" +
+                                 std::to_string(height) + " out of range 1..16384");
     glGenTextures(1, &m_color);
     glBindTexture(GL_TEXTURE_2D, m_color);
     glTexStorage2D(GL_TEXTURE_2D, 1, GL_RGBA8, width, height);
@@ -364,7 +383,9 @@ OffscreenTarget::~OffscreenTarget() {
     glDeleteTextures(1, &m_color);
 }
 
-void OffscreenTarget::bind() { glBindFramebuffer(GL_FRAMEBUFFER, m_fbo); }
+void OffscreenTarget::bind() {
+    glBindFramebuffer(GL_FRAMEBUFFER, m_fbo);
+}
 
 std::vector<uint8_t> OffscreenTarget::read_rgba() const {
     GLint previous = 0;

@@ -2,14 +2,13 @@
 // sprites, anti-aliased segments and a density heatmap, drawn into the current framebuffer or an
 // offscreen one of any size.
 #pragma once
+#include <Eigen/Core>
+#include <Eigen/Geometry>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <Eigen/Core>
-#include <Eigen/Geometry>
 
 namespace fmp {
 
@@ -21,7 +20,9 @@ constexpr uint32_t pack_rgba(float r, float g, float b, float a = 1.0f) {
     };
     return c(r) | (c(g) << 8) | (c(b) << 16) | (c(a) << 24);
 }
-constexpr uint32_t with_alpha(uint32_t rgba, float a) { return (rgba & 0x00ffffffu) | (pack_rgba(0, 0, 0, a) & 0xff000000u); }
+constexpr uint32_t with_alpha(uint32_t rgba, float a) {
+    return (rgba & 0x00ffffffu) | (pack_rgba(0, 0, 0, a) & 0xff000000u);
+}
 
 // Where the camera looks: world point at the centre of the target and the zoom; the world's y
 // axis points up. width/height are the target's size in pixels.
@@ -47,11 +48,11 @@ struct PointLayer {
     std::vector<float> xy;
     unsigned gl_buffer = 0;
     int gl_count = 0;
-    std::vector<uint32_t> rgba;     // one colour per point; empty: `color` for all
+    std::vector<uint32_t> rgba;  // one colour per point; empty: `color` for all
     uint32_t color = pack_rgba(1, 1, 1, 1);
-    float size_px = 3.0f;           // diameter
-    float softness = 0.6f;          // 0: hard disc, 1: a gaussian-like blob
-    bool additive = false;          // additive blending (glow where points pile up)
+    float size_px = 3.0f;   // diameter
+    float softness = 0.6f;  // 0: hard disc, 1: a gaussian-like blob
+    bool additive = false;  // additive blending (glow where points pile up)
     int count() const { return gl_buffer ? gl_count : static_cast<int>(xy.size() / 2); }
 };
 
@@ -66,7 +67,8 @@ struct Segment {
 struct SegmentLayer {
     std::vector<Segment> segments;
     bool additive = false;
-    void add(const Eigen::Vector2f& a, const Eigen::Vector2f& b, uint32_t ca, uint32_t cb, float width_px) {
+    void add(const Eigen::Vector2f& a, const Eigen::Vector2f& b, uint32_t ca, uint32_t cb,
+             float width_px) {
         segments.push_back({a.x(), a.y(), b.x(), b.y(), ca, cb, width_px});
     }
     // An arrow from `base` along `vec` with a V head of `head_px` pixels (needs the zoom).
@@ -90,8 +92,11 @@ struct Scene {
     uint32_t background = pack_rgba(0.075f, 0.082f, 0.102f, 1.0f);
     bool grid = true;
     bool axes = true;
-    float ui_scale = 1.0f;              // scales grid line widths and spacing (HiDPI, exports)
-    std::vector<SceneLayer> layers;     // drawn in order, after the grid
+    float ui_scale = 1.0f;  // scales grid line widths and spacing (HiDPI, exports)
+    // Pixels outside this rectangle (x, y from the bottom-left, width, height) keep the background:
+    // the window skips what its opaque panels cover. Width 0: draw everywhere.
+    int clip[4] = {0, 0, 0, 0};
+    std::vector<SceneLayer> layers;  // drawn in order, after the grid
 };
 
 // The grid spacing used for a view (1, 2 or 5 times a power of ten, at least ~min_px apart).
@@ -99,18 +104,18 @@ float grid_spacing(float pixels_per_unit, float min_px);
 
 // An RGBA8 framebuffer object of a given size (exports, screenshots at any resolution).
 class OffscreenTarget {
-public:
+  public:
     OffscreenTarget(int width, int height);  // needs a current GL context
     ~OffscreenTarget();
     OffscreenTarget(const OffscreenTarget&) = delete;
     OffscreenTarget& operator=(const OffscreenTarget&) = delete;
     int width() const { return m_width; }
     int height() const { return m_height; }
-    void bind();                       // binds it as the draw framebuffer (unbind: bind 0)
+    void bind();  // binds it as the draw framebuffer (unbind: bind 0)
     // The pixels, top row first, RGBA8.
     std::vector<uint8_t> read_rgba() const;
 
-private:
+  private:
     int m_width, m_height;
     unsigned m_fbo = 0, m_color = 0;
 };
@@ -120,16 +125,17 @@ std::vector<uint8_t> read_framebuffer_rgba(int width, int height);
 
 // Needs a current OpenGL 4.3 core context for its whole life (created and destroyed with it).
 class SceneRenderer {
-public:
+  public:
     SceneRenderer();  // compiles the shaders; throws std::runtime_error with the log
     ~SceneRenderer();
     SceneRenderer(const SceneRenderer&) = delete;
     SceneRenderer& operator=(const SceneRenderer&) = delete;
 
-    // Clears and draws the scene into the bound framebuffer, viewport (0, 0, view.width, view.height).
+    // Clears and draws the scene into the bound framebuffer, viewport (0, 0, view.width,
+    // view.height).
     void render(const Scene& scene, const View2D& view);
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> m_impl;
 };

@@ -27,6 +27,7 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include "app/av_error.h"
 #include "app/frame_sink.h"
 #include "core/parallel.h"
 
@@ -34,12 +35,6 @@ namespace fmp {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string av_error(int err) {
-    char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-    av_strerror(err, buf, sizeof buf);
-    return buf;
-}
 
 class Mp4Encoder final : public FrameEncoder {
   public:

@@ -51,6 +51,7 @@ def main():
     ap.add_argument("fmplay_jsonl")
     ap.add_argument("torch_txt")
     ap.add_argument("--export", help="JSON file of the export benchmark (bench/export_bench.sh)")
+    ap.add_argument("--gui", help="output of `fmplay --frames N --report`")
     a = ap.parse_args()
     rows = [json.loads(l) for l in open(a.fmplay_jsonl) if l.strip().startswith("{")]
     header, ttrain, tinfer, tgemm = parse_torch(open(a.torch_txt).read())
@@ -137,6 +138,22 @@ def main():
         p("- GL engine on a real GPU: not measured here (no GPU on this machine; no device machine was "
           "lent to the task that wrote this). On llvmpipe the GL engine is far slower than the CPU engine, "
           "which is why `--engine auto` picks the CPU there.")
+    if a.gui:
+        g = open(a.gui).read()
+        m = re.search(r"median frame: ([\d.]+) ms \(([\d.]+) fps\)", g)
+        p95 = re.search(r"p95 frame: ([\d.]+) ms", g)
+        steps = re.search(r"training steps: (\d+)", g)
+        p("")
+        p("## GUI (issue #4)")
+        p("")
+        if m:
+            fps = float(m.group(2))
+            p(f"- CPU path, 20k particles, training while drawing, 1400x860 under Xvfb with Mesa llvmpipe: "
+              f"median frame {m.group(1)} ms ({fps:.1f} fps), 95th percentile {p95.group(1) if p95 else '?'} ms, "
+              f"{steps.group(1) if steps else '?'} training steps during the run; target >= 30 fps: "
+              f"{verdict(fps >= 30)}. llvmpipe rasterizes on the same 2 cores that train, so this is the "
+              f"worst case; a real GPU takes the drawing off the CPU.")
+        p("- 1M particles at 60 fps on a GPU: not measured (no GPU lent to this task).")
     if a.export:
         e = json.load(open(a.export))
         p("")

@@ -24,7 +24,20 @@ echo "== fmplay bench (2 threads)" >&2
 "$root/build/fmplay" bench --threads 2 --json "${fm_args[@]}" | tee "$out/fmplay.jsonl" >&2
 echo "== PyTorch baseline (2 threads)" >&2
 THREADS=2 bash "$peers/run_torch_baseline.sh" "${torch_args[@]}" | tee "$out/torch.txt" >&2
-python3 "$root/bench/make_report.py" "$out/fmplay.jsonl" "$out/torch.txt" \
-    ${FMPLAY_EXPORT_JSON:+--export "$FMPLAY_EXPORT_JSON"} > "$root/BENCHMARKS.md.tmp"
+echo "== GUI frame times (20k particles, training on the CPU engine)" >&2
+gui_frames=$([ $quick = 1 ] && echo 200 || echo 600)
+if [ -n "${DISPLAY:-}" ]; then
+    "$root/build/fmplay" --frames "$gui_frames" --width 1400 --height 860 --report | tee "$out/gui.txt" >&2
+else
+    xvfb-run -a -s "-screen 0 1600x1000x24" "$root/build/fmplay" --frames "$gui_frames" --width 1400 \
+        --height 860 --report | tee "$out/gui.txt" >&2
+fi
+extra=(--gui "$out/gui.txt")
+if [ -x "$root/bench/export_bench.sh" ]; then
+    echo "== Video export (5 s, 1280x720, 30 fps, 20k particles and arrows)" >&2
+    "$root/bench/export_bench.sh" "$out/export.json" >&2 && extra+=(--export "$out/export.json")
+fi
+python3 "$root/bench/make_report.py" "$out/fmplay.jsonl" "$out/torch.txt" "${extra[@]}" \
+    > "$root/BENCHMARKS.md.tmp"
 mv "$root/BENCHMARKS.md.tmp" "$root/BENCHMARKS.md"
 echo "wrote $root/BENCHMARKS.md" >&2

@@ -48,14 +48,13 @@ public:
     }
 
     void set_learning_rate(float lr) override {
+        validate_learning_rate(lr);
         m_config.optimizer.lr = lr;
         m_optimizer.set_learning_rate(lr);
     }
 
     void set_batch_size(int batch) override {
-        TrainConfig c = m_config;
-        c.batch = batch;
-        c.validate();
+        validate_batch_size(batch);
         m_config.batch = batch;
     }
 

@@ -6,12 +6,20 @@
 
 namespace fmp {
 
-void TrainConfig::validate() const {
-    mlp.validate();
+void validate_batch_size(int batch) {
     if (batch < 1 || batch > 65536)
         throw InputError("batch size " + std::to_string(batch) + " is out of range: use 1..65536");
-    if (!(optimizer.lr > 0.0f) || !std::isfinite(optimizer.lr) || optimizer.lr > 1.0f)
+}
+
+void validate_learning_rate(float lr) {
+    if (!(lr > 0.0f) || !std::isfinite(lr) || lr > 1.0f)
         throw InputError("learning rate must be a number in (0, 1]");
+}
+
+void TrainConfig::validate() const {
+    mlp.validate();
+    validate_batch_size(batch);
+    validate_learning_rate(optimizer.lr);
     if (!(optimizer.weight_decay >= 0.0f) || !std::isfinite(optimizer.weight_decay))
         throw InputError("weight decay must be a finite number >= 0");
 }

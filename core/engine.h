@@ -27,6 +27,10 @@ struct TrainConfig {
     void validate() const;                               // throws InputError
 };
 
+// The live-tunable settings' checks, shared by TrainConfig::validate and the engines' setters.
+void validate_batch_size(int batch);         // throws InputError unless 1..65536
+void validate_learning_rate(float lr);       // throws InputError unless a number in (0, 1]
+
 // One explicit training batch: source samples, target samples (already coupled) and times.
 struct Batch {
     Points x0;

@@ -29,22 +29,20 @@ void MlpConfig::validate() const {
                          std::to_string(fourier_frequencies) + ")");
 }
 
+LayerLayout mlp_layer_layout(const MlpConfig& config, int l) {
+    const std::size_t in0 = config.input_dim(), w = config.width;
+    LayerLayout layer;
+    layer.in = l == 0 ? config.input_dim() : config.width;
+    layer.out = l == config.depth ? MlpConfig::output_dim : config.width;
+    // Layer 0 takes in0*w + w values; each hidden layer after it w*w + w.
+    layer.w_offset = l == 0 ? 0 : (in0 * w + w) + static_cast<std::size_t>(l - 1) * (w * w + w);
+    layer.b_offset = layer.w_offset + static_cast<std::size_t>(layer.in) * layer.out;
+    return layer;
+}
+
 std::vector<LayerLayout> mlp_layout(const MlpConfig& config) {
     std::vector<LayerLayout> layers;
-    std::size_t offset = 0;
-    int in = config.input_dim();
-    for (int l = 0; l <= config.depth; ++l) {
-        int out = l == config.depth ? MlpConfig::output_dim : config.width;
-        LayerLayout layer;
-        layer.in = in;
-        layer.out = out;
-        layer.w_offset = offset;
-        offset += static_cast<std::size_t>(in) * out;
-        layer.b_offset = offset;
-        offset += static_cast<std::size_t>(out);
-        layers.push_back(layer);
-        in = out;
-    }
+    for (int l = 0; l <= config.depth; ++l) layers.push_back(mlp_layer_layout(config, l));
     return layers;
 }
 

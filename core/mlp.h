@@ -42,6 +42,8 @@ struct LayerLayout {
     std::size_t b_offset = 0;
 };
 std::vector<LayerLayout> mlp_layout(const MlpConfig& config);
+// Layer l (0..depth) of that table, without allocating (for the per-step hot paths).
+LayerLayout mlp_layer_layout(const MlpConfig& config, int l);
 
 // Deterministic initialisation for a seed: W ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's default
 // for nn.Linear), b likewise.

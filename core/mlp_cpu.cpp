@@ -432,19 +432,7 @@ Net make_net(const MlpConfig& config, const std::vector<float>& params) {
     net.depth = config.depth;
     net.width = config.width;
     net.in_dim = config.input_dim();
-    std::size_t offset = 0;
-    int in = net.in_dim;
-    for (int l = 0; l <= net.depth; ++l) {
-        int out = l == net.depth ? MlpConfig::output_dim : net.width;
-        LayerLayout& layer = net.layers[l];
-        layer.in = in;
-        layer.out = out;
-        layer.w_offset = offset;
-        offset += static_cast<std::size_t>(in) * out;
-        layer.b_offset = offset;
-        offset += static_cast<std::size_t>(out);
-        in = out;
-    }
+    for (int l = 0; l <= net.depth; ++l) net.layers[l] = mlp_layer_layout(config, l);
     const float* WL = net.W(net.depth);
     for (int j = 0; j < net.width; ++j) {
         net.wl0[j] = WL[2 * j];

@@ -112,7 +112,7 @@ TEST_CASE("bad training input exits 2 with one line and writes nothing") {
         {"train --coupling nosuch" + tail, "independent"},
         {"train --activation nosuch" + tail, "silu"},
         {"train --optimizer nosuch" + tail, "adamw"},
-        {"train --engine nosuch" + tail, "cpu"},
+        {"train --engine nosuch --steps 50 --quiet --out " + out.string(), "cpu"},
         {"train --solver nosuch" + tail, "rk4"},
         {"train --steps 0 --out " + out.string(), "steps"},
         {"train --batch 0" + tail, "batch"},

@@ -42,7 +42,9 @@ Result run_fmplay(const std::string& args) {
 struct Image {
     int w = 0, h = 0;
     std::vector<unsigned char> rgba;
-    const unsigned char* at(int x, int y) const { return rgba.data() + (static_cast<std::size_t>(y) * w + x) * 4; }
+    const unsigned char* at(int x, int y) const {
+        return rgba.data() + (static_cast<std::size_t>(y) * w + x) * 4;
+    }
 };
 
 Image load(const fs::path& path) {
@@ -64,7 +66,8 @@ fs::path temp_png(const std::string& name) {
 }
 
 // Distinct colours (quantised to 5 bits per channel) and the luminance variance of a region.
-void stats(const Image& img, int x0, int y0, int x1, int y1, std::size_t& colours, double& variance) {
+void stats(const Image& img, int x0, int y0, int x1, int y1, std::size_t& colours,
+           double& variance) {
     std::set<uint32_t> seen;
     double sum = 0, sum2 = 0;
     std::size_t n = 0;
@@ -134,12 +137,17 @@ TEST_CASE("the default window shows particles, panels and training") {
 TEST_CASE("toggling views changes the picture") {
     // Training paused and t fixed: the picture depends only on the views shown.
     const std::string base = k_common + "--frames 8 --no-train --time 1 ";
-    fs::path empty = temp_png("grid_only"), particles = temp_png("particles"), heat = temp_png("heatmap");
+    fs::path empty = temp_png("grid_only"), particles = temp_png("particles"),
+             heat = temp_png("heatmap");
     fs::path arrows = temp_png("arrows");
     REQUIRE(run_fmplay(base + "--views grid,nopanels --screenshot " + empty.string()).code == 0);
-    REQUIRE(run_fmplay(base + "--views grid,particles,nopanels --screenshot " + particles.string()).code == 0);
-    REQUIRE(run_fmplay(base + "--views grid,heatmap,nopanels --screenshot " + heat.string()).code == 0);
-    REQUIRE(run_fmplay(base + "--views grid,arrows,nopanels --screenshot " + arrows.string()).code == 0);
+    REQUIRE(run_fmplay(base + "--views grid,particles,nopanels --screenshot " + particles.string())
+                .code == 0);
+    REQUIRE(run_fmplay(base + "--views grid,heatmap,nopanels --screenshot " + heat.string()).code ==
+            0);
+    REQUIRE(
+        run_fmplay(base + "--views grid,arrows,nopanels --screenshot " + arrows.string()).code ==
+        0);
     Image a = load(empty), b = load(particles), c = load(heat), d = load(arrows);
     const std::size_t total = static_cast<std::size_t>(a.w) * a.h;
 

@@ -44,9 +44,12 @@ TEST_CASE("switching path, coupling, solver and target while training keeps the 
     // Each reset (path, coupling, target) starts the step count over, so a positive count at the
     // end means training went on after the last switch.
     const std::string script =
-        "10:path=vp;25:coupling=ot;40:solver=rk4;50:steps=6;60:views=particles,arrows,paths,trails,heatmap;"
+        "10:path=vp;25:coupling=ot;40:solver=rk4;50:steps=6;60:views=particles,arrows,paths,trails,"
+        "heatmap;"
         "70:target=8gaussians;80:path=cosine;90:solver=euler;100:views=particles,exact,conditional";
-    Result r = run_fmplay("--width 900 --height 600 --particles 4000 --frames 160 --report --script '" + script + "'");
+    Result r =
+        run_fmplay("--width 900 --height 600 --particles 4000 --frames 160 --report --script '" +
+                   script + "'");
     INFO(r.output);
     REQUIRE(r.code == 0);
     CHECK(report_value(r.output, "frames") == 160);
@@ -54,7 +57,8 @@ TEST_CASE("switching path, coupling, solver and target while training keeps the 
 }
 
 TEST_CASE("training stays paused with --no-train and runs without it") {
-    Result paused = run_fmplay("--width 640 --height 480 --particles 2000 --frames 20 --report --no-train");
+    Result paused =
+        run_fmplay("--width 640 --height 480 --particles 2000 --frames 20 --report --no-train");
     INFO(paused.output);
     REQUIRE(paused.code == 0);
     CHECK(report_value(paused.output, "training steps") == 0);

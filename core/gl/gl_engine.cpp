@@ -246,16 +246,12 @@ class GlEngine final : public Engine {
     }
 
     void set_learning_rate(float lr) override {
-        TrainConfig c = m_config;
-        c.optimizer.lr = lr;
-        c.validate();
+        validate_learning_rate(lr);
         m_config.optimizer.lr = lr;
     }
 
     void set_batch_size(int batch) override {
-        TrainConfig c = m_config;
-        c.batch = batch;
-        c.validate();
+        validate_batch_size(batch);
         m_config.batch = batch;
     }
 
