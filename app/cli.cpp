@@ -20,7 +20,8 @@ int run_cli(int argc, char** argv) {
     GuiOptions gui;
     add_gui_options(app, gui);
     std::vector<Command> commands = {add_train_command(app), add_sample_command(app),
-                                     add_demo_command(app), add_bench_command(app)};
+                                     add_demo_command(app), add_bench_command(app),
+                                     add_render_command(app)};
     app.require_subcommand(0, 1);
     try {
         app.parse(argc, argv);

@@ -17,5 +17,6 @@ Command add_train_command(CLI::App& app);   // app/cli_train.cpp
 Command add_sample_command(CLI::App& app);  // app/cli_train.cpp
 Command add_demo_command(CLI::App& app);    // app/cli_demo.cpp
 Command add_bench_command(CLI::App& app);   // app/cli_bench.cpp
+Command add_render_command(CLI::App& app);  // app/cli_render.cpp
 
 }  // namespace fmp

@@ -237,6 +237,7 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
 }
 
 GuiApp::~GuiApp() {
+    m_export.reset();  // an unfinished export: its GL objects go while the context is alive
     // Workers first (they hold no GL objects), then ImGui and GL objects before the context goes.
     m_worker.reset();
     m_trainer.reset();

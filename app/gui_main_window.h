@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "app/gl_window.h"
+#include "app/gui_export_panel.h"
 #include "app/gui_app.h"
 #include "app/gui_flow_worker.h"
 #include "app/gui_scene.h"
@@ -55,6 +56,7 @@ class GuiApp {
     void draw_status_bar();
     void draw_axis_labels();
     std::string seeing_line() const;
+    friend class ExportPanel;  // reads the window's state for exports (gui_export_panel.cpp)
 
     GuiOptions m_options;
     std::unique_ptr<GlWindow> m_window;
@@ -104,6 +106,7 @@ class GuiApp {
     std::string m_screenshot_request;
     std::vector<std::pair<int, std::string>> m_script;
     int m_frame_index = 0;
+    std::unique_ptr<ExportPanel> m_export = std::make_unique<ExportPanel>();
 };
 
 }  // namespace fmp

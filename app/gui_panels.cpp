@@ -657,6 +657,7 @@ void GuiApp::draw_view_panel() {
         if (o.targets) swatch(IM_COL32(200, 200, 200, 255), "target samples");
         if (o.sources) swatch(palette::source, "source samples");
     }
+    m_export->draw(*this);
     ImGui::PopItemWidth();
 }
 
