@@ -110,6 +110,12 @@ TEST_CASE("OT training pipelined over threads gives the same run as one step at 
     b->reset(c, source, target);
     a->train(40);                         // the producer thread samples and couples ahead
     for (int i = 0; i < 40; ++i) b->train(1);  // no pipeline
-    CHECK(a->params() == b->params());
+    // Two engines in one process can differ in the last bits (Eigen peels vector loops by buffer
+    // address; a whole run is bit-reproducible from process to process), so compare closely: a
+    // batch out of order or coupled differently moves the weights by ~1e-3.
+    std::vector<float> pa = a->params(), pb = b->params();
+    float worst = 0.0f;
+    for (std::size_t i = 0; i < pa.size(); ++i) worst = std::max(worst, std::fabs(pa[i] - pb[i]));
+    CHECK(worst < 1e-6f);
     CHECK(a->step_count() == 40);
 }
