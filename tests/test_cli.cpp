@@ -10,34 +10,13 @@
 
 #include "core/model_file.h"
 #include "core/point_io.h"
+#include "tests/test_support.h"
+
+using namespace fmp::test;
 
 namespace fs = std::filesystem;
 
 namespace {
-
-struct Result {
-    int code = -1;
-    std::string output;  // stdout and stderr together
-};
-
-Result run(const std::string& args) {
-    std::string cmd = std::string(FMPLAY_EXE) + " " + args + " 2>&1";
-    Result r;
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p != nullptr);
-    std::array<char, 4096> buf{};
-    while (std::fgets(buf.data(), buf.size(), p)) r.output += buf.data();
-    int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
-
-fs::path fresh_dir(const std::string& name) {
-    fs::path d = fs::temp_directory_path() / ("fmplay_test_cli_" + name);
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
 
 void write(const fs::path& p, const std::string& text) {
     std::ofstream f(p, std::ios::binary);
@@ -52,7 +31,7 @@ int count_files(const fs::path& d) {
 }
 
 // One error line: "fmplay: error: ..." and nothing else, naming what was wrong.
-void check_error(const Result& r, const std::string& must_mention) {
+void check_error(const CommandResult& r, const std::string& must_mention) {
     CHECK(r.code == 2);
     INFO(r.output);
     CHECK(r.output.find(must_mention) != std::string::npos);
@@ -62,19 +41,19 @@ void check_error(const Result& r, const std::string& must_mention) {
 
 TEST_CASE("help works for every subcommand") {
     for (const char* sub : {"", "train", "sample", "demo", "bench"}) {
-        Result r = run(std::string(sub) + " --help");
+        CommandResult r = run_fmplay(std::string(sub) + " --help");
         INFO(sub);
         CHECK(r.code == 0);
         CHECK(r.output.find("--") != std::string::npos);
     }
-    Result r = run("train --help");
+    CommandResult r = run_fmplay("train --help");
     CHECK(r.output.find("moons") != std::string::npos);  // the help names the valid datasets
     CHECK(r.output.find("condot") != std::string::npos);
 }
 
 TEST_CASE("train writes model, samples, losses and summary; sample reads the model") {
-    fs::path d = fresh_dir("good");
-    Result r = run("train --target moons --source normal --steps 300 --batch 128 --width 32 --depth 2 "
+    fs::path d = fresh_dir("cli_good");
+    CommandResult r = run_fmplay("train --target moons --source normal --steps 300 --batch 128 --width 32 --depth 2 "
                    "--samples 500 --engine cpu --quiet --out " + (d / "run").string());
     INFO(r.output);
     REQUIRE(r.code == 0);
@@ -87,7 +66,7 @@ TEST_CASE("train writes model, samples, losses and summary; sample reads the mod
     CHECK(m.mlp.width == 32);
     CHECK(m.steps_trained == 300);
 
-    Result s2 = run("sample --model " + (d / "run" / "model.json").string() +
+    CommandResult s2 = run_fmplay("sample --model " + (d / "run" / "model.json").string() +
                     " --n 1234 --solver rk4 --steps 8 --engine cpu --out " + (d / "s.csv").string());
     INFO(s2.output);
     REQUIRE(s2.code == 0);
@@ -95,7 +74,7 @@ TEST_CASE("train writes model, samples, losses and summary; sample reads the mod
 }
 
 TEST_CASE("bad training input exits 2 with one line and writes nothing") {
-    fs::path d = fresh_dir("bad");
+    fs::path d = fresh_dir("cli_bad");
     fs::path out = d / "out";
     std::string tail = " --steps 50 --engine cpu --quiet --out " + out.string();
     write(d / "text.csv", "x,y\n1,2\nhello,3\n");
@@ -130,7 +109,7 @@ TEST_CASE("bad training input exits 2 with one line and writes nothing") {
         {"nosuchcommand", "nosuchcommand"},
     };
     for (const Case& c : cases) {
-        Result r = run(c.args);
+        CommandResult r = run_fmplay(c.args);
         INFO(c.args);
         check_error(r, c.mention);
         CHECK(!fs::exists(out));
@@ -138,8 +117,8 @@ TEST_CASE("bad training input exits 2 with one line and writes nothing") {
 }
 
 TEST_CASE("bad model files exit 2 and write no samples") {
-    fs::path d = fresh_dir("model");
-    Result good = run("train --steps 20 --width 16 --depth 1 --samples 50 --engine cpu --quiet --out " +
+    fs::path d = fresh_dir("cli_model");
+    CommandResult good = run_fmplay("train --steps 20 --width 16 --depth 1 --samples 50 --engine cpu --quiet --out " +
                       (d / "run").string());
     REQUIRE(good.code == 0);
     std::string text;
@@ -160,14 +139,14 @@ TEST_CASE("bad model files exit 2 and write no samples") {
     write(d / "act.json", bad_act);
     for (const char* f : {"truncated.json", "garbage.json", "nan.json", "size.json", "act.json",
                           "missing.json"}) {
-        Result r = run("sample --engine cpu --model " + (d / f).string() + " --out " + (d / "s.csv").string());
+        CommandResult r = run_fmplay("sample --engine cpu --model " + (d / f).string() + " --out " + (d / "s.csv").string());
         INFO(f);
         INFO(r.output);
         CHECK(r.code == 2);
         CHECK(r.output.find("error") != std::string::npos);
         CHECK(!fs::exists(d / "s.csv"));
     }
-    Result r = run("sample --engine cpu --n 0 --model " + (d / "run" / "model.json").string() +
+    CommandResult r = run_fmplay("sample --engine cpu --n 0 --model " + (d / "run" / "model.json").string() +
                    " --out " + (d / "s.csv").string());
     CHECK(r.code == 2);
     CHECK(!fs::exists(d / "s.csv"));

@@ -19,36 +19,15 @@
 #include "app/frame_sink.h"
 #include "core/gl/gl_context.h"
 
+#include "tests/test_support.h"
+
 namespace fs = std::filesystem;
+using namespace fmp::test;
 using namespace fmp;
 
 namespace {
 
-struct Result {
-    int code = -1;
-    std::string output;  // stdout and stderr together
-};
 
-Result run(const std::string& cmd) {
-    Result r;
-    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-    REQUIRE(p != nullptr);
-    std::array<char, 4096> buf{};
-    std::size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-    int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
-
-Result fmplay(const std::string& args) { return run(std::string(FMPLAY_EXE) + " " + args); }
-
-fs::path fresh_dir(const std::string& name) {
-    fs::path d = fs::temp_directory_path() / ("fmplay_test_export_render_" + name);
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
 
 int count_entries(const fs::path& d) {
     int n = 0;
@@ -64,7 +43,7 @@ int count_lines(const std::string& s) {
 
 // The first video stream as ffprobe reports it, with the frames counted by decoding.
 nlohmann::json probe(const fs::path& file) {
-    Result r = run("ffprobe -v error -count_frames -select_streams v:0 -show_entries "
+    CommandResult r = run_command("ffprobe -v error -count_frames -select_streams v:0 -show_entries "
                    "stream=codec_name,width,height,nb_read_frames,pix_fmt:format=duration -of json '" +
                    file.string() + "'");
     REQUIRE_MESSAGE(r.code == 0, r.output);
@@ -128,8 +107,8 @@ void check_clip(const fs::path& file, const std::string& codec) {
 }  // namespace
 
 TEST_CASE("fmplay render writes an H.264 MP4 that ffprobe accepts, with moving, non-blank frames") {
-    fs::path d = fresh_dir("mp4");
-    Result r = fmplay("render " + k_clip + " --out '" + (d / "flow.mp4").string() + "'");
+    fs::path d = fresh_dir("render_mp4");
+    CommandResult r = run_fmplay("render " + k_clip + " --out '" + (d / "flow.mp4").string() + "'");
     REQUIRE_MESSAGE(r.code == 0, r.output);
     REQUIRE(fs::exists(d / "flow.mp4"));
     check_clip(d / "flow.mp4", "h264");
@@ -138,11 +117,11 @@ TEST_CASE("fmplay render writes an H.264 MP4 that ffprobe accepts, with moving, 
 }
 
 TEST_CASE("frames drawn by render helper threads are the same as those drawn by one thread") {
-    fs::path d = fresh_dir("helpers");
+    fs::path d = fresh_dir("render_helpers");
     std::string clip = "--width 160 --height 120 --fps 12 --duration 1 --steps 100 --particles 1500 --quiet "
                        "--views particles,arrows,targets,grid --x264-preset ultrafast";
-    Result a = fmplay("render " + clip + " --render-threads 0 --out '" + (d / "one.mp4").string() + "'");
-    Result b = fmplay("render " + clip + " --render-threads 2 --out '" + (d / "three.mp4").string() + "'");
+    CommandResult a = run_fmplay("render " + clip + " --render-threads 0 --out '" + (d / "one.mp4").string() + "'");
+    CommandResult b = run_fmplay("render " + clip + " --render-threads 2 --out '" + (d / "three.mp4").string() + "'");
     REQUIRE_MESSAGE(a.code == 0, a.output);
     REQUIRE_MESSAGE(b.code == 0, b.output);
     auto fa = decode(d / "one.mp4", 160, 120), fb = decode(d / "three.mp4", 160, 120);
@@ -152,12 +131,12 @@ TEST_CASE("frames drawn by render helper threads are the same as those drawn by 
 }
 
 TEST_CASE("fmplay render writes a GIF and a PNG figure") {
-    fs::path d = fresh_dir("gif");
-    Result r = fmplay("render " + k_clip + " --out '" + (d / "flow.gif").string() + "'");
+    fs::path d = fresh_dir("render_gif");
+    CommandResult r = run_fmplay("render " + k_clip + " --out '" + (d / "flow.gif").string() + "'");
     REQUIRE_MESSAGE(r.code == 0, r.output);
     check_clip(d / "flow.gif", "gif");
 
-    r = fmplay("render --width 320 --height 240 --steps 150 --particles 2000 --quiet --time 1 --out '" +
+    r = run_fmplay("render --width 320 --height 240 --steps 150 --particles 2000 --quiet --time 1 --out '" +
                (d / "fig.png").string() + "'");
     REQUIRE_MESSAGE(r.code == 0, r.output);
     int w = 0, h = 0, c = 0;
@@ -172,9 +151,9 @@ TEST_CASE("fmplay render writes a GIF and a PNG figure") {
 }
 
 TEST_CASE("--save-config writes scene.json and --config renders with it") {
-    fs::path d = fresh_dir("config");
+    fs::path d = fresh_dir("render_config");
     fs::path cfg = d / "scene.json";
-    Result r = fmplay("render --width 160 --height 120 --fps 8 --duration 1 --steps 100 --particles 1500 "
+    CommandResult r = run_fmplay("render --width 160 --height 120 --fps 8 --duration 1 --steps 100 --particles 1500 "
                       "--views particles,arrows,targets --title Moons --save-config '" + cfg.string() + "'");
     REQUIRE_MESSAGE(r.code == 0, r.output);
     ExportSettings s = load_export_settings(cfg.string());
@@ -190,7 +169,7 @@ TEST_CASE("--save-config writes scene.json and --config renders with it") {
     std::string text = export_settings_to_json(s);
     CHECK(export_settings_to_json(export_settings_from_json(text)) == text);
 
-    r = fmplay("render --quiet --config '" + cfg.string() + "' --out '" + (d / "clip.gif").string() + "'");
+    r = run_fmplay("render --quiet --config '" + cfg.string() + "' --out '" + (d / "clip.gif").string() + "'");
     REQUIRE_MESSAGE(r.code == 0, r.output);
     nlohmann::json p = probe(d / "clip.gif");
     CHECK(p["width"] == 160);
@@ -199,30 +178,30 @@ TEST_CASE("--save-config writes scene.json and --config renders with it") {
 }
 
 TEST_CASE("bad output paths and malformed scene.json exit 2 with one line and write nothing") {
-    fs::path d = fresh_dir("bad");
-    Result r = fmplay("render " + k_clip + " --out '" + (d / "missing" / "x.mp4").string() + "'");
+    fs::path d = fresh_dir("render_bad");
+    CommandResult r = run_fmplay("render " + k_clip + " --out '" + (d / "missing" / "x.mp4").string() + "'");
     CHECK(r.code == 2);
     CHECK(count_lines(r.output) == 1);
     CHECK(r.output.find("missing") != std::string::npos);
 
-    r = fmplay("render " + k_clip + " --out '" + (d / "x.avi").string() + "'");
+    r = run_fmplay("render " + k_clip + " --out '" + (d / "x.avi").string() + "'");
     CHECK(r.code == 2);
     CHECK(count_lines(r.output) == 1);
 
     std::ofstream(d / "broken.json") << "{\"video\": {\"fps\": 30,, }";
-    r = fmplay("render --config '" + (d / "broken.json").string() + "' --out '" + (d / "x.mp4").string() + "'");
+    r = run_fmplay("render --config '" + (d / "broken.json").string() + "' --out '" + (d / "x.mp4").string() + "'");
     CHECK(r.code == 2);
     CHECK(count_lines(r.output) == 1);
     CHECK(r.output.find("malformed") != std::string::npos);
 
     std::ofstream(d / "typo.json") << "{\"video\": {\"fsp\": 30}}";
-    r = fmplay("render --config '" + (d / "typo.json").string() + "' --out '" + (d / "x.mp4").string() + "'");
+    r = run_fmplay("render --config '" + (d / "typo.json").string() + "' --out '" + (d / "x.mp4").string() + "'");
     CHECK(r.code == 2);
     CHECK(count_lines(r.output) == 1);
     CHECK(r.output.find("video.fsp") != std::string::npos);
 
     std::ofstream(d / "range.json") << "{\"video\": {\"fps\": 1000}}";
-    r = fmplay("render --config '" + (d / "range.json").string() + "' --out '" + (d / "x.mp4").string() + "'");
+    r = run_fmplay("render --config '" + (d / "range.json").string() + "' --out '" + (d / "x.mp4").string() + "'");
     CHECK(r.code == 2);
     CHECK(r.output.find("video.fps") != std::string::npos);
 
@@ -234,7 +213,7 @@ TEST_CASE("a cancelled export leaves no file") {
     auto ctx = HeadlessGlContext::create(&error);
     REQUIRE_MESSAGE(ctx, error);
     ctx->make_current();
-    fs::path d = fresh_dir("cancel");
+    fs::path d = fresh_dir("render_cancel");
     ExportSettings s;
     s.video.width = 320;
     s.video.height = 240;

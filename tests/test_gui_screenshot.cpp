@@ -15,29 +15,14 @@
 
 namespace fs = std::filesystem;
 
+#include "tests/test_support.h"
+
+using namespace fmp::test;
+
 namespace {
 
-struct Result {
-    int code = -1;
-    std::string output;
-};
-
-// Runs fmplay, under xvfb-run when there is no display (CI).
-Result run_fmplay(const std::string& args) {
-    const char* env = std::getenv("FMPLAY_EXE");
-    std::string exe = env && *env ? env : FMPLAY_EXE;
-    const char* display = std::getenv("DISPLAY");
-    std::string prefix = display && *display ? "" : "xvfb-run -a -s '-screen 0 1280x1024x24' ";
-    std::string cmd = prefix + exe + " " + args + " 2>&1";
-    Result r;
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p != nullptr);
-    std::array<char, 4096> buf{};
-    while (std::fgets(buf.data(), buf.size(), p)) r.output += buf.data();
-    int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
+// The window needs a display: under xvfb-run when there is none (CI).
+CommandResult run_window(const std::string& args) { return run_fmplay(args, true); }
 
 struct Image {
     int w = 0, h = 0;
@@ -116,7 +101,7 @@ const std::string k_common = "--width 960 --height 640 --particles 6000 --steps 
 
 TEST_CASE("the default window shows particles, panels and training") {
     fs::path shot = temp_png("default");
-    Result r = run_fmplay(k_common + "--frames 30 --screenshot " + shot.string() + " --report");
+    CommandResult r = run_window(k_common + "--frames 30 --screenshot " + shot.string() + " --report");
     INFO(r.output);
     REQUIRE(r.code == 0);
     REQUIRE(fs::exists(shot));
@@ -140,13 +125,13 @@ TEST_CASE("toggling views changes the picture") {
     fs::path empty = temp_png("grid_only"), particles = temp_png("particles"),
              heat = temp_png("heatmap");
     fs::path arrows = temp_png("arrows");
-    REQUIRE(run_fmplay(base + "--views grid,nopanels --screenshot " + empty.string()).code == 0);
-    REQUIRE(run_fmplay(base + "--views grid,particles,nopanels --screenshot " + particles.string())
+    REQUIRE(run_window(base + "--views grid,nopanels --screenshot " + empty.string()).code == 0);
+    REQUIRE(run_window(base + "--views grid,particles,nopanels --screenshot " + particles.string())
                 .code == 0);
-    REQUIRE(run_fmplay(base + "--views grid,heatmap,nopanels --screenshot " + heat.string()).code ==
+    REQUIRE(run_window(base + "--views grid,heatmap,nopanels --screenshot " + heat.string()).code ==
             0);
     REQUIRE(
-        run_fmplay(base + "--views grid,arrows,nopanels --screenshot " + arrows.string()).code ==
+        run_window(base + "--views grid,arrows,nopanels --screenshot " + arrows.string()).code ==
         0);
     Image a = load(empty), b = load(particles), c = load(heat), d = load(arrows);
     const std::size_t total = static_cast<std::size_t>(a.w) * a.h;
@@ -168,10 +153,10 @@ TEST_CASE("toggling views changes the picture") {
 }
 
 TEST_CASE("bad GUI input is a one-line error naming the choices") {
-    Result r = run_fmplay("--frames 1 --path nope");
+    CommandResult r = run_window("--frames 1 --path nope");
     CHECK(r.code == 2);
     CHECK(r.output.find("condot") != std::string::npos);
-    r = run_fmplay("--frames 1 --views particles,sparkles");
+    r = run_window("--frames 1 --views particles,sparkles");
     CHECK(r.code == 2);
     CHECK(r.output.find("heatmap") != std::string::npos);
 }

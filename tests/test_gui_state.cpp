@@ -8,28 +8,14 @@
 #include <regex>
 #include <string>
 
+#include "tests/test_support.h"
+
+using namespace fmp::test;
+
 namespace {
 
-struct Result {
-    int code = -1;
-    std::string output;
-};
-
-Result run_fmplay(const std::string& args) {
-    const char* env = std::getenv("FMPLAY_EXE");
-    std::string exe = env && *env ? env : FMPLAY_EXE;
-    const char* display = std::getenv("DISPLAY");
-    std::string prefix = display && *display ? "" : "xvfb-run -a -s '-screen 0 1280x1024x24' ";
-    std::string cmd = prefix + exe + " " + args + " 2>&1";
-    Result r;
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p != nullptr);
-    std::array<char, 4096> buf{};
-    while (std::fgets(buf.data(), buf.size(), p)) r.output += buf.data();
-    int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
+// The window needs a display: under xvfb-run when there is none (CI).
+CommandResult run_window(const std::string& args) { return run_fmplay(args, true); }
 
 long long report_value(const std::string& output, const std::string& key) {
     std::smatch m;
@@ -47,8 +33,8 @@ TEST_CASE("switching path, coupling, solver and target while training keeps the 
         "10:path=vp;25:coupling=ot;40:solver=rk4;50:steps=6;60:views=particles,arrows,paths,trails,"
         "heatmap;"
         "70:target=8gaussians;80:path=cosine;90:solver=euler;100:views=particles,exact,conditional";
-    Result r =
-        run_fmplay("--width 900 --height 600 --particles 4000 --frames 160 --report --script '" +
+    CommandResult r =
+        run_window("--width 900 --height 600 --particles 4000 --frames 160 --report --script '" +
                    script + "'");
     INFO(r.output);
     REQUIRE(r.code == 0);
@@ -57,19 +43,19 @@ TEST_CASE("switching path, coupling, solver and target while training keeps the 
 }
 
 TEST_CASE("training stays paused with --no-train and runs without it") {
-    Result paused =
-        run_fmplay("--width 640 --height 480 --particles 2000 --frames 20 --report --no-train");
+    CommandResult paused =
+        run_window("--width 640 --height 480 --particles 2000 --frames 20 --report --no-train");
     INFO(paused.output);
     REQUIRE(paused.code == 0);
     CHECK(report_value(paused.output, "training steps") == 0);
-    Result live = run_fmplay("--width 640 --height 480 --particles 2000 --frames 20 --report");
+    CommandResult live = run_window("--width 640 --height 480 --particles 2000 --frames 20 --report");
     INFO(live.output);
     REQUIRE(live.code == 0);
     CHECK(report_value(live.output, "training steps") > 0);
 }
 
 TEST_CASE("a bad script key is an input error") {
-    Result r = run_fmplay("--frames 5 --script '2:colour=red'");
+    CommandResult r = run_window("--frames 5 --script '2:colour=red'");
     CHECK(r.code == 2);
     CHECK(r.output.find("colour") != std::string::npos);
 }
