@@ -151,3 +151,15 @@ TEST_CASE("bad model files exit 2 and write no samples") {
     CHECK(r.code == 2);
     CHECK(!fs::exists(d / "s.csv"));
 }
+
+TEST_CASE("the headless demo writes its figure, clip, samples and model and names them") {
+    fs::path d = fresh_dir("cli_demo");
+    CommandResult r = run_fmplay("demo --steps 200 --width 32 --engine cpu --out " + d.string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    for (const char* f : {"demo_flow.png", "demo_flow.mp4", "demo_samples.csv", "demo_model.json"}) {
+        CHECK(fs::exists(d / f));
+        CHECK(r.output.find(f) != std::string::npos);  // the paths are printed for the user
+    }
+    CHECK(count_files(d) == 4);
+}
