@@ -207,6 +207,7 @@ void DrawPanel::update(GuiApp& app) {
 void DrawPanel::fail(GuiApp& app, const std::string& message) {
     m_error = message;
     m_notice.clear();
+    m_open_next = true;
     app.m_message = message;
     app.m_message_until = now_seconds() + 10.0;
 }
@@ -218,6 +219,7 @@ void DrawPanel::import(GuiApp& app, const std::string& what, const Points& point
     push(app);
     app.m_fit_pending = true;
     m_error.clear();
+    m_open_next = true;
     m_notice = what + ": " + with_commas(static_cast<std::size_t>(points.rows())) + " points → " +
                side_name(m_which);
     app.m_message = m_notice;
@@ -238,7 +240,7 @@ void DrawPanel::do_import_image(GuiApp& app) {
 void DrawPanel::do_import_text(GuiApp& app) {
     try {
         TextImportOptions opt;
-        opt.points = m_text_points;
+        opt.points = m_image_opt.points;
         opt.seed = static_cast<uint64_t>(app.m_settings.seed);
         import(app, std::string("text \"") + m_text + "\"", text_to_points(m_text, opt));
     } catch (const std::exception& e) {
@@ -421,9 +423,9 @@ void DrawPanel::add_layer(Scene& scene, float ui_scale) {
     }
     if (m_layer.xy.empty()) return;
     // Warm amber for the target, cool blue for the source: matches the panel's side colours.
-    m_layer.color = m_which == DrawWhich::Target ? pack_rgba(1.0f, 0.78f, 0.35f, 0.55f)
-                                                 : pack_rgba(0.45f, 0.70f, 1.0f, 0.55f);
-    m_layer.size_px = 2.6f * ui_scale;
+    m_layer.color = m_which == DrawWhich::Target ? pack_rgba(1.0f, 0.78f, 0.35f, 0.4f)
+                                                 : pack_rgba(0.45f, 0.70f, 1.0f, 0.4f);
+    m_layer.size_px = 2.2f * ui_scale;
     m_layer.softness = 0.3f;
     m_layer.additive = false;
     scene.layers.emplace_back(std::move(m_layer));
@@ -470,7 +472,7 @@ void DrawPanel::panel(GuiApp& app) {
     {
         bool on = m_active;
         if (on) ImGui::PushStyleColor(ImGuiCol_Button, IM_COL32(150, 100, 30, 255));
-        if (ImGui::Button(on ? "✎ Drawing…" : "✎ Draw", ImVec2(ImGui::GetFontSize() * 6.5f, 0)))
+        if (ImGui::Button(on ? "Stop drawing" : "Draw", ImVec2(ImGui::GetFontSize() * 6.5f, 0)))
             m_active = !m_active;
         if (on) ImGui::PopStyleColor();
         tip("Draw mode (key D): drag on the canvas to spray points, right-drag to erase. The drawn "
@@ -538,7 +540,9 @@ void DrawPanel::panel(GuiApp& app) {
     }
 
     // Imports.
-    if (ImGui::TreeNodeEx("Import / export", ImGuiTreeNodeFlags_DefaultOpen)) {
+    // Folded at first so Training stays in view; an import (or its error) unfolds it.
+    if (m_open_next) ImGui::SetNextItemOpen(true), m_open_next = false;
+    if (ImGui::TreeNode("Import / export")) {
         const float load_w = ImGui::GetFontSize() * 4.0f;
         ImGui::PushItemWidth(ImGui::GetContentRegionAvail().x - load_w -
                              ImGui::GetStyle().ItemSpacing.x);
@@ -563,7 +567,7 @@ void DrawPanel::panel(GuiApp& app) {
             "parts.");
         ImGui::SliderInt("points##image", &m_image_opt.points, 500, 200000, "%d",
                          ImGuiSliderFlags_Logarithmic);
-        tip("How many points to sample from the image.");
+        tip("How many points an image or text import samples.");
 
         ImGui::PushItemWidth(ImGui::GetContentRegionAvail().x - load_w -
                              ImGui::GetStyle().ItemSpacing.x);

@@ -110,7 +110,7 @@ class DrawPanel {
     char m_csv_path[512] = "";
     char m_export_path[512] = "points.csv";
     ImageImportOptions m_image_opt;
-    int m_text_points = 20000;
+    bool m_open_next = false;  // unfold the import section on the next frame
     std::string m_error;   // the last failed import (red)
     std::string m_notice;  // the last successful one
 };
