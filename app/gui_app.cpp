@@ -140,7 +140,10 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
     app.add_option(
         "--script", o.script,
         "Settings changes at given frames, 'FRAME:KEY=VALUE;...' (keys: target, source, path, "
-        "coupling, solver, steps, views, time, train, play)");
+        "coupling, solver, steps, views, time, train, play; target=drawn selects the drawn set; "
+        "drawing: import_text=WORD, import_image=FILE, import_csv=FILE, export_csv=FILE, "
+        "draw=x0,y0,x1,y1, erase=x0,y0,x1,y1, undo, redo, clear, draw_which=target|source, "
+        "drawmode=on|off)");
 }
 
 int run_gui(const GuiOptions& options) {
@@ -184,9 +187,12 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
             auto eq = item.find('=');
             if (colon == std::string::npos || eq == std::string::npos || eq < colon)
                 throw InputError("bad --script item '" + item + "'; expected FRAME:KEY=VALUE");
-            static const std::vector<std::string> keys = {"target", "source", "path",  "coupling",
-                                                          "solver", "steps",  "views", "time",
-                                                          "train",  "play"};
+            static const std::vector<std::string> keys = [] {
+                std::vector<std::string> k = {"target", "source", "path",  "coupling", "solver",
+                                              "steps",  "views",  "time",  "train",    "play"};
+                for (const auto& d : DrawPanel::script_keys()) k.push_back(d);
+                return k;
+            }();
             std::string key = item.substr(colon + 1, eq - colon - 1);
             if (index_of(keys, key) < 0)
                 throw InputError("unknown --script key '" + key +
@@ -233,10 +239,24 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     m_worker = std::make_unique<FlowWorker>();
 
     init_imgui();
+    // Drawn sets live next to imgui.ini; test runs (--frames) leave the user's files alone.
+    if (options.frames == 0) {
+        std::string ini = ini_path();
+        if (ini != "imgui.ini")
+            m_draw->set_settings_dir(std::filesystem::path(ini).parent_path().string());
+    }
+    bool drawn_target = false, drawn_source = false;
+    m_draw->load_saved(*this, drawn_target, drawn_source);
+    // The saved selection comes back unless the command line chose another dataset.
+    if (drawn_target && options.target == GuiOptions{}.target)
+        m_settings.target = DrawPanel::custom_index();
+    if (drawn_source && options.source == GuiOptions{}.source)
+        m_settings.source = DrawPanel::custom_index();
     reset_training();
 }
 
 GuiApp::~GuiApp() {
+    m_draw->save(*this, false);
     m_export.reset();  // an unfinished export: its GL objects go while the context is alive
     // Workers first (they hold no GL objects), then ImGui and GL objects before the context goes.
     m_worker.reset();
@@ -293,8 +313,8 @@ void GuiApp::reset_training() {
     config.batch = s.batch;
     config.seed = static_cast<uint64_t>(s.seed);
     config.validate();
-    Dataset source = make_dataset(dataset_names()[s.source]);
-    Dataset target = make_dataset(dataset_names()[s.target]);
+    Dataset source = dataset_at(s.source, DrawWhich::Source);
+    Dataset target = dataset_at(s.target, DrawWhich::Target);
     bool data_changed = m_spec.source.name() != source.name() ||
                         m_spec.target.name() != target.name() ||
                         m_spec.path.kind() != m_path.kind();
@@ -312,6 +332,14 @@ void GuiApp::reset_training() {
     update_spec();
 }
 
+Dataset GuiApp::dataset_at(int index, DrawWhich which) {
+    if (index == DrawPanel::custom_index()) {
+        // An empty drawing keeps what was there, so choosing it never stops training.
+        return m_draw->dataset(which, which == DrawWhich::Target ? m_spec.target : m_spec.source);
+    }
+    return make_dataset(dataset_names()[index]);
+}
+
 void GuiApp::update_spec() {
     m_spec.solver = *solver_kind_from_name(solver_names()[m_settings.solver]);
     m_spec.steps = m_settings.solver_steps;
@@ -321,8 +349,11 @@ void GuiApp::update_spec() {
 }
 
 void GuiApp::apply_setting(const std::string& key, const std::string& value) {
+    if (m_draw->apply_script(*this, key, value)) return;
     auto pick = [&](const std::vector<std::string>& names, int& slot) {
         int i = index_of(names, value);
+        if (&names == &dataset_names() && (value == "drawn" || value == "custom"))
+            i = DrawPanel::custom_index();
         if (i < 0)
             throw InputError("unknown " + key + " '" + value + "'; valid: " + join_names(names));
         slot = i;
@@ -401,12 +432,18 @@ int GuiApp::run(GuiRunStats* stats) {
             ? 0.0
             : steady[std::min(steady.size() - 1, static_cast<std::size_t>(0.95 * steady.size()))];
     TrainingSnapshot snap = m_trainer->snapshot();
+    const std::size_t drawn_target = m_draw->count(DrawWhich::Target);
+    const std::size_t drawn_source = m_draw->count(DrawWhich::Source);
     if (m_options.report) {
         std::printf("frames: %d\nmedian frame: %.2f ms (%.1f fps)\np95 frame: %.2f ms\n", frames,
                     median, median > 0 ? 1e3 / median : 0.0, p95);
         std::printf("engine: %s\nparticles: %d\ntraining steps: %lld\ntrajectory refresh: %.2f s\n",
                     m_engine_label.c_str(), m_settings.particles, static_cast<long long>(snap.step),
                     m_worker->last_trajectory_seconds());
+        std::printf("drawn target points: %zu\ndrawn source points: %zu\ndataset swaps: %d\n"
+                    "training resets: %llu\n",
+                    drawn_target, drawn_source, m_draw->swaps(),
+                    static_cast<unsigned long long>(snap.generation));
         std::fflush(stdout);
     }
     if (stats) {
@@ -416,6 +453,10 @@ int GuiApp::run(GuiRunStats* stats) {
         stats->training_steps = snap.step;
         stats->engine = m_engine_label;
         stats->particles = m_settings.particles;
+        stats->drawn_target_points = drawn_target;
+        stats->drawn_source_points = drawn_source;
+        stats->dataset_swaps = m_draw->swaps();
+        stats->training_resets = static_cast<int>(snap.generation);
     }
     std::string err = m_trainer->error();
     if (!err.empty()) {
@@ -435,6 +476,7 @@ void GuiApp::frame(double dt, bool last) {
     handle_input();
     advance_time(dt);
     sync_with_workers();
+    m_draw->update(*this);
     if (m_frame_index == 0) {
         // The backend creates the font texture in its first NewFrame. The font is rasterised at
         // its display size, so nearest sampling looks the same as linear and is several times
@@ -460,6 +502,7 @@ void GuiApp::frame(double dt, bool last) {
     if (m_panels) draw_panels();
     render_canvas();
     draw_axis_labels();
+    m_draw->draw_overlay(*this);
     ImGui::Render();
     ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
     if (last && !m_options.screenshot.empty()) m_screenshot_request = m_options.screenshot;
@@ -496,10 +539,12 @@ void GuiApp::handle_input() {
             m_screenshot_request = name;
         }
     }
+    // In draw mode the left and right buttons paint; the middle one still pans.
+    const bool drawing = m_draw->handle_input(*this);
     // Pan with any mouse button, zoom around the cursor with the wheel.
     if (!io.WantCaptureMouse) {
         float fx = io.DisplayFramebufferScale.x, fy = io.DisplayFramebufferScale.y;
-        for (int b = 0; b < 3; ++b)
+        for (int b = drawing ? 2 : 0; b < 3; ++b)
             if (ImGui::IsMouseDragging(b, 0.0f)) {
                 m_view.center.x() -= io.MouseDelta.x * fx / m_view.pixels_per_unit;
                 m_view.center.y() += io.MouseDelta.y * fy / m_view.pixels_per_unit;
@@ -628,8 +673,10 @@ void GuiApp::render_canvas() {
     } else {
         m_scene.clip[2] = m_scene.clip[3] = 0;
     }
+    m_draw->add_layer(m_scene, m_scale);
     glBindFramebuffer(GL_FRAMEBUFFER, 0);
     m_renderer->render(m_scene, m_view);
+    m_draw->take_layer(m_scene);
 }
 
 void GuiApp::take_screenshot(const std::string& path) {

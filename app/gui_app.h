@@ -1,5 +1,6 @@
 // The interactive window: options (also the --frames/--screenshot/--report test flags) and entry.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -38,6 +39,10 @@ struct GuiRunStats {
     int64_t training_steps = 0;  // at the end of the run
     std::string engine;          // the engine's description
     int particles = 0;
+    std::size_t drawn_target_points = 0;  // the drawn sets' sizes at the end
+    std::size_t drawn_source_points = 0;
+    int dataset_swaps = 0;      // drawn/imported sets handed to training with the weights kept
+    int training_resets = 0;    // fresh weights since the start (the first one counts)
 };
 
 // Registers the GUI's flags on the top-level app (they apply when no subcommand is given).

@@ -64,8 +64,13 @@ ExportPanel::~ExportPanel() {
 ExportSettings ExportPanel::settings_from_window(const GuiApp& app) const {
     ExportSettings s = m_settings;
     const UiSettings& u = app.m_settings;
-    s.train.target = dataset_names()[u.target];
-    s.train.source = dataset_names()[u.source];
+    // A drawn set goes to the export (and its saved config) as the CSV it is kept in.
+    s.train.target = u.target == DrawPanel::custom_index()
+                         ? app.m_draw->spec_for_export(app, DrawWhich::Target)
+                         : dataset_names()[u.target];
+    s.train.source = u.source == DrawPanel::custom_index()
+                         ? app.m_draw->spec_for_export(app, DrawWhich::Source)
+                         : dataset_names()[u.source];
     s.train.path = path_names()[u.path];
     s.train.coupling = coupling_names()[u.coupling];
     s.train.width = u.width;

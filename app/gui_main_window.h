@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "app/gl_window.h"
+#include "app/gui_draw.h"
 #include "app/gui_export_panel.h"
 #include "app/gui_app.h"
 #include "app/gui_flow_worker.h"
@@ -57,6 +58,9 @@ class GuiApp {
     void draw_axis_labels();
     std::string seeing_line() const;
     friend class ExportPanel;  // reads the window's state for exports (gui_export_panel.cpp)
+    friend class DrawPanel;    // drawing and imports edit the datasets (gui_draw.cpp)
+    // The dataset for a combo index (the last index is the drawn set of that side).
+    Dataset dataset_at(int index, DrawWhich which);
 
     GuiOptions m_options;
     std::unique_ptr<GlWindow> m_window;
@@ -107,6 +111,7 @@ class GuiApp {
     std::vector<std::pair<int, std::string>> m_script;
     int m_frame_index = 0;
     std::unique_ptr<ExportPanel> m_export = std::make_unique<ExportPanel>();
+    std::unique_ptr<DrawPanel> m_draw = std::make_unique<DrawPanel>();
 };
 
 }  // namespace fmp

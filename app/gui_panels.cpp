@@ -204,12 +204,21 @@ void GuiApp::draw_settings_panel() {
     ImGui::PushItemWidth(-ImGui::GetFontSize() * 6.5f);
 
     if (ImGui::CollapsingHeader("Data", ImGuiTreeNodeFlags_DefaultOpen)) {
-        if (combo("target p₁", st.target, dataset_names())) reset_training();
-        tip(std::string(k_tip_target) + "\n\n" +
-            dataset_description(*dataset_kind_from_name(dataset_names()[st.target])));
-        if (combo("source p₀", st.source, dataset_names())) reset_training();
-        tip(std::string(k_tip_source) + "\n\n" +
-            dataset_description(*dataset_kind_from_name(dataset_names()[st.source])));
+        // The analytic datasets plus the drawn set of each side.
+        std::vector<std::string> names = dataset_names();
+        names.push_back(DrawPanel::custom_label());
+        auto describe = [&](int index, DrawWhich which) {
+            if (index == DrawPanel::custom_index())
+                return "Your own point set (" + with_commas(static_cast<long long>(
+                                                    m_draw->count(which))) +
+                       " points), drawn on the canvas or imported below; sampled uniformly.";
+            return dataset_description(*dataset_kind_from_name(dataset_names()[index]));
+        };
+        if (combo("target p₁", st.target, names)) reset_training();
+        tip(std::string(k_tip_target) + "\n\n" + describe(st.target, DrawWhich::Target));
+        if (combo("source p₀", st.source, names)) reset_training();
+        tip(std::string(k_tip_source) + "\n\n" + describe(st.source, DrawWhich::Source));
+        m_draw->panel(*this);
     }
 
     if (ImGui::CollapsingHeader("Probability path", ImGuiTreeNodeFlags_DefaultOpen)) {
@@ -727,10 +736,14 @@ void GuiApp::draw_status_bar() {
     ImGui::TextUnformatted(buf);
     tip("Engine: " + m_engine_label +
         "\nKeys: Space play/pause · T train on/off · R reset · ←/→ scrub t · F fit view · H hide "
-        "panels · S screenshot");
+        "panels · S screenshot · D draw mode (E eraser, Ctrl+Z undo, Ctrl+Shift+Z redo)");
     if (!m_message.empty() && m_now < m_message_until) {
         ImGui::SameLine();
-        ImGui::TextColored(ImVec4(0.55f, 0.85f, 0.75f, 1.0f), "   ·   %s", m_message.c_str());
+        // A failed import's message is red, like its copy in the Data panel.
+        bool failed = !m_draw->error().empty() && m_message == m_draw->error();
+        ImGui::TextColored(failed ? ImVec4(1.0f, 0.42f, 0.40f, 1.0f)
+                                  : ImVec4(0.55f, 0.85f, 0.75f, 1.0f),
+                           "   ·   %s", m_message.c_str());
     } else {
         ImGui::SameLine();
         ImGui::TextDisabled("   ·   H hides panels, S saves a screenshot");

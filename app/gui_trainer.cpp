@@ -48,8 +48,23 @@ void Trainer::reset(const TrainConfig& config, const Dataset& source, const Data
     {
         std::lock_guard<std::mutex> lock(m_mutex);
         m_pending_reset = ResetCommand{config, source, target};
+        m_pending_datasets.reset();
         m_pending_lr.reset();
         m_pending_batch.reset();
+    }
+    m_wake.notify_all();
+}
+
+void Trainer::set_datasets(const Dataset& source, const Dataset& target) {
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        // A reset not yet applied takes the new sets itself (fresh weights either way).
+        if (m_pending_reset) {
+            m_pending_reset->source = source;
+            m_pending_reset->target = target;
+        } else {
+            m_pending_datasets = DatasetsCommand{source, target};
+        }
     }
     m_wake.notify_all();
 }
@@ -112,7 +127,7 @@ void Trainer::worker_loop() {
         {
             std::unique_lock<std::mutex> lock(m_mutex);
             m_wake.wait(lock, [this] {
-                return m_stop || m_pending_reset || m_pending_lr || m_pending_batch ||
+                return m_stop || m_pending_reset || m_pending_datasets || m_pending_lr || m_pending_batch ||
                        m_single_steps > 0 || (m_running.load() && m_has_model && m_error.empty());
             });
             if (m_stop) return;
@@ -124,12 +139,14 @@ void Trainer::worker_loop() {
 
 bool Trainer::slice(double budget_ms) {
     std::optional<ResetCommand> reset;
+    std::optional<DatasetsCommand> datasets;
     std::optional<float> lr;
     std::optional<int> batch;
     int single = 0;
     {
         std::lock_guard<std::mutex> lock(m_mutex);
         reset.swap(m_pending_reset);
+        datasets.swap(m_pending_datasets);
         lr.swap(m_pending_lr);
         batch.swap(m_pending_batch);
         single = m_single_steps;
@@ -151,6 +168,7 @@ bool Trainer::slice(double budget_ms) {
             m_snapshot.steps_per_second = 0.0;
         }
         if (!m_has_model) return reset.has_value();
+        if (datasets) m_engine->set_datasets(datasets->source, datasets->target);
         if (lr) m_engine->set_learning_rate(*lr);
         if (batch) m_engine->set_batch_size(*batch);
         int steps = single;

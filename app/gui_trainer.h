@@ -43,6 +43,8 @@ class Trainer {
 
     // All of these return at once; the worker applies them before its next slice.
     void reset(const TrainConfig& config, const Dataset& source, const Dataset& target);
+    // Swaps the datasets keeping the weights and the optimizer (drawing): training goes on.
+    void set_datasets(const Dataset& source, const Dataset& target);
     void set_running(bool running);
     bool running() const { return m_running.load(); }
     void step_once(int steps = 1);
@@ -82,6 +84,10 @@ class Trainer {
         Dataset source, target;
     };
     std::optional<ResetCommand> m_pending_reset;
+    struct DatasetsCommand {
+        Dataset source, target;
+    };
+    std::optional<DatasetsCommand> m_pending_datasets;
     std::optional<float> m_pending_lr;
     std::optional<int> m_pending_batch;
     TrainingSnapshot m_snapshot;
