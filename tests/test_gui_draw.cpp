@@ -14,28 +14,14 @@
 
 namespace fs = std::filesystem;
 
+#include "tests/test_support.h"
+
+using namespace fmp::test;
+
 namespace {
 
-struct Result {
-    int code = -1;
-    std::string output;
-};
-
-Result run_fmplay(const std::string& args) {
-    const char* env = std::getenv("FMPLAY_EXE");
-    std::string exe = env && *env ? env : FMPLAY_EXE;
-    const char* display = std::getenv("DISPLAY");
-    std::string prefix = display && *display ? "" : "xvfb-run -a -s '-screen 0 1280x1024x24' ";
-    std::string cmd = prefix + exe + " " + args + " 2>&1";
-    Result r;
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p != nullptr);
-    std::array<char, 4096> buf{};
-    while (std::fgets(buf.data(), buf.size(), p)) r.output += buf.data();
-    int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
+// The window needs a display: under xvfb-run when there is none (CI).
+CommandResult run_window(const std::string& args) { return run_fmplay(args, true); }
 
 long long report_value(const std::string& output, const std::string& key) {
     std::smatch m;
@@ -69,10 +55,10 @@ const std::string k_common =
 TEST_CASE("a typed word becomes the target while training goes on with its weights") {
     fs::path moons = temp_file("moons.png"), flow = temp_file("flow.png");
     fs::path csv = temp_file("flow.csv");
-    Result a = run_fmplay(k_common + "--frames 40 --screenshot " + moons.string());
+    CommandResult a = run_window(k_common + "--frames 40 --screenshot " + moons.string());
     INFO(a.output);
     REQUIRE(a.code == 0);
-    Result b = run_fmplay(k_common + "--frames 40 --screenshot " + flow.string() +
+    CommandResult b = run_window(k_common + "--frames 40 --screenshot " + flow.string() +
                           " --script '12:import_text=FLOW;38:export_csv=" + csv.string() + "'");
     INFO(b.output);
     REQUIRE(b.code == 0);
@@ -109,7 +95,7 @@ TEST_CASE("scripted strokes add points, erase and undo remove them, and bad file
     const std::string bad_csv = std::string(FMP_TEST_DATA_DIR) + "/bad_nan.csv";
     // Two strokes, an undo of the second, a bad image, a missing image and a malformed CSV: the
     // drawn set is the first stroke's, and training runs on it to the end.
-    Result r = run_fmplay(k_common + "--frames 36 --screenshot " + shot.string() +
+    CommandResult r = run_window(k_common + "--frames 36 --screenshot " + shot.string() +
                           " --script '4:drawmode=on;6:draw=-2,0,2,0;10:draw=0,-2,0,2;14:undo=1;"
                           "18:import_image=" +
                           bad_image + ";20:import_image=/nonexistent/cat.png;22:import_csv=" +
@@ -126,13 +112,13 @@ TEST_CASE("scripted strokes add points, erase and undo remove them, and bad file
     CHECK(report_value(r.output, "training steps") > 0);
 
     // The same strokes without the undo keep both.
-    Result both = run_fmplay(k_common + "--frames 16 --script '6:draw=-2,0,2,0;10:draw=0,-2,0,2'");
+    CommandResult both = run_window(k_common + "--frames 16 --script '6:draw=-2,0,2,0;10:draw=0,-2,0,2'");
     INFO(both.output);
     REQUIRE(both.code == 0);
     long long two = report_value(both.output, "drawn target points");
     CHECK(two > drawn + 3000);
     // An eraser stroke across the middle removes some, not all.
-    Result erased = run_fmplay(
+    CommandResult erased = run_window(
         k_common + "--frames 16 --script '6:draw=-2,0,2,0;10:erase=0,-1,0,1'");
     INFO(erased.output);
     REQUIRE(erased.code == 0);
@@ -142,7 +128,7 @@ TEST_CASE("scripted strokes add points, erase and undo remove them, and bad file
 }
 
 TEST_CASE("a drawn source with an analytic target trains without a reset") {
-    Result r = run_fmplay(k_common +
+    CommandResult r = run_window(k_common +
                           "--frames 24 --script '4:draw_which=source;6:draw=-2,-2,2,2;8:draw=-2,2,2,-2'");
     INFO(r.output);
     REQUIRE(r.code == 0);
