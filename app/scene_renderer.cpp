@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "app/png_writer.h"
+#include "core/gl/gl_shader.h"
 #include "core/resources.h"
 
 namespace fmp {
@@ -75,52 +76,15 @@ void SegmentLayer::add_arrow(const Eigen::Vector2f& base, const Eigen::Vector2f&
 
 namespace {
 
-std::string numbered(const std::string& source) {
-    std::ostringstream out;
-    std::istringstream in(source);
-    std::string line;
-    for (int n = 1; std::getline(in, line); ++n) out << n << ": " << line << "\n";
-    return out.str();
-}
-
 GLuint compile_shader(GLenum type, const std::string& name) {
     auto text = embedded_file(name);
     if (!text) throw std::runtime_error("missing embedded shader " + name);
-    std::string source(*text);
-    GLuint shader = glCreateShader(type);
-    const char* src = source.c_str();
-    glShaderSource(shader, 1, &src, nullptr);
-    glCompileShader(shader);
-    GLint ok = 0;
-    glGetShaderiv(shader, GL_COMPILE_STATUS, &ok);
-    if (!ok) {
-        char log[4096];
-        glGetShaderInfoLog(shader, sizeof(log), nullptr, log);
-        glDeleteShader(shader);
-        throw std::runtime_error("shader " + name + " failed to compile:\n" + log + "\n" +
-                                 numbered(source));
-    }
-    return shader;
+    return compile_shader_stage(type, std::string(*text), name);
 }
 
 GLuint link_program(const std::string& vert, const std::string& frag) {
-    GLuint vs = compile_shader(GL_VERTEX_SHADER, vert);
-    GLuint fs = compile_shader(GL_FRAGMENT_SHADER, frag);
-    GLuint program = glCreateProgram();
-    glAttachShader(program, vs);
-    glAttachShader(program, fs);
-    glLinkProgram(program);
-    glDeleteShader(vs);
-    glDeleteShader(fs);
-    GLint ok = 0;
-    glGetProgramiv(program, GL_LINK_STATUS, &ok);
-    if (!ok) {
-        char log[4096];
-        glGetProgramInfoLog(program, sizeof(log), nullptr, log);
-        glDeleteProgram(program);
-        throw std::runtime_error("program " + vert + " + " + frag + " failed to link: " + log);
-    }
-    return program;
+    return link_shader_program({compile_shader(GL_VERTEX_SHADER, vert), compile_shader(GL_FRAGMENT_SHADER, frag)},
+                               vert + " + " + frag);
 }
 
 // A GL buffer that grows (never shrinks) and is refilled each frame.

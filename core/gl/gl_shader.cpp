@@ -72,44 +72,57 @@ ComputeProgram ComputeProgram::from_source(const std::string& label, const std::
     return p;
 }
 
-void ComputeProgram::compile(const std::string& source) {
-    const std::string& name = m_name;
-    GLuint shader = glCreateShader(GL_COMPUTE_SHADER);
+namespace {
+
+std::string info_log(GLuint obj, bool is_shader) {
+    GLint len = 0;
+    if (is_shader) glGetShaderiv(obj, GL_INFO_LOG_LENGTH, &len);
+    else glGetProgramiv(obj, GL_INFO_LOG_LENGTH, &len);
+    std::string log(static_cast<size_t>(std::max(len, 1)), '\0');
+    if (is_shader) glGetShaderInfoLog(obj, len, nullptr, log.data());
+    else glGetProgramInfoLog(obj, len, nullptr, log.data());
+    return std::string(log.c_str());  // drop the trailing zeros
+}
+
+}  // namespace
+
+unsigned compile_shader_stage(unsigned type, const std::string& source, const std::string& label) {
+    GLuint shader = glCreateShader(type);
     const char* text = source.c_str();
     glShaderSource(shader, 1, &text, nullptr);
     glCompileShader(shader);
     GLint ok = 0;
     glGetShaderiv(shader, GL_COMPILE_STATUS, &ok);
-    auto info_log = [](GLuint obj, bool is_shader) {
-        GLint len = 0;
-        if (is_shader)
-            glGetShaderiv(obj, GL_INFO_LOG_LENGTH, &len);
-        else
-            glGetProgramiv(obj, GL_INFO_LOG_LENGTH, &len);
-        std::string log(static_cast<size_t>(std::max(len, 1)), '\0');
-        if (is_shader)
-            glGetShaderInfoLog(obj, len, nullptr, log.data());
-        else
-            glGetProgramInfoLog(obj, len, nullptr, log.data());
-        return std::string(log.c_str());  // drop the trailing zeros
-    };
     if (!ok) {
         std::string log = info_log(shader, true);
         glDeleteShader(shader);
-        throw std::runtime_error("compute shader '" + name + "' failed to compile:\n" + log +
+        throw std::runtime_error("shader '" + label + "' failed to compile:\n" + log +
                                  "\n--- source ---\n" + number_source_lines(source));
     }
-    m_program = glCreateProgram();
-    glAttachShader(m_program, shader);
-    glLinkProgram(m_program);
-    glDeleteShader(shader);
-    glGetProgramiv(m_program, GL_LINK_STATUS, &ok);
+    return shader;
+}
+
+unsigned link_shader_program(const std::vector<unsigned>& stages, const std::string& label) {
+    GLuint program = glCreateProgram();
+    for (unsigned s : stages) glAttachShader(program, s);
+    glLinkProgram(program);
+    for (unsigned s : stages) glDeleteShader(s);
+    GLint ok = 0;
+    glGetProgramiv(program, GL_LINK_STATUS, &ok);
     if (!ok) {
-        std::string log = info_log(m_program, false);
-        glDeleteProgram(m_program);
-        m_program = 0;
-        throw std::runtime_error("compute shader '" + name + "' failed to link:\n" + log +
-                                 "\n--- source ---\n" + number_source_lines(source));
+        std::string log = info_log(program, false);
+        glDeleteProgram(program);
+        throw std::runtime_error("shader program '" + label + "' failed to link:\n" + log);
+    }
+    return program;
+}
+
+void ComputeProgram::compile(const std::string& source) {
+    GLuint shader = compile_shader_stage(GL_COMPUTE_SHADER, source, m_name);
+    try {
+        m_program = link_shader_program({shader}, m_name);
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error(std::string(e.what()) + "\n--- source ---\n" + number_source_lines(source));
     }
 }
 

@@ -1,4 +1,4 @@
-// Compute shader programs built from the embedded shaders/ files, with compile-time defines.
+// Shader programs built from the embedded shaders/ files; compile errors quote the numbered source.
 #pragma once
 #include <string>
 #include <unordered_map>
@@ -16,6 +16,12 @@ std::string assemble_shader_source(const std::string& name, const ShaderDefines&
 
 // "   1: first line\n   2: ..." for error messages.
 std::string number_source_lines(const std::string& source);
+
+// One shader stage compiled from source; throws std::runtime_error with the driver's log and the
+// numbered source if it fails. `label` names it in the message.
+unsigned compile_shader_stage(unsigned type, const std::string& source, const std::string& label);
+// Links the stages (and deletes them); throws with the driver's log if linking fails.
+unsigned link_shader_program(const std::vector<unsigned>& stages, const std::string& label);
 
 // A linked compute program. Compile or link failures throw std::runtime_error whose message
 // holds the driver's log and the numbered source.
