@@ -64,16 +64,24 @@ BestTwo best_two(const float* row, const float* v, int n) {
         idx[0] = lt ? idx[u] : idx[0];
         m1[0] = lt ? m1[u] : m1[0];
     }
-    float r1 = m1[0][0], r2 = m2[0][0];
-    int j1 = idx[0][0];
-    for (int k = 1; k < 8; ++k) {
-        const float t = m1[0][k], t2 = m2[0][k];
-        const bool lt = t < r1;
-        r2 = lt ? std::min(r1, t2) : std::min(r2, t);
-        j1 = lt ? idx[0][k] : j1;
-        r1 = lt ? t : r1;
-    }
-    return {r1, r2, j1};
+    // Then lanes k and k ^ s for s = 4, 2, 1: a three-level tree instead of an eight-step chain.
+    // Ties keep the first operand, so the result is deterministic.
+    Vec8f a1 = m1[0], a2 = m2[0];
+    Vec8i ai = idx[0];
+    auto fold = [&](Vec8f b1, Vec8f b2, Vec8i bi) {
+        const Vec8i lt = b1 < a1;
+        a2 = lt ? (a1 < b2 ? a1 : b2) : (b1 < a2 ? b1 : a2);
+        ai = lt ? bi : ai;
+        a1 = lt ? b1 : a1;
+    };
+#define FMP_FOLD(...)                                                                              \
+    fold(__builtin_shufflevector(a1, a1, __VA_ARGS__), __builtin_shufflevector(a2, a2, __VA_ARGS__), \
+         __builtin_shufflevector(ai, ai, __VA_ARGS__))
+    FMP_FOLD(4, 5, 6, 7, 0, 1, 2, 3);
+    FMP_FOLD(2, 3, 0, 1, 6, 7, 4, 5);
+    FMP_FOLD(1, 0, 3, 2, 5, 4, 7, 6);
+#undef FMP_FOLD
+    return {a1[0], a2[0], ai[0]};
 }
 
 // Double-precision passes over a padded float cost row, eight columns at a time.
@@ -162,13 +170,20 @@ Relaxed relax_argmin(const float* row, const double* v, double h, double* d, int
         bidx[0] = __builtin_convertvector(lt, Vec8i) ? bidx[u] : bidx[0];
         best[0] = lt ? best[u] : best[0];
     }
-    Relaxed r{best[0][0], bidx[0][0]};
-    for (int k = 1; k < 8; ++k) {
-        const bool lt = best[0][k] < r.d;
-        r.j = lt ? bidx[0][k] : r.j;
-        r.d = lt ? best[0][k] : r.d;
-    }
-    return r;
+    // Lanes k and k ^ s for s = 4, 2, 1, as in best_two (ties keep the first operand).
+    Vec8d bd = best[0];
+    Vec8i bj = bidx[0];
+    auto fold = [&](Vec8d cd, Vec8i cj) {
+        const Vec8l lt = cd < bd;
+        bj = __builtin_convertvector(lt, Vec8i) ? cj : bj;
+        bd = lt ? cd : bd;
+    };
+#define FMP_FOLD(...) fold(__builtin_shufflevector(bd, bd, __VA_ARGS__), __builtin_shufflevector(bj, bj, __VA_ARGS__))
+    FMP_FOLD(4, 5, 6, 7, 0, 1, 2, 3);
+    FMP_FOLD(2, 3, 0, 1, 6, 7, 4, 5);
+    FMP_FOLD(1, 0, 3, 2, 5, 4, 7, 6);
+#undef FMP_FOLD
+    return {bd[0], bj[0]};
 }
 
 void check_finite(const Points& p, const char* what) {
@@ -209,31 +224,55 @@ const std::vector<int>& AssignmentSolver::solve(const Points& a, const Points& b
     m_pred.resize(stride);
     m_cols.resize(nn);
     m_free.resize(nn);
-    m_bx.resize(nn);
+    m_bx.resize(stride);
     m_vf.resize(stride);
     m_u.resize(nn);
-    m_by.resize(nn);
+    m_by.resize(stride);
+    m_col_max.resize(stride);
     m_scan_d.resize(nn);
     m_scan_v.resize(nn);
     m_col_min.resize(2 * stride);
     m_col_arg.resize(stride);
 
     // Costs in float (exactly reproducible for every scan); potentials and distances in double.
-    for (int j = 0; j < n; ++j) {
-        m_bx[j] = b(j, 0);
-        m_by[j] = b(j, 1);
+    // One vectorised pass writes the cost rows and the per-column minima (the auction's starting
+    // potentials) and maxima (for the eps scale). Padding columns get some finite cost here,
+    // reset to 0 below; their potential is -inf anyway.
+    for (int j = 0; j < np; ++j) {
+        m_bx[j] = j < n ? b(j, 0) : 0.0f;
+        m_by[j] = j < n ? b(j, 1) : 0.0f;
     }
     const float* bx = m_bx.data();
     const float* by = m_by.data();
+    float* vf = m_vf.data();
+    float* col_max = m_col_max.data();
+    constexpr float f_inf = std::numeric_limits<float>::infinity();
+    for (int j = 0; j < np; ++j) {
+        vf[j] = f_inf;
+        col_max[j] = 0.0f;
+    }
     for (int i = 0; i < n; ++i) {
         const float ax = a(i, 0), ay = a(i, 1);
+        const Vec8f vax = {ax, ax, ax, ax, ax, ax, ax, ax}, vay = {ay, ay, ay, ay, ay, ay, ay, ay};
         float* row = m_cost.data() + static_cast<std::size_t>(i) * stride;
-        for (int j = 0; j < n; ++j) {
-            const float dx = ax - bx[j], dy = ay - by[j];
-            row[j] = dx * dx + dy * dy;
+        for (int j = 0; j < np; j += 8) {
+            Vec8f px, py, lo, hi;
+            std::memcpy(&px, bx + j, sizeof px);
+            std::memcpy(&py, by + j, sizeof py);
+            std::memcpy(&lo, vf + j, sizeof lo);
+            std::memcpy(&hi, col_max + j, sizeof hi);
+            const Vec8f dx = vax - px, dy = vay - py;
+            const Vec8f c = dx * dx + dy * dy;
+            std::memcpy(row + j, &c, sizeof c);
+            lo = c < lo ? c : lo;
+            hi = c > hi ? c : hi;
+            std::memcpy(vf + j, &lo, sizeof lo);
+            std::memcpy(col_max + j, &hi, sizeof hi);
         }
         for (int j = n; j < np; ++j) row[j] = 0.0f;
     }
+    float max_cost = 0.0f;
+    for (int j = 0; j < n; ++j) max_cost = col_max[j] > max_cost ? col_max[j] : max_cost;
 
     const float* C = m_cost.data();
     double* v = m_v.data();
@@ -250,16 +289,6 @@ const std::vector<int>& AssignmentSolver::solve(const Points& a, const Points& b
     // than growing the matching by shortest paths from scratch, whose searches then span most
     // columns. It is only a heuristic, so it runs in float with branch-free (vectorisable) scans;
     // column minima are the starting potentials.
-    float* vf = m_vf.data();
-    float max_cost = 0.0f;
-    for (int j = 0; j < np; ++j) vf[j] = std::numeric_limits<float>::infinity();
-    for (int i = 0; i < n; ++i) {
-        const float* row = cost_row(i);
-        for (int j = 0; j < n; ++j) {
-            vf[j] = row[j] < vf[j] ? row[j] : vf[j];
-            max_cost = row[j] > max_cost ? row[j] : max_cost;
-        }
-    }
     for (int j = n; j < np; ++j) vf[j] = -std::numeric_limits<float>::infinity();
     for (int i = 0; i < n; ++i) {
         x[i] = -1;

@@ -25,7 +25,7 @@ public:
     const std::vector<int>& solve(const Points& a, const Points& b);
 
 private:
-    std::vector<float> m_cost, m_bx, m_by, m_vf;
+    std::vector<float> m_cost, m_bx, m_by, m_vf, m_col_max;
     std::vector<double> m_u, m_v, m_dist, m_scan_d, m_scan_v, m_col_min;
     std::vector<int> m_row_of_col, m_col_of_row, m_pred, m_cols, m_free, m_perm, m_col_arg;
 };
