@@ -124,7 +124,7 @@ private:
         m_coupler.couple(batch.x0, batch.x1);
     }
 
-    // The exact OT solve (about 0.4 ms at batch 256) is sequential and would double the step
+    // The exact OT solve (about 0.36 ms at batch 256) is sequential and would double the step
     // time, so a producer thread samples and couples batch k+1 while batch k trains. Batches come
     // out in the same order with the same RNG draws, so a seed gives the same run as unpipelined.
     void train_pipelined(int steps) {
