@@ -34,6 +34,10 @@
 namespace fmp {
 namespace {
 
+// With the GL engine, the CPU view worker integrates this many of the particles (for trails,
+// paths and the heatmap); the GPU draws all of them.
+constexpr int k_cpu_view_particles = 20000;
+
 double now_seconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
@@ -237,6 +241,7 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     m_trainer = std::make_unique<Trainer>(std::move(engine), !m_gl_engine);
     m_engine_label = m_trainer->description();
     m_worker = std::make_unique<FlowWorker>();
+    if (m_gl_engine) m_gpu_particles = std::make_unique<GpuParticles>();
 
     init_imgui();
     // Drawn sets live next to imgui.ini; test runs (--frames) leave the user's files alone.
@@ -345,7 +350,16 @@ void GuiApp::update_spec() {
     m_spec.steps = m_settings.solver_steps;
     m_spec.particles = m_settings.particles;
     m_spec.seed = static_cast<uint64_t>(m_settings.seed);
-    m_worker->set_spec(m_spec);
+    if (m_gpu_particles) {
+        // The GPU draws every particle; the CPU worker integrates a subset for the trails, the
+        // paths and the heatmap (its first particles are the GPU's first ones).
+        m_gpu_particles->set_spec(m_spec);
+        FlowSpec subset = m_spec;
+        subset.particles = std::min(m_spec.particles, k_cpu_view_particles);
+        m_worker->set_spec(subset);
+    } else {
+        m_worker->set_spec(m_spec);
+    }
 }
 
 void GuiApp::apply_setting(const std::string& key, const std::string& value) {
@@ -440,6 +454,9 @@ int GuiApp::run(GuiRunStats* stats) {
         std::printf("engine: %s\nparticles: %d\ntraining steps: %lld\ntrajectory refresh: %.2f s\n",
                     m_engine_label.c_str(), m_settings.particles, static_cast<long long>(snap.step),
                     m_worker->last_trajectory_seconds());
+        if (m_gpu_particles)
+            std::printf("gpu particles: %d (trajectory build %.2f s)\n", m_gpu_particles->count(),
+                        m_gpu_particles->last_build_seconds());
         std::printf("drawn target points: %zu\ndrawn source points: %zu\ndataset swaps: %d\n"
                     "training resets: %llu\n",
                     drawn_target, drawn_source, m_draw->swaps(),
@@ -491,6 +508,9 @@ void GuiApp::frame(double dt, bool last) {
         // A screenshot must show the flow, not the first frames before any trajectory exists.
         m_worker->wait_for_trajectory(1, 60.0);
         sync_with_workers();
+        if (m_gpu_particles)
+            for (int i = 0; i < 2000 && !m_gpu_particles->ready(); ++i)
+                m_gpu_particles->update(m_trainer->engine(), m_trainer->snapshot().params_version, 50.0);
         if (m_scene_options.arrows) {
             for (int i = 0; i < 400; ++i) {
                 auto a = m_worker->arrows();
@@ -583,6 +603,14 @@ void GuiApp::advance_time(double dt) {
 void GuiApp::sync_with_workers() {
     if (m_training && m_steps_per_frame > 0) m_trainer->step_once(m_steps_per_frame);
     if (m_gl_engine) m_trainer->pump(8.0);
+    if (m_gpu_particles) {
+        try {
+            m_gpu_particles->update(m_trainer->engine(), m_trainer->snapshot().params_version, 4.0);
+        } catch (const std::exception& e) {
+            m_message = std::string("GPU particles: ") + e.what();
+            m_message_until = m_now + 8.0;
+        }
+    }
     TrainingSnapshot snap = m_trainer->snapshot();
     if (snap.generation != m_snapshot.generation) {
         m_loss_raw.clear();
@@ -661,6 +689,10 @@ void GuiApp::render_canvas() {
     in.reference = ref.get();
     in.pairs = &m_pairs;
     in.path = &m_path;
+    if (m_gpu_particles &&
+        m_gpu_particles->fill_layer(m_t, m_scene_options.color, m_scene_options.point_alpha, ref.get(),
+                                    m_gpu_layer))
+        in.gpu_particles = &m_gpu_layer;
     in.t = m_t;
     build_scene(in, m_scene_options, m_view, m_scene);
     // The side panels are opaque: only the strip between them needs drawing.

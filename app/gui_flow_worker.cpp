@@ -27,6 +27,11 @@ double now_seconds() {
 
 }  // namespace
 
+Points particle_starts(const FlowSpec& spec, int n) {
+    Rng rng(spec.seed * 104729 + 5, 11);
+    return spec.source.sample(n, rng);
+}
+
 // ---------------------------------------------------------------------------------------------
 // [SECTION] Target modes
 
@@ -325,8 +330,7 @@ void FlowWorker::loop() {
             work->spec_id = m_spec_id;
             work->params_version = m_params_version;
             lock.unlock();
-            Rng rng(work_spec.seed * 104729 + 5, 11);
-            work->x0 = work_spec.source.sample(std::max(1, work_spec.particles), rng);
+            work->x0 = particle_starts(work_spec, std::max(1, work_spec.particles));
             work->frames.assign(static_cast<std::size_t>(std::max(1, work_spec.steps)) + 1,
                                 Points());
             for (auto& f : work->frames) f.resize(work->x0.rows(), 2);

@@ -30,6 +30,10 @@ struct FlowSpec {
     uint64_t seed = 1;
 };
 
+// The particles' source samples (unscaled): the same for a spec and seed on the CPU and GPU
+// paths, and the first n of a larger draw equal a smaller draw for the analytic datasets.
+Points particle_starts(const FlowSpec& spec, int n);
+
 // The target split into its connected modes on a grid (moons: 2, 8gaussians: 8), with every
 // cell labelled by its nearest mode so any point gets a mode.
 struct ModeMap {

@@ -10,6 +10,7 @@
 #include "app/gui_export_panel.h"
 #include "app/gui_app.h"
 #include "app/gui_flow_worker.h"
+#include "app/gui_gpu_particles.h"
 #include "app/gui_scene.h"
 #include "app/gui_trainer.h"
 #include "app/scene_renderer.h"
@@ -67,6 +68,8 @@ class GuiApp {
     std::unique_ptr<SceneRenderer> m_renderer;
     std::unique_ptr<Trainer> m_trainer;
     std::unique_ptr<FlowWorker> m_worker;
+    std::unique_ptr<GpuParticles> m_gpu_particles;  // with the GL engine only
+    PointLayer m_gpu_layer;
     bool m_gl_engine = false;
     bool m_software_gl = false;  // llvmpipe & co: frames are capped to leave CPU for training
     std::string m_engine_label;

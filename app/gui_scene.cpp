@@ -242,7 +242,14 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
         scene.layers.emplace_back(std::move(trails));
     }
 
-    if (o.particles && traj) {
+    if (o.particles && in.gpu_particles) {
+        PointLayer particles = *in.gpu_particles;
+        particles.color = to_rgba(palette::particle, o.point_alpha);
+        particles.size_px = o.point_size * s;
+        particles.softness = 0.55f;
+        particles.additive = o.additive;
+        scene.layers.emplace_back(std::move(particles));
+    } else if (o.particles && traj) {
         PointLayer particles;
         particles.xy = std::move(xy);
         particles.rgba = std::move(colors);

@@ -64,6 +64,9 @@ struct SceneInputs {
     const FlowReference* reference = nullptr;
     const ConditionalPairs* pairs = nullptr;
     const ProbabilityPath* path = nullptr;
+    // The GPU engine's particles (positions and colours in GL buffers); when set they are drawn
+    // instead of the trajectory's, which then only feeds trails, paths and the heatmap.
+    const PointLayer* gpu_particles = nullptr;
     float t = 0.0f;
 };
 

@@ -171,15 +171,29 @@ struct SceneRenderer::Impl {
         glUniform1f(glGetUniformLocation(points_program, "u_size_px"), layer.size_px);
         glUniform1f(glGetUniformLocation(points_program, "u_softness"), layer.softness);
         glBindVertexArray(points_vao);
+        const GLsizeiptr point_bytes = 2 * sizeof(float);
         if (layer.gl_buffer) {
             glBindBuffer(GL_ARRAY_BUFFER, layer.gl_buffer);
+            glEnableVertexAttribArray(2);
+            glVertexAttribPointer(2, 2, GL_FLOAT, GL_FALSE, 0,
+                                  reinterpret_cast<void*>(point_bytes * layer.gl_offset_b));
+            glVertexAttribDivisor(2, 1);
         } else {
             point_xy.upload(layer.xy.data(), layer.xy.size() * sizeof(float));
+            glDisableVertexAttribArray(2);
+            glVertexAttrib2f(2, 0.0f, 0.0f);
         }
+        glUniform1f(glGetUniformLocation(points_program, "u_mix"), layer.gl_buffer ? layer.gl_mix : 0.0f);
         glEnableVertexAttribArray(0);
-        glVertexAttribPointer(0, 2, GL_FLOAT, GL_FALSE, 0, nullptr);
+        glVertexAttribPointer(0, 2, GL_FLOAT, GL_FALSE, 0,
+                              reinterpret_cast<void*>(layer.gl_buffer ? point_bytes * layer.gl_offset_a : 0));
         glVertexAttribDivisor(0, 1);
-        if (static_cast<int>(layer.rgba.size()) >= n) {
+        if (layer.gl_buffer && layer.gl_colors) {
+            glBindBuffer(GL_ARRAY_BUFFER, layer.gl_colors);
+            glEnableVertexAttribArray(1);
+            glVertexAttribPointer(1, 4, GL_UNSIGNED_BYTE, GL_TRUE, 0, nullptr);
+            glVertexAttribDivisor(1, 1);
+        } else if (static_cast<int>(layer.rgba.size()) >= n) {
             point_rgba.upload(layer.rgba.data(), static_cast<std::size_t>(n) * 4);
             glEnableVertexAttribArray(1);
             glVertexAttribPointer(1, 4, GL_UNSIGNED_BYTE, GL_TRUE, 0, nullptr);

@@ -43,11 +43,16 @@ struct View2D {
 };
 
 // Soft round sprites, one per point. Positions come from `xy` (x,y pairs) or, for the GPU engine,
-// straight from a GL buffer of vec2 (gl_buffer, gl_count).
+// straight from a GL buffer of vec2: gl_count points at gl_offset_a mixed toward as many at
+// gl_offset_b by gl_mix (two stored trajectory slices around t); colours then from gl_colors
+// (packed RGBA per point) when set.
 struct PointLayer {
     std::vector<float> xy;
     unsigned gl_buffer = 0;
     int gl_count = 0;
+    int gl_offset_a = 0, gl_offset_b = 0;  // in points
+    float gl_mix = 0.0f;
+    unsigned gl_colors = 0;
     std::vector<uint32_t> rgba;  // one colour per point; empty: `color` for all
     uint32_t color = pack_rgba(1, 1, 1, 1);
     float size_px = 3.0f;   // diameter

@@ -160,3 +160,22 @@ TEST_CASE("bad GUI input is a one-line error naming the choices") {
     CHECK(r.code == 2);
     CHECK(r.output.find("heatmap") != std::string::npos);
 }
+
+TEST_CASE("with the GL engine the particles are integrated and drawn on the GPU") {
+    // llvmpipe runs the compute shaders slowly, so few particles and steps.
+    const std::string base = "--width 960 --height 640 --engine gl --particles 1500 --steps 4 "
+                             "--frames 6 --no-train --time 1 --report ";
+    fs::path empty = temp_png("gl_grid_only"), particles = temp_png("gl_particles");
+    CommandResult r0 = run_window(base + "--views grid,nopanels --screenshot " + empty.string());
+    CommandResult r1 = run_window(base + "--views grid,particles,nopanels --screenshot " +
+                                  particles.string());
+    INFO(r1.output);
+    REQUIRE(r0.code == 0);
+    REQUIRE(r1.code == 0);
+    CHECK(r1.output.find("gpu particles: 1500") != std::string::npos);
+    Image a = load(empty), b = load(particles);
+    // 1500 sprites coloured by where they started, drawn from the GPU trajectory buffers.
+    CHECK(coloured_pixels(a) < 50);
+    CHECK(coloured_pixels(b) > 1500);
+    CHECK(changed_pixels(a, b) > 3000);
+}
