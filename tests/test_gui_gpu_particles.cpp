@@ -45,15 +45,20 @@ FlowSpec small_spec(int particles, int steps) {
     return spec;
 }
 
+TrainConfig small_config(const FlowSpec& spec, int width, int depth) {
+    TrainConfig config;
+    config.mlp.width = width;
+    config.mlp.depth = depth;
+    config.path = spec.path;
+    return config;
+}
+
 }  // namespace
 
 TEST_CASE("GPU particle trajectory: every stored slice equals the CPU engine's integration") {
     auto ctx = context();
-    TrainConfig config;
-    config.mlp.width = 32;
-    config.mlp.depth = 2;
     const FlowSpec spec = small_spec(300, 6);
-    config.path = spec.path;
+    const TrainConfig config = small_config(spec, 32, 2);
     auto gl = make_gl_engine();
     auto cpu = make_cpu_engine();
     gl->reset(config, spec.source, spec.target);
@@ -106,11 +111,8 @@ TEST_CASE("GPU particle trajectory: every stored slice equals the CPU engine's i
 
 TEST_CASE("GPU particle slices are capped: 1000 solver steps are stored in at most 64 slices") {
     auto ctx = context();
-    TrainConfig config;
-    config.mlp.width = 16;
-    config.mlp.depth = 1;
     const FlowSpec spec = small_spec(40, 1000);
-    config.path = spec.path;
+    const TrainConfig config = small_config(spec, 16, 1);
     auto gl = make_gl_engine();
     gl->reset(config, spec.source, spec.target);
     GpuParticles particles;
