@@ -28,6 +28,7 @@ extern "C" {
 }
 
 #include "app/av_error.h"
+#include "app/av_mux.h"
 #include "app/frame_sink.h"
 #include "core/parallel.h"
 
@@ -211,31 +212,11 @@ class Mp4Encoder final : public FrameEncoder {
     }
 
     void send(const AVFrame* frame) {
-        int err = avcodec_send_frame(m_ctx, frame);
-        if (err < 0) throw std::runtime_error("MP4 export: encoder error: " + av_error(err));
-        for (;;) {
-            err = avcodec_receive_packet(m_ctx, m_packet);
-            if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return;
-            if (err < 0) throw std::runtime_error("MP4 export: encoder error: " + av_error(err));
-            // Every frame lasts one tick; the muxer needs it for the last frame's duration, so
-            // that the file lasts exactly frames/fps.
-            if (m_packet->duration <= 0) m_packet->duration = 1;
-            av_packet_rescale_ts(m_packet, m_ctx->time_base, m_stream->time_base);
-            m_packet->stream_index = m_stream->index;
-            err = av_interleaved_write_frame(m_fmt, m_packet);  // takes the packet's data
-            if (err < 0)
-                throw std::runtime_error("MP4 export: cannot write '" + m_out +
-                                         "': " + av_error(err) + " (disk full?)");
-        }
+        encode_and_write(m_ctx, m_fmt, m_stream, m_packet, frame, "MP4", m_out);
     }
 
     void release() noexcept {
-        if (m_fmt) {
-            // An abandoned file is closed as it is (no trailer); discard() deletes it next.
-            if (m_fmt->pb) avio_closep(&m_fmt->pb);
-            avformat_free_context(m_fmt);
-            m_fmt = nullptr;
-        }
+        close_muxer(m_fmt);  // an abandoned file is closed as it is; discard() deletes it
         avcodec_free_context(&m_ctx);
         av_frame_free(&m_frame);
         av_packet_free(&m_packet);

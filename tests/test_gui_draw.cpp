@@ -20,16 +20,6 @@ using namespace fmp::test;
 
 namespace {
 
-// The window needs a display: under xvfb-run when there is none (CI).
-CommandResult run_window(const std::string& args) { return run_fmplay(args, true); }
-
-long long report_value(const std::string& output, const std::string& key) {
-    std::smatch m;
-    std::regex re(key + ": ([0-9]+)");
-    if (!std::regex_search(output, m, re)) return -1;
-    return std::stoll(m[1]);
-}
-
 fs::path temp_file(const std::string& name) {
     fs::path dir = fs::temp_directory_path() / "fmplay_test_gui_draw";
     fs::create_directories(dir);

@@ -21,9 +21,6 @@ using namespace fmp::test;
 
 namespace {
 
-// The window needs a display: under xvfb-run when there is none (CI).
-CommandResult run_window(const std::string& args) { return run_fmplay(args, true); }
-
 struct Image {
     int w = 0, h = 0;
     std::vector<unsigned char> rgba;

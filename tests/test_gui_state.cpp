@@ -12,20 +12,6 @@
 
 using namespace fmp::test;
 
-namespace {
-
-// The window needs a display: under xvfb-run when there is none (CI).
-CommandResult run_window(const std::string& args) { return run_fmplay(args, true); }
-
-long long report_value(const std::string& output, const std::string& key) {
-    std::smatch m;
-    std::regex re(key + ": ([0-9]+)");
-    if (!std::regex_search(output, m, re)) return -1;
-    return std::stoll(m[1]);
-}
-
-}  // namespace
-
 TEST_CASE("switching path, coupling, solver and target while training keeps the app running") {
     // Each reset (path, coupling, target) starts the step count over, so a positive count at the
     // end means training went on after the last switch.

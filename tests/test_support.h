@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <regex>
 #include <string>
 
 namespace fmp::test {
@@ -41,6 +42,17 @@ inline CommandResult run_fmplay(const std::string& args, bool with_display = fal
     std::string prefix =
         with_display && !(display && *display) ? "xvfb-run -a -s '-screen 0 1280x1024x24' " : "";
     return run_command(prefix + fmplay_exe() + " " + args);
+}
+
+// The window needs a display: under xvfb-run when there is none (CI).
+inline CommandResult run_window(const std::string& args) { return run_fmplay(args, true); }
+
+// The number after "key: " in a --report output; -1 when absent.
+inline long long report_value(const std::string& output, const std::string& key) {
+    std::smatch m;
+    std::regex re(key + ": ([0-9]+)");
+    if (!std::regex_search(output, m, re)) return -1;
+    return std::stoll(m[1]);
 }
 
 // An empty scratch folder under the temporary directory, named for the test.
