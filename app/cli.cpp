@@ -6,9 +6,9 @@
 #include <exception>
 #include <vector>
 
-#include "app/cli_commands.h"
-#include "app/gui_app.h"
-#include "core/types.h"
+#include "app/cli/commands.h"
+#include "app/gui/gui_app.h"
+#include "core/base/types.h"
 
 namespace fmp {
 

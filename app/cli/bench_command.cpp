@@ -1,0 +1,207 @@
+// `fmplay bench`: training steps/s, particle-steps/s and GFLOP/s for each engine (see BENCHMARKS.md).
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <sstream>
+
+#include "app/cli/commands.h"
+#include "app/run/engine_choice.h"
+#include "core/engine/gl/gl_context.h"
+#include "core/base/parallel.h"
+
+namespace fmp {
+namespace {
+
+struct BenchOptions {
+    std::string engines = "auto";  // auto: cpu, plus gl when a hardware GPU is found
+    std::string widths = "64,128,256";
+    std::string batches = "256,1024,4096";
+    std::string particles = "10000,100000,1000000";
+    int depth = 3;
+    double seconds = 1.0;  // per row
+    int threads = 0;
+    bool json = false;
+    std::string skip;  // train,infer,ot
+};
+
+std::vector<int> parse_ints(const std::string& s, const char* what) {
+    std::vector<int> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        try {
+            std::size_t used = 0;
+            int v = std::stoi(item, &used);
+            if (used != item.size() || v <= 0) throw std::invalid_argument(item);
+            out.push_back(v);
+        } catch (const std::exception&) {
+            throw InputError(std::string(what) + ": '" + item + "' is not a positive integer");
+        }
+    }
+    if (out.empty()) throw InputError(std::string(what) + " is empty");
+    return out;
+}
+
+// Linear-layer FLOPs of one forward pass per sample (2 x multiply-adds), the baseline's model.
+double forward_flops(const MlpConfig& c) {
+    double macs = double(c.input_dim()) * c.width + double(c.depth - 1) * c.width * c.width +
+                  double(c.width) * MlpConfig::output_dim;
+    return 2.0 * macs;
+}
+
+// Runs fn(n) with growing n until one call takes about `seconds`; returns calls per second.
+template <class F>
+double rate_of(F&& fn, double seconds) {
+    using clock = std::chrono::steady_clock;
+    fn(2);  // warm-up: buffers, shader compilation
+    long n = 1;
+    for (;;) {
+        auto t0 = clock::now();
+        fn(n);
+        double dt = std::chrono::duration<double>(clock::now() - t0).count();
+        if (dt > seconds * 0.25 || n > (1L << 24)) {
+            // One more timed run sized to `seconds`; report the faster of the two.
+            long m = std::max(1L, long(n * seconds / std::max(dt, 1e-9)));
+            auto t1 = clock::now();
+            fn(m);
+            double dt2 = std::chrono::duration<double>(clock::now() - t1).count();
+            return std::max(n / dt, m / dt2);
+        }
+        n *= 4;
+    }
+}
+
+struct Row {
+    std::string engine, workload;
+    int width = 0, batch = 0, n = 0;
+    double rate = 0, gflops = 0;
+};
+
+void print_row(const Row& r, bool json) {
+    if (json) {
+        std::printf("{\"engine\": \"%s\", \"workload\": \"%s\", \"width\": %d, \"%s\": %d, "
+                    "\"rate\": %.6g, \"gflops\": %.4g}\n",
+                    r.engine.c_str(), r.workload.c_str(), r.width, r.n ? "n" : "batch",
+                    r.n ? r.n : r.batch, r.rate, r.gflops);
+    } else if (r.n) {
+        std::printf("%-4s %-14s W=%-4d N=%-8d %14.4g particle-steps/s %8.1f GFLOP/s\n", r.engine.c_str(),
+                    r.workload.c_str(), r.width, r.n, r.rate, r.gflops);
+    } else {
+        std::printf("%-4s %-14s W=%-4d B=%-8d %14.1f steps/s          %8.1f GFLOP/s\n", r.engine.c_str(),
+                    r.workload.c_str(), r.width, r.batch, r.rate, r.gflops);
+    }
+    std::fflush(stdout);
+}
+
+int run_bench(const BenchOptions& o) {
+    std::vector<int> widths = parse_ints(o.widths, "--widths");
+    std::vector<int> batches = parse_ints(o.batches, "--batches");
+    std::vector<int> particles = parse_ints(o.particles, "--particles");
+    if (o.depth < 1 || o.depth > 6) throw InputError("--depth must be in 1..6");
+    if (!(o.seconds > 0 && o.seconds <= 60)) throw InputError("--seconds must be in (0, 60]");
+    if (o.threads < 0 || o.threads > 256) throw InputError("--threads must be in 0..256");
+    if (o.threads > 0) set_thread_count(o.threads);
+    std::vector<std::string> engines;
+    if (o.engines == "auto") {
+        engines.push_back("cpu");
+        std::string err;
+        auto ctx = HeadlessGlContext::create(&err);
+        if (ctx && !gl_renderer_is_software(ctx->renderer())) engines.push_back("gl");
+        else if (!o.json)
+            std::printf("# gl engine skipped: %s\n", ctx ? ("software renderer " + ctx->renderer()).c_str()
+                                                       : err.c_str());
+    } else {
+        std::stringstream ss(o.engines);
+        std::string e;
+        while (std::getline(ss, e, ','))
+            if (e == "cpu" || e == "gl") engines.push_back(e);
+            else throw InputError("unknown engine '" + e + "' in --engines: choose cpu, gl or auto");
+    }
+    bool skip_train = o.skip.find("train") != std::string::npos;
+    bool skip_infer = o.skip.find("infer") != std::string::npos;
+    bool skip_ot = o.skip.find("ot") != std::string::npos;
+
+    Dataset source(DatasetKind::Normal), target(DatasetKind::EightGaussians);
+    for (const std::string& name : engines) {
+        EngineHandle h = make_headless_engine(name);
+        Engine& e = *h.engine;
+        if (!o.json) std::printf("# engine %s: %s\n", name.c_str(), e.description().c_str());
+        auto config_for = [&](int width, int batch, CouplingKind coupling) {
+            TrainConfig c;
+            c.mlp.width = width;
+            c.mlp.depth = o.depth;
+            c.mlp.activation = Activation::SiLU;
+            c.batch = batch;
+            c.coupling = coupling;
+            return c;
+        };
+        auto train_rate = [&](const TrainConfig& c) {
+            e.reset(c, source, target);
+            return rate_of([&](long n) {
+                e.train(static_cast<int>(n));
+                e.take_losses();
+                (void)e.params();  // forces the GL engine to finish its queued steps
+            }, o.seconds);
+        };
+        if (!skip_train)
+            for (int w : widths)
+                for (int b : batches) {
+                    TrainConfig c = config_for(w, b, CouplingKind::Independent);
+                    double r = train_rate(c);
+                    print_row({name, "train", w, b, 0, r, r * b * 3.0 * forward_flops(c.mlp) / 1e9}, o.json);
+                }
+        if (!skip_ot) {
+            for (CouplingKind k : {CouplingKind::Independent, CouplingKind::MinibatchOT}) {
+                TrainConfig c = config_for(128, 256, k);
+                double r = train_rate(c);
+                print_row({name, k == CouplingKind::MinibatchOT ? "train-ot" : "train-indep", 128, 256, 0, r,
+                           r * 256 * 3.0 * forward_flops(c.mlp) / 1e9},
+                          o.json);
+            }
+        }
+        if (!skip_infer)
+            for (int n : particles) {
+                TrainConfig c = config_for(128, 256, CouplingKind::Independent);
+                e.reset(c, source, target);
+                Rng rng(1);
+                e.set_particles(source.sample(n, rng));
+                float t = 0.0f;
+                double r = rate_of([&](long steps) {
+                    for (long s = 0; s < steps; ++s) {
+                        e.integrate_particles(t, t + 1.0f / 64, SolverKind::Euler, 1);
+                        t = t + 1.0f / 64 >= 1.0f ? 0.0f : t + 1.0f / 64;
+                    }
+                    Points sink;
+                    if (e.kind() == EngineKind::Gl) e.read_particles(sink);  // wait for the GPU
+                }, o.seconds);
+                print_row({name, "euler-step", 128, 0, n, r * n, r * n * forward_flops(c.mlp) / 1e9}, o.json);
+            }
+    }
+    return 0;
+}
+
+}  // namespace
+
+Command add_bench_command(CLI::App& app) {
+    auto o = std::make_shared<BenchOptions>();
+    CLI::App* sub = app.add_subcommand(
+        "bench",
+        "Measure training steps/s (widths x batches, 3 hidden layers, SiLU, 8 gaussians from a normal), "
+        "particle-steps/s (one Euler step = one forward, W=128) and the implied GFLOP/s (linear layers, "
+        "2 x MACs; training = 3 x forward) for each engine.");
+    sub->add_option("--engines", o->engines, "auto (cpu, plus gl on a hardware GPU), or a list: cpu,gl")
+        ->capture_default_str();
+    sub->add_option("--widths", o->widths, "comma list of widths")->capture_default_str();
+    sub->add_option("--batches", o->batches, "comma list of batch sizes")->capture_default_str();
+    sub->add_option("--particles", o->particles, "comma list of particle counts")->capture_default_str();
+    sub->add_option("--depth", o->depth, "hidden layers")->capture_default_str();
+    sub->add_option("--seconds", o->seconds, "time per row")->capture_default_str();
+    sub->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
+    sub->add_option("--skip", o->skip, "comma list of rows to skip: train, ot, infer");
+    sub->add_flag("--json", o->json, "one JSON object per row");
+    return {sub, [o] { return run_bench(*o); }};
+}
+
+}  // namespace fmp

@@ -1,0 +1,227 @@
+// `fmplay render`: headless export of a scene (scene.json or the default) to MP4, GIF, PNG frames or a PNG figure.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "app/cli/commands.h"
+#include "app/run/engine_choice.h"
+#include "app/export/export_job.h"
+#include "core/engine/engine.h"
+#include "core/engine/gl/gl_context.h"
+
+namespace fmp {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_interrupt(int) { g_interrupted = true; }
+
+struct RenderOptions {
+    std::string config;
+    std::string out;
+    std::string save_config;
+    std::string resolution;
+    int width = 0, height = 0, fps = 0;
+    double duration = 0;
+    std::string views;
+    int steps = -1;
+    std::string engine;
+    std::string model;
+    int particles = 0;
+    std::string mode;
+    std::string title;
+    std::string x264_preset;
+    float time = -1;
+    bool quiet = false;
+    bool profile = false;
+    int render_threads = -1;
+};
+
+bool is_figure_path(const std::string& out) {
+    std::string ext = std::filesystem::path(out).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
+}
+
+ExportSettings effective_settings(const RenderOptions& o) {
+    ExportSettings s = o.config.empty() ? ExportSettings() : load_export_settings(o.config);
+    if (!o.resolution.empty()) apply_resolution(o.resolution, s.video);
+    if (o.width > 0) s.video.width = o.width;
+    if (o.height > 0) s.video.height = o.height;
+    if (o.fps > 0) s.video.fps = o.fps;
+    if (o.duration > 0) {
+        // A shorter clip keeps its holds in proportion rather than failing validation.
+        double total_hold = s.hold_start + s.hold_end;
+        if (total_hold > o.duration * 0.5) {
+            double f = o.duration * 0.5 / total_hold;
+            s.hold_start *= f, s.hold_end *= f;
+        }
+        s.duration = o.duration;
+    }
+    if (!o.views.empty()) apply_views(o.views, s.layers);
+    if (o.steps >= 0) s.train.steps = o.steps;
+    if (!o.engine.empty()) s.engine = o.engine;
+    if (!o.model.empty()) s.model = o.model;
+    if (o.particles > 0) s.particles = o.particles;
+    if (!o.mode.empty()) {
+        if (o.mode == "sweep") s.mode = ExportMode::Sweep;
+        else if (o.mode == "timelapse") s.mode = ExportMode::Timelapse;
+        else throw InputError("unknown --mode '" + o.mode + "'; valid: sweep, timelapse");
+    }
+    if (!o.title.empty()) s.title = o.title;
+    if (!o.x264_preset.empty()) s.video.mp4_preset = o.x264_preset;
+    if (o.time >= 0) s.figure_t = o.time;
+    s.validate();
+    return s;
+}
+
+std::string format_seconds(double s) {
+    char buf[32];
+    if (s < 0) return "--";
+    if (s < 60) std::snprintf(buf, sizeof buf, "%.0f s", s);
+    else std::snprintf(buf, sizeof buf, "%d:%02d", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+    return buf;
+}
+
+int run_render(const RenderOptions& o) {
+    if (o.out.empty() && o.save_config.empty()) throw InputError("--out is required (or --save-config alone)");
+    ExportSettings s = effective_settings(o);
+    if (!o.save_config.empty()) {
+        save_export_settings(o.save_config, s);
+        if (!o.quiet) std::fprintf(stderr, "fmplay render: wrote %s\n", o.save_config.c_str());
+        if (o.out.empty()) return 0;
+    }
+    const bool figure = is_figure_path(o.out);
+    std::unique_ptr<FrameSink> sink;
+    if (figure) {
+        auto parent = std::filesystem::path(o.out).parent_path();
+        if (!parent.empty() && !std::filesystem::is_directory(parent))
+            throw InputError("cannot write '" + o.out + "': directory '" + parent.string() + "' does not exist");
+    } else {
+        sink = FrameSink::open(o.out, s.video);  // checks the path and the size before any work
+    }
+
+    // The rendering context: the GL engine's own, or a headless one next to the CPU engine.
+    EngineHandle h = make_headless_engine(s.engine);
+    std::unique_ptr<HeadlessGlContext> render_context;
+    const bool gl_engine = h.context != nullptr;
+    if (gl_engine) {
+        h.context->make_current();
+    } else {
+        std::string error;
+        render_context = HeadlessGlContext::create(&error);
+        if (!render_context) throw std::runtime_error("no OpenGL 4.3 context to render with: " + error);
+        render_context->make_current();
+    }
+    if (!o.quiet)
+        std::fprintf(stderr, "fmplay render: %s -> %s, %dx%d, %s, training on %s, drawing with %s\n",
+                     s.train.source.c_str(), s.train.target.c_str(), s.video.width, s.video.height,
+                     figure ? "figure" : (std::to_string(s.frame_count()) + " frames at " + std::to_string(s.video.fps) + " fps").c_str(),
+                     s.model.empty() ? h.engine->description().c_str() : "(model file)",
+                     gl_engine ? h.context->renderer().c_str() : render_context->renderer().c_str());
+
+    if (figure) {
+        render_figure(s, o.out, {}, std::move(h.engine), gl_engine);
+        if (!o.quiet) std::fprintf(stderr, "fmplay render: wrote %s\n", o.out.c_str());
+        return 0;
+    }
+
+    g_interrupted = false;
+    auto previous_int = std::signal(SIGINT, on_interrupt);
+    auto previous_term = std::signal(SIGTERM, on_interrupt);
+    const bool tty = isatty(STDERR_FILENO);
+    auto start = std::chrono::steady_clock::now();
+    auto last_print = start - std::chrono::seconds(1);
+    std::unique_ptr<ExportJob> job;
+    bool completed = false;
+    ExportJob::Profile profile;
+    try {
+        job = std::make_unique<ExportJob>(s, sink.get(), std::nullopt, std::move(h.engine), gl_engine);
+        job->add_render_helpers(o.render_threads >= 0 ? o.render_threads : default_render_helpers());
+        while (!job->finished()) {
+            if (g_interrupted) break;
+            int before = job->frames_rendered();
+            job->pump(50.0);
+            if (job->frames_rendered() == before) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            auto now = std::chrono::steady_clock::now();
+            if (!o.quiet && (now - last_print > std::chrono::milliseconds(tty ? 250 : 2000) || job->finished())) {
+                last_print = now;
+                double secs = std::chrono::duration<double>(now - start).count();
+                int done = job->frames_encoded();
+                std::fprintf(stderr, "%sframe %d/%d  %.1f fps  elapsed %s  ETA %s  (%s)%s", tty ? "\r\033[K" : "",
+                             done, job->total_frames(), done / std::max(1e-3, secs), format_seconds(secs).c_str(),
+                             format_seconds(job->eta_seconds()).c_str(), job->phase().c_str(), tty ? "" : "\n");
+                std::fflush(stderr);
+            }
+        }
+        completed = job->finished();
+        profile = job->profile();
+        if (!completed) job->cancel();
+        job.reset();
+    } catch (...) {
+        job.reset();  // cancels the sink: no file under the final name
+        sink->cancel();
+        std::signal(SIGINT, previous_int);
+        std::signal(SIGTERM, previous_term);
+        if (!o.quiet && tty) std::fprintf(stderr, "\n");
+        throw;
+    }
+    std::signal(SIGINT, previous_int);
+    std::signal(SIGTERM, previous_term);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!o.quiet && tty) std::fprintf(stderr, "\n");
+    if (!completed) {
+        sink->cancel();
+        std::fprintf(stderr, "fmplay render: cancelled; nothing written to %s\n", o.out.c_str());
+        return 130;
+    }
+    if (o.profile)
+        std::fprintf(stderr,
+                     "profile: prepare %.2f s, scene %.2f s, render %.2f s, read-back %.2f s, overlays %.2f s, "
+                     "encode %.2f s (encoder thread)\n",
+                     profile.prepare, profile.scene, profile.render, profile.readback, profile.overlay, profile.encode);
+    std::printf("wrote %s: %d frames, %dx%d, %s, in %.1f s\n", o.out.c_str(), sink->frame_count(), s.video.width,
+                s.video.height, sink->describe().c_str(), secs);
+    return 0;
+}
+
+}  // namespace
+
+Command add_render_command(CLI::App& app) {
+    auto o = std::make_shared<RenderOptions>();
+    CLI::App* sub = app.add_subcommand(
+        "render",
+        "Export a flow as MP4 (H.264), GIF, a folder of PNG frames, or one PNG figure, with no window. "
+        "Without --config: moons from a normal, trained first, a t=0->1 sweep.");
+    sub->add_option("--config", o->config, "scene.json: export settings saved by the GUI or --save-config");
+    sub->add_option("--out", o->out, "output: FILE.mp4, FILE.gif, DIR/ (PNG frames) or FILE.png (one figure)");
+    sub->add_option("--save-config", o->save_config, "write the effective settings as JSON to this file");
+    sub->add_option("--resolution", o->resolution, "720p, 1080p, square or WxH");
+    sub->add_option("--width", o->width, "frame width in pixels")->check(CLI::Range(2, 8192));
+    sub->add_option("--height", o->height, "frame height in pixels")->check(CLI::Range(2, 8192));
+    sub->add_option("--fps", o->fps, "frames per second")->check(CLI::Range(1, 120));
+    sub->add_option("--duration", o->duration, "clip length in seconds, holds included")->check(CLI::Range(0.05, 600.0));
+    sub->add_option("--views", o->views, "comma list of the layers drawn: " + join_names(view_names()));
+    sub->add_option("--steps", o->steps, "training steps")->check(CLI::Range(0, 10000000));
+    sub->add_option("--engine", o->engine, "training engine: auto, cpu, gl");
+    sub->add_option("--model", o->model, "draw this model file (fmplay train) instead of training");
+    sub->add_option("--particles", o->particles, "particles drawn")->check(CLI::Range(1, 2000000));
+    sub->add_option("--mode", o->mode, "sweep (t0 -> t1 of the trained flow) or timelapse (the flow while it learns)");
+    sub->add_option("--title", o->title, "a title drawn in the upper left");
+    sub->add_option("--x264-preset", o->x264_preset, "MP4 speed/size trade-off: ultrafast .. veryslow");
+    sub->add_option("--time", o->time, "the t of a PNG figure")->check(CLI::Range(0.0, 1.0));
+    sub->add_flag("--quiet", o->quiet, "no progress line");
+    sub->add_option("--render-threads", o->render_threads,
+                    "extra threads drawing frames in their own GL contexts (default: the cores but one on a "
+                    "software rasterizer, none on a GPU)")
+        ->check(CLI::Range(0, 8));
+    sub->add_flag("--profile", o->profile, "print where the time went (prepare, render, encode)");
+    return {sub, [o] { return run_render(*o); }};
+}
+
+}  // namespace fmp

@@ -1,0 +1,100 @@
+// Export settings ("scene.json"): what to train or load, what to draw, and how to time the clip.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "app/export/frame_sink.h"
+#include "app/render/scene_builder.h"
+#include "app/run/train_options.h"
+
+namespace fmp {
+
+enum class ExportMode {
+    Sweep,      // the trained flow from t0 to t1
+    Timelapse,  // the flow as the network learns: training in chunks, one snapshot per chunk
+};
+enum class Easing { Linear, EaseInOut, EaseOut };
+enum class TimelapseShow {
+    Samples,  // each snapshot shown at t = t1 (the model's samples as training goes on)
+    Sweep,    // each snapshot sweeps t0 -> t1
+};
+
+struct ExportSettings {
+    // ---- what is trained (or loaded): datasets, path, coupling, network, training
+    TrainOptions train;              // target moons, source normal, condot, 128x3 silu, 3000 steps
+    std::string model;               // a model file (fmplay train) to load instead of training
+    std::string engine = "auto";     // training engine: auto, cpu, gl
+
+    // ---- the particles
+    int particles = 20000;           // 1..2M
+    std::string solver = "midpoint";
+    int solver_steps = 20;           // ODE steps from t=0 to t=1 (1..1000)
+
+    // ---- the view: "fit" frames the data (target and source); otherwise centre and height
+    bool fit = true;
+    float center_x = 0.0f, center_y = 0.0f;
+    float view_height = 6.0f;        // world units from the bottom to the top edge of the frame
+
+    // ---- layers: what the window's View panel sets (gui_scene.h); ui_scale 0 = auto
+    // (the frame height / 720, at least 0.5, so a 1080p export looks like a 720p one, only sharper)
+    SceneOptions layers;
+
+    // ---- video
+    VideoSettings video;             // size, fps, crf, x264 preset (superfast), GIF dithering
+    double duration = 5.0;           // seconds of the whole clip, holds included (0.1..600)
+    Easing easing = Easing::EaseInOut;
+    float t0 = 0.0f, t1 = 1.0f;      // the t range swept (t1 < t0 sweeps backward)
+    double hold_start = 0.5;         // seconds resting at t0 before the sweep
+    double hold_end = 0.5;           // seconds resting at t1 after it
+    bool ping_pong = false;          // sweep t0 -> t1, rest, then back to t0 (the clip loops)
+    float figure_t = 1.0f;           // the t of a single PNG figure
+
+    // ---- overlays, drawn onto the frames
+    bool show_t = true;              // "t = 0.42" in the lower left
+    std::string title;               // a title in the upper left (empty: none)
+    bool show_path = true;           // "condot path, independent coupling" under the title
+
+    // ---- mode
+    ExportMode mode = ExportMode::Sweep;
+    int snapshots = 30;              // timelapse: snapshots over the training steps (2..1000)
+    TimelapseShow timelapse_show = TimelapseShow::Samples;
+
+    ExportSettings();  // the default scene: moons from a normal, arrows off, a 5 s 720p sweep
+    // Throws InputError (one line naming the field) for any out-of-range value or unknown name.
+    void validate() const;
+    // The number of frames of a clip: round(duration * fps), at least 1.
+    int frame_count() const;
+    // The scene options with ui_scale resolved for the export's size.
+    SceneOptions resolved_layers() const;
+};
+
+// JSON text of every field (so a saved file documents the defaults too).
+std::string export_settings_to_json(const ExportSettings& s);
+// Every key optional (missing: the default). Throws InputError (one line naming the field, e.g.
+// "scene.json: video.fps must be in 1..120") for malformed JSON, unknown keys or bad values.
+ExportSettings export_settings_from_json(const std::string& text, const std::string& source_name = "scene.json");
+void save_export_settings(const std::string& path, const ExportSettings& s);  // atomic
+ExportSettings load_export_settings(const std::string& path);
+
+// The comma list of the shown layers in --views form ("particles,targets,grid").
+std::string views_string(const SceneOptions& o);
+
+// Resolution presets: "720p" 1280x720, "1080p" 1920x1080, "square" 1080x1080, or "WxH".
+// Throws InputError naming the presets.
+void apply_resolution(const std::string& preset, VideoSettings& v);
+const std::vector<std::string>& resolution_preset_names();
+
+const std::vector<std::string>& easing_names();  // "linear", "ease-in-out", "ease-out"
+std::string easing_name(Easing e);
+Easing make_easing(const std::string& name);     // throws InputError
+float apply_easing(Easing e, float u);           // u in [0, 1] -> [0, 1], monotone, fixed ends
+
+// Where frame k of n is in the clip: the t shown and, for a timelapse, the snapshot.
+struct FrameTime {
+    float t = 0.0f;
+    int snapshot = 0;  // 0..snapshots-1 (always 0 for a sweep)
+};
+FrameTime frame_time(const ExportSettings& s, int k, int n);
+
+}  // namespace fmp

@@ -1,0 +1,178 @@
+// GPU particles for the GL engine: trajectory slices integrated by the engine's compute shader,
+// copied buffer to buffer, and drawn by the scene renderer straight from those buffers.
+#include "app/gui/gpu_particles.h"
+
+#include <glad/gl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "app/gui/theme.h"
+#include "core/engine/gl/gl_engine.h"
+
+namespace fmp {
+namespace {
+
+// Stored slices are capped so 1M particles with 1000 solver steps do not need gigabytes: beyond
+// this, a slice holds several solver steps and the view interpolates between slices.
+constexpr int k_max_slices = 64;
+constexpr std::size_t k_max_trajectory_bytes = std::size_t(512) << 20;  // per buffer
+
+double now_seconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+GLsizeiptr slice_bytes(int count) { return static_cast<GLsizeiptr>(count) * 2 * sizeof(float); }
+
+}  // namespace
+
+GpuParticles::~GpuParticles() { release(); }
+
+void GpuParticles::release() {
+    unsigned buffers[3] = {m_front, m_back, m_colors};
+    for (unsigned b : buffers)
+        if (b) glDeleteBuffers(1, &b);
+    m_front = m_back = m_colors = 0;
+    m_allocated = false;
+    m_front_ready = false;
+    m_building = false;
+}
+
+void GpuParticles::set_spec(const FlowSpec& spec) {
+    m_spec = spec;
+    m_has_spec = true;
+    m_count = std::max(1, spec.particles);
+    m_x0 = particle_starts(spec, m_count);
+    const int steps = std::max(1, spec.steps);
+    const std::size_t fit = k_max_trajectory_bytes / static_cast<std::size_t>(slice_bytes(m_count));
+    m_slices = std::clamp(static_cast<int>(std::min<std::size_t>(fit, k_max_slices + 1)) - 1, 1,
+                          std::min(steps, k_max_slices));
+    m_allocated = false;  // buffers are (re)made on the GL thread in update()
+    m_front_ready = false;
+    m_building = false;
+    m_color_build = ~uint64_t(0);
+}
+
+// Slice j holds the particles after solver step floor(j * steps / slices).
+float GpuParticles::slice_time(int j) const {
+    const int steps = std::max(1, m_spec.steps);
+    return static_cast<float>(static_cast<long long>(j) * steps / m_slices) / steps;
+}
+
+void GpuParticles::allocate(Engine& engine) {
+    release();
+    const GLsizeiptr bytes = slice_bytes(m_count) * (m_slices + 1);
+    Points start = m_x0 * m_spec.path.source_scale();
+    GLuint ids[3];
+    glGenBuffers(3, ids);
+    m_front = ids[0];
+    m_back = ids[1];
+    m_colors = ids[2];
+    // Slice 0 of both buffers holds the start; builds restart the engine's particles from it.
+    for (GLuint b : {m_front, m_back}) {
+        glBindBuffer(GL_COPY_WRITE_BUFFER, b);
+        glBufferData(GL_COPY_WRITE_BUFFER, bytes, nullptr, GL_DYNAMIC_COPY);
+        glBufferSubData(GL_COPY_WRITE_BUFFER, 0, slice_bytes(m_count), start.data());
+    }
+    glBindBuffer(GL_COPY_WRITE_BUFFER, 0);
+    engine.set_particles(start);
+    m_allocated = true;
+}
+
+void GpuParticles::update(Engine& engine, uint64_t params_version, double budget_ms) {
+    if (!m_has_spec || params_version == 0) return;
+    if (!m_allocated) allocate(engine);
+    const unsigned engine_buffer = gl_particle_buffer(engine);
+    if (!engine_buffer) return;
+    if (!m_building) {
+        if (m_front_ready && params_version == m_front_version) return;
+        // A training reset may have cleared the engine's particles: give it the count back.
+        if (engine.particle_count() != m_count) engine.set_particles(m_x0 * m_spec.path.source_scale());
+        glBindBuffer(GL_COPY_READ_BUFFER, m_back);
+        glBindBuffer(GL_COPY_WRITE_BUFFER, engine_buffer);
+        glCopyBufferSubData(GL_COPY_READ_BUFFER, GL_COPY_WRITE_BUFFER, 0, 0, slice_bytes(m_count));
+        m_building = true;
+        m_build_version = params_version;
+        m_next_slice = 0;
+        m_build_start = now_seconds();
+    }
+    const double deadline = now_seconds() + budget_ms * 1e-3;
+    const int steps = std::max(1, m_spec.steps);
+    do {
+        const int j = m_next_slice;
+        const int s0 = static_cast<int>(static_cast<long long>(j) * steps / m_slices),
+                  s1 = static_cast<int>(static_cast<long long>(j + 1) * steps / m_slices);
+        if (s1 > s0) engine.integrate_particles(slice_time(j), slice_time(j + 1), m_spec.solver, s1 - s0);
+        glBindBuffer(GL_COPY_READ_BUFFER, engine_buffer);
+        glBindBuffer(GL_COPY_WRITE_BUFFER, m_back);
+        glCopyBufferSubData(GL_COPY_READ_BUFFER, GL_COPY_WRITE_BUFFER, 0,
+                            slice_bytes(m_count) * (j + 1), slice_bytes(m_count));
+        // Waiting here is what makes the budget real: the GPU's work is otherwise invisible.
+        glFinish();
+        ++m_next_slice;
+    } while (m_next_slice < m_slices && now_seconds() < deadline);
+    glBindBuffer(GL_COPY_READ_BUFFER, 0);
+    glBindBuffer(GL_COPY_WRITE_BUFFER, 0);
+    if (m_next_slice < m_slices) return;
+    std::swap(m_front, m_back);
+    m_front_ready = true;
+    m_front_version = m_build_version;
+    ++m_front_build;
+    m_building = false;
+    m_last_build_seconds = now_seconds() - m_build_start;
+}
+
+void GpuParticles::upload_colors(ColorMode mode, float alpha, const FlowReference* reference) {
+    const bool by_mode = mode == ColorMode::TargetMode;
+    // Colours by start never change for a spec; colours by mode follow each build.
+    if (mode == m_color_mode && alpha == m_color_alpha &&
+        (!by_mode || m_color_build == m_front_build) && m_color_build != ~uint64_t(0))
+        return;
+    std::vector<uint32_t> rgba(static_cast<std::size_t>(m_count));
+    if (by_mode) {
+        Points end(m_count, 2);
+        glBindBuffer(GL_COPY_READ_BUFFER, m_front);
+        glGetBufferSubData(GL_COPY_READ_BUFFER, slice_bytes(m_count) * m_slices, slice_bytes(m_count),
+                           end.data());
+        glBindBuffer(GL_COPY_READ_BUFFER, 0);
+        for (int i = 0; i < m_count; ++i)
+            rgba[i] = to_rgba(mode_color(reference ? reference->modes.mode_of(end(i, 0), end(i, 1)) : 0),
+                              alpha);
+    } else {
+        for (int i = 0; i < m_count; ++i)
+            rgba[i] = to_rgba(position_color(m_x0(i, 0), m_x0(i, 1), 2.2f), alpha);
+    }
+    glBindBuffer(GL_ARRAY_BUFFER, m_colors);
+    glBufferData(GL_ARRAY_BUFFER, static_cast<GLsizeiptr>(rgba.size() * 4), rgba.data(), GL_STATIC_DRAW);
+    glBindBuffer(GL_ARRAY_BUFFER, 0);
+    m_color_mode = mode;
+    m_color_alpha = alpha;
+    m_color_build = m_front_build;
+}
+
+bool GpuParticles::fill_layer(float t, ColorMode mode, float alpha, const FlowReference* reference,
+                              PointLayer& layer) {
+    if (!m_front_ready) return false;
+    t = std::clamp(t, 0.0f, 1.0f);
+    int j = 0;
+    while (j + 1 < m_slices && slice_time(j + 1) <= t) ++j;
+    const float ta = slice_time(j), tb = slice_time(j + 1);
+    layer.xy.clear();
+    layer.gl_buffer = m_front;
+    layer.gl_count = m_count;
+    layer.gl_offset_a = m_count * j;
+    layer.gl_offset_b = m_count * (j + 1);
+    layer.gl_mix = tb > ta ? std::clamp((t - ta) / (tb - ta), 0.0f, 1.0f) : 0.0f;
+    layer.rgba.clear();
+    if (mode == ColorMode::Single || (mode == ColorMode::TargetMode && !reference)) {
+        layer.gl_colors = 0;
+    } else {
+        upload_colors(mode, alpha, reference);
+        layer.gl_colors = m_colors;
+    }
+    return true;
+}
+
+}  // namespace fmp

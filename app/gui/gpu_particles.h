@@ -1,0 +1,71 @@
+// Particles for the GL engine: integrated on the GPU into a trajectory kept in GL buffers and
+// drawn straight from them, so a GPU shows 100k-1M particles without a copy through the CPU.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "app/gui/flow_worker.h"
+#include "app/render/scene_builder.h"
+#include "app/render/scene_renderer.h"
+#include "core/engine/engine.h"
+
+namespace fmp {
+
+class GpuParticles {
+  public:
+    GpuParticles() = default;
+    ~GpuParticles();
+    GpuParticles(const GpuParticles&) = delete;
+    GpuParticles& operator=(const GpuParticles&) = delete;
+
+    // A new spec (data, path, solver, steps, count, seed): the next update starts over from
+    // fresh source samples, drawn exactly as the CPU view worker draws them.
+    void set_spec(const FlowSpec& spec);
+
+    // Integrates whole slices of the trajectory being built until about budget_ms is spent (at
+    // least one slice) and publishes it when complete; a new build starts when the network
+    // changed since the last one began. Call on the thread where the engine's context is current.
+    // The weights may move on between slices while training runs; each build is as fresh as the
+    // CPU path's, which also lags training by one trajectory.
+    void update(Engine& engine, uint64_t params_version, double budget_ms);
+
+    bool ready() const { return m_front_ready; }
+    int count() const { return m_count; }
+    // Seconds the last complete build took (0 before the first).
+    double last_build_seconds() const { return m_last_build_seconds; }
+
+    // The particles at time t as a layer that reads GL buffers: positions mixed between the two
+    // stored slices around t, colours by start or by the target mode each particle reaches (the
+    // modes of `reference`, read back once per build). False until a trajectory is ready.
+    bool fill_layer(float t, ColorMode mode, float alpha, const FlowReference* reference,
+                    PointLayer& layer);
+
+  private:
+    void release();
+    void allocate(Engine& engine);
+    void upload_colors(ColorMode mode, float alpha, const FlowReference* reference);
+    float slice_time(int j) const;
+
+    FlowSpec m_spec;
+    bool m_has_spec = false;
+    bool m_allocated = false;
+    int m_count = 0;
+    int m_slices = 0;                 // stored positions: slice j at t = slice_time(j), j = 0..m_slices
+    Points m_x0;                      // unscaled source samples (for colours by start)
+    unsigned m_front = 0, m_back = 0; // (m_slices + 1) x m_count vec2 each
+    unsigned m_colors = 0;
+    bool m_front_ready = false;
+    uint64_t m_front_version = 0;
+    uint64_t m_front_build = 0;
+    bool m_building = false;
+    uint64_t m_build_version = 0;
+    int m_next_slice = 0;
+    double m_build_start = 0.0;
+    double m_last_build_seconds = 0.0;
+    // What the colour buffer holds.
+    ColorMode m_color_mode = ColorMode::Single;
+    float m_color_alpha = -1.0f;
+    uint64_t m_color_build = ~uint64_t(0);
+};
+
+}  // namespace fmp

@@ -1,0 +1,731 @@
+// The GUI's entry, options and frame loop: input, time, training sync, canvas, screenshots.
+#include "app/gui/gui_app.h"
+
+#include <backends/imgui_impl_glfw.h>
+#include <backends/imgui_impl_opengl3.h>
+#include <glad/gl.h>
+// GLFW after glad, and without its own GL header: glad declares the GL functions.
+#define GLFW_INCLUDE_NONE
+#include <GLFW/glfw3.h>
+#include <imgui.h>
+#include <imgui_internal.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "app/gui/main_window.h"
+#include "app/gui/theme.h"
+#include "app/render/png_writer.h"
+#include "core/engine/gl/gl_context.h"
+#include "core/engine/gl/gl_engine.h"
+#include "core/base/parallel.h"
+
+namespace fmp {
+namespace {
+
+// With the GL engine, the CPU view worker integrates this many of the particles (for trails,
+// paths and the heatmap); the GPU draws all of them.
+constexpr int k_cpu_view_particles = 20000;
+
+double now_seconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+int index_of(const std::vector<std::string>& names, const std::string& name) {
+    auto it = std::find(names.begin(), names.end(), name);
+    return it == names.end() ? -1 : static_cast<int>(it - names.begin());
+}
+
+// Where imgui.ini lives: $XDG_CONFIG_HOME/fmplay or ~/.config/fmplay (falls back to the cwd).
+std::string ini_path() {
+    std::filesystem::path dir;
+    if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg)
+        dir = std::filesystem::path(xdg) / "fmplay";
+    else if (const char* home = std::getenv("HOME"); home && *home)
+        dir = std::filesystem::path(home) / ".config" / "fmplay";
+    else
+        return "imgui.ini";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    return ec ? std::string("imgui.ini") : (dir / "imgui.ini").string();
+}
+
+// The OS window's size is kept in imgui.ini next to the panel layout ("[fmplay][Window]").
+struct SavedWindow {
+    int width = 0, height = 0;
+    GlWindow* window = nullptr;
+    bool apply = false;
+};
+SavedWindow g_saved_window;
+
+// Ctrl+C in the terminal closes the window cleanly, so the layout is saved as on a normal close.
+std::atomic<bool> g_quit{false};
+extern "C" void on_quit_signal(int) {
+    g_quit.store(true);
+}
+
+void* settings_open(ImGuiContext*, ImGuiSettingsHandler*, const char* name) {
+    return std::string(name) == "Window" ? &g_saved_window : nullptr;
+}
+void settings_read_line(ImGuiContext*, ImGuiSettingsHandler*, void* entry, const char* line) {
+    auto* saved = static_cast<SavedWindow*>(entry);
+    int w = 0, h = 0;
+    if (std::sscanf(line, "Size=%d,%d", &w, &h) == 2 && w >= 320 && h >= 240 && w <= 16384 &&
+        h <= 16384) {
+        saved->width = w;
+        saved->height = h;
+    }
+}
+void settings_apply(ImGuiContext*, ImGuiSettingsHandler*) {
+    if (g_saved_window.apply && g_saved_window.window && g_saved_window.width > 0)
+        g_saved_window.window->set_window_size(g_saved_window.width, g_saved_window.height);
+}
+void settings_write(ImGuiContext*, ImGuiSettingsHandler* handler, ImGuiTextBuffer* out) {
+    if (!g_saved_window.window) return;
+    int w = 0, h = 0;
+    g_saved_window.window->window_size(w, h);
+    out->appendf("[%s][Window]\nSize=%d,%d\n\n", handler->TypeName, w, h);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// [SECTION] Options
+
+void add_gui_options(CLI::App& app, GuiOptions& o) {
+    app.add_option(
+           "--target", o.target,
+           "Target dataset (what the flow learns to make): a name such as moons, or a CSV file")
+        ->capture_default_str();
+    app.add_option("--source", o.source, "Source dataset (what the flow starts from)")
+        ->capture_default_str();
+    app.add_option("--path", o.path, "Probability path: " + join_names(path_names()))
+        ->capture_default_str();
+    app.add_option("--coupling", o.coupling, "Coupling: " + join_names(coupling_names()))
+        ->capture_default_str();
+    app.add_option("--solver", o.solver,
+                   "ODE solver for the particles: " + join_names(solver_names()))
+        ->capture_default_str();
+    app.add_option("--steps", o.solver_steps, "Solver steps from t=0 to t=1")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    app.add_option("--engine", o.engine,
+                   "Training engine: auto, cpu, gl (auto: GPU unless the renderer is software)")
+        ->capture_default_str();
+    app.add_option("--particles", o.particles, "Particles shown (0: 20k on the CPU, 100k on a GPU)")
+        ->check(CLI::Range(0, 4000000));
+    app.add_option("--seed", o.seed, "Random seed for weights, batches and particles")
+        ->capture_default_str();
+    app.add_option("--views", o.views,
+                   "Comma list of the views shown, the others hidden: " + join_names(view_names()));
+    app.add_option("--frames", o.frames, "Render this many frames, then exit (tests, benchmarks)")
+        ->check(CLI::Range(0, 10000000));
+    app.add_option("--screenshot", o.screenshot, "With --frames: save the last frame as this PNG");
+    app.add_flag("--report", o.report,
+                 "With --frames: print the median and 95th-percentile frame time");
+    app.add_option("--width", o.width, "Window width (screen units)")->check(CLI::Range(0, 16384));
+    app.add_option("--height", o.height, "Window height (screen units)")
+        ->check(CLI::Range(0, 16384));
+    app.add_option("--time", o.time, "Start paused at this t in [0, 1]")
+        ->check(CLI::Range(0.0, 1.0));
+    app.add_flag("--no-train", o.no_train, "Start with training paused");
+    app.add_option(
+        "--script", o.script,
+        "Settings changes at given frames, 'FRAME:KEY=VALUE;...' (keys: target, source, path, "
+        "coupling, solver, steps, views, time, train, play; target=drawn selects the drawn set; "
+        "drawing: import_text=WORD, import_image=FILE, import_csv=FILE, export_csv=FILE, "
+        "draw=x0,y0,x1,y1, erase=x0,y0,x1,y1, undo, redo, clear, draw_which=target|source, "
+        "drawmode=on|off)");
+}
+
+int run_gui(const GuiOptions& options) {
+    return run_gui(options, nullptr);
+}
+
+int run_gui(const GuiOptions& options, GuiRunStats* stats) {
+    GuiApp app(options);
+    return app.run(stats);
+}
+
+// ---------------------------------------------------------------------------------------------
+// [SECTION] Set-up
+
+GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
+    // Validate every name before a window opens: bad input is a one-line error, exit code 2.
+    m_settings.target = index_of(dataset_names(), options.target);
+    m_settings.source = index_of(dataset_names(), options.source);
+    if (m_settings.target < 0)
+        (void)make_dataset(options.target);  // throws InputError with the choices
+    if (m_settings.source < 0) (void)make_dataset(options.source);
+    if (m_settings.target < 0 || m_settings.source < 0)
+        throw InputError("the GUI takes dataset names (" + join_names(dataset_names()) + ")");
+    m_settings.path = static_cast<int>(make_path(options.path).kind());
+    m_settings.path = index_of(path_names(), path_name(make_path(options.path).kind()));
+    m_settings.coupling =
+        index_of(coupling_names(), coupling_name(make_coupling(options.coupling)));
+    m_settings.solver = index_of(solver_names(), solver_name(make_solver(options.solver)));
+    if (options.solver_steps < 1 || options.solver_steps > 1000)
+        throw InputError("--steps must be in 1..1000");
+    if (options.engine != "auto" && options.engine != "cpu" && options.engine != "gl")
+        throw InputError("unknown engine '" + options.engine + "'; valid engines: auto, cpu, gl");
+    m_settings.solver_steps = options.solver_steps;
+    m_settings.seed = static_cast<int>(options.seed & 0x7fffffff);
+    if (!options.views.empty()) apply_views(options.views, m_scene_options, &m_panels);
+    if (!options.script.empty()) {
+        std::stringstream in(options.script);
+        std::string item;
+        while (std::getline(in, item, ';')) {
+            auto colon = item.find(':');
+            auto eq = item.find('=');
+            if (colon == std::string::npos || eq == std::string::npos || eq < colon)
+                throw InputError("bad --script item '" + item + "'; expected FRAME:KEY=VALUE");
+            static const std::vector<std::string> keys = [] {
+                std::vector<std::string> k = {"target", "source", "path",  "coupling", "solver",
+                                              "steps",  "views",  "time",  "train",    "play"};
+                for (const auto& d : DrawPanel::script_keys()) k.push_back(d);
+                return k;
+            }();
+            std::string key = item.substr(colon + 1, eq - colon - 1);
+            if (index_of(keys, key) < 0)
+                throw InputError("unknown --script key '" + key +
+                                 "'; valid keys: " + join_names(keys));
+            m_script.emplace_back(std::atoi(item.substr(0, colon).c_str()), item.substr(colon + 1));
+        }
+    }
+    m_training = !options.no_train;
+    if (options.time >= 0.0f) {
+        m_t = options.time;
+        m_playing = false;
+    }
+
+    GlWindowOptions wo;
+    wo.width = options.width > 0 ? options.width : 1600;
+    wo.height = options.height > 0 ? options.height : 960;
+    wo.title = "fmplay — flow matching playground";
+    wo.vsync = options.frames == 0;
+    m_window = std::make_unique<GlWindow>(wo);
+    m_scale = m_window->content_scale();
+    m_scene_options.ui_scale = m_scale;
+    m_renderer = std::make_unique<SceneRenderer>();
+
+    m_software_gl = gl_renderer_is_software(m_window->renderer());
+    std::string choice = options.engine;
+    if (choice == "auto") choice = m_software_gl ? "cpu" : "gl";
+    std::unique_ptr<Engine> engine;
+    if (choice == "gl") {
+        try {
+            engine = make_gl_engine();
+            m_gl_engine = true;
+        } catch (const std::exception& e) {
+            if (options.engine == "gl") throw;
+            m_message = std::string("GPU engine unavailable (") + e.what() + "), using the CPU";
+            m_message_until = now_seconds() + 8.0;
+        }
+    }
+    if (!engine) engine = make_cpu_engine();
+    m_settings.particles =
+        options.particles > 0 ? options.particles : (m_gl_engine ? 100000 : 20000);
+    // The GL engine's context lives on this thread, so it trains here in per-frame slices.
+    m_trainer = std::make_unique<Trainer>(std::move(engine), !m_gl_engine);
+    m_engine_label = m_trainer->description();
+    m_worker = std::make_unique<FlowWorker>();
+    if (m_gl_engine) m_gpu_particles = std::make_unique<GpuParticles>();
+
+    init_imgui();
+    // Drawn sets live next to imgui.ini; test runs (--frames) leave the user's files alone.
+    if (options.frames == 0) {
+        std::string ini = ini_path();
+        if (ini != "imgui.ini")
+            m_draw->set_settings_dir(std::filesystem::path(ini).parent_path().string());
+    }
+    bool drawn_target = false, drawn_source = false;
+    m_draw->load_saved(*this, drawn_target, drawn_source);
+    // The saved selection comes back unless the command line chose another dataset.
+    if (drawn_target && options.target == GuiOptions{}.target)
+        m_settings.target = DrawPanel::custom_index();
+    if (drawn_source && options.source == GuiOptions{}.source)
+        m_settings.source = DrawPanel::custom_index();
+    reset_training();
+}
+
+GuiApp::~GuiApp() {
+    m_draw->save(*this, false);
+    m_export.reset();  // an unfinished export: its GL objects go while the context is alive
+    // Workers first (they hold no GL objects), then ImGui and GL objects before the context goes.
+    m_worker.reset();
+    m_trainer.reset();
+    ImGui_ImplOpenGL3_Shutdown();
+    ImGui_ImplGlfw_Shutdown();
+    ImGui::DestroyContext();
+    g_saved_window.window = nullptr;
+    m_renderer.reset();
+    m_window.reset();
+}
+
+void GuiApp::init_imgui() {
+    IMGUI_CHECKVERSION();
+    ImGui::CreateContext();
+    ImGuiIO& io = ImGui::GetIO();
+    static std::string ini;
+    if (m_options.frames > 0) {
+        io.IniFilename =
+            nullptr;  // test and benchmark runs neither read nor change the user's layout
+    } else {
+        ini = ini_path();
+        io.IniFilename = ini.c_str();
+    }
+    g_saved_window.window = m_window.get();
+    g_saved_window.apply = m_options.width == 0 && m_options.height == 0 && m_options.frames == 0;
+    ImGuiSettingsHandler handler;
+    handler.TypeName = "fmplay";
+    handler.TypeHash = ImHashStr("fmplay");
+    handler.ReadOpenFn = settings_open;
+    handler.ReadLineFn = settings_read_line;
+    handler.ApplyAllFn = settings_apply;
+    handler.WriteAllFn = settings_write;
+    ImGui::GetCurrentContext()->SettingsHandlers.push_back(handler);
+
+    ImGui_ImplGlfw_InitForOpenGL(m_window->handle(), true);
+    ImGui_ImplOpenGL3_Init("#version 430 core");
+    apply_gui_theme(m_scale);
+}
+
+// ---------------------------------------------------------------------------------------------
+// [SECTION] Settings -> engine and worker
+
+void GuiApp::reset_training() {
+    const UiSettings& s = m_settings;
+    TrainConfig config;
+    m_path = ProbabilityPath(*path_kind_from_name(path_names()[s.path]));
+    config.path = m_path;
+    config.coupling = *coupling_kind_from_name(coupling_names()[s.coupling]);
+    config.mlp.width = s.width;
+    config.mlp.depth = s.depth;
+    config.mlp.activation = *activation_from_name(activation_names()[s.activation]);
+    config.optimizer.lr = s.lr;
+    config.batch = s.batch;
+    config.seed = static_cast<uint64_t>(s.seed);
+    config.validate();
+    Dataset source = dataset_at(s.source, DrawWhich::Source);
+    Dataset target = dataset_at(s.target, DrawWhich::Target);
+    bool data_changed = m_spec.source.name() != source.name() ||
+                        m_spec.target.name() != target.name() ||
+                        m_spec.path.kind() != m_path.kind();
+    m_trainer->reset(config, source, target);
+    m_trainer->set_running(m_training && m_steps_per_frame == 0);
+    m_loss_raw.clear();
+    m_loss_smooth.clear();
+    m_loss_first_step = 0;
+    m_sent_params_version = 0;
+    m_spec.source = source;
+    m_spec.target = target;
+    m_spec.path = m_path;
+    m_spec.coupling = config.coupling;
+    if (data_changed) m_fit_pending = true;
+    update_spec();
+}
+
+Dataset GuiApp::dataset_at(int index, DrawWhich which) {
+    if (index == DrawPanel::custom_index()) {
+        // An empty drawing keeps what was there, so choosing it never stops training.
+        return m_draw->dataset(which, which == DrawWhich::Target ? m_spec.target : m_spec.source);
+    }
+    return make_dataset(dataset_names()[index]);
+}
+
+void GuiApp::update_spec() {
+    m_spec.solver = *solver_kind_from_name(solver_names()[m_settings.solver]);
+    m_spec.steps = m_settings.solver_steps;
+    m_spec.particles = m_settings.particles;
+    m_spec.seed = static_cast<uint64_t>(m_settings.seed);
+    if (m_gpu_particles) {
+        // The GPU draws every particle; the CPU worker integrates a subset for the trails, the
+        // paths and the heatmap (its first particles are the GPU's first ones).
+        m_gpu_particles->set_spec(m_spec);
+        FlowSpec subset = m_spec;
+        subset.particles = std::min(m_spec.particles, k_cpu_view_particles);
+        m_worker->set_spec(subset);
+    } else {
+        m_worker->set_spec(m_spec);
+    }
+}
+
+void GuiApp::apply_setting(const std::string& key, const std::string& value) {
+    if (m_draw->apply_script(*this, key, value)) return;
+    auto pick = [&](const std::vector<std::string>& names, int& slot) {
+        int i = index_of(names, value);
+        if (&names == &dataset_names() && (value == "drawn" || value == "custom"))
+            i = DrawPanel::custom_index();
+        if (i < 0)
+            throw InputError("unknown " + key + " '" + value + "'; valid: " + join_names(names));
+        slot = i;
+    };
+    if (key == "target")
+        pick(dataset_names(), m_settings.target), reset_training();
+    else if (key == "source")
+        pick(dataset_names(), m_settings.source), reset_training();
+    else if (key == "path")
+        pick(path_names(), m_settings.path), reset_training();
+    else if (key == "coupling")
+        pick(coupling_names(), m_settings.coupling), reset_training();
+    else if (key == "solver")
+        pick(solver_names(), m_settings.solver), update_spec();
+    else if (key == "steps")
+        m_settings.solver_steps = std::clamp(std::atoi(value.c_str()), 1, 1000), update_spec();
+    else if (key == "views")
+        apply_views(value, m_scene_options, &m_panels);
+    else if (key == "time")
+        m_t = std::clamp(static_cast<float>(std::atof(value.c_str())), 0.0f, 1.0f),
+        m_playing = false;
+    else if (key == "train")
+        m_training = value == "on" || value == "1",
+        m_trainer->set_running(m_training && m_steps_per_frame == 0);
+    else if (key == "play")
+        m_playing = value == "on" || value == "1";
+    else
+        throw InputError("unknown --script key '" + key + "'");
+}
+
+void GuiApp::apply_script(int frame) {
+    for (const auto& [at, item] : m_script) {
+        if (at != frame) continue;
+        auto eq = item.find('=');
+        apply_setting(item.substr(0, eq), item.substr(eq + 1));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// [SECTION] Frame loop
+
+int GuiApp::run(GuiRunStats* stats) {
+    std::vector<double> frame_ms;
+    double previous = now_seconds();
+    const bool scripted = m_options.frames > 0;
+    int frames = 0;
+    g_quit.store(false);
+    auto previous_int = std::signal(SIGINT, on_quit_signal);
+    auto previous_term = std::signal(SIGTERM, on_quit_signal);
+    while (!m_window->should_close() && !g_quit.load()) {
+        double start = now_seconds();
+        // Test runs advance t by a fixed 1/60 s per frame so the picture does not depend on speed.
+        double dt = scripted ? 1.0 / 60.0 : std::min(0.1, start - previous);
+        previous = start;
+        bool last = scripted && frames + 1 >= m_options.frames;
+        frame(dt, last);
+        double work = now_seconds() - start;
+        frame_ms.push_back(work * 1e3);
+        ++frames;
+        // A software rasterizer shares the CPU with training: past 40 fps, the time is better
+        // spent training. The report counts the work per frame, not this rest.
+        if (m_software_gl && work < 1.0 / 40.0 && !last)
+            std::this_thread::sleep_for(std::chrono::duration<double>(1.0 / 40.0 - work));
+        if (scripted && frames >= m_options.frames) break;
+    }
+    std::signal(SIGINT, previous_int);
+    std::signal(SIGTERM, previous_term);
+    // The first frames compile shaders and warm caches; leave them out of the statistics.
+    std::vector<double> steady(frame_ms.begin() + std::min<std::size_t>(frame_ms.size() / 10, 5),
+                               frame_ms.end());
+    if (steady.empty()) steady = frame_ms;
+    std::sort(steady.begin(), steady.end());
+    double median = steady.empty() ? 0.0 : steady[steady.size() / 2];
+    double p95 =
+        steady.empty()
+            ? 0.0
+            : steady[std::min(steady.size() - 1, static_cast<std::size_t>(0.95 * steady.size()))];
+    TrainingSnapshot snap = m_trainer->snapshot();
+    const std::size_t drawn_target = m_draw->count(DrawWhich::Target);
+    const std::size_t drawn_source = m_draw->count(DrawWhich::Source);
+    if (m_options.report) {
+        std::printf("frames: %d\nmedian frame: %.2f ms (%.1f fps)\np95 frame: %.2f ms\n", frames,
+                    median, median > 0 ? 1e3 / median : 0.0, p95);
+        std::printf("engine: %s\nparticles: %d\ntraining steps: %lld\ntrajectory refresh: %.2f s\n",
+                    m_engine_label.c_str(), m_settings.particles, static_cast<long long>(snap.step),
+                    m_worker->last_trajectory_seconds());
+        if (m_gpu_particles)
+            std::printf("gpu particles: %d (trajectory build %.2f s)\n", m_gpu_particles->count(),
+                        m_gpu_particles->last_build_seconds());
+        std::printf("drawn target points: %zu\ndrawn source points: %zu\ndataset swaps: %d\n"
+                    "training resets: %llu\n",
+                    drawn_target, drawn_source, m_draw->swaps(),
+                    static_cast<unsigned long long>(snap.generation));
+        std::fflush(stdout);
+    }
+    if (stats) {
+        stats->frames = frames;
+        stats->median_frame_ms = median;
+        stats->p95_frame_ms = p95;
+        stats->training_steps = snap.step;
+        stats->engine = m_engine_label;
+        stats->particles = m_settings.particles;
+        stats->drawn_target_points = drawn_target;
+        stats->drawn_source_points = drawn_source;
+        stats->dataset_swaps = m_draw->swaps();
+        stats->training_resets = static_cast<int>(snap.generation);
+    }
+    std::string err = m_trainer->error();
+    if (!err.empty()) {
+        std::fprintf(stderr, "fmplay: training stopped: %s\n", err.c_str());
+        return 1;
+    }
+    return 0;
+}
+
+void GuiApp::frame(double dt, bool last) {
+    m_now = now_seconds();
+    m_window->poll_events();
+    ImGui_ImplOpenGL3_NewFrame();
+    ImGui_ImplGlfw_NewFrame();
+    ImGui::NewFrame();
+    apply_script(m_frame_index);
+    handle_input();
+    advance_time(dt);
+    sync_with_workers();
+    m_draw->update(*this);
+    if (m_frame_index == 0) {
+        // The backend creates the font texture in its first NewFrame. The font is rasterised at
+        // its display size, so nearest sampling looks the same as linear and is several times
+        // cheaper for a software rasterizer, which samples it for every UI pixel.
+        auto texture = static_cast<GLuint>(reinterpret_cast<intptr_t>(ImGui::GetIO().Fonts->TexID));
+        glBindTexture(GL_TEXTURE_2D, texture);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+        glBindTexture(GL_TEXTURE_2D, 0);
+    }
+    if (last) {
+        // A screenshot must show the flow, not the first frames before any trajectory exists.
+        m_worker->wait_for_trajectory(1, 60.0);
+        sync_with_workers();
+        if (m_gpu_particles)
+            for (int i = 0; i < 2000 && !m_gpu_particles->ready(); ++i)
+                m_gpu_particles->update(m_trainer->engine(), m_trainer->snapshot().params_version, 50.0);
+        if (m_scene_options.arrows) {
+            for (int i = 0; i < 400; ++i) {
+                auto a = m_worker->arrows();
+                if (a && a->request == arrow_request_for(m_view, m_scene_options, m_t)) break;
+                std::this_thread::sleep_for(std::chrono::milliseconds(25));
+            }
+        }
+    }
+    if (m_panels) draw_panels();
+    render_canvas();
+    draw_axis_labels();
+    m_draw->draw_overlay(*this);
+    ImGui::Render();
+    ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+    if (last && !m_options.screenshot.empty()) m_screenshot_request = m_options.screenshot;
+    if (!m_screenshot_request.empty()) {
+        take_screenshot(m_screenshot_request);
+        m_screenshot_request.clear();
+    }
+    m_window->swap_buffers();
+    // Real frame time, also in scripted runs where t advances by a fixed step.
+    double real = std::max(1e-4, now_seconds() - m_now);
+    m_fps = m_fps == 0.0 ? 1.0 / real : 0.95 * m_fps + 0.05 / real;
+    ++m_frame_index;
+}
+
+void GuiApp::handle_input() {
+    ImGuiIO& io = ImGui::GetIO();
+    if (!io.WantTextInput && !io.WantCaptureKeyboard) {
+        if (ImGui::IsKeyPressed(GLFW_KEY_SPACE, false)) m_playing = !m_playing;
+        if (ImGui::IsKeyPressed(GLFW_KEY_T, false)) {
+            m_training = !m_training;
+            m_trainer->set_running(m_training && m_steps_per_frame == 0);
+        }
+        if (ImGui::IsKeyPressed(GLFW_KEY_R, false)) reset_training();
+        if (ImGui::IsKeyPressed(GLFW_KEY_LEFT))
+            m_t = std::max(0.0f, m_t - 0.01f), m_playing = false;
+        if (ImGui::IsKeyPressed(GLFW_KEY_RIGHT))
+            m_t = std::min(1.0f, m_t + 0.01f), m_playing = false;
+        if (ImGui::IsKeyPressed(GLFW_KEY_F, false)) fit_view();
+        if (ImGui::IsKeyPressed(GLFW_KEY_H, false)) m_panels = !m_panels;
+        if (ImGui::IsKeyPressed(GLFW_KEY_S, false)) {
+            char name[64];
+            std::time_t now = std::time(nullptr);
+            std::strftime(name, sizeof(name), "fmplay-%Y%m%d-%H%M%S.png", std::localtime(&now));
+            m_screenshot_request = name;
+        }
+    }
+    // In draw mode the left and right buttons paint; the middle one still pans.
+    const bool drawing = m_draw->handle_input(*this);
+    // Pan with any mouse button, zoom around the cursor with the wheel.
+    if (!io.WantCaptureMouse) {
+        float fx = io.DisplayFramebufferScale.x, fy = io.DisplayFramebufferScale.y;
+        for (int b = drawing ? 2 : 0; b < 3; ++b)
+            if (ImGui::IsMouseDragging(b, 0.0f)) {
+                m_view.center.x() -= io.MouseDelta.x * fx / m_view.pixels_per_unit;
+                m_view.center.y() += io.MouseDelta.y * fy / m_view.pixels_per_unit;
+                break;
+            }
+        if (io.MouseWheel != 0.0f)
+            m_view.zoom_at(Eigen::Vector2f(io.MousePos.x * fx, io.MousePos.y * fy),
+                           std::pow(1.15f, io.MouseWheel));
+    }
+}
+
+void GuiApp::advance_time(double dt) {
+    if (!m_playing) return;
+    if (m_hold > 0.0f) {
+        m_hold -= static_cast<float>(dt);
+        return;
+    }
+    m_t += m_direction * m_speed * static_cast<float>(dt);
+    // Rest briefly at each end so the class can look at the source and the result.
+    const float rest = 0.6f;
+    if (m_t >= 1.0f) {
+        m_t = 1.0f;
+        if (m_play_mode == PlayMode::PingPong)
+            m_direction = -1, m_hold = rest;
+        else if (m_play_mode == PlayMode::Loop)
+            m_t = 0.0f, m_hold = rest;
+        else
+            m_playing = false;
+    } else if (m_t <= 0.0f) {
+        m_t = 0.0f;
+        m_direction = 1;
+        if (m_play_mode == PlayMode::PingPong) m_hold = rest;
+    }
+}
+
+void GuiApp::sync_with_workers() {
+    if (m_training && m_steps_per_frame > 0) m_trainer->step_once(m_steps_per_frame);
+    if (m_gl_engine) m_trainer->pump(8.0);
+    if (m_gpu_particles) {
+        try {
+            m_gpu_particles->update(m_trainer->engine(), m_trainer->snapshot().params_version, 4.0);
+        } catch (const std::exception& e) {
+            m_message = std::string("GPU particles: ") + e.what();
+            m_message_until = m_now + 8.0;
+        }
+    }
+    TrainingSnapshot snap = m_trainer->snapshot();
+    if (snap.generation != m_snapshot.generation) {
+        m_loss_raw.clear();
+        m_loss_smooth.clear();
+    }
+    m_snapshot = snap;
+    if (snap.params && snap.params_version != m_sent_params_version) {
+        m_worker->set_params(snap.params, snap.mlp, snap.params_version);
+        m_sent_params_version = snap.params_version;
+    }
+    for (const LossRecord& r : m_trainer->take_losses()) {
+        if (!std::isfinite(r.loss)) continue;
+        if (m_loss_raw.empty())
+            m_loss_first_step = r.step, m_loss_ema = 0.0, m_loss_ema_weight = 0.0;
+        m_loss_raw.push_back(r.loss);
+        // A bias-corrected moving average (as Adam's moments): no lag toward the first value.
+        m_loss_ema = 0.98 * m_loss_ema + 0.02 * r.loss;
+        m_loss_ema_weight = 0.98 * m_loss_ema_weight + 0.02;
+        m_loss_smooth.push_back(static_cast<float>(m_loss_ema / m_loss_ema_weight));
+    }
+    // Long runs: halve the resolution of the history instead of dropping its beginning.
+    if (m_loss_raw.size() > 40000) {
+        for (std::size_t i = 0; i < m_loss_raw.size() / 2; ++i) {
+            m_loss_raw[i] = 0.5f * (m_loss_raw[2 * i] + m_loss_raw[2 * i + 1]);
+            m_loss_smooth[i] = m_loss_smooth[2 * i + 1];
+        }
+        m_loss_raw.resize(m_loss_raw.size() / 2);
+        m_loss_smooth.resize(m_loss_smooth.size() / 2);
+    }
+}
+
+void GuiApp::fit_view() {
+    auto ref = m_worker->reference();
+    if (!ref) return;
+    Eigen::AlignedBox2f box = data_box(*ref, true);
+    float left = m_panels ? m_left_w : 0.0f, right = m_panels ? m_right_w : 0.0f;
+    float bottom = m_panels ? m_bottom_h : 0.0f;
+    float rect_w = std::max(64.0f, m_view.width - left - right),
+          rect_h = std::max(64.0f, m_view.height - bottom);
+    float margin = 0.07f;
+    Eigen::Vector2f size = box.sizes().cwiseMax(1e-3f);
+    m_view.pixels_per_unit =
+        std::min(rect_w * (1 - 2 * margin) / size.x(), rect_h * (1 - 2 * margin) / size.y());
+    // Put the box's centre at the centre of the free rectangle, not of the whole window.
+    float cx = left + 0.5f * rect_w, cy = 0.5f * rect_h;
+    m_view.center =
+        box.center() - Eigen::Vector2f(cx - 0.5f * m_view.width, -(cy - 0.5f * m_view.height)) /
+                           m_view.pixels_per_unit;
+}
+
+void GuiApp::render_canvas() {
+    int w = 0, h = 0;
+    m_window->framebuffer_size(w, h);
+    m_view.width = std::max(1, w);
+    m_view.height = std::max(1, h);
+    auto ref = m_worker->reference();
+    if (ref && m_fit_pending && ref->spec_id > m_fit_spec) {
+        fit_view();
+        m_fit_pending = false;
+        m_fit_spec = ref->spec_id;
+    }
+    auto traj = m_worker->trajectory();
+    if (m_scene_options.arrows)
+        m_worker->request_arrows(arrow_request_for(m_view, m_scene_options, m_t));
+    else
+        m_worker->request_arrows(ArrowRequest{0.0f, {}, 1, 1, false, false});
+    auto arrows = m_worker->arrows();
+    if (traj && m_scene_options.paths &&
+        (m_pairs.spec_id != traj->spec_id || m_pairs_count != m_scene_options.path_count)) {
+        m_pairs = make_conditional_pairs(*traj, m_spec, m_scene_options.path_count);
+        m_pairs_count = m_scene_options.path_count;
+    }
+    SceneInputs in;
+    in.trajectory = traj.get();
+    in.arrows = arrows.get();
+    in.reference = ref.get();
+    in.pairs = &m_pairs;
+    in.path = &m_path;
+    if (m_gpu_particles &&
+        m_gpu_particles->fill_layer(m_t, m_scene_options.color, m_scene_options.point_alpha, ref.get(),
+                                    m_gpu_layer))
+        in.gpu_particles = &m_gpu_layer;
+    in.t = m_t;
+    build_scene(in, m_scene_options, m_view, m_scene);
+    // The side panels are opaque: only the strip between them needs drawing.
+    if (m_panels) {
+        int left = static_cast<int>(m_left_w), right = static_cast<int>(m_right_w);
+        m_scene.clip[0] = left;
+        m_scene.clip[1] = 0;
+        m_scene.clip[2] = std::max(1, m_view.width - left - right);
+        m_scene.clip[3] = m_view.height;
+    } else {
+        m_scene.clip[2] = m_scene.clip[3] = 0;
+    }
+    m_draw->add_layer(m_scene, m_scale);
+    glBindFramebuffer(GL_FRAMEBUFFER, 0);
+    m_renderer->render(m_scene, m_view);
+    m_draw->take_layer(m_scene);
+}
+
+void GuiApp::take_screenshot(const std::string& path) {
+    int w = 0, h = 0;
+    m_window->framebuffer_size(w, h);
+    glBindFramebuffer(GL_READ_FRAMEBUFFER, 0);
+    glReadBuffer(GL_BACK);
+    std::vector<uint8_t> pixels = read_framebuffer_rgba(w, h);
+    for (std::size_t i = 3; i < pixels.size(); i += 4) pixels[i] = 255;  // the window is opaque
+    try {
+        write_png_atomic(path, w, h, pixels);
+        m_message = "Saved screenshot " + path;
+    } catch (const std::exception& e) {
+        m_message = e.what();
+        if (m_options.frames > 0) throw;
+    }
+    m_message_until = now_seconds() + 6.0;
+}
+
+}  // namespace fmp

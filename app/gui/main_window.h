@@ -1,0 +1,120 @@
+// The GUI application object: owns the window, the training driver, the view worker and the UI
+// state; one call to frame() per displayed frame (see gui_app.cpp and gui_panels.cpp).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/gui/gl_window.h"
+#include "app/gui/draw_panel.h"
+#include "app/gui/export_panel.h"
+#include "app/gui/gui_app.h"
+#include "app/gui/flow_worker.h"
+#include "app/gui/gpu_particles.h"
+#include "app/render/scene_builder.h"
+#include "app/gui/trainer.h"
+#include "app/render/scene_renderer.h"
+
+namespace fmp {
+
+enum class PlayMode { Once, Loop, PingPong };
+
+// Everything the panels edit. Indices point into the core's name lists.
+struct UiSettings {
+    int target = 0, source = 0, path = 0, coupling = 0, solver = 0;
+    int solver_steps = 20;
+    int particles = 20000;
+    int width = 128, depth = 3, activation = 0;
+    int seed = 1;
+    float lr = 2e-3f;  // moons separate in about half the steps 1e-3 needs, still stable
+    int batch = 256;
+};
+
+class GuiApp {
+  public:
+    explicit GuiApp(const GuiOptions& options);
+    ~GuiApp();
+    int run(GuiRunStats* stats);
+
+  private:
+    // [gui_app.cpp]
+    void init_imgui();
+    void frame(double dt, bool last);
+    void handle_input();
+    void advance_time(double dt);
+    void sync_with_workers();
+    void render_canvas();
+    void reset_training();  // settings that need fresh weights
+    void update_spec();     // settings that only re-integrate
+    void fit_view();
+    void take_screenshot(const std::string& path);
+    void apply_script(int frame);
+    void apply_setting(const std::string& key, const std::string& value);
+    // [gui_panels.cpp]
+    void draw_panels();
+    void draw_settings_panel();
+    void draw_view_panel();
+    void draw_time_bar();
+    void draw_status_bar();
+    void draw_axis_labels();
+    std::string seeing_line() const;
+    friend class ExportPanel;  // reads the window's state for exports (gui_export_panel.cpp)
+    friend class DrawPanel;    // drawing and imports edit the datasets (gui_draw.cpp)
+    // The dataset for a combo index (the last index is the drawn set of that side).
+    Dataset dataset_at(int index, DrawWhich which);
+
+    GuiOptions m_options;
+    std::unique_ptr<GlWindow> m_window;
+    std::unique_ptr<SceneRenderer> m_renderer;
+    std::unique_ptr<Trainer> m_trainer;
+    std::unique_ptr<FlowWorker> m_worker;
+    std::unique_ptr<GpuParticles> m_gpu_particles;  // with the GL engine only
+    PointLayer m_gpu_layer;
+    bool m_gl_engine = false;
+    bool m_software_gl = false;  // llvmpipe & co: frames are capped to leave CPU for training
+    std::string m_engine_label;
+
+    UiSettings m_settings;
+    SceneOptions m_scene_options;
+    FlowSpec m_spec;
+    ProbabilityPath m_path;
+    View2D m_view;
+    Scene m_scene;
+    ConditionalPairs m_pairs;
+    int m_pairs_count = 0;
+
+    // Time.
+    float m_t = 0.0f;
+    bool m_playing = true;
+    PlayMode m_play_mode = PlayMode::PingPong;
+    float m_speed = 0.3f;  // t units per second
+    int m_direction = 1;
+    float m_hold = 0.0f;  // seconds left to rest at an end of the sweep
+
+    // Training view.
+    bool m_training = true;
+    int m_steps_per_frame = 0;  // 0: free-running on the worker; N: exactly N steps per frame
+    TrainingSnapshot m_snapshot;
+    uint64_t m_sent_params_version = 0;
+    std::vector<float> m_loss_raw, m_loss_smooth;
+    int64_t m_loss_first_step = 0;
+    double m_loss_ema = 0.0, m_loss_ema_weight = 0.0;
+
+    // Layout and feel.
+    bool m_panels = true;
+    float m_scale = 1.0f;
+    float m_left_w = 0, m_right_w = 0, m_bottom_h = 0;  // panel extents (framebuffer pixels)
+    bool m_fit_pending = true;
+    uint64_t m_fit_spec = 0;
+    double m_fps = 0.0;
+    std::string m_message;
+    double m_message_until = 0.0;
+    double m_now = 0.0;
+    std::string m_screenshot_request;
+    std::vector<std::pair<int, std::string>> m_script;
+    int m_frame_index = 0;
+    std::unique_ptr<ExportPanel> m_export = std::make_unique<ExportPanel>();
+    std::unique_ptr<DrawPanel> m_draw = std::make_unique<DrawPanel>();
+};
+
+}  // namespace fmp

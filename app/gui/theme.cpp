@@ -1,0 +1,153 @@
+// The dark theme, the embedded UI font and the colour helpers shared by canvas and legend.
+#include "app/gui/theme.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/base/resources.h"
+
+namespace fmp {
+namespace {
+
+// Greek, arrows, maths and a few shapes on top of Latin-1: the tooltips write v_θ, α_t, σ_t, →.
+const ImWchar k_glyph_ranges[] = {0x0020, 0x00FF, 0x0370, 0x03FF, 0x2000, 0x206F,
+                                  0x2070, 0x209F, 0x2190, 0x21FF, 0x2200, 0x22FF,
+                                  0x2500, 0x257F, 0x25A0, 0x25FF, 0};
+
+}  // namespace
+
+void apply_gui_theme(float scale) {
+    ImGuiIO& io = ImGui::GetIO();
+    io.Fonts->Clear();
+    if (auto font = embedded_file("font.ttf")) {
+        // ImGui frees the buffer with its own allocator, so hand it a copy made by that allocator.
+        void* copy = ImGui::MemAlloc(font->size());
+        std::memcpy(copy, font->data(), font->size());
+        ImFontConfig config;
+        config.OversampleH = 2;
+        config.OversampleV = 2;
+        io.Fonts->AddFontFromMemoryTTF(copy, static_cast<int>(font->size()),
+                                       std::round(15.0f * scale), &config, k_glyph_ranges);
+    } else {
+        io.Fonts->AddFontDefault();
+    }
+
+    ImGuiStyle& style = ImGui::GetStyle();
+    style = ImGuiStyle();
+    ImGui::StyleColorsDark(&style);
+    style.WindowRounding = 8.0f;
+    style.ChildRounding = 6.0f;
+    style.FrameRounding = 5.0f;
+    style.PopupRounding = 6.0f;
+    style.GrabRounding = 5.0f;
+    style.ScrollbarRounding = 6.0f;
+    style.TabRounding = 5.0f;
+    style.WindowBorderSize = 1.0f;
+    style.FrameBorderSize = 0.0f;
+    style.WindowPadding = ImVec2(12, 10);
+    style.FramePadding = ImVec2(8, 4);
+    style.ItemSpacing = ImVec2(8, 6);
+    style.ItemInnerSpacing = ImVec2(6, 4);
+    style.GrabMinSize = 10.0f;
+    style.ScrollbarSize = 12.0f;
+    style.WindowTitleAlign = ImVec2(0.0f, 0.5f);
+    ImVec4* c = style.Colors;
+    auto rgb = [](int r, int g, int b, float a = 1.0f) {
+        return ImVec4(r / 255.0f, g / 255.0f, b / 255.0f, a);
+    };
+    c[ImGuiCol_Text] = rgb(226, 230, 238);
+    c[ImGuiCol_TextDisabled] = rgb(128, 136, 152);
+    c[ImGuiCol_WindowBg] = rgb(24, 27, 34, 1.0f);  // opaque: the canvas is not drawn under panels
+    c[ImGuiCol_ChildBg] = rgb(30, 34, 43, 0.6f);
+    c[ImGuiCol_PopupBg] = rgb(28, 31, 40, 0.98f);
+    c[ImGuiCol_Border] = rgb(255, 255, 255, 0.07f);
+    c[ImGuiCol_FrameBg] = rgb(40, 45, 57);
+    c[ImGuiCol_FrameBgHovered] = rgb(52, 59, 75);
+    c[ImGuiCol_FrameBgActive] = rgb(60, 68, 88);
+    c[ImGuiCol_TitleBg] = rgb(24, 27, 34, 0.94f);
+    c[ImGuiCol_TitleBgActive] = rgb(30, 34, 44, 0.98f);
+    c[ImGuiCol_TitleBgCollapsed] = rgb(24, 27, 34, 0.8f);
+    c[ImGuiCol_MenuBarBg] = rgb(24, 27, 34);
+    c[ImGuiCol_ScrollbarBg] = rgb(0, 0, 0, 0.0f);
+    c[ImGuiCol_ScrollbarGrab] = rgb(70, 78, 96);
+    c[ImGuiCol_CheckMark] = rgb(110, 168, 254);
+    c[ImGuiCol_SliderGrab] = rgb(110, 168, 254);
+    c[ImGuiCol_SliderGrabActive] = rgb(150, 192, 255);
+    c[ImGuiCol_Button] = rgb(48, 55, 70);
+    c[ImGuiCol_ButtonHovered] = rgb(64, 76, 100);
+    c[ImGuiCol_ButtonActive] = rgb(80, 110, 170);
+    c[ImGuiCol_Header] = rgb(48, 55, 70);
+    c[ImGuiCol_HeaderHovered] = rgb(60, 70, 92);
+    c[ImGuiCol_HeaderActive] = rgb(72, 90, 130);
+    c[ImGuiCol_Separator] = rgb(255, 255, 255, 0.08f);
+    c[ImGuiCol_ResizeGrip] = rgb(110, 168, 254, 0.15f);
+    c[ImGuiCol_ResizeGripHovered] = rgb(110, 168, 254, 0.5f);
+    c[ImGuiCol_Tab] = rgb(40, 45, 57);
+    c[ImGuiCol_TabHovered] = rgb(64, 76, 100);
+    c[ImGuiCol_TabActive] = rgb(58, 70, 96);
+    c[ImGuiCol_PlotLines] = rgb(110, 168, 254);
+    c[ImGuiCol_PlotHistogram] = rgb(120, 220, 200);
+    c[ImGuiCol_TextSelectedBg] = rgb(110, 168, 254, 0.35f);
+    style.ScaleAllSizes(scale);
+}
+
+ImU32 mode_color(int mode) {
+    // The first eight are far apart in hue and lightness (8gaussians, checkerboard use them all).
+    static const ImU32 colors[12] = {
+        IM_COL32(86, 204, 242, 255),  IM_COL32(247, 92, 150, 255),  IM_COL32(255, 209, 102, 255),
+        IM_COL32(6, 214, 160, 255),   IM_COL32(167, 139, 250, 255), IM_COL32(255, 140, 66, 255),
+        IM_COL32(181, 228, 140, 255), IM_COL32(235, 235, 240, 255), IM_COL32(239, 71, 111, 255),
+        IM_COL32(144, 224, 239, 255), IM_COL32(224, 170, 255, 255), IM_COL32(46, 196, 182, 255)};
+    return colors[((mode % 12) + 12) % 12];
+}
+
+ImU32 position_color(float x, float y, float scale) {
+    // HSV with the hue from the angle: neighbours get similar colours, opposite sides contrast.
+    float hue = (std::atan2(y, x) + 3.14159265f) / (2.0f * 3.14159265f);
+    float r = std::min(1.0f, std::sqrt(x * x + y * y) / std::max(scale, 1e-6f));
+    float sat = 0.25f + 0.6f * r;
+    float val = 0.98f - 0.12f * r;
+    float h6 = hue * 6.0f;
+    int i = static_cast<int>(h6) % 6;
+    float f = h6 - std::floor(h6);
+    float p = val * (1 - sat), q = val * (1 - sat * f), t = val * (1 - sat * (1 - f));
+    float rr, gg, bb;
+    switch (i) {
+        case 0:
+            rr = val, gg = t, bb = p;
+            break;
+        case 1:
+            rr = q, gg = val, bb = p;
+            break;
+        case 2:
+            rr = p, gg = val, bb = t;
+            break;
+        case 3:
+            rr = p, gg = q, bb = val;
+            break;
+        case 4:
+            rr = t, gg = p, bb = val;
+            break;
+        default:
+            rr = val, gg = p, bb = q;
+            break;
+    }
+    return IM_COL32(static_cast<int>(rr * 255), static_cast<int>(gg * 255),
+                    static_cast<int>(bb * 255), 255);
+}
+
+ImU32 speed_color(float s) {
+    s = std::clamp(s, 0.0f, 1.0f);
+    // Slate blue -> teal -> warm white -> amber.
+    const float stops[4][3] = {{95, 120, 200}, {80, 200, 200}, {235, 235, 220}, {255, 170, 70}};
+    float x = s * 3.0f;
+    int i = std::min(static_cast<int>(x), 2);
+    float f = x - i;
+    auto mix = [&](int k) {
+        return static_cast<int>(stops[i][k] + f * (stops[i + 1][k] - stops[i][k]));
+    };
+    return IM_COL32(mix(0), mix(1), mix(2), 255);
+}
+
+}  // namespace fmp

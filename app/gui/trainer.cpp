@@ -1,0 +1,225 @@
+// The GUI's training driver: commands in, parameter snapshots and losses out, never blocking the
+// UI.
+#include "app/gui/trainer.h"
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace fmp {
+namespace {
+
+double now_seconds() {
+    using clock = std::chrono::steady_clock;
+    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+// Snapshots are published this often while training: fast enough that the arrows follow the
+// learning smoothly, rare enough that copying the weights costs nothing.
+constexpr double k_publish_interval = 0.05;
+
+}  // namespace
+
+void lower_thread_priority() {
+    // On Linux the nice value belongs to the thread (PRIO_PROCESS with a thread id).
+    auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+    ::setpriority(PRIO_PROCESS, tid, 10);
+}
+
+Trainer::Trainer(std::unique_ptr<Engine> engine, bool threaded)
+    : m_engine(std::move(engine)), m_threaded(threaded) {
+    m_description = m_engine->description();
+    if (m_threaded) m_thread = std::thread([this] { worker_loop(); });
+}
+
+Trainer::~Trainer() {
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_stop = true;
+    }
+    m_wake.notify_all();
+    if (m_thread.joinable()) m_thread.join();
+}
+
+void Trainer::reset(const TrainConfig& config, const Dataset& source, const Dataset& target) {
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_pending_reset = ResetCommand{config, source, target};
+        m_pending_datasets.reset();
+        m_pending_lr.reset();
+        m_pending_batch.reset();
+    }
+    m_wake.notify_all();
+}
+
+void Trainer::set_datasets(const Dataset& source, const Dataset& target) {
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        // A reset not yet applied takes the new sets itself (fresh weights either way).
+        if (m_pending_reset) {
+            m_pending_reset->source = source;
+            m_pending_reset->target = target;
+        } else {
+            m_pending_datasets = DatasetsCommand{source, target};
+        }
+    }
+    m_wake.notify_all();
+}
+
+void Trainer::set_running(bool running) {
+    m_running.store(running);
+    m_wake.notify_all();
+}
+
+void Trainer::step_once(int steps) {
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        // A worker slower than the frame rate must not build an ever-growing backlog.
+        m_single_steps = std::min(m_single_steps + std::max(0, steps), std::max(4 * steps, 1));
+    }
+    m_wake.notify_all();
+}
+
+void Trainer::set_learning_rate(float lr) {
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_pending_lr = lr;
+    }
+    m_wake.notify_all();
+}
+
+void Trainer::set_batch_size(int batch) {
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_pending_batch = batch;
+    }
+    m_wake.notify_all();
+}
+
+TrainingSnapshot Trainer::snapshot() const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_snapshot;
+}
+
+std::vector<LossRecord> Trainer::take_losses() {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    std::vector<LossRecord> out;
+    out.swap(m_losses);
+    return out;
+}
+
+std::string Trainer::error() const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_error;
+}
+
+void Trainer::pump(double budget_ms) {
+    if (m_threaded) return;
+    slice(budget_ms);
+}
+
+void Trainer::worker_loop() {
+    lower_thread_priority();
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lock(m_mutex);
+            m_wake.wait(lock, [this] {
+                return m_stop || m_pending_reset || m_pending_datasets || m_pending_lr || m_pending_batch ||
+                       m_single_steps > 0 || (m_running.load() && m_has_model && m_error.empty());
+            });
+            if (m_stop) return;
+        }
+        // Slices of ~10 ms keep commands (reset, pause) responsive and snapshots fresh.
+        slice(10.0);
+    }
+}
+
+bool Trainer::slice(double budget_ms) {
+    std::optional<ResetCommand> reset;
+    std::optional<DatasetsCommand> datasets;
+    std::optional<float> lr;
+    std::optional<int> batch;
+    int single = 0;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        reset.swap(m_pending_reset);
+        datasets.swap(m_pending_datasets);
+        lr.swap(m_pending_lr);
+        batch.swap(m_pending_batch);
+        single = m_single_steps;
+        m_single_steps = 0;
+    }
+    try {
+        if (reset) {
+            m_engine->reset(reset->config, reset->source, reset->target);
+            m_engine->take_losses();
+            m_has_model = true;
+            m_chunk = 4;
+            m_rate_ema = 0.0;
+            m_train_seconds = 0.0;
+            std::lock_guard<std::mutex> lock(m_mutex);
+            m_losses.clear();
+            m_snapshot.generation++;
+            m_snapshot.mlp = reset->config.mlp;
+            m_snapshot.loss_by_time = {};
+            m_snapshot.steps_per_second = 0.0;
+        }
+        if (!m_has_model) return reset.has_value();
+        if (datasets) m_engine->set_datasets(datasets->source, datasets->target);
+        if (lr) m_engine->set_learning_rate(*lr);
+        if (batch) m_engine->set_batch_size(*batch);
+        int steps = single;
+        if (m_running.load()) steps += m_chunk;
+        if (steps > 0) {
+            double start = now_seconds();
+            m_engine->train(steps);
+            double elapsed = std::max(1e-6, now_seconds() - start);
+            m_train_seconds += elapsed;
+            double rate = steps / elapsed;
+            m_rate_ema = m_rate_ema == 0.0 ? rate : 0.8 * m_rate_ema + 0.2 * rate;
+            // Adapt the chunk so one slice takes about budget_ms.
+            double ideal = m_rate_ema * budget_ms * 1e-3;
+            // A GL engine returns before the GPU is done, so its measured rate runs ahead of the
+            // truth: cap its per-frame chunk so the queue never holds more than a frame's work.
+            m_chunk = static_cast<int>(std::clamp(ideal, 1.0, m_threaded ? 4096.0 : 128.0));
+        }
+        publish(reset.has_value() || single > 0);
+        return true;
+    } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_error = e.what();
+        m_running.store(false);
+        return false;
+    }
+}
+
+void Trainer::publish(bool force) {
+    double now = now_seconds();
+    std::vector<LossRecord> losses = m_engine->take_losses();
+    bool send_params = force || now - m_last_publish >= k_publish_interval;
+    std::shared_ptr<const std::vector<float>> params;
+    LossByTime by_time{};
+    if (send_params) {
+        params = std::make_shared<const std::vector<float>>(m_engine->params());
+        by_time = m_engine->loss_by_time();
+        m_last_publish = now;
+    }
+    int64_t step = m_engine->step_count();
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_losses.insert(m_losses.end(), losses.begin(), losses.end());
+    // A UI that stops reading (minimised) must not grow this without bound.
+    if (m_losses.size() > 200000) m_losses.erase(m_losses.begin(), m_losses.begin() + 100000);
+    m_snapshot.step = step;
+    m_snapshot.steps_per_second = m_running.load() ? m_rate_ema : 0.0;
+    m_snapshot.training_seconds = m_train_seconds;
+    if (send_params) {
+        m_snapshot.params = std::move(params);
+        m_snapshot.params_version++;
+        m_snapshot.loss_by_time = by_time;
+    }
+}
+
+}  // namespace fmp

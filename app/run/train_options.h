@@ -1,0 +1,43 @@
+// Command-line options that define a training run, shared by the train, demo and bench commands.
+#pragma once
+#include <string>
+
+#include "core/engine/engine.h"
+
+namespace CLI {
+class App;
+}
+
+namespace fmp {
+
+struct TrainOptions {
+    std::string target = "moons";
+    std::string source = "normal";
+    std::string path = "condot";
+    std::string coupling = "independent";
+    std::string activation = "silu";
+    std::string time_encoding = "raw";
+    std::string optimizer = "adam";
+    int steps = 5000;
+    int batch = 256;
+    int width = 64;
+    int depth = 3;
+    float lr = 1e-3f;
+    float weight_decay = 0.0f;
+    float sigma_min = 1e-3f;
+    float poly_n = 2.0f;
+    uint64_t seed = 1;
+
+    // Registers --target, --source, --path, ... on a subcommand.
+    void add_to(CLI::App& app);
+};
+
+// The resolved run: config and datasets. Throws InputError for any bad value, before any output.
+struct TrainSetup {
+    TrainConfig config;
+    Dataset source;
+    Dataset target;
+};
+TrainSetup resolve_train_options(const TrainOptions& options);
+
+}  // namespace fmp

@@ -1,0 +1,308 @@
+// Point-set CSV parsing and saving, bounded file reading, and crash-safe (atomic) file writing.
+#include "core/data/point_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+namespace fmp {
+namespace {
+
+// A real x,y line is a few dozen characters; anything far longer is garbage (or a file that is
+// not a point list), and refusing it keeps error messages and the work per line bounded.
+constexpr std::size_t k_max_line_chars = 4096;
+
+bool is_blank(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+    while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+// Echoes user text inside a one-line message: short, printable ASCII only.
+std::string quoted(std::string_view s) {
+    constexpr std::size_t k_max_echo = 32;
+    std::string out = "'";
+    for (std::size_t i = 0; i < s.size() && i < k_max_echo; ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
+    }
+    if (s.size() > k_max_echo) out += "...";
+    return out + "'";
+}
+
+std::string errno_text(int err) {
+    return std::strerror(err);
+}
+
+std::string byte_limit_text(std::size_t bytes) {
+    if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+    return std::to_string(bytes) + " bytes";
+}
+
+enum class FieldStatus { Number, NotANumber, NaN, Infinite, OutOfRange };
+
+// Parses one whole field as a float. Doubles first, so values such as 1e-50 round to zero instead
+// of being refused as float underflow; from_chars is locale-independent and fast.
+FieldStatus parse_field(std::string_view f, float& value) {
+    if (f.size() >= 2 && f.front() == '"' && f.back() == '"') f = f.substr(1, f.size() - 2);
+    // from_chars refuses a leading '+', which spreadsheets sometimes write.
+    if (f.size() >= 2 && f[0] == '+' && f[1] != '-' && f[1] != '+') f.remove_prefix(1);
+    if (f.empty()) return FieldStatus::NotANumber;
+    double d = 0.0;
+    auto [ptr, ec] = std::from_chars(f.data(), f.data() + f.size(), d);
+    if (ptr != f.data() + f.size()) return FieldStatus::NotANumber;
+    if (ec == std::errc::result_out_of_range) return FieldStatus::OutOfRange;
+    if (ec != std::errc()) return FieldStatus::NotANumber;
+    if (std::isnan(d)) return FieldStatus::NaN;
+    if (std::isinf(d)) return FieldStatus::Infinite;
+    // Halfway between FLT_MAX and 2^128: anything from here on would round to infinity, while
+    // FLT_MAX printed with 9 digits (3.40282347e+38, just above it) must still load.
+    if (std::fabs(d) >= 0x1.ffffffp127) return FieldStatus::OutOfRange;
+    value = static_cast<float>(d);
+    return FieldStatus::Number;
+}
+
+// Splits a trimmed line into fields: a comma, or a run of spaces/tabs, separates two fields, and
+// whitespace around a comma is part of the separator. Returns the number of fields (counting past
+// `max_fields` but storing only that many).
+std::size_t split_fields(std::string_view line, std::string_view* fields, std::size_t max_fields) {
+    std::size_t count = 0;
+    std::size_t i = 0;
+    const std::size_t n = line.size();
+    while (true) {
+        std::size_t start = i;
+        while (i < n && line[i] != ',' && !is_blank(line[i])) ++i;
+        if (count < max_fields) fields[count] = line.substr(start, i - start);
+        ++count;
+        while (i < n && is_blank(line[i])) ++i;
+        if (i >= n) break;
+        if (line[i] == ',') {
+            ++i;
+            while (i < n && is_blank(line[i])) ++i;
+            // A trailing comma leaves one empty last field, which the caller refuses.
+            if (i >= n) {
+                if (count < max_fields) fields[count] = std::string_view();
+                ++count;
+                break;
+            }
+        }
+    }
+    return count;
+}
+
+[[noreturn]] void csv_fail(const std::string& source, std::size_t line, const std::string& what) {
+    throw InputError(source + " line " + std::to_string(line) + ": " + what);
+}
+
+}  // namespace
+
+Points parse_points_csv(std::string_view text, const std::string& source_name) {
+    // A UTF-8 byte order mark, as spreadsheet programs write, is not part of the first field.
+    if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+
+    // Every point takes at least one line, so the newline count bounds the allocation.
+    std::size_t line_estimate =
+        static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+    std::vector<float> xy;
+    xy.reserve(2 * std::min(line_estimate, k_max_points));
+
+    bool seen_content = false;
+    std::size_t line_no = 0;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t eol = text.find('\n', pos);
+        if (eol == std::string_view::npos) eol = text.size();
+        std::string_view raw = text.substr(pos, eol - pos);
+        pos = eol + 1;
+        ++line_no;
+
+        std::string_view line = trim(raw);
+        if (line.empty() || line.front() == '#') continue;
+        if (line.size() > k_max_line_chars)
+            csv_fail(source_name, line_no,
+                     "line is longer than " + std::to_string(k_max_line_chars) +
+                         " characters (expected 2 numbers x,y per line)");
+
+        constexpr std::size_t k_keep = 3;
+        std::string_view fields[k_keep];
+        std::size_t count = split_fields(line, fields, k_keep);
+        float values[2] = {0.0f, 0.0f};
+        FieldStatus status[k_keep];
+        bool any_number = false;
+        for (std::size_t f = 0; f < std::min(count, k_keep); ++f) {
+            float v = 0.0f;
+            status[f] = parse_field(fields[f], v);
+            if (status[f] != FieldStatus::NotANumber) any_number = true;
+            if (f < 2) values[f] = v;
+        }
+
+        bool first_content = !seen_content;
+        seen_content = true;
+        // The optional header: the first content line when none of its fields is a number.
+        if (first_content && !any_number) continue;
+
+        if (count != 2)
+            csv_fail(source_name, line_no,
+                     "found " + std::to_string(count) + (count == 1 ? " column" : " columns") +
+                         " in " + quoted(line) + ", expected 2 numbers x,y");
+        for (std::size_t f = 0; f < 2; ++f) {
+            switch (status[f]) {
+                case FieldStatus::Number:
+                    break;
+                case FieldStatus::NotANumber:
+                    csv_fail(
+                        source_name, line_no,
+                        quoted(fields[f]) + " is not a number (expected 2 numbers x,y per line)");
+                case FieldStatus::NaN:
+                    csv_fail(source_name, line_no, "NaN is not allowed in " + quoted(line));
+                case FieldStatus::Infinite:
+                    csv_fail(source_name, line_no, "infinity is not allowed in " + quoted(line));
+                case FieldStatus::OutOfRange:
+                    csv_fail(source_name, line_no,
+                             quoted(fields[f]) + " is out of the 32-bit float range");
+            }
+        }
+        if (xy.size() / 2 >= k_max_points)
+            csv_fail(
+                source_name, line_no,
+                "more than " + std::to_string(k_max_points) + " points (the limit per point set)");
+        xy.push_back(values[0]);
+        xy.push_back(values[1]);
+    }
+
+    if (xy.empty()) {
+        csv_fail(source_name, std::max<std::size_t>(line_no, 1),
+                 seen_content ? "no points after the header (expected x,y lines)"
+                              : "no points: the input is empty (expected x,y lines)");
+    }
+    Points points(static_cast<Eigen::Index>(xy.size() / 2), 2);
+    std::copy(xy.begin(), xy.end(), points.data());
+    return points;
+}
+
+Points load_points_csv(const std::string& path) {
+    return parse_points_csv(read_file(path, k_max_csv_bytes), path);
+}
+
+void save_points_csv(const std::string& path, const Points& points) {
+    std::string text = "x,y\n";
+    text.reserve(text.size() + static_cast<std::size_t>(points.rows()) * 26);
+    char buf[64];
+    for (Eigen::Index i = 0; i < points.rows(); ++i) {
+        float x = points(i, 0), y = points(i, 1);
+        if (!std::isfinite(x) || !std::isfinite(y))
+            throw InputError("cannot write " + path + ": point " + std::to_string(i) +
+                             " is not finite");
+        int len = std::snprintf(buf, sizeof buf, "%.9g,%.9g\n", static_cast<double>(x),
+                                static_cast<double>(y));
+        text.append(buf, static_cast<std::size_t>(len));
+    }
+    write_file_atomic(path, text);
+}
+
+void write_file_atomic(const std::string& path, std::string_view data) {
+    static std::atomic<unsigned long> counter{0};
+    const std::string tmp =
+        path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
+    auto fail = [&](const std::string& reason, bool remove_tmp) {
+        if (remove_tmp) ::unlink(tmp.c_str());
+        throw InputError("cannot write " + path + ": " + reason);
+    };
+    if (path.empty()) throw InputError("cannot write an empty file name");
+
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) fail(errno_text(errno), false);
+
+    const char* p = data.data();
+    std::size_t left = data.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            ::close(fd);
+            fail(errno_text(e), true);
+        }
+        p += n;
+        left -= static_cast<std::size_t>(n);
+    }
+    // Without the fsync a crash after the rename could leave an empty file under the final name.
+    if (::fsync(fd) != 0) {
+        int e = errno;
+        ::close(fd);
+        fail(errno_text(e), true);
+    }
+    if (::close(fd) != 0) fail(errno_text(errno), true);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) fail(errno_text(errno), true);
+
+    // Persist the rename itself; failing here does not undo a complete, readable file.
+    auto slash = path.find_last_of('/');
+    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+}
+
+std::string read_file(const std::string& path, std::size_t max_bytes) {
+    auto fail = [&](const std::string& reason) -> std::string {
+        throw InputError("cannot read " + path + ": " + reason);
+    };
+    if (path.empty()) throw InputError("cannot read an empty file name");
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(errno == ENOENT ? "no such file" : errno_text(errno));
+
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        int e = errno;
+        ::close(fd);
+        return fail(errno_text(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        return fail("it is a directory");
+    }
+    const std::string too_large = "larger than the " + byte_limit_text(max_bytes) + " limit";
+    if (S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) > max_bytes) {
+        ::close(fd);
+        return fail(too_large);
+    }
+
+    // Read until end of file rather than trusting st_size: pipes and growing files have no size.
+    std::string out;
+    if (S_ISREG(st.st_mode)) out.reserve(static_cast<std::size_t>(st.st_size));
+    char buf[1 << 16];
+    while (true) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            ::close(fd);
+            return fail(errno_text(e));
+        }
+        if (n == 0) break;
+        if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
+            ::close(fd);
+            return fail(too_large);
+        }
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
+}
+
+}  // namespace fmp

@@ -1,0 +1,55 @@
+// Engine-independent pieces: config validation, names, particle initialisation.
+#include "core/engine/engine.h"
+
+#include <cmath>
+#include <string>
+
+namespace fmp {
+
+void validate_batch_size(int batch) {
+    if (batch < 1 || batch > 65536)
+        throw InputError("batch size " + std::to_string(batch) + " is out of range: use 1..65536");
+}
+
+void validate_learning_rate(float lr) {
+    if (!(lr > 0.0f) || !std::isfinite(lr) || lr > 1.0f)
+        throw InputError("learning rate must be a number in (0, 1]");
+}
+
+void TrainConfig::validate() const {
+    mlp.validate();
+    validate_batch_size(batch);
+    validate_learning_rate(optimizer.lr);
+    if (!(optimizer.weight_decay >= 0.0f) || !std::isfinite(optimizer.weight_decay))
+        throw InputError("weight decay must be a finite number >= 0");
+}
+
+std::string engine_kind_name(EngineKind kind) { return kind == EngineKind::Cpu ? "cpu" : "gl"; }
+
+Points initial_particles(const ProbabilityPath& path, const Dataset& source, int n, Rng& rng) {
+    Points x = source.sample(n, rng);
+    float scale = path.source_scale();
+    if (scale != 1.0f) x *= scale;
+    return x;
+}
+
+Points marginal_reference_points(const Dataset& target, int max_points, uint64_t seed) {
+    Rng rng(seed, 99);
+    if (target.kind() == DatasetKind::PointSet) {
+        const Points& p = target.points();
+        if (p.rows() <= max_points) return p;
+        // A deterministic subsample without replacement (partial Fisher-Yates over indices).
+        std::vector<int> idx(p.rows());
+        for (int i = 0; i < p.rows(); ++i) idx[i] = i;
+        Points out(max_points, 2);
+        for (int i = 0; i < max_points; ++i) {
+            int j = i + static_cast<int>(rng.below(static_cast<uint32_t>(p.rows() - i)));
+            std::swap(idx[i], idx[j]);
+            out.row(i) = p.row(idx[i]);
+        }
+        return out;
+    }
+    return target.sample(max_points, rng);
+}
+
+}  // namespace fmp

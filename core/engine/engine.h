@@ -1,0 +1,112 @@
+// The engine interface: what the app needs every frame, implemented by the CPU and GL engines.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/flow/coupling.h"
+#include "core/data/dataset.h"
+#include "core/nn/mlp.h"
+#include "core/flow/ode_solver.h"
+#include "core/nn/optimizer.h"
+#include "core/flow/probability_path.h"
+#include "core/base/types.h"
+
+namespace fmp {
+
+// Everything that defines a training run except the datasets themselves.
+struct TrainConfig {
+    ProbabilityPath path;                                // = CondOT
+    CouplingKind coupling = CouplingKind::Independent;
+    MlpConfig mlp;                                       // = 3 x 128 SiLU, raw t
+    OptimizerConfig optimizer;                           // = Adam, lr 1e-3
+    int batch = 256;                                     // 1..65536
+    uint64_t seed = 1;
+    void validate() const;                               // throws InputError
+};
+
+// The live-tunable settings' checks, shared by TrainConfig::validate and the engines' setters.
+void validate_batch_size(int batch);         // throws InputError unless 1..65536
+void validate_learning_rate(float lr);       // throws InputError unless a number in (0, 1]
+
+// One explicit training batch: source samples, target samples (already coupled) and times.
+struct Batch {
+    Points x0;
+    Points x1;
+    VectorF t;
+};
+
+struct LossRecord {
+    int64_t step = 0;
+    float loss = 0.0f;
+};
+
+// The CFM loss split by t into equal bins, as a running mean over recent steps.
+inline constexpr int k_loss_time_bins = 10;
+using LossByTime = std::array<float, k_loss_time_bins>;
+
+enum class EngineKind { Cpu, Gl };
+
+class Engine {
+public:
+    virtual ~Engine() = default;
+
+    virtual EngineKind kind() const = 0;
+    // For the CLI and the status bar: "CPU (2 threads, AVX-512)", "GPU: NVIDIA H100 ...".
+    virtual std::string description() const = 0;
+
+    // ---- training
+    // Starts over: fresh weights from config.seed, fresh optimizer, step 0.
+    virtual void reset(const TrainConfig& config, const Dataset& source, const Dataset& target) = 0;
+    // Swaps the datasets while keeping the weights and the optimizer state (drawing on the canvas).
+    virtual void set_datasets(const Dataset& source, const Dataset& target) = 0;
+    virtual void set_learning_rate(float lr) = 0;
+    virtual void set_batch_size(int batch) = 0;
+    virtual const TrainConfig& config() const = 0;
+    // Runs `steps` training steps: sample a batch, couple it, CFM loss and gradients, update.
+    virtual void train(int steps) = 0;
+    // One step on a given batch (no sampling, no coupling); returns its loss. For tests and for
+    // comparing engines on identical data.
+    virtual float train_on_batch(const Batch& batch) = 0;
+    // The loss and dL/dtheta (and dL/dx, B x 2, if given) of a batch, without updating anything.
+    virtual float gradients(const Batch& batch, std::vector<float>& dL_dparams, Points* dL_dx) = 0;
+    virtual int64_t step_count() const = 0;
+    // Losses of the steps finished since the last call, oldest first (the GL engine reads them
+    // back asynchronously, so they can lag a few steps behind step_count()).
+    virtual std::vector<LossRecord> take_losses() = 0;
+    virtual LossByTime loss_by_time() const = 0;
+
+    virtual std::vector<float> params() const = 0;
+    virtual void set_params(const std::vector<float>& params) = 0;
+
+    // ---- particles (the GL engine keeps them in a buffer the renderer draws)
+    virtual void set_particles(const Points& x) = 0;
+    virtual int particle_count() const = 0;
+    // Integrates every particle from t_a to t_b with the learned field.
+    virtual void integrate_particles(float t_a, float t_b, SolverKind solver, int steps) = 0;
+    virtual void read_particles(Points& x) const = 0;
+
+    // ---- fields on arbitrary points (the arrow grid)
+    virtual void eval_velocity(const Points& x, float t, Points& v) = 0;
+    // The exact marginal velocity of the current target (its point set, or a fixed sample of an
+    // analytic target), for a normal source. See marginal_velocity.h.
+    virtual void eval_marginal(const Points& x, float t, Points& v) = 0;
+};
+
+// The CPU engine (Eigen, both cores).
+std::unique_ptr<Engine> make_cpu_engine();
+
+// Where integration starts: n source samples times path.source_scale() (sigma_0; 1 for every
+// path but VE). Deterministic for the rng.
+Points initial_particles(const ProbabilityPath& path, const Dataset& source, int n, Rng& rng);
+
+// The points the exact marginal field is computed from: the target's own points (at most
+// max_points, a deterministic subsample beyond that), or a fixed sample of an analytic target.
+Points marginal_reference_points(const Dataset& target, int max_points = 2048, uint64_t seed = 7);
+
+// Names: "cpu", "gl", "auto".
+std::string engine_kind_name(EngineKind kind);
+
+}  // namespace fmp

@@ -1,0 +1,698 @@
+// The OpenGL 4.3 compute engine: CFM training, particle integration and fields on the GPU.
+//
+// Design (why it is shaped this way):
+// - Two dispatches per training step, no CPU<->GPU copy. mlp_train.comp is fused: a workgroup
+//   of 256 invocations samples a tile of TILE batch rows on the GPU (PCG hash of seed, step and
+//   row; Box-Muller for a normal source, else indices into a point pool uploaded once per
+//   dataset), runs them forward through every layer, computes the loss, and back through every
+//   layer, writing its partial parameter gradient into its own slice of a partials buffer.
+//   reduce_adam.comp sums the slices and applies Adam/AdamW (the CPU AdamOptimizer's formulas)
+//   in one pass over the parameters. No float atomics are needed (core GL 4.3 has none), and a
+//   group loops over tiles g, g+G, ... so the partials stay under k_partials_budget floats for
+//   any batch and width.
+// - The hidden-layer GEMMs are register-tiled: invocation (tx, ty) of a 32 x 8 grid owns RM rows
+//   x RN columns of a 32*RN-column chunk, so per inner step a warp does one broadcast read of an
+//   activation and one coalesced 128-byte weight load for RM*RN FMAs. Backprop reads a
+//   transposed copy of the weights (kept current by the Adam pass) so that its loads coalesce
+//   too. Activations of the current layer live in two ping-pong TILE x max(in, width) buffers in
+//   shared memory (TILE = 32, or 16 if 32 does not fit); for widths too large even for that
+//   they spill to a per-group slice of a coherent scratch buffer that stays in L2. Saved
+//   pre-activations (needed for backward) always go to that scratch slice.
+// - Losses never force a sync: invocation 0 of the Adam pass appends (step, loss, per-time-bin
+//   sums) to a ring buffer; train() drops a fence every k_fence_interval steps and
+//   take_losses() reads back only the ranges whose fences have signalled.
+// - Minibatch OT coupling runs on the CPU: the batch is sampled there, the exact assignment is
+//   solved by AssignmentSolver (O(B^3) worst case; about 1-3 ms at B = 256), and x0|x1|t is
+//   uploaded (5*B floats) each step. That upload and the solve are the only per-step CPU work;
+//   the solve dominates at large batches.
+// - Particles live in one SSBO the renderer draws. integrate_particles runs every step of a
+//   call in one dispatch (split only beyond k_max_evals_per_dispatch point-evaluations so no
+//   dispatch runs for seconds): each workgroup carries TILE particles through all steps and
+//   solver stages with the same tiled forward pass.
+// - The exact marginal field streams the target points through shared memory with an online
+//   log-sum-exp; its path coefficients come from ProbabilityPath::at on the CPU.
+// - On software rasterizers (llvmpipe in CI) the shaders are built with DYNAMIC_LOOPS, which
+//   hides loop trip counts from the compiler: fully unrolled, the training shader takes ~10 s
+//   to JIT there; real GPUs get constant trip counts.
+#include "core/engine/gl/gl_engine.h"
+
+#include <glad/gl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <stdexcept>
+
+#include "core/engine/gl/gl_context.h"
+#include "core/engine/gl/gl_shader.h"
+#include "core/base/rng.h"
+
+namespace fmp {
+namespace {
+
+constexpr int k_wg = 256;  // invocations per workgroup of the MLP shaders
+constexpr int k_tx = 32;   // columns of the invocation grid (one warp wide)
+constexpr int k_ty = k_wg / k_tx;
+constexpr int k_km = 8;           // weight-gradient rows per invocation and chunk
+constexpr int k_ring = 1024;      // loss ring entries
+constexpr int k_ring_words = 22;  // step, loss, 10 bin sums, 10 bin counts
+constexpr int k_stat_words = 21;
+constexpr int k_fence_interval = 64;
+constexpr int k_pool_points = 65536;  // CPU samples of an analytic dataset, uploaded once
+constexpr std::size_t k_partials_budget = std::size_t(16) << 20;  // floats
+constexpr int64_t k_max_evals_per_dispatch = int64_t(64) << 20;
+constexpr int k_max_field_groups_spilled = 256;
+
+int path_index(PathKind k) {
+    switch (k) {
+        case PathKind::CondOT:
+            return 0;
+        case PathKind::LipmanOT:
+            return 1;
+        case PathKind::VP:
+            return 2;
+        case PathKind::Cosine:
+            return 3;
+        case PathKind::LinearVP:
+            return 4;
+        case PathKind::Polynomial:
+            return 5;
+        case PathKind::VE:
+            return 6;
+    }
+    return 0;
+}
+
+int activation_index(Activation a) {
+    switch (a) {
+        case Activation::SiLU:
+            return 0;
+        case Activation::SELU:
+            return 1;
+        case Activation::Tanh:
+            return 2;
+        case Activation::ReLU:
+            return 3;
+        case Activation::GELU:
+            return 4;
+    }
+    return 0;
+}
+
+int solver_index(SolverKind k) {
+    switch (k) {
+        case SolverKind::Euler:
+            return 0;
+        case SolverKind::Midpoint:
+            return 1;
+        case SolverKind::Heun:
+            return 2;
+        case SolverKind::RK4:
+            return 3;
+    }
+    return 0;
+}
+
+// A growable SSBO.
+class GlBuffer {
+  public:
+    GlBuffer() = default;
+    ~GlBuffer() {
+        if (m_id && glad_glDeleteBuffers) glDeleteBuffers(1, &m_id);
+    }
+    GlBuffer(const GlBuffer&) = delete;
+    GlBuffer& operator=(const GlBuffer&) = delete;
+
+    unsigned id() const { return m_id; }
+    std::size_t bytes() const { return m_bytes; }
+    // Makes room for `bytes` (contents are lost when it grows).
+    void reserve(std::size_t bytes) {
+        bytes = std::max<std::size_t>(bytes, 16);
+        if (m_id && bytes <= m_bytes) return;
+        if (!m_id) glGenBuffers(1, &m_id);
+        glBindBuffer(GL_SHADER_STORAGE_BUFFER, m_id);
+        glBufferData(GL_SHADER_STORAGE_BUFFER, static_cast<GLsizeiptr>(bytes), nullptr,
+                     GL_DYNAMIC_DRAW);
+        m_bytes = bytes;
+    }
+    void upload(const void* data, std::size_t bytes, std::size_t offset = 0) {
+        reserve(offset + bytes);
+        if (bytes == 0) return;
+        glBindBuffer(GL_SHADER_STORAGE_BUFFER, m_id);
+        glBufferSubData(GL_SHADER_STORAGE_BUFFER, static_cast<GLintptr>(offset),
+                        static_cast<GLsizeiptr>(bytes), data);
+    }
+    void download(void* data, std::size_t bytes, std::size_t offset = 0) const {
+        if (bytes == 0) return;
+        glBindBuffer(GL_SHADER_STORAGE_BUFFER, m_id);
+        glGetBufferSubData(GL_SHADER_STORAGE_BUFFER, static_cast<GLintptr>(offset),
+                           static_cast<GLsizeiptr>(bytes), data);
+    }
+    void zero() {
+        std::vector<char> z(m_bytes, 0);
+        upload(z.data(), z.size());
+    }
+    void bind(int binding) const { glBindBufferBase(GL_SHADER_STORAGE_BUFFER, binding, m_id); }
+
+  private:
+    unsigned m_id = 0;
+    std::size_t m_bytes = 0;
+};
+
+std::vector<float> transpose_weights(const MlpConfig& config, const std::vector<float>& params) {
+    std::vector<float> t = params;
+    for (const LayerLayout& l : mlp_layout(config))
+        for (int k = 0; k < l.in; ++k)
+            for (int j = 0; j < l.out; ++j)
+                t[l.w_offset + std::size_t(j) * l.in + k] =
+                    params[l.w_offset + std::size_t(k) * l.out + j];
+    return t;
+}
+
+class GlEngine final : public Engine {
+  public:
+    GlEngine() {
+        if (!glad_glDispatchCompute || !glad_glGetIntegerv)
+            throw std::runtime_error(
+                "the GL engine needs a current OpenGL 4.3 context with loaded "
+                "entry points (load_gl_functions)");
+        GLint major = 0, minor = 0;
+        glGetIntegerv(GL_MAJOR_VERSION, &major);
+        glGetIntegerv(GL_MINOR_VERSION, &minor);
+        if (major * 10 + minor < 43)
+            throw std::runtime_error(
+                "the GL engine needs OpenGL 4.3 compute shaders; the context is " +
+                std::to_string(major) + "." + std::to_string(minor));
+        GLint shared_bytes = 0;
+        glGetIntegerv(GL_MAX_COMPUTE_SHARED_MEMORY_SIZE, &shared_bytes);
+        m_shared_bytes = shared_bytes;
+        m_software = gl_renderer_is_software(gl_renderer_string());
+        m_description = "GPU: " + gl_renderer_string() + " (OpenGL " + gl_version_string() + ")";
+        m_ring.reserve(std::size_t(k_ring) * k_ring_words * 4);
+        m_ring.zero();
+        m_step_stats.reserve(k_stat_words * 4);
+    }
+
+    ~GlEngine() override {
+        for (auto& f : m_fences) glDeleteSync(static_cast<GLsync>(f.sync));
+    }
+
+    EngineKind kind() const override { return EngineKind::Gl; }
+    std::string description() const override { return m_description; }
+
+    // ---- training
+    void reset(const TrainConfig& config, const Dataset& source, const Dataset& target) override {
+        config.validate();
+        drop_pending_losses();
+        m_config = config;
+        build_programs();
+        std::size_t p = m_config.mlp.parameter_count();
+        m_params.reserve(p * 4);
+        m_params_t.reserve(p * 4);
+        m_grads.reserve(p * 4);
+        m_moments.reserve(p * 8);
+        m_moments.zero();
+        upload_params(mlp_init_params(m_config.mlp, m_config.seed));
+        m_step = 0;
+        m_read_step = 0;
+        m_ot_rng.reseed(m_config.seed, 0x6f74);
+        set_datasets(source, target);
+        m_loss_by_time.fill(std::nanf(""));
+        m_losses.clear();
+    }
+
+    void set_datasets(const Dataset& source, const Dataset& target) override {
+        m_source = source;
+        m_target = target;
+        Rng rng(m_config.seed, 0x706f6f6c);
+        Points src = source.kind() == DatasetKind::PointSet ? source.points()
+                     : source.kind() == DatasetKind::Normal ? Points(0, 2)
+                                                            : source.sample(k_pool_points, rng);
+        Points tgt = target.kind() == DatasetKind::PointSet ? target.points()
+                                                            : target.sample(k_pool_points, rng);
+        if (tgt.rows() == 0) throw InputError("the target dataset has no points");
+        if (source.kind() == DatasetKind::PointSet && src.rows() == 0)
+            throw InputError("the source dataset has no points");
+        m_source_count = static_cast<unsigned>(src.rows());
+        m_target_count = static_cast<unsigned>(tgt.rows());
+        m_pools.reserve(std::size_t(src.rows() + tgt.rows()) * 8);
+        m_pools.upload(src.data(), std::size_t(src.rows()) * 8, 0);
+        m_pools.upload(tgt.data(), std::size_t(tgt.rows()) * 8, std::size_t(src.rows()) * 8);
+        // The marginal field's targets: the same reference points as the CPU engine.
+        Points marginal = marginal_reference_points(target);
+        m_marginal_count = static_cast<unsigned>(marginal.rows());
+        m_marginal_targets.upload(marginal.data(), std::size_t(marginal.rows()) * 8);
+    }
+
+    void set_learning_rate(float lr) override {
+        validate_learning_rate(lr);
+        m_config.optimizer.lr = lr;
+    }
+
+    void set_batch_size(int batch) override {
+        validate_batch_size(batch);
+        m_config.batch = batch;
+    }
+
+    const TrainConfig& config() const override { return m_config; }
+
+    void train(int steps) override {
+        require_reset();
+        bool ot = m_config.coupling == CouplingKind::MinibatchOT;
+        for (int s = 0; s < steps; ++s) {
+            int b = m_config.batch;
+            if (ot) upload_batch(sample_ot_batch(b));
+            run_train_pass(b, !ot, false);
+            run_reduce(true, true);
+            if ((m_step % k_fence_interval) == 0 || s + 1 == steps) push_fence();
+            // Never let the GPU overwrite ring entries that were not read back yet.
+            if (m_step - m_read_step >= k_ring - 2 * k_fence_interval) collect_losses(true);
+        }
+        glFlush();
+    }
+
+    float train_on_batch(const Batch& batch) override {
+        require_reset();
+        int b = check_batch(batch);
+        upload_batch(batch);
+        run_train_pass(b, false, false);
+        run_reduce(true, true);
+        push_fence();
+        float stats[k_stat_words];
+        glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
+        m_step_stats.download(stats, sizeof stats);
+        return stats[0];
+    }
+
+    float gradients(const Batch& batch, std::vector<float>& dL_dparams, Points* dL_dx) override {
+        require_reset();
+        int b = check_batch(batch);
+        upload_batch(batch);
+        run_train_pass(b, false, dL_dx != nullptr);
+        run_reduce(false, false);
+        glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
+        std::size_t p = m_config.mlp.parameter_count();
+        dL_dparams.resize(p);
+        m_grads.download(dL_dparams.data(), p * 4);
+        if (dL_dx) {
+            dL_dx->resize(b, 2);
+            m_stats.download(dL_dx->data(), std::size_t(b) * 8, std::size_t(m_dx_offset) * 4);
+        }
+        float stats[k_stat_words];
+        m_step_stats.download(stats, sizeof stats);
+        return stats[0];
+    }
+
+    int64_t step_count() const override { return m_step; }
+
+    std::vector<LossRecord> take_losses() override {
+        collect_losses(false);
+        std::vector<LossRecord> out(m_losses.begin(), m_losses.end());
+        m_losses.clear();
+        return out;
+    }
+
+    // The CPU engine's statistic: per bin, an exponential moving average of the bin's mean
+    // squared error over roughly its last 200 samples; NaN until a bin has samples. It is
+    // updated as losses are read back, so it lags like take_losses().
+    LossByTime loss_by_time() const override { return m_loss_by_time; }
+
+    std::vector<float> params() const override {
+        std::vector<float> p(m_config.mlp.parameter_count());
+        if (!m_programs_built) return p;
+        glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
+        m_params.download(p.data(), p.size() * 4);
+        return p;
+    }
+
+    void set_params(const std::vector<float>& params) override {
+        require_reset();
+        if (params.size() != m_config.mlp.parameter_count())
+            throw InputError("parameter vector has " + std::to_string(params.size()) +
+                             " entries; the network needs " +
+                             std::to_string(m_config.mlp.parameter_count()));
+        upload_params(params);
+    }
+
+    // ---- particles
+    void set_particles(const Points& x) override {
+        m_particle_count = static_cast<int>(x.rows());
+        m_particles.reserve(std::size_t(x.rows()) * 8);
+        m_particles.upload(x.data(), std::size_t(x.rows()) * 8);
+    }
+
+    int particle_count() const override { return m_particle_count; }
+
+    void integrate_particles(float t_a, float t_b, SolverKind solver, int steps) override {
+        require_reset();
+        if (steps < 1) throw InputError("integration needs at least 1 step");
+        if (m_particle_count == 0) return;
+        float h = (t_b - t_a) / static_cast<float>(steps);
+        int64_t evals_per_step = int64_t(m_particle_count) * solver_evaluations(solver);
+        int chunk = static_cast<int>(
+            std::clamp<int64_t>(k_max_evals_per_dispatch / evals_per_step, 1, steps));
+        m_field.use();
+        m_field.set("u_mode", 1);
+        m_field.set("u_count", static_cast<unsigned>(m_particle_count));
+        m_field.set("u_h", h);
+        m_field.set("u_solver", solver_index(solver));
+        m_params.bind(0);
+        m_particles.bind(1);
+        m_velocities.reserve(16);
+        m_velocities.bind(2);
+        bind_field_scratch();
+        for (int s0 = 0; s0 < steps; s0 += chunk) {
+            int n = std::min(chunk, steps - s0);
+            m_field.set("u_t", t_a + static_cast<float>(s0) * h);
+            m_field.set("u_steps", n);
+            glDispatchCompute(field_groups(m_particle_count), 1, 1);
+            glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+        }
+        // The renderer reads the buffer as vertices next.
+        glMemoryBarrier(GL_ALL_BARRIER_BITS);
+    }
+
+    void read_particles(Points& x) const override {
+        x.resize(m_particle_count, 2);
+        glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
+        m_particles.download(x.data(), std::size_t(m_particle_count) * 8);
+    }
+
+    // ---- fields
+    void eval_velocity(const Points& x, float t, Points& v) override {
+        require_reset();
+        v.resize(x.rows(), 2);
+        if (x.rows() == 0) return;
+        m_points.upload(x.data(), std::size_t(x.rows()) * 8);
+        m_velocities.reserve(std::size_t(x.rows()) * 8);
+        m_field.use();
+        m_field.set("u_mode", 0);
+        m_field.set("u_count", static_cast<unsigned>(x.rows()));
+        m_field.set("u_t", t);
+        m_params.bind(0);
+        m_points.bind(1);
+        m_velocities.bind(2);
+        bind_field_scratch();
+        glDispatchCompute(field_groups(static_cast<int>(x.rows())), 1, 1);
+        glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
+        m_velocities.download(v.data(), std::size_t(x.rows()) * 8);
+    }
+
+    void eval_marginal(const Points& x, float t, Points& v) override {
+        require_reset();
+        v.resize(x.rows(), 2);
+        if (x.rows() == 0) return;
+        PathCoefficients c = m_config.path.at(std::clamp(t, 0.0f, 1.0f - 1e-4f));
+        m_points.upload(x.data(), std::size_t(x.rows()) * 8);
+        m_velocities.reserve(std::size_t(x.rows()) * 8);
+        m_marginal.use();
+        m_marginal.set("u_count", static_cast<unsigned>(x.rows()));
+        m_marginal.set("u_target_count", m_marginal_count);
+        m_marginal.set("u_alpha", c.alpha);
+        m_marginal.set("u_sigma", c.sigma);
+        m_marginal.set("u_d_alpha", c.d_alpha);
+        m_marginal.set("u_d_sigma", c.d_sigma);
+        m_marginal_targets.bind(0);
+        m_points.bind(1);
+        m_velocities.bind(2);
+        glDispatchCompute(
+            static_cast<unsigned>(std::min<Eigen::Index>((x.rows() + k_wg - 1) / k_wg, 65535)), 1,
+            1);
+        glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
+        m_velocities.download(v.data(), std::size_t(x.rows()) * 8);
+    }
+
+    unsigned particle_buffer() const { return m_particles.id(); }
+
+  private:
+    struct PendingFence {
+        void* sync = nullptr;
+        int64_t step = 0;
+    };
+
+    void require_reset() const {
+        if (!m_programs_built) throw std::logic_error("GL engine used before reset()");
+    }
+
+    int check_batch(const Batch& batch) const {
+        auto b = batch.x0.rows();
+        if (b < 1 || b > 65536 || batch.x1.rows() != b || batch.t.size() != b)
+            throw InputError("a batch needs 1..65536 rows with x0, x1 and t of equal length");
+        return static_cast<int>(b);
+    }
+
+    Batch sample_ot_batch(int b) {
+        Batch batch;
+        batch.x0 = m_source.sample(b, m_ot_rng);
+        batch.x1 = m_target.sample(b, m_ot_rng);
+        batch.t.resize(b);
+        for (int i = 0; i < b; ++i) batch.t[i] = m_ot_rng.uniform();
+        m_coupler.couple(batch.x0, batch.x1);
+        return batch;
+    }
+
+    void upload_batch(const Batch& batch) {
+        auto b = static_cast<std::size_t>(batch.x0.rows());
+        m_batch_data.resize(5 * b);
+        std::memcpy(m_batch_data.data(), batch.x0.data(), b * 8);
+        std::memcpy(m_batch_data.data() + 2 * b, batch.x1.data(), b * 8);
+        std::memcpy(m_batch_data.data() + 4 * b, batch.t.data(), b * 4);
+        m_batch.upload(m_batch_data.data(), m_batch_data.size() * 4);
+    }
+
+    void upload_params(const std::vector<float>& p) {
+        m_params.upload(p.data(), p.size() * 4);
+        std::vector<float> t = transpose_weights(m_config.mlp, p);
+        m_params_t.upload(t.data(), t.size() * 4);
+    }
+
+    // Chooses the tile and storage and compiles the shaders for the network's shape.
+    void build_programs() {
+        const MlpConfig& mlp = m_config.mlp;
+        int width = mlp.width, in = mlp.input_dim();
+        int maxd = std::max(in, width);
+        auto shared_need = [&](int tile) { return std::size_t(tile) * (2 * maxd + 10) * 4 + 64; };
+        int tile = 32;
+        bool shared_acts = true;
+        if (shared_need(32) > m_shared_bytes) {
+            if (shared_need(16) <= m_shared_bytes)
+                tile = 16;
+            else
+                shared_acts = false;
+        }
+        ShaderDefines defines = {
+            {"IN_DIM", std::to_string(in)},
+            {"WIDTH", std::to_string(width)},
+            {"DEPTH", std::to_string(mlp.depth)},
+            {"ACT", std::to_string(activation_index(mlp.activation))},
+            {"MAXD", std::to_string(maxd)},
+            {"TILE", std::to_string(tile)},
+            {"WG", std::to_string(k_wg)},
+            {"TX", std::to_string(k_tx)},
+            {"TY", std::to_string(k_ty)},
+            {"RM", std::to_string(tile / k_ty)},
+            {"RN", std::to_string(std::min(4, (width + k_tx - 1) / k_tx))},
+            {"KM", std::to_string(k_km)},
+            {"SHARED_ACTS", shared_acts ? "1" : "0"},
+            {"PCOUNT", std::to_string(mlp.parameter_count()) + "u"},
+            {"RING", std::to_string(k_ring)},
+            {"DYNAMIC_LOOPS", m_software ? "1" : "0"},
+        };
+        if (m_programs_built && defines == m_defines) return;
+        // The shaders compute the layout themselves; it must be core/mlp.h's.
+        std::size_t expected = std::size_t(in) * width + width +
+                               std::size_t(mlp.depth - 1) * (std::size_t(width) * width + width) +
+                               std::size_t(width) * 2 + 2;
+        if (expected != mlp.parameter_count())
+            throw std::logic_error("GL engine: parameter layout differs from core/mlp.h");
+        m_train = ComputeProgram("mlp_train.comp", defines);
+        m_reduce = ComputeProgram("reduce_adam.comp", defines);
+        m_field = ComputeProgram("mlp_field.comp", defines);
+        m_marginal = ComputeProgram("marginal.comp", {{"WG", std::to_string(k_wg)}});
+        m_defines = defines;
+        m_tile = tile;
+        m_shared_acts = shared_acts;
+        m_programs_built = true;
+    }
+
+    void bind_field_scratch() {
+        if (m_shared_acts) return;
+        m_scratch.reserve(std::size_t(k_max_field_groups_spilled) * 2 * m_tile *
+                          std::max(m_config.mlp.input_dim(), m_config.mlp.width) * 4);
+        m_scratch.bind(3);
+    }
+
+    unsigned field_groups(int n) const {
+        int tiles = (n + m_tile - 1) / m_tile;
+        int cap = m_shared_acts ? 65535 : k_max_field_groups_spilled;
+        return static_cast<unsigned>(std::clamp(tiles, 1, cap));
+    }
+
+    // Dispatches mlp_train.comp over a batch of b rows (sampled on the GPU or from m_batch).
+    void run_train_pass(int b, bool sampled, bool want_dx) {
+        const MlpConfig& mlp = m_config.mlp;
+        std::size_t p = mlp.parameter_count();
+        int tiles = (b + m_tile - 1) / m_tile;
+        int groups =
+            static_cast<int>(std::clamp<std::size_t>(k_partials_budget / p, 1, std::size_t(tiles)));
+        m_groups = groups;
+        m_partials.reserve(std::size_t(groups) * p * 4);
+        std::size_t scratch =
+            std::size_t(mlp.depth) * m_tile * mlp.width +
+            (m_shared_acts ? 0 : std::size_t(2) * m_tile * std::max(mlp.input_dim(), mlp.width));
+        m_scratch.reserve(
+            std::max<std::size_t>(std::size_t(groups) * scratch * 4, m_scratch.bytes()));
+        m_dx_offset = static_cast<unsigned>(groups * k_stat_words);
+        m_stats.reserve((std::size_t(m_dx_offset) + std::size_t(2) * b) * 4);
+        if (!sampled || m_batch.bytes() == 0) m_batch.reserve(std::size_t(5) * b * 4);
+
+        m_train.use();
+        m_train.set("u_batch", static_cast<unsigned>(b));
+        m_train.set("u_sampled", sampled ? 1 : 0);
+        m_train.set("u_seed", static_cast<unsigned>(m_config.seed & 0xffffffffu),
+                    static_cast<unsigned>(m_config.seed >> 32));
+        m_train.set("u_step", static_cast<unsigned>(m_step));
+        m_train.set("u_source_normal", m_source.kind() == DatasetKind::Normal ? 1 : 0);
+        m_train.set("u_source_offset", 0u);
+        m_train.set("u_source_count", m_source_count);
+        m_train.set("u_target_offset", m_source_count);
+        m_train.set("u_target_count", m_target_count);
+        m_train.set("u_want_dx", want_dx ? 1 : 0);
+        m_train.set("u_dx_offset", m_dx_offset);
+        const PathParams& pp = m_config.path.params();
+        m_train.set("u_path", path_index(m_config.path.kind()));
+        m_train.set("u_sigma_min", pp.sigma_min);
+        m_train.set("u_beta_min", pp.beta_min);
+        m_train.set("u_beta_max", pp.beta_max);
+        m_train.set("u_poly_n", pp.poly_n);
+        m_train.set("u_ve_sigma_max", pp.ve_sigma_max);
+        m_params.bind(0);
+        m_params_t.bind(1);
+        m_partials.bind(2);
+        m_scratch.bind(3);
+        m_pools.bind(4);
+        m_batch.bind(5);
+        m_stats.bind(6);
+        glDispatchCompute(static_cast<unsigned>(groups), 1, 1);
+        glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+    }
+
+    // Dispatches reduce_adam.comp: the gradient sum, then an Adam step if `update`.
+    void run_reduce(bool update, bool record) {
+        std::size_t p = m_config.mlp.parameter_count();
+        m_reduce.use();
+        m_reduce.set("u_groups", static_cast<unsigned>(m_groups));
+        m_reduce.set("u_update", update ? 1 : 0);
+        m_reduce.set("u_record", record ? 1 : 0);
+        if (update) {
+            ++m_step;
+            const OptimizerConfig& o = m_config.optimizer;
+            double t = static_cast<double>(m_step);
+            m_reduce.set("u_step", static_cast<unsigned>(m_step));
+            m_reduce.set("u_beta1", o.beta1);
+            m_reduce.set("u_beta2", o.beta2);
+            m_reduce.set("u_eps", o.eps);
+            double bc1 = 1.0 - std::pow(double(o.beta1), t);
+            double bc2 = 1.0 - std::pow(double(o.beta2), t);
+            m_reduce.set("u_step_size", static_cast<float>(o.lr / bc1));
+            m_reduce.set("u_inv_sqrt_bc2", static_cast<float>(1.0 / std::sqrt(bc2)));
+            m_reduce.set("u_keep",
+                         o.kind == OptimizerKind::AdamW ? 1.0f - o.lr * o.weight_decay : 1.0f);
+        }
+        m_params.bind(0);
+        m_params_t.bind(1);
+        m_partials.bind(2);
+        m_moments.bind(3);
+        m_grads.bind(4);
+        m_ring.bind(5);
+        m_stats.bind(6);
+        m_step_stats.bind(7);
+        glDispatchCompute(static_cast<unsigned>((p + 255) / 256), 1, 1);
+        glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+    }
+
+    void push_fence() {
+        GLsync sync = glFenceSync(GL_SYNC_GPU_COMMANDS_COMPLETE, 0);
+        m_fences.push_back({sync, m_step});
+    }
+
+    void drop_pending_losses() {
+        for (auto& f : m_fences) glDeleteSync(static_cast<GLsync>(f.sync));
+        m_fences.clear();
+    }
+
+    // Reads back the ring entries of every signalled fence (waiting for them if `wait`).
+    void collect_losses(bool wait) {
+        while (!m_fences.empty()) {
+            PendingFence f = m_fences.front();
+            GLenum r = glClientWaitSync(static_cast<GLsync>(f.sync), GL_SYNC_FLUSH_COMMANDS_BIT,
+                                        wait ? GLuint64(30) * 1000000000ull : 0);
+            if (r == GL_TIMEOUT_EXPIRED || r == GL_WAIT_FAILED) break;
+            glDeleteSync(static_cast<GLsync>(f.sync));
+            m_fences.pop_front();
+            if (f.step <= m_read_step) continue;
+            int64_t first = std::max(m_read_step + 1, f.step - k_ring + 1);
+            glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
+            std::vector<uint32_t> words(std::size_t(k_ring) * k_ring_words);
+            m_ring.download(words.data(), words.size() * 4);
+            for (int64_t s = first; s <= f.step; ++s) {
+                const uint32_t* e = &words[std::size_t(s % k_ring) * k_ring_words];
+                if (e[0] != static_cast<uint32_t>(s)) continue;  // a gradients() call, not a step
+                float v[k_stat_words];
+                std::memcpy(v, e + 1, sizeof v);
+                m_losses.push_back({s, v[0]});
+                for (int q = 0; q < k_loss_time_bins; ++q) {
+                    float count = v[1 + k_loss_time_bins + q];
+                    if (count <= 0.0f) continue;
+                    float mean = v[1 + q] / count;
+                    float& slot = m_loss_by_time[q];
+                    float w = std::min(1.0f, count / 200.0f);
+                    slot = std::isnan(slot) ? mean : (1.0f - w) * slot + w * mean;
+                }
+            }
+            m_read_step = f.step;
+        }
+    }
+
+    std::string m_description;
+    std::size_t m_shared_bytes = 0;
+    bool m_software =
+        false;  // llvmpipe & co: shaders built for a short compile, see mlp_layout.glsl
+    TrainConfig m_config;
+    Dataset m_source, m_target;
+    bool m_programs_built = false;
+    ShaderDefines m_defines;
+    int m_tile = 32;
+    bool m_shared_acts = true;
+    ComputeProgram m_train, m_reduce, m_field, m_marginal;
+
+    GlBuffer m_params, m_params_t, m_moments, m_grads, m_partials, m_scratch, m_pools, m_batch,
+        m_stats, m_ring, m_step_stats, m_particles, m_points, m_velocities, m_marginal_targets;
+    unsigned m_source_count = 0, m_target_count = 0, m_marginal_count = 0, m_dx_offset = 0;
+    int m_groups = 1;
+    int m_particle_count = 0;
+    std::vector<float> m_batch_data;
+
+    int64_t m_step = 0;
+    int64_t m_read_step = 0;
+    std::deque<PendingFence> m_fences;
+    std::deque<LossRecord> m_losses;
+    LossByTime m_loss_by_time{};
+
+    Rng m_ot_rng;
+    Coupler m_coupler{CouplingKind::MinibatchOT};
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> make_gl_engine() {
+    return std::make_unique<GlEngine>();
+}
+
+unsigned gl_particle_buffer(const Engine& engine) {
+    auto* gl = dynamic_cast<const GlEngine*>(&engine);
+    return gl ? gl->particle_buffer() : 0;
+}
+
+}  // namespace fmp

@@ -1,0 +1,116 @@
+// The velocity network v_theta(x, t): an MLP with batch-major forward and exact backward passes.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/base/types.h"
+
+namespace fmp {
+
+// GELU is the tanh approximation (PyTorch's approximate="tanh"), written as
+// z * sigmoid(2 sqrt(2/pi) (z + 0.044715 z^3)); SELU uses the self-normalising constants
+// lambda = 1.0507009873554805, alpha = 1.6732632423543772 (derivative lambda at z > 0, else
+// lambda alpha e^z).
+enum class Activation { SiLU, SELU, Tanh, ReLU, GELU };
+enum class TimeEncoding {
+    Raw,      // input (x, y, t)
+    Fourier,  // input (x, y, t, sin(pi k t), cos(pi k t) for k = 1..K), the pairs interleaved
+};
+
+struct MlpConfig {
+    int depth = 3;                    // hidden layers, 1..6
+    int width = 128;                  // units per hidden layer, 16..512
+    Activation activation = Activation::SiLU;
+    TimeEncoding time_encoding = TimeEncoding::Raw;
+    int fourier_frequencies = 8;      // K, 1..32, for TimeEncoding::Fourier
+
+    int input_dim() const;            // 3 or 3 + 2K
+    static constexpr int output_dim = 2;
+    std::size_t parameter_count() const;
+    // Throws InputError naming the valid range.
+    void validate() const;
+};
+
+// The flat parameter vector holds, for each of the depth+1 linear layers in order,
+// W (in x out, row-major) followed by b (out). Layer l maps in_l -> out_l.
+struct LayerLayout {
+    int in = 0;
+    int out = 0;
+    std::size_t w_offset = 0;
+    std::size_t b_offset = 0;
+};
+std::vector<LayerLayout> mlp_layout(const MlpConfig& config);
+// Layer l (0..depth) of that table, without allocating (for the per-step hot paths).
+LayerLayout mlp_layer_layout(const MlpConfig& config, int l);
+
+// Deterministic initialisation for a seed: W ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's default
+// for nn.Linear), b likewise.
+std::vector<float> mlp_init_params(const MlpConfig& config, uint64_t seed);
+
+// Writes the input features of (x, t) into `in` (rows x input_dim).
+void encode_inputs(const MlpConfig& config, const Points& x, const VectorF& t, MatrixRM& in);
+// One row of those features (input_dim floats).
+void encode_input_row(const MlpConfig& config, float x, float y, float t, float* row);
+
+// The activation exactly as the CPU passes compute it (vectorised, with a polynomial exp good to
+// ~2e-7 relative), elementwise over n values; the derivative is that of the same formula.
+void activation_forward(Activation a, const float* z, float* y, std::size_t n);
+void activation_derivative(Activation a, const float* z, float* dy_dz, std::size_t n);
+
+// Saved activations of one forward pass, consumed by backward. Reused across calls: buffers are
+// only reallocated when the batch size grows, so a training loop allocates nothing per step.
+// The matrices may therefore have more rows than `batch`; only the first `batch` rows are valid.
+struct MlpContext {
+    MatrixRM input;                // B x input_dim
+    std::vector<MatrixRM> pre;     // per hidden layer, B x width, before the activation
+    std::vector<MatrixRM> post;    // per hidden layer, B x width, after the activation
+    std::vector<MatrixRM> deriv;   // per hidden layer, B x width, the activation's derivative
+    mutable std::vector<MatrixRM> grad;  // backward scratch, B x width per hidden layer
+    // Backward scratch: the partial dL/dtheta of each worker thread but the first.
+    mutable std::vector<std::vector<float>> worker_grads;
+    int batch = 0;
+};
+
+// The network: configuration + parameters.
+class Mlp {
+public:
+    Mlp() = default;
+    explicit Mlp(const MlpConfig& config, uint64_t seed = 1);
+
+    const MlpConfig& config() const { return m_config; }
+    const std::vector<float>& params() const { return m_params; }
+    std::vector<float>& params() { return m_params; }
+    void set_params(std::vector<float> params);  // throws InputError on a size mismatch
+
+    // v = v_theta(x, t). With ctx, the activations are saved for backward().
+    void forward(const Points& x, const VectorF& t, Points& v, MlpContext* ctx = nullptr) const;
+    // Forward for inference on large sets: splits rows into chunks over both cores, no context.
+    void evaluate(const Points& x, float t, Points& v) const;
+
+    // Backward through the pass saved in ctx: accumulates nothing, overwrites dL_dparams
+    // (resized to parameter_count()) with dL/dtheta for the given dL/dv. If dL_dx is given it
+    // receives dL/dx for the spatial inputs (B x 2).
+    void backward(const MlpContext& ctx, const Points& dL_dv, std::vector<float>& dL_dparams,
+                  Points* dL_dx = nullptr) const;
+
+private:
+    MlpConfig m_config;
+    std::vector<float> m_params;
+};
+
+// The CFM loss mean_i |v_i - u_i|^2 (summed over the 2 coordinates, averaged over the batch) and
+// its gradient dL/dv = 2 (v - u) / B.
+float cfm_loss(const Points& v, const Points& u, Points* dL_dv = nullptr);
+
+// Names: "silu", "selu", "tanh", "relu", "gelu" / "raw", "fourier".
+const std::vector<std::string>& activation_names();
+std::string activation_name(Activation a);
+std::optional<Activation> activation_from_name(const std::string& name);
+Activation make_activation(const std::string& name);  // throws InputError
+const std::vector<std::string>& time_encoding_names();
+std::string time_encoding_name(TimeEncoding e);
+TimeEncoding make_time_encoding(const std::string& name);  // throws InputError
+
+}  // namespace fmp

@@ -1,0 +1,161 @@
+// Reads and writes the JSON model file; every field is checked so a bad file is one clear error.
+#include "core/nn/model_file.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "core/data/point_io.h"
+
+namespace fmp {
+namespace {
+
+using nlohmann::json;
+
+constexpr int k_format_version = 1;
+constexpr std::size_t k_max_model_bytes = 512u << 20;
+
+json dataset_to_json(const Dataset& d) {
+    json j;
+    j["name"] = d.name();
+    if (d.kind() == DatasetKind::PointSet) {
+        json pts = json::array();
+        const Points& p = d.points();
+        for (Eigen::Index i = 0; i < p.rows(); ++i) pts.push_back({p(i, 0), p(i, 1)});
+        j["points"] = std::move(pts);
+    }
+    return j;
+}
+
+[[noreturn]] void fail(const std::string& where, const std::string& what) {
+    throw InputError(where + ": " + what);
+}
+
+const json& field(const json& obj, const char* key, const std::string& where) {
+    if (!obj.is_object() || !obj.contains(key)) fail(where, std::string("missing field '") + key + "'");
+    return obj.at(key);
+}
+
+double number(const json& obj, const char* key, const std::string& where) {
+    const json& v = field(obj, key, where);
+    if (!v.is_number()) fail(where, std::string("field '") + key + "' must be a number");
+    double d = v.get<double>();
+    if (!std::isfinite(d)) fail(where, std::string("field '") + key + "' is not finite");
+    return d;
+}
+
+int integer(const json& obj, const char* key, const std::string& where) {
+    const json& v = field(obj, key, where);
+    if (!v.is_number_integer()) fail(where, std::string("field '") + key + "' must be an integer");
+    return v.get<int>();
+}
+
+std::string text(const json& obj, const char* key, const std::string& where) {
+    const json& v = field(obj, key, where);
+    if (!v.is_string()) fail(where, std::string("field '") + key + "' must be a string");
+    return v.get<std::string>();
+}
+
+Dataset dataset_from_json(const json& j, const std::string& where) {
+    std::string name = text(j, "name", where);
+    if (j.contains("points")) {
+        const json& pts = j.at("points");
+        if (!pts.is_array() || pts.empty()) fail(where, "'points' must be a non-empty array");
+        if (pts.size() > k_max_points) fail(where, "too many points");
+        Points p(static_cast<Eigen::Index>(pts.size()), 2);
+        for (std::size_t i = 0; i < pts.size(); ++i) {
+            const json& q = pts[i];
+            if (!q.is_array() || q.size() != 2 || !q[0].is_number() || !q[1].is_number())
+                fail(where, "point " + std::to_string(i) + " must be [x, y]");
+            p(i, 0) = q[0].get<float>();
+            p(i, 1) = q[1].get<float>();
+            if (!std::isfinite(p(i, 0)) || !std::isfinite(p(i, 1)))
+                fail(where, "point " + std::to_string(i) + " is not finite");
+        }
+        return Dataset::from_points(std::move(p), name);
+    }
+    auto kind = dataset_kind_from_name(name);
+    if (!kind || *kind == DatasetKind::PointSet)
+        fail(where, "unknown dataset '" + name + "' (a point set must carry 'points')");
+    return Dataset(*kind);
+}
+
+}  // namespace
+
+std::string model_to_json(const ModelFile& m) {
+    json j;
+    j["format"] = "fmplay-model";
+    j["version"] = k_format_version;
+    j["mlp"] = {{"depth", m.mlp.depth},
+                {"width", m.mlp.width},
+                {"activation", activation_name(m.mlp.activation)},
+                {"time_encoding", time_encoding_name(m.mlp.time_encoding)},
+                {"fourier_frequencies", m.mlp.fourier_frequencies}};
+    const PathParams& pp = m.path.params();
+    j["path"] = {{"name", path_name(m.path.kind())}, {"sigma_min", pp.sigma_min},
+                 {"beta_min", pp.beta_min},          {"beta_max", pp.beta_max},
+                 {"poly_n", pp.poly_n},              {"ve_sigma_max", pp.ve_sigma_max}};
+    j["coupling"] = coupling_name(m.coupling);
+    j["steps_trained"] = m.steps_trained;
+    j["loss"] = std::isfinite(m.loss) ? m.loss : 0.0f;
+    j["source"] = dataset_to_json(m.source);
+    j["target"] = dataset_to_json(m.target);
+    j["params"] = m.params;
+    return j.dump(1) + "\n";
+}
+
+ModelFile model_from_json(const std::string& text_in, const std::string& where) {
+    json j = json::parse(text_in, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) fail(where, "not valid JSON");
+    if (!j.is_object() || !j.contains("format") || j["format"] != "fmplay-model")
+        fail(where, "not an fmplay model file (missing \"format\": \"fmplay-model\")");
+    int version = integer(j, "version", where);
+    if (version != k_format_version)
+        fail(where, "unsupported model version " + std::to_string(version) + " (this fmplay reads 1)");
+    ModelFile m;
+    const json& mlp = field(j, "mlp", where);
+    m.mlp.depth = integer(mlp, "depth", where);
+    m.mlp.width = integer(mlp, "width", where);
+    m.mlp.activation = make_activation(text(mlp, "activation", where));
+    m.mlp.time_encoding = make_time_encoding(text(mlp, "time_encoding", where));
+    m.mlp.fourier_frequencies = integer(mlp, "fourier_frequencies", where);
+    m.mlp.validate();
+    const json& path = field(j, "path", where);
+    PathParams pp;
+    pp.sigma_min = static_cast<float>(number(path, "sigma_min", where));
+    pp.beta_min = static_cast<float>(number(path, "beta_min", where));
+    pp.beta_max = static_cast<float>(number(path, "beta_max", where));
+    pp.poly_n = static_cast<float>(number(path, "poly_n", where));
+    pp.ve_sigma_max = static_cast<float>(number(path, "ve_sigma_max", where));
+    m.path = make_path(text(path, "name", where), pp);
+    m.coupling = make_coupling(text(j, "coupling", where));
+    const json& steps = field(j, "steps_trained", where);
+    if (!steps.is_number_integer() || steps.get<int64_t>() < 0)
+        fail(where, "'steps_trained' must be a non-negative integer");
+    m.steps_trained = steps.get<int64_t>();
+    m.loss = static_cast<float>(number(j, "loss", where));
+    m.source = dataset_from_json(field(j, "source", where), where + " (source)");
+    m.target = dataset_from_json(field(j, "target", where), where + " (target)");
+    const json& params = field(j, "params", where);
+    if (!params.is_array()) fail(where, "'params' must be an array of numbers");
+    if (params.size() != m.mlp.parameter_count())
+        fail(where, "'params' has " + std::to_string(params.size()) + " values; the network needs " +
+                        std::to_string(m.mlp.parameter_count()));
+    m.params.resize(params.size());
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        if (!params[i].is_number()) fail(where, "params[" + std::to_string(i) + "] is not a number");
+        double v = params[i].get<double>();
+        if (!std::isfinite(v)) fail(where, "params[" + std::to_string(i) + "] is not finite");
+        m.params[i] = static_cast<float>(v);
+    }
+    return m;
+}
+
+void save_model(const std::string& path, const ModelFile& model) {
+    write_file_atomic(path, model_to_json(model));
+}
+
+ModelFile load_model(const std::string& path) {
+    return model_from_json(read_file(path, k_max_model_bytes), path);
+}
+
+}  // namespace fmp

@@ -1,0 +1,398 @@
+// The GL compute engine against the CPU reference: forward, gradients, Adam, training, solvers,
+// fields. Runs on whatever EGL finds (llvmpipe in CI), so the networks and batches are small.
+#include <doctest/doctest.h>
+#include <glad/gl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/engine/engine.h"
+#include "core/engine/gl/gl_context.h"
+#include "core/engine/gl/gl_engine.h"
+#include "core/flow/marginal_velocity.h"
+#include "core/nn/mlp.h"
+#include "core/flow/ode_solver.h"
+#include "core/nn/optimizer.h"
+#include "core/base/rng.h"
+
+using namespace fmp;
+
+namespace {
+
+// One context for the whole executable. No context is a failure, not a skip: the engine must
+// run headless in CI.
+void make_gl_current() {
+    static std::string error;
+    static std::unique_ptr<HeadlessGlContext> ctx = [] {
+        auto c = HeadlessGlContext::create(&error);
+        if (c)
+            std::printf("GL engine tests on %s, OpenGL %s\n", c->renderer().c_str(),
+                        gl_version_string().c_str());
+        else
+            std::printf("no headless GL context: %s\n", error.c_str());
+        return c;
+    }();
+    if (!ctx) FAIL("no headless OpenGL 4.3 context: " << error);
+    ctx->make_current();
+    install_gl_debug_log(true);
+}
+
+// max |a - b| / max(max |b|, floor): relative to the reference's scale.
+float rel_err(const float* a, const float* b, std::size_t n, float floor) {
+    float diff = 0.0f, scale = floor;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(a[i])) return INFINITY;
+        diff = std::max(diff, std::abs(a[i] - b[i]));
+        scale = std::max(scale, std::abs(b[i]));
+    }
+    return diff / scale;
+}
+float rel_err(const std::vector<float>& a, const std::vector<float>& b, float floor = 1e-6f) {
+    REQUIRE(a.size() == b.size());
+    return rel_err(a.data(), b.data(), a.size(), floor);
+}
+float rel_err(const Points& a, const Points& b, float floor = 1e-6f) {
+    REQUIRE(a.rows() == b.rows());
+    return rel_err(a.data(), b.data(), std::size_t(a.size()), floor);
+}
+
+void check_no_gl_messages() {
+    std::string log = take_gl_debug_log();
+    CHECK_MESSAGE(log.empty(), log);
+}
+
+MlpConfig mlp_config(int width, int depth, Activation act, TimeEncoding enc = TimeEncoding::Raw,
+                     int k = 3) {
+    MlpConfig c;
+    c.width = width;
+    c.depth = depth;
+    c.activation = act;
+    c.time_encoding = enc;
+    c.fourier_frequencies = k;
+    return c;
+}
+
+TrainConfig train_config(const MlpConfig& mlp, int batch = 64) {
+    TrainConfig c;
+    c.mlp = mlp;
+    c.batch = batch;
+    c.seed = 5;
+    return c;
+}
+
+Batch random_batch(int b, Rng& rng, float t_lo = 0.0f, float t_hi = 1.0f) {
+    Batch batch;
+    batch.x0.resize(b, 2);
+    batch.x1.resize(b, 2);
+    batch.t.resize(b);
+    for (int i = 0; i < b; ++i) {
+        batch.x0(i, 0) = rng.normal();
+        batch.x0(i, 1) = rng.normal();
+        batch.x1(i, 0) = rng.uniform(-2.0f, 2.0f);
+        batch.x1(i, 1) = rng.uniform(-1.0f, 1.5f);
+        batch.t[i] = rng.uniform(t_lo, t_hi);
+    }
+    return batch;
+}
+
+Points random_points(int n, Rng& rng, float scale = 2.0f) {
+    Points x(n, 2);
+    for (int i = 0; i < n; ++i) x.row(i) << scale * rng.normal(), scale * rng.normal();
+    return x;
+}
+
+// The CPU reference of Engine::gradients for a batch.
+float cpu_gradients(const Mlp& mlp, const ProbabilityPath& path, const Batch& batch,
+                    std::vector<float>& grads, Points* dL_dx) {
+    Points xt, ut, v, dL_dv;
+    path.sample_xt_and_target(batch.x0, batch.x1, batch.t, xt, ut);
+    MlpContext ctx;
+    mlp.forward(xt, batch.t, v, &ctx);
+    float loss = cfm_loss(v, ut, &dL_dv);
+    mlp.backward(ctx, dL_dv, grads, dL_dx);
+    return loss;
+}
+
+const Dataset k_source(DatasetKind::Normal);
+const Dataset k_target(DatasetKind::Moons);
+
+}  // namespace
+
+TEST_CASE("GL forward, loss, parameter and input gradients match the CPU MLP") {
+    make_gl_current();
+    struct Case {
+        const char* name;
+        MlpConfig mlp;
+        int batch;
+    };
+    const Case cases[] = {
+        {"silu raw w32 d2", mlp_config(32, 2, Activation::SiLU), 70},
+        {"gelu fourier w32 d3", mlp_config(32, 3, Activation::GELU, TimeEncoding::Fourier, 3), 70},
+        {"tanh raw w24 d1", mlp_config(24, 1, Activation::Tanh), 33},
+        {"selu fourier w40 d2", mlp_config(40, 2, Activation::SELU, TimeEncoding::Fourier, 2), 64},
+        {"relu raw w32 d2", mlp_config(32, 2, Activation::ReLU), 50},
+        // Too wide for 32 rows in llvmpipe's 32 KiB of shared memory: tiles of 16 rows.
+        {"silu raw w128 d1 (16-row tiles)", mlp_config(128, 1, Activation::SiLU), 40},
+        // Too wide for shared memory on llvmpipe even at 16 rows: the activations spill to the
+        // scratch buffer.
+        {"silu raw w256 d2 (spilled)", mlp_config(256, 2, Activation::SiLU), 40},
+    };
+    Rng rng(11);
+    for (const Case& c : cases) {
+        CAPTURE(c.name);
+        TrainConfig config = train_config(c.mlp, c.batch);
+        auto engine = make_gl_engine();
+        engine->reset(config, k_source, k_target);
+        Mlp cpu(c.mlp, config.seed);
+        CHECK(rel_err(engine->params(), cpu.params()) == 0.0f);
+
+        // Forward on arbitrary points.
+        Points x = random_points(101, rng);
+        for (float t : {0.0f, 0.37f, 1.0f}) {
+            Points v_gl, v_cpu;
+            engine->eval_velocity(x, t, v_gl);
+            VectorF tt = VectorF::Constant(x.rows(), t);
+            cpu.forward(x, tt, v_cpu);
+            CHECK(rel_err(v_gl, v_cpu) < 2e-5f);
+        }
+
+        // Loss, dL/dtheta and dL/dx of an explicit batch.
+        Batch batch = random_batch(c.batch, rng);
+        std::vector<float> g_gl, g_cpu;
+        Points dx_gl, dx_cpu;
+        float loss_gl = engine->gradients(batch, g_gl, &dx_gl);
+        float loss_cpu = cpu_gradients(cpu, config.path, batch, g_cpu, &dx_cpu);
+        CHECK(std::abs(loss_gl - loss_cpu) / loss_cpu < 2e-5f);
+        CHECK(rel_err(g_gl, g_cpu) < 1e-4f);
+        CHECK(rel_err(dx_gl, dx_cpu) < 1e-4f);
+        CHECK(engine->step_count() == 0);
+        check_no_gl_messages();
+    }
+}
+
+TEST_CASE("GL training targets follow every probability path") {
+    make_gl_current();
+    Rng rng(12);
+    MlpConfig mlp = mlp_config(32, 2, Activation::SiLU);
+    // One engine: reset() keeps the compiled shaders when only the path changes.
+    auto engine = make_gl_engine();
+    for (PathKind kind : {PathKind::CondOT, PathKind::LipmanOT, PathKind::VP, PathKind::Cosine,
+                          PathKind::LinearVP, PathKind::Polynomial, PathKind::VE}) {
+        CAPTURE(path_name(kind));
+        TrainConfig config = train_config(mlp, 48);
+        config.path = ProbabilityPath(kind);
+        engine->reset(config, k_source, k_target);
+        Mlp cpu(mlp, config.seed);
+        Batch batch = random_batch(48, rng, 0.02f, 0.98f);
+        std::vector<float> g_gl, g_cpu;
+        float loss_gl = engine->gradients(batch, g_gl, nullptr);
+        float loss_cpu = cpu_gradients(cpu, config.path, batch, g_cpu, nullptr);
+        CHECK(std::abs(loss_gl - loss_cpu) / loss_cpu < 1e-4f);
+        CHECK(rel_err(g_gl, g_cpu) < 2e-4f);
+    }
+    check_no_gl_messages();
+}
+
+TEST_CASE("GL Adam/AdamW updates and a short training run match the CPU step for step") {
+    make_gl_current();
+    auto engine = make_gl_engine();
+    for (OptimizerKind opt : {OptimizerKind::Adam, OptimizerKind::AdamW}) {
+        CAPTURE(optimizer_name(opt));
+        MlpConfig mlp = mlp_config(32, 2, Activation::SiLU, TimeEncoding::Fourier, 2);
+        TrainConfig config = train_config(mlp, 64);
+        config.optimizer.kind = opt;
+        config.optimizer.lr = 3e-3f;
+        config.optimizer.weight_decay = opt == OptimizerKind::AdamW ? 0.05f : 0.0f;
+        engine->reset(config, k_source, k_target);
+        Mlp cpu(mlp, config.seed);
+        AdamOptimizer adam(config.optimizer, cpu.params().size());
+        Rng rng(13);
+        std::vector<float> grads;
+        std::vector<float> losses_gl, losses_cpu;
+        for (int step = 0; step < 15; ++step) {
+            Batch batch = random_batch(64, rng);
+            losses_gl.push_back(engine->train_on_batch(batch));
+            losses_cpu.push_back(cpu_gradients(cpu, config.path, batch, grads, nullptr));
+            adam.step(cpu.params(), grads);
+            if (step == 0) CHECK(rel_err(engine->params(), cpu.params()) < 1e-5f);
+        }
+        CHECK(engine->step_count() == 15);
+        CHECK(rel_err(losses_gl, losses_cpu) < 1e-3f);
+        CHECK(rel_err(engine->params(), cpu.params()) < 1e-3f);
+        glFinish();
+        auto records = engine->take_losses();
+        REQUIRE(records.size() == 15);
+        for (int i = 0; i < 15; ++i) {
+            CHECK(records[i].step == i + 1);
+            CHECK(records[i].loss == doctest::Approx(losses_gl[i]).epsilon(1e-6));
+        }
+        check_no_gl_messages();
+    }
+}
+
+TEST_CASE("GL particle integration matches the CPU solvers") {
+    make_gl_current();
+    MlpConfig mlp = mlp_config(32, 3, Activation::GELU, TimeEncoding::Fourier, 3);
+    TrainConfig config = train_config(mlp);
+    auto engine = make_gl_engine();
+    engine->reset(config, k_source, k_target);
+    Mlp cpu(mlp, config.seed);
+    Rng rng(14);
+    Points x0 = random_points(1500, rng, 1.0f);
+    VelocityFn v = [&cpu](const Points& x, float t, Points& out) {
+        VectorF tt = VectorF::Constant(x.rows(), t);
+        cpu.forward(x, tt, out);
+    };
+    for (SolverKind solver :
+         {SolverKind::Euler, SolverKind::Midpoint, SolverKind::Heun, SolverKind::RK4}) {
+        CAPTURE(solver_name(solver));
+        for (auto [ta, tb] : {std::pair{0.0f, 1.0f}, std::pair{1.0f, 0.25f}}) {
+            engine->set_particles(x0);
+            CHECK(engine->particle_count() == 1500);
+            engine->integrate_particles(ta, tb, solver, 6);
+            Points gl_x, cpu_x = x0;
+            engine->read_particles(gl_x);
+            fmp::integrate_particles(v, solver, cpu_x, ta, tb, 6);
+            CHECK(rel_err(gl_x, cpu_x) < 1e-4f);
+        }
+    }
+    CHECK(gl_particle_buffer(*engine) != 0);
+    check_no_gl_messages();
+}
+
+TEST_CASE("GL exact marginal field matches marginal_velocity") {
+    make_gl_current();
+    Rng rng(15);
+    Points targets = random_points(700, rng, 1.5f);
+    Dataset target = Dataset::from_points(targets, "test");
+    Points x = random_points(300, rng, 2.0f);
+    auto engine = make_gl_engine();
+    for (PathKind kind : {PathKind::CondOT, PathKind::VP, PathKind::VE}) {
+        CAPTURE(path_name(kind));
+        TrainConfig config = train_config(mlp_config(32, 2, Activation::SiLU));
+        config.path = ProbabilityPath(kind);
+        engine->reset(config, k_source, target);
+        for (float t : {0.0f, 0.5f, 0.95f, 1.0f}) {
+            CAPTURE(t);
+            Points u_gl, u_cpu;
+            engine->eval_marginal(x, t, u_gl);
+            marginal_velocity(config.path, marginal_reference_points(target), t, x, u_cpu);
+            CHECK(rel_err(u_gl, u_cpu, 1e-3f) < 1e-3f);
+        }
+    }
+    check_no_gl_messages();
+}
+
+TEST_CASE("GL batches sampled on the GPU draw from the datasets and uniform times") {
+    make_gl_current();
+    TrainConfig config = train_config(mlp_config(32, 2, Activation::SiLU), 300);
+    auto engine = make_gl_engine();
+    std::vector<float> zeros(config.mlp.parameter_count(), 0.0f);
+    // Single-point datasets and v = 0: every row's loss is |x1 - x0|^2 whatever t is.
+    Points a(1, 2), b(1, 2);
+    a << 1.0f, 2.0f;
+    b << -3.0f, 0.5f;
+    engine->reset(config, Dataset::from_points(a, "a"), Dataset::from_points(b, "b"));
+    engine->set_params(zeros);
+    engine->train(1);
+    glFinish();
+    auto losses = engine->take_losses();
+    REQUIRE(losses.size() == 1);
+    CHECK(losses[0].loss == doctest::Approx(18.25f).epsilon(1e-5));
+
+    // A normal source into the origin: the target velocity is -x0, so the loss estimates
+    // E|x0|^2 = 2 (standard error 2/sqrt(B)); each time bin likewise.
+    Points origin = Points::Zero(1, 2);
+    config.batch = 4096;
+    engine->reset(config, k_source, Dataset::from_points(origin, "origin"));
+    engine->set_params(zeros);
+    engine->train(1);
+    glFinish();
+    losses = engine->take_losses();
+    REQUIRE(losses.size() == 1);
+    CHECK(losses[0].loss == doctest::Approx(2.0f).epsilon(0.1));
+    for (float bin : engine->loss_by_time()) CHECK(bin == doctest::Approx(2.0f).epsilon(0.3));
+    check_no_gl_messages();
+}
+
+TEST_CASE("GL training samples batches on the GPU and learns like the CPU engine") {
+    make_gl_current();
+    TrainConfig config = train_config(mlp_config(32, 2, Activation::SiLU), 128);
+    config.optimizer.lr = 1e-2f;
+    auto gl = make_gl_engine();
+    auto cpu = make_cpu_engine();
+    gl->reset(config, k_source, k_target);
+    cpu->reset(config, k_source, k_target);
+    CHECK(gl->description().rfind("GPU: ", 0) == 0);
+    constexpr int steps = 150;
+    gl->train(steps);
+    cpu->train(steps);
+    CHECK(gl->step_count() == steps);
+    glFinish();
+    auto gl_losses = gl->take_losses();
+    auto cpu_losses = cpu->take_losses();
+    REQUIRE(gl_losses.size() == steps);
+    REQUIRE(cpu_losses.size() == steps);
+    auto mean = [](const std::vector<LossRecord>& r, int from, int to) {
+        double s = 0.0;
+        for (int i = from; i < to; ++i) s += r[i].loss;
+        return s / (to - from);
+    };
+    for (int i = 0; i < steps; ++i) CHECK(gl_losses[i].step == i + 1);
+    // Independent random batches, so the curves agree statistically: the same start (same
+    // weights) and the same level after training.
+    double gl_start = mean(gl_losses, 0, 5), cpu_start = mean(cpu_losses, 0, 5);
+    double gl_end = mean(gl_losses, steps - 40, steps),
+           cpu_end = mean(cpu_losses, steps - 40, steps);
+    CHECK(gl_start == doctest::Approx(cpu_start).epsilon(0.25));
+    CHECK(gl_end < 0.8 * gl_start);
+    CHECK(gl_end == doctest::Approx(cpu_end).epsilon(0.25));
+    LossByTime bins = gl->loss_by_time();
+    for (float b : bins) CHECK(std::isfinite(b));
+    // The loss near t = 1 (predicting the data) is larger than near t = 0 for moons from a normal.
+    CHECK(std::isfinite(bins[0] + bins[9]));
+
+    // The trained fields agree on a grid (same weights copied over).
+    cpu->set_params(gl->params());
+    Rng rng(16);
+    Points x = random_points(200, rng);
+    Points v_gl, v_cpu;
+    gl->eval_velocity(x, 0.5f, v_gl);
+    cpu->eval_velocity(x, 0.5f, v_cpu);
+    CHECK(rel_err(v_gl, v_cpu) < 2e-5f);
+    check_no_gl_messages();
+}
+
+TEST_CASE("GL minibatch-OT training, batch and learning-rate changes, parameter round trip") {
+    make_gl_current();
+    TrainConfig config = train_config(mlp_config(32, 2, Activation::SiLU), 64);
+    config.coupling = CouplingKind::MinibatchOT;
+    auto engine = make_gl_engine();
+    engine->reset(config, k_source, k_target);
+    engine->train(4);
+    engine->set_batch_size(100);
+    engine->set_learning_rate(5e-4f);
+    CHECK(engine->config().batch == 100);
+    CHECK(engine->config().optimizer.lr == 5e-4f);
+    engine->train(3);
+    CHECK(engine->step_count() == 7);
+    glFinish();
+    auto losses = engine->take_losses();
+    REQUIRE(losses.size() == 7);
+    for (const auto& r : losses) CHECK(std::isfinite(r.loss));
+    CHECK_THROWS_AS(engine->set_batch_size(0), InputError);
+
+    std::vector<float> p = engine->params();
+    for (float& w : p) w *= 0.5f;
+    engine->set_params(p);
+    CHECK(engine->params() == p);
+    CHECK_THROWS_AS(engine->set_params(std::vector<float>(3)), InputError);
+    // A fresh reset starts over from the seed's weights.
+    engine->reset(config, k_source, k_target);
+    CHECK(engine->step_count() == 0);
+    CHECK(engine->params() == mlp_init_params(config.mlp, config.seed));
+    check_no_gl_messages();
+}

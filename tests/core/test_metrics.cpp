@@ -1,0 +1,180 @@
+// Tests for the point-set distances (exact W2, sliced W2, MMD) and the path energy.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "core/metrics/metrics.h"
+#include "core/base/rng.h"
+
+using namespace fmp;
+
+namespace {
+
+Points normal_points(int n, Rng& rng, float cx = 0.0f, float cy = 0.0f) {
+    Points p(n, 2);
+    for (int i = 0; i < n; ++i) {
+        p(i, 0) = cx + rng.normal();
+        p(i, 1) = cy + rng.normal();
+    }
+    return p;
+}
+
+Points translated(const Points& p, float dx, float dy) {
+    Points q = p;
+    q.col(0).array() += dx;
+    q.col(1).array() += dy;
+    return q;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+TEST_CASE("wasserstein2 closed forms") {
+    Rng rng(1);
+    const Points a = normal_points(300, rng);
+    SUBCASE("a set against itself is 0") { CHECK(wasserstein2(a, a) == doctest::Approx(0.0).scale(1.0)); }
+    SUBCASE("a set against its translate by d is |d|") {
+        CHECK(wasserstein2(a, translated(a, 0.3f, -0.4f)) == doctest::Approx(0.5).epsilon(1e-5));
+        CHECK(wasserstein2(a, translated(a, 3.0f, 4.0f)) == doctest::Approx(5.0).epsilon(1e-5));
+    }
+    SUBCASE("translate with unequal sizes: the set repeated twice has the same measure") {
+        Points twice(600, 2);
+        twice << translated(a, 1.0f, 0.0f), translated(a, 1.0f, 0.0f);
+        CHECK(wasserstein2(a, twice) == doctest::Approx(1.0).epsilon(1e-5));
+    }
+    SUBCASE("single points") {
+        Points p(1, 2), q(1, 2);
+        p << 1.0f, 2.0f;
+        q << 4.0f, 6.0f;
+        CHECK(wasserstein2(p, q) == doctest::Approx(5.0));
+    }
+    SUBCASE("{0} against {-1, 1} is 1") {
+        Points p = Points::Zero(1, 2);
+        Points q(2, 2);
+        q << -1.0f, 0.0f, 1.0f, 0.0f;
+        CHECK(wasserstein2(p, q) == doctest::Approx(1.0));
+        CHECK(wasserstein2(q, p) == doctest::Approx(1.0));
+    }
+    SUBCASE("two points against three on a line, by hand") {
+        // Masses 1/2 at 0 and 3; 1/3 at 0, 1, 3. Optimal: 0 -> 0 (1/3), 0 -> 1 (1/6), 3 -> 3
+        // (1/3), 3 -> 1 (1/6): cost 1/6 * 1 + 1/6 * 4 = 5/6.
+        Points p(2, 2), q(3, 2);
+        p << 0, 0, 3, 0;
+        q << 0, 0, 1, 0, 3, 0;
+        CHECK(wasserstein2(p, q) == doctest::Approx(std::sqrt(5.0 / 6.0)));
+    }
+    SUBCASE("bad sizes are rejected") {
+        CHECK_THROWS_AS(wasserstein2(Points(0, 2), a), InputError);
+        CHECK_THROWS_AS(wasserstein2(a, Points::Zero(5001, 2)), InputError);
+    }
+}
+
+TEST_CASE("wasserstein2 at 2000 points runs in seconds") {
+    Rng rng(2);
+    const Points a = normal_points(2000, rng);
+    const Points b = normal_points(2000, rng, 1.0f, 0.0f);
+    const Points c = normal_points(1500, rng, 1.0f, 0.0f);
+    auto t0 = std::chrono::steady_clock::now();
+    const double equal = wasserstein2(a, b);
+    MESSAGE("W2 2000 vs 2000: " << seconds_since(t0) << " s");
+    t0 = std::chrono::steady_clock::now();
+    const double unequal = wasserstein2(a, c);
+    MESSAGE("W2 2000 vs 1500: " << seconds_since(t0) << " s");
+    // Both compare N(0, I) with N((1, 0), I) samples: W2 = 1 plus sampling error.
+    CHECK(equal == doctest::Approx(1.0).epsilon(0.25));
+    CHECK(unequal == doctest::Approx(1.0).epsilon(0.25));
+    CHECK(wasserstein2(a, translated(a, 0.6f, 0.8f)) == doctest::Approx(1.0).epsilon(1e-5));
+}
+
+TEST_CASE("sliced_wasserstein2") {
+    Rng rng(3);
+    const Points a = normal_points(500, rng);
+    SUBCASE("a translate by d: SW2^2 = E[(d.u)^2] = |d|^2 / 2 in 2D") {
+        // The per-direction value (d.u)^2 = |d|^2 cos^2(theta) has standard deviation
+        // |d|^2 / (2 sqrt(2)), so 4096 directions give SW2^2 within about 1.1% (1 sigma).
+        const double sw = sliced_wasserstein2(a, translated(a, 3.0f, 4.0f), 4096, 7);
+        CHECK(sw * sw == doctest::Approx(12.5).epsilon(0.05));
+    }
+    SUBCASE("identical sets give 0 and results are deterministic for the seed") {
+        CHECK(sliced_wasserstein2(a, a) == doctest::Approx(0.0).scale(1.0));
+        const Points b = normal_points(400, rng, 1.0f, 0.0f);
+        CHECK(sliced_wasserstein2(a, b, 64, 9) == sliced_wasserstein2(a, b, 64, 9));
+    }
+    SUBCASE("unequal sizes: quantiles are matched") {
+        Points twice(1000, 2);
+        twice << translated(a, 3.0f, 4.0f), translated(a, 3.0f, 4.0f);
+        const double sw_unequal = sliced_wasserstein2(a, twice, 512, 5);
+        const double sw_equal = sliced_wasserstein2(a, translated(a, 3.0f, 4.0f), 512, 5);
+        CHECK(sw_unequal == doctest::Approx(sw_equal).epsilon(0.01));
+        Points p = Points::Zero(1, 2);
+        Points q(2, 2);
+        q << -1.0f, 0.0f, 1.0f, 0.0f;
+        // In every direction the projected {0} against {-c, c}: quantiles 1/4, 3/4 give c^2,
+        // and E[cos^2] = 1/2.
+        const double s = sliced_wasserstein2(p, q, 8192, 2);
+        CHECK(s * s == doctest::Approx(0.5).epsilon(0.03));
+    }
+    CHECK_THROWS_AS(sliced_wasserstein2(a, a, 0), InputError);
+}
+
+TEST_CASE("mmd2") {
+    Rng rng(4);
+    const Points a = normal_points(400, rng);
+    const Points same = normal_points(400, rng);
+    const Points far = normal_points(400, rng, 4.0f, 0.0f);
+    const double small = mmd2(a, same);
+    const double large = mmd2(a, far);
+    CHECK(std::abs(small) < 0.01);
+    CHECK(large > 0.3);
+    CHECK(mmd2(a, far, 1.0) > 0.5);
+    // Unbiased: the estimate for identical distributions is near zero, possibly negative.
+    CHECK(std::abs(mmd2(a, same, 0.5)) < 0.01);
+    // Hand case: two points at distance 1 each, with sigma = 1:
+    // k_aa = k_bb = exp(-1/2), cross terms exp(-r^2/2) for r^2 in {4, 9, 1, 4} (a = {0,1},
+    // b = {2,3}) -> MMD^2 = 2 e^{-1/2} - (2 e^{-2} + e^{-4.5} + e^{-0.5}) / 2.
+    Points p(2, 2), q(2, 2);
+    p << 0, 0, 1, 0;
+    q << 2, 0, 3, 0;
+    const double expected =
+        2.0 * std::exp(-0.5) - (2.0 * std::exp(-2.0) + std::exp(-4.5) + std::exp(-0.5)) / 2.0;
+    CHECK(mmd2(p, q, 1.0) == doctest::Approx(expected));
+    CHECK_THROWS_AS(mmd2(Points::Zero(1, 2), q), InputError);
+}
+
+TEST_CASE("path_energy") {
+    Rng rng(5);
+    const Points x0 = normal_points(200, rng);
+    const Points x1 = normal_points(200, rng, 2.0f, -1.0f);
+    const int steps = 20;
+    std::vector<Points> straight, curved;
+    for (int k = 0; k <= steps; ++k) {
+        const float t = float(k) / steps;
+        straight.push_back((1.0f - t) * x0 + t * x1);
+        // Same end points, a sideways bulge sin(pi t) perpendicular to the displacement.
+        Points c = straight.back();
+        const float bulge = 0.5f * std::sin(3.14159265f * t);
+        for (int i = 0; i < c.rows(); ++i) {
+            const float dx = x1(i, 0) - x0(i, 0), dy = x1(i, 1) - x0(i, 1);
+            c(i, 0) += -dy * bulge;
+            c(i, 1) += dx * bulge;
+        }
+        curved.push_back(c);
+    }
+    const double mean_sq = (x1 - x0).rowwise().squaredNorm().cast<double>().mean();
+    const double e_straight = path_energy(straight);
+    CHECK(e_straight == doctest::Approx(mean_sq).epsilon(1e-5));
+    CHECK(path_energy(curved) > e_straight * 1.2);
+    // A non-constant speed along the straight line also costs more.
+    std::vector<Points> uneven;
+    for (int k = 0; k <= steps; ++k) {
+        const float t = float(k) / steps;
+        uneven.push_back((1.0f - t * t) * x0 + t * t * x1);
+    }
+    CHECK(path_energy(uneven) > e_straight * 1.1);
+    CHECK_THROWS_AS(path_energy({x0}), InputError);
+    CHECK_THROWS_AS(path_energy({x0, Points::Zero(3, 2)}), InputError);
+}

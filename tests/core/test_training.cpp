@@ -1,0 +1,121 @@
+// End-to-end CFM training on the CPU engine: it learns moons, and OT couplings straighten paths.
+#include <doctest/doctest.h>
+
+#include "core/engine/engine.h"
+#include "core/metrics/metrics.h"
+
+using namespace fmp;
+
+namespace {
+
+TrainConfig small_config(CouplingKind coupling, uint64_t seed) {
+    TrainConfig c;
+    c.mlp.width = 64;
+    c.mlp.depth = 3;
+    c.batch = 256;
+    c.seed = seed;
+    c.coupling = coupling;
+    c.optimizer.lr = 2e-3f;
+    return c;
+}
+
+Points sample_model(Engine& e, const Dataset& source, int n, int steps, std::vector<Points>* traj) {
+    Rng rng(123, 4);
+    Points x = initial_particles(e.config().path, source, n, rng);
+    VelocityFn v = [&e](const Points& p, float t, Points& out) { e.eval_velocity(p, t, out); };
+    integrate_particles(v, SolverKind::Midpoint, x, 0.0f, 1.0f, steps, traj);
+    return x;
+}
+
+}  // namespace
+
+TEST_CASE("training on moons from a normal reaches a low W2") {
+    Dataset source(DatasetKind::Normal), target(DatasetKind::Moons);
+    auto e = make_cpu_engine();
+    e->reset(small_config(CouplingKind::Independent, 1), source, target);
+    Rng rng(99, 5);
+    Points held_out = target.sample(1000, rng);
+    Points other = target.sample(1000, rng);
+    double floor = wasserstein2(other, held_out);
+    double before = wasserstein2(sample_model(*e, source, 1000, 20, nullptr), held_out);
+    e->train(4000);
+    double after = wasserstein2(sample_model(*e, source, 1000, 20, nullptr), held_out);
+    MESSAGE("W2 untrained " << before << ", trained " << after << ", two target samples " << floor);
+    // Threshold, measured with seeds 1..5 (tests/test_training.cpp at the commit that set it):
+    // the untrained net leaves the samples near the normal source, W2 0.68..0.75; after 1000
+    // steps W2 is 0.24..0.37 (the crescents forming, mass still between them); after 4000 steps
+    // 0.14..0.25, which is the sampling floor itself: two independent 1000-point samples of moons
+    // are 0.11..0.25 apart in exact W2. 0.3 passes every trained seed with margin and fails a net
+    // that has not separated the crescents.
+    CHECK(after < 0.3);
+    CHECK(after < 0.45 * before);
+    // The loss went down, and the loss by t has been filled in.
+    auto losses = e->take_losses();
+    REQUIRE(losses.size() == 4000);
+    double first = 0, last = 0;
+    for (int i = 0; i < 200; ++i) first += losses[i].loss, last += losses[losses.size() - 1 - i].loss;
+    CHECK(last < first);
+    for (float l : e->loss_by_time()) CHECK(std::isfinite(l));
+}
+
+TEST_CASE("minibatch OT coupling gives straighter paths (lower path energy) than independent") {
+    Dataset source(DatasetKind::Normal), target(DatasetKind::EightGaussians);
+    double energy[2], w2[2];
+    Rng rng(7, 8);
+    Points held_out = target.sample(800, rng);
+    for (int k = 0; k < 2; ++k) {
+        auto e = make_cpu_engine();
+        e->reset(small_config(k ? CouplingKind::MinibatchOT : CouplingKind::Independent, 3), source, target);
+        e->train(3000);
+        std::vector<Points> traj;
+        Points x = sample_model(*e, source, 800, 32, &traj);
+        energy[k] = path_energy(traj);
+        w2[k] = wasserstein2(x, held_out);
+    }
+    // The least possible energy of any transport is W2(source, target)^2 (straight lines under
+    // the optimal map); a normal to 8 gaussians of radius 2.5 needs about 4.
+    MESSAGE("path energy independent " << energy[0] << ", OT " << energy[1] << "; W2 " << w2[0] << ", "
+                                       << w2[1]);
+    CHECK(energy[1] < 0.93 * energy[0]);
+    CHECK(w2[1] < 0.5);  // and OT still reaches the data
+}
+
+TEST_CASE("the engine's gradients step and train_on_batch agree with the loss going down") {
+    Dataset source(DatasetKind::Normal), target(DatasetKind::Moons);
+    auto e = make_cpu_engine();
+    e->reset(small_config(CouplingKind::Independent, 5), source, target);
+    Rng rng(5, 6);
+    Batch b;
+    b.x0 = source.sample(64, rng);
+    b.x1 = target.sample(64, rng);
+    b.t.resize(64);
+    for (int i = 0; i < 64; ++i) b.t[i] = rng.uniform();
+    std::vector<float> g;
+    Points dx;
+    float l0 = e->gradients(b, g, &dx);
+    CHECK(g.size() == e->params().size());
+    CHECK(dx.rows() == 64);
+    float l = l0;
+    for (int i = 0; i < 50; ++i) l = e->train_on_batch(b);
+    CHECK(l < 0.8f * l0);
+    CHECK(e->step_count() == 50);
+}
+
+TEST_CASE("OT training pipelined over threads gives the same run as one step at a time") {
+    Dataset source(DatasetKind::Normal), target(DatasetKind::Moons);
+    auto a = make_cpu_engine(), b = make_cpu_engine();
+    TrainConfig c = small_config(CouplingKind::MinibatchOT, 9);
+    c.mlp.width = 32;
+    a->reset(c, source, target);
+    b->reset(c, source, target);
+    a->train(40);                         // the producer thread samples and couples ahead
+    for (int i = 0; i < 40; ++i) b->train(1);  // no pipeline
+    // Two engines in one process can differ in the last bits (Eigen peels vector loops by buffer
+    // address; a whole run is bit-reproducible from process to process), so compare closely: a
+    // batch out of order or coupled differently moves the weights by ~1e-3.
+    std::vector<float> pa = a->params(), pb = b->params();
+    float worst = 0.0f;
+    for (std::size_t i = 0; i < pa.size(); ++i) worst = std::max(worst, std::fabs(pa[i] - pb[i]));
+    CHECK(worst < 1e-6f);
+    CHECK(a->step_count() == 40);
+}

@@ -1,0 +1,206 @@
+// GPU particles for the GL engine: the stored trajectory equals the CPU engine's integration,
+// and the renderer draws GL-buffer points exactly like the same points given as x,y pairs.
+#include <doctest/doctest.h>
+#include <glad/gl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "app/gui/gpu_particles.h"
+#include "app/render/scene_renderer.h"
+#include "core/engine/gl/gl_context.h"
+#include "core/engine/gl/gl_engine.h"
+
+using namespace fmp;
+
+namespace {
+
+std::unique_ptr<HeadlessGlContext> context() {
+    std::string error;
+    auto ctx = HeadlessGlContext::create(&error);
+    REQUIRE_MESSAGE(ctx, error);
+    ctx->make_current();
+    return ctx;
+}
+
+Points read_slice(unsigned buffer, int offset_points, int count) {
+    Points p(count, 2);
+    glBindBuffer(GL_COPY_READ_BUFFER, buffer);
+    glGetBufferSubData(GL_COPY_READ_BUFFER, static_cast<GLintptr>(offset_points) * 8,
+                       static_cast<GLsizeiptr>(count) * 8, p.data());
+    glBindBuffer(GL_COPY_READ_BUFFER, 0);
+    return p;
+}
+
+FlowSpec small_spec(int particles, int steps) {
+    FlowSpec spec;
+    spec.source = make_dataset("normal");
+    spec.target = make_dataset("moons");
+    spec.path = make_path("vp");  // source_scale 1 but curved: a fair test of the slices
+    spec.solver = SolverKind::Midpoint;
+    spec.steps = steps;
+    spec.particles = particles;
+    spec.seed = 3;
+    return spec;
+}
+
+TrainConfig small_config(const FlowSpec& spec, int width, int depth) {
+    TrainConfig config;
+    config.mlp.width = width;
+    config.mlp.depth = depth;
+    config.path = spec.path;
+    return config;
+}
+
+}  // namespace
+
+TEST_CASE("GPU particle trajectory: every stored slice equals the CPU engine's integration") {
+    auto ctx = context();
+    const FlowSpec spec = small_spec(300, 6);
+    const TrainConfig config = small_config(spec, 32, 2);
+    auto gl = make_gl_engine();
+    auto cpu = make_cpu_engine();
+    gl->reset(config, spec.source, spec.target);
+    cpu->reset(config, spec.source, spec.target);
+    cpu->train(20);  // weights that are not the initial ones
+    gl->set_params(cpu->params());
+
+    GpuParticles particles;
+    particles.set_spec(spec);
+    PointLayer layer;
+    CHECK_FALSE(particles.fill_layer(0.5f, ColorMode::Source, 1.0f, nullptr, layer));
+    for (int i = 0; i < 100 && !particles.ready(); ++i) particles.update(*gl, 1, 0.0);
+    REQUIRE(particles.ready());
+    CHECK(particles.count() == 300);
+
+    const Points start = particle_starts(spec, 300) * spec.path.source_scale();
+    cpu->set_particles(start);
+    for (int k = 0; k <= spec.steps; ++k) {
+        const float t = static_cast<float>(k) / spec.steps;
+        if (k > 0) cpu->integrate_particles(static_cast<float>(k - 1) / spec.steps, t, spec.solver, 1);
+        Points expected;
+        cpu->read_particles(expected);
+        REQUIRE(particles.fill_layer(t, ColorMode::Source, 1.0f, nullptr, layer));
+        // At a stored time the layer shows that slice alone.
+        const bool on_b = layer.gl_mix > 0.5f;
+        CHECK((layer.gl_mix == doctest::Approx(0.0) || layer.gl_mix == doctest::Approx(1.0)));
+        Points got = read_slice(layer.gl_buffer, on_b ? layer.gl_offset_b : layer.gl_offset_a, 300);
+        CHECK_MESSAGE((got - expected).cwiseAbs().maxCoeff() < 2e-4f, "slice at t = " << t);
+    }
+    // Between stored times the layer mixes the two neighbouring slices.
+    REQUIRE(particles.fill_layer(0.25f, ColorMode::Source, 1.0f, nullptr, layer));
+    CHECK(layer.gl_offset_a == 300);  // slice 1 (t = 1/6) ...
+    CHECK(layer.gl_offset_b == 600);  // ... and slice 2 (t = 2/6)
+    CHECK(layer.gl_mix == doctest::Approx(0.5));
+    CHECK(layer.gl_colors != 0);
+
+    // New weights: the next build restarts from the start and shows them.
+    cpu->train(20);
+    gl->set_params(cpu->params());
+    for (int i = 0; i < 100; ++i) particles.update(*gl, 2, 0.0);
+    cpu->set_particles(start);
+    cpu->integrate_particles(0.0f, 1.0f, spec.solver, spec.steps);
+    Points expected;
+    cpu->read_particles(expected);
+    REQUIRE(particles.fill_layer(1.0f, ColorMode::Single, 1.0f, nullptr, layer));
+    CHECK(layer.gl_colors == 0);
+    Points got = read_slice(layer.gl_buffer, layer.gl_mix > 0.5f ? layer.gl_offset_b : layer.gl_offset_a, 300);
+    CHECK((got - expected).cwiseAbs().maxCoeff() < 2e-4f);
+}
+
+TEST_CASE("GPU particle slices are capped: 1000 solver steps are stored in at most 64 slices") {
+    auto ctx = context();
+    const FlowSpec spec = small_spec(40, 1000);
+    const TrainConfig config = small_config(spec, 16, 1);
+    auto gl = make_gl_engine();
+    gl->reset(config, spec.source, spec.target);
+    GpuParticles particles;
+    particles.set_spec(spec);
+    for (int i = 0; i < 200 && !particles.ready(); ++i) particles.update(*gl, 1, 1000.0);
+    REQUIRE(particles.ready());
+    PointLayer layer;
+    REQUIRE(particles.fill_layer(1.0f, ColorMode::Source, 1.0f, nullptr, layer));
+    CHECK(layer.gl_offset_b / 40 <= 64);
+    // The last slice is the end of all 1000 steps, as the CPU engine integrates them.
+    auto cpu = make_cpu_engine();
+    cpu->reset(config, spec.source, spec.target);
+    cpu->set_params(gl->params());
+    cpu->set_particles(particle_starts(spec, 40) * spec.path.source_scale());
+    cpu->integrate_particles(0.0f, 1.0f, spec.solver, 1000);
+    Points expected;
+    cpu->read_particles(expected);
+    Points got = read_slice(layer.gl_buffer, layer.gl_offset_b, 40);
+    CHECK(layer.gl_mix == doctest::Approx(1.0));
+    CHECK((got - expected).cwiseAbs().maxCoeff() < 1e-3f);
+}
+
+TEST_CASE("points drawn from GL buffer slices match the same points drawn from x,y pairs") {
+    auto ctx = context();
+    SceneRenderer renderer;
+    OffscreenTarget target(160, 120);
+    View2D view;
+    view.width = 160;
+    view.height = 120;
+    view.center = Eigen::Vector2f(0, 0);
+    view.pixels_per_unit = 20.0f;
+
+    // Slice a and slice b of 50 points; the layer at mix 0.25 must show a + 0.25 (b - a).
+    const int n = 50;
+    std::vector<float> a(2 * n), b(2 * n), mid(2 * n);
+    std::vector<uint32_t> colors(n);
+    for (int i = 0; i < n; ++i) {
+        a[2 * i] = -3.0f + 0.12f * i;
+        a[2 * i + 1] = std::sin(0.3f * i) * 2.0f;
+        b[2 * i] = a[2 * i] + 1.0f;
+        b[2 * i + 1] = -a[2 * i + 1];
+        for (int c = 0; c < 2; ++c) mid[2 * i + c] = a[2 * i + c] + 0.25f * (b[2 * i + c] - a[2 * i + c]);
+        colors[i] = pack_rgba(0.2f + 0.015f * i, 0.8f, 0.4f, 1.0f);
+    }
+    GLuint buffers[2];
+    glGenBuffers(2, buffers);
+    std::vector<float> both(a);
+    both.insert(both.end(), b.begin(), b.end());
+    glBindBuffer(GL_ARRAY_BUFFER, buffers[0]);
+    glBufferData(GL_ARRAY_BUFFER, static_cast<GLsizeiptr>(both.size() * 4), both.data(), GL_STATIC_DRAW);
+    glBindBuffer(GL_ARRAY_BUFFER, buffers[1]);
+    glBufferData(GL_ARRAY_BUFFER, static_cast<GLsizeiptr>(colors.size() * 4), colors.data(), GL_STATIC_DRAW);
+    glBindBuffer(GL_ARRAY_BUFFER, 0);
+
+    auto draw = [&](const PointLayer& layer) {
+        Scene scene;
+        scene.grid = scene.axes = false;
+        scene.layers.emplace_back(layer);
+        target.bind();
+        renderer.render(scene, view);
+        glBindFramebuffer(GL_FRAMEBUFFER, 0);
+        return target.read_rgba();
+    };
+    PointLayer from_xy;
+    from_xy.xy = mid;
+    from_xy.rgba = colors;
+    from_xy.size_px = 5.0f;
+    PointLayer from_gl;
+    from_gl.gl_buffer = buffers[0];
+    from_gl.gl_count = n;
+    from_gl.gl_offset_a = 0;
+    from_gl.gl_offset_b = n;
+    from_gl.gl_mix = 0.25f;
+    from_gl.gl_colors = buffers[1];
+    from_gl.size_px = 5.0f;
+    std::vector<uint8_t> expected = draw(from_xy), got = draw(from_gl);
+    REQUIRE(expected.size() == got.size());
+    int differing = 0, lit = 0;
+    for (std::size_t i = 0; i < got.size(); i += 4) {
+        int d = 0;
+        for (int c = 0; c < 3; ++c) d = std::max(d, std::abs(int(got[i + c]) - int(expected[i + c])));
+        differing += d > 2;
+        lit += expected[i + 1] > 60;
+    }
+    CHECK(lit > 200);  // the points are there
+    CHECK(differing == 0);
+    // Slice b alone (mix 1) is a different picture.
+    from_gl.gl_mix = 1.0f;
+    CHECK(draw(from_gl) != expected);
+    glDeleteBuffers(2, buffers);
+}
