@@ -1,4 +1,40 @@
-// fmplay's entry point: hands the arguments to the CLI, which runs a subcommand or the GUI.
-#include "app/cli.h"
+// fmplay's entry point: one command line for the window and the subcommands; a subcommand runs
+// from app/cli/, no subcommand opens the window (app/gui/); InputError becomes exit code 2.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <vector>
 
-int main(int argc, char** argv) { return fmp::run_cli(argc, argv); }
+#include "app/cli/commands.h"
+#include "app/gui/gui_app.h"
+#include "core/base/types.h"
+
+int main(int argc, char** argv) {
+    using namespace fmp;
+    CLI::App app{
+        "fmplay - Flow Matching Playground: watch a velocity network learn to carry noise into "
+        "data.\n"
+        "With no subcommand it opens the window (needs a display)."};
+    app.set_version_flag("--version", "fmplay 0.1.0");
+    GuiOptions gui;
+    add_gui_options(app, gui);
+    std::vector<Command> commands = add_commands(app);
+    app.require_subcommand(0, 1);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int code = app.exit(e);
+        return code == 0 ? 0 : 2;
+    }
+    try {
+        for (const Command& c : commands)
+            if (c.sub->parsed()) return c.run();
+        return run_gui(gui);
+    } catch (const InputError& e) {
+        std::fprintf(stderr, "fmplay: error: %s\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "fmplay: failed: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,6 +1,6 @@
 // The MLP's parameter layout and activations, shared by every shader that evaluates the network.
 // Needs IN_DIM, WIDTH, DEPTH, ACT (0 SiLU, 1 SELU, 2 tanh, 3 ReLU, 4 GELU) and FOURIER_K defines.
-// The layout is core/mlp.h's: per layer W (in x out, row-major) then b.
+// The layout is core/nn/mlp.h's: per layer W (in x out, row-major) then b.
 
 // Loop trip counts: constants let a GPU compiler unroll and pipeline; a software rasterizer
 // (llvmpipe) that unrolls them compiles for many seconds, so there (DYNAMIC_LOOPS = 1) they are

@@ -8,8 +8,8 @@
 
 #include "app/cli/commands.h"
 #include "app/run/engine_choice.h"
-#include "core/engine/gl/gl_context.h"
 #include "core/base/parallel.h"
+#include "core/engine/gl/gl_context.h"
 
 namespace fmp {
 namespace {

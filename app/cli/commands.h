@@ -1,6 +1,7 @@
 // The subcommands of fmplay; each registers its flags and returns what runs it.
 #pragma once
 #include <functional>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -13,10 +14,13 @@ struct Command {
     std::function<int()> run;  // exit code; may throw InputError (exit 2)
 };
 
-Command add_train_command(CLI::App& app);   // app/cli_train.cpp
-Command add_sample_command(CLI::App& app);  // app/cli_train.cpp
-Command add_demo_command(CLI::App& app);    // app/cli_demo.cpp
-Command add_bench_command(CLI::App& app);   // app/cli_bench.cpp
-Command add_render_command(CLI::App& app);  // app/cli_render.cpp
+// Every subcommand, in the order --help lists them.
+std::vector<Command> add_commands(CLI::App& app);
+
+Command add_train_command(CLI::App& app);   // app/cli/train_command.cpp
+Command add_sample_command(CLI::App& app);  // app/cli/train_command.cpp
+Command add_demo_command(CLI::App& app);    // app/cli/demo_command.cpp
+Command add_bench_command(CLI::App& app);   // app/cli/bench_command.cpp
+Command add_render_command(CLI::App& app);  // app/cli/render_command.cpp
 
 }  // namespace fmp

@@ -6,14 +6,15 @@
 #include <memory>
 
 #include "app/cli/commands.h"
-#include "app/run/engine_choice.h"
-#include "app/export/export_settings.h"
+#include "app/cli/train_flags.h"
 #include "app/export/export_job.h"
+#include "app/export/export_settings.h"
 #include "app/export/frame_sink.h"
 #include "app/render/scene_builder.h"
+#include "app/run/engine_choice.h"
 #include "app/run/training_run.h"
-#include "core/engine/gl/gl_context.h"
 #include "core/data/point_io.h"
+#include "core/engine/gl/gl_context.h"
 
 namespace fmp {
 namespace {
@@ -91,7 +92,7 @@ Command add_demo_command(CLI::App& app) {
         "demo",
         "Headless demo: train on moons from a normal, then write a figure (PNG), a short video (MP4), "
         "the samples (CSV) and the model to --out.");
-    o->train.add_to(*sub);
+    add_train_flags(*sub, o->train);
     sub->add_option("--out", o->out, "output directory")->capture_default_str();
     sub->add_option("--engine", o->engine, "engine: auto, cpu, gl")->capture_default_str();
     sub->add_flag("!--no-video", o->video, "skip the MP4");

@@ -8,10 +8,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <thread>
 
 #include "app/cli/commands.h"
-#include "app/run/engine_choice.h"
 #include "app/export/export_job.h"
+#include "app/run/engine_choice.h"
 #include "core/engine/engine.h"
 #include "core/engine/gl/gl_context.h"
 

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "app/cli/commands.h"
+#include "app/cli/train_flags.h"
 #include "app/run/engine_choice.h"
 #include "app/run/training_run.h"
 #include "core/data/point_io.h"
@@ -137,7 +138,7 @@ Command add_train_command(CLI::App& app) {
         "train",
         "Train a velocity network with conditional flow matching and write model.json, "
         "samples.csv, loss.csv and summary.json (W2 against held-out target points) to --out.");
-    o->train.add_to(*sub);
+    add_train_flags(*sub, o->train);
     sub->add_option("--out", o->out, "output directory")->capture_default_str();
     sub->add_option("--engine", o->engine, "engine: auto, cpu, gl")->capture_default_str();
     sub->add_option("--samples", o->samples, "generated samples written and evaluated (1..5000)")

@@ -1,30 +1,24 @@
-// The export pipeline: preparation thread (training, particles) -> offscreen render and overlays
+// The export job: preparation thread (training, particles) -> offscreen render and overlays
 // on the GL thread -> encoder thread (FrameSink). Frames are drawn by build_scene + SceneRenderer,
 // the window's own code, so an export looks exactly like the app.
 #include "app/export/export_job.h"
 
-#include <glad/egl.h>
 #include <glad/gl.h>
-#include <stb/stb_truetype.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
-#include <cstdio>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "app/export/frame_overlay.h"
 #include "app/render/scene_builder.h"
 #include "app/run/train_options.h"
 #include "core/engine/engine.h"
 #include "core/engine/gl/gl_context.h"
-#include "core/flow/marginal_velocity.h"
 #include "core/nn/model_file.h"
-#include "core/base/resources.h"
-#include "core/base/rng.h"
 
 namespace fmp {
 namespace {
@@ -41,170 +35,6 @@ constexpr std::size_t k_queue_frames = 3;
 constexpr int k_train_chunk = 50;
 // Timelapse snapshots computed ahead of the one being drawn (each holds a whole trajectory).
 constexpr int k_snapshots_ahead = 2;
-
-// ---------------------------------------------------------------------------------------------
-// [SECTION] Text overlays: the embedded UI font rasterised by stb_truetype, blended onto frames
-
-class TextPainter {
-  public:
-    TextPainter() {
-        auto font = embedded_file("font.ttf");
-        if (!font) throw std::runtime_error("the embedded font.ttf is missing");
-        m_data.assign(font->begin(), font->end());
-        const auto* bytes = reinterpret_cast<const unsigned char*>(m_data.data());
-        if (!stbtt_InitFont(&m_font, bytes, stbtt_GetFontOffsetForIndex(bytes, 0)))
-            throw std::runtime_error("cannot read the embedded font.ttf");
-    }
-
-    // Width in pixels of `text` at a line height of px.
-    float width(const std::string& text, float px) {
-        float scale = stbtt_ScaleForPixelHeight(&m_font, px), x = 0;
-        int prev = 0;
-        for (int cp : decode(text)) {
-            int advance = 0, lsb = 0;
-            stbtt_GetCodepointHMetrics(&m_font, cp, &advance, &lsb);
-            if (prev) x += scale * stbtt_GetCodepointKernAdvance(&m_font, prev, cp);
-            x += scale * advance;
-            prev = cp;
-        }
-        return x;
-    }
-
-    // Draws text with its top-left corner at (x, y) into a top-row-first RGBA8 image, with a soft
-    // dark shadow so it reads on any layer below.
-    void draw(std::vector<uint8_t>& rgba, int w, int h, float x, float y, const std::string& text, float px,
-              uint32_t color) {
-        float scale = stbtt_ScaleForPixelHeight(&m_font, px);
-        int ascent = 0, descent = 0, gap = 0;
-        stbtt_GetFontVMetrics(&m_font, &ascent, &descent, &gap);
-        const float baseline = y + ascent * scale;
-        const float shadow = std::max(1.0f, px / 14.0f);
-        for (int pass = 0; pass < 2; ++pass) {
-            float pen = x;
-            int prev = 0;
-            uint32_t c = pass == 0 ? pack_rgba(0, 0, 0, 0.75f) : color;
-            float off = pass == 0 ? shadow : 0.0f;
-            for (int cp : decode(text)) {
-                if (prev) pen += scale * stbtt_GetCodepointKernAdvance(&m_font, prev, cp);
-                const Glyph& g = glyph(cp, px);
-                blend(rgba, w, h, static_cast<int>(std::lround(pen + off)) + g.xoff,
-                      static_cast<int>(std::lround(baseline + off)) + g.yoff, g, c);
-                pen += g.advance;
-                prev = cp;
-            }
-        }
-    }
-
-  private:
-    struct Glyph {
-        int w = 0, h = 0, xoff = 0, yoff = 0;
-        float advance = 0;
-        std::vector<uint8_t> alpha;
-    };
-
-    const Glyph& glyph(int cp, float px) {
-        auto key = std::make_pair(cp, static_cast<int>(std::lround(px * 4)));
-        auto it = m_glyphs.find(key);
-        if (it != m_glyphs.end()) return it->second;
-        Glyph g;
-        float scale = stbtt_ScaleForPixelHeight(&m_font, px);
-        int advance = 0, lsb = 0;
-        stbtt_GetCodepointHMetrics(&m_font, cp, &advance, &lsb);
-        g.advance = advance * scale;
-        unsigned char* bits = stbtt_GetCodepointBitmap(&m_font, scale, scale, cp, &g.w, &g.h, &g.xoff, &g.yoff);
-        if (bits) {
-            g.alpha.assign(bits, bits + static_cast<std::size_t>(g.w) * g.h);
-            stbtt_FreeBitmap(bits, nullptr);
-        }
-        return m_glyphs.emplace(key, std::move(g)).first->second;
-    }
-
-    static void blend(std::vector<uint8_t>& rgba, int w, int h, int x0, int y0, const Glyph& g, uint32_t c) {
-        const float cr = c & 0xff, cg = (c >> 8) & 0xff, cb = (c >> 16) & 0xff, ca = ((c >> 24) & 0xff) / 255.0f;
-        for (int y = 0; y < g.h; ++y) {
-            int py = y0 + y;
-            if (py < 0 || py >= h) continue;
-            for (int x = 0; x < g.w; ++x) {
-                int px = x0 + x;
-                if (px < 0 || px >= w) continue;
-                float a = g.alpha[static_cast<std::size_t>(y) * g.w + x] / 255.0f * ca;
-                if (a <= 0) continue;
-                uint8_t* p = &rgba[(static_cast<std::size_t>(py) * w + px) * 4];
-                p[0] = static_cast<uint8_t>(p[0] + (cr - p[0]) * a + 0.5f);
-                p[1] = static_cast<uint8_t>(p[1] + (cg - p[1]) * a + 0.5f);
-                p[2] = static_cast<uint8_t>(p[2] + (cb - p[2]) * a + 0.5f);
-            }
-        }
-    }
-
-    // UTF-8 to code points; invalid bytes become U+FFFD.
-    static std::vector<int> decode(const std::string& s) {
-        std::vector<int> out;
-        for (std::size_t i = 0; i < s.size();) {
-            auto b = static_cast<unsigned char>(s[i]);
-            int len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
-            if (len == 0 || i + len > s.size()) {
-                out.push_back(0xfffd);
-                ++i;
-                continue;
-            }
-            int cp = len == 1 ? b : b & (0x7f >> len);
-            for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
-            out.push_back(cp);
-            i += len;
-        }
-        return out;
-    }
-
-    std::string m_data;
-    stbtt_fontinfo m_font{};
-    std::map<std::pair<int, int>, Glyph> m_glyphs;
-};
-
-// ---------------------------------------------------------------------------------------------
-// [SECTION] The flow: reference samples, trajectories and arrows, as the view worker makes them
-
-// The same seeds as FlowWorker (gui_flow_worker.cpp), so an export of a spec shows the same
-// particles and markers as the window.
-std::shared_ptr<FlowReference> make_reference(const FlowSpec& spec) {
-    auto ref = std::make_shared<FlowReference>();
-    Rng rng(spec.seed * 7919 + 17, 3);
-    ref->target = spec.target.sample(2048, rng);
-    ref->source = spec.source.sample(2048, rng) * spec.path.source_scale();
-    ref->modes = ModeMap::build(ref->target);
-    return ref;
-}
-
-std::shared_ptr<Trajectory> integrate_trajectory(const FlowSpec& spec, const Mlp& mlp, const FlowReference& ref) {
-    auto traj = std::make_shared<Trajectory>();
-    Rng rng(spec.seed * 104729 + 5, 11);
-    traj->x0 = spec.source.sample(std::max(1, spec.particles), rng);
-    Points x = traj->x0 * spec.path.source_scale();
-    VelocityFn v = [&mlp](const Points& p, float t, Points& out) { mlp.evaluate(p, t, out); };
-    integrate_particles(v, spec.solver, x, 0.0f, 1.0f, std::max(1, spec.steps), &traj->frames);
-    const Points& last = traj->frames.back();
-    traj->mode.resize(static_cast<std::size_t>(last.rows()));
-    for (Eigen::Index i = 0; i < last.rows(); ++i)
-        traj->mode[i] = static_cast<uint8_t>(ref.modes.mode_of(last(i, 0), last(i, 1)));
-    return traj;
-}
-
-ArrowField compute_arrows(const ArrowRequest& r, const Mlp& mlp, const ProbabilityPath& path, const FlowReference& ref) {
-    ArrowField f;
-    f.request = r;
-    int nx = std::max(1, r.nx), ny = std::max(1, r.ny);
-    f.base.resize(static_cast<Eigen::Index>(nx) * ny, 2);
-    Eigen::Vector2f size = r.box.sizes();
-    for (int j = 0; j < ny; ++j)
-        for (int i = 0; i < nx; ++i) {
-            Eigen::Index row = static_cast<Eigen::Index>(j) * nx + i;
-            f.base(row, 0) = r.box.min().x() + (i + 0.5f) * size.x() / nx;
-            f.base(row, 1) = r.box.min().y() + (j + 0.5f) * size.y() / ny;
-        }
-    if (r.learned) mlp.evaluate(f.base, r.t, f.learned);
-    if (r.exact) marginal_velocity(path, ref.target, r.t, f.base, f.exact);
-    return f;
-}
 
 struct Snapshot {
     std::shared_ptr<const Trajectory> trajectory;
@@ -246,45 +76,6 @@ struct FrameRenderer {
     std::unique_ptr<OffscreenTarget> target;
     Scene scene;
     TextPainter text;
-};
-
-// A second EGL context on the display of the current one, for a render helper thread. A software
-// rasterizer draws on the thread that issues the calls, so two contexts render two frames at once.
-struct HelperContext {
-    EGLDisplay display = EGL_NO_DISPLAY;
-    EGLContext context = EGL_NO_CONTEXT;
-    EGLSurface surface = EGL_NO_SURFACE;
-
-    // Null unless the current context is an EGL one (the headless command, not the window).
-    static std::unique_ptr<HelperContext> create_beside_current() {
-        if (!eglGetCurrentContext || eglGetCurrentContext() == EGL_NO_CONTEXT) return nullptr;
-        auto h = std::make_unique<HelperContext>();
-        h->display = eglGetCurrentDisplay();
-        EGLint config_id = 0, count = 0;
-        if (!eglQueryContext(h->display, eglGetCurrentContext(), EGL_CONFIG_ID, &config_id)) return nullptr;
-        const EGLint by_id[] = {EGL_CONFIG_ID, config_id, EGL_NONE};
-        EGLConfig config = nullptr;
-        if (!eglChooseConfig(h->display, by_id, &config, 1, &count) || count < 1) return nullptr;
-        const EGLint attribs[] = {EGL_CONTEXT_MAJOR_VERSION, 4, EGL_CONTEXT_MINOR_VERSION, 3,
-                                  EGL_CONTEXT_OPENGL_PROFILE_MASK, EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT, EGL_NONE};
-        h->context = eglCreateContext(h->display, config, EGL_NO_CONTEXT, attribs);
-        if (h->context == EGL_NO_CONTEXT) return nullptr;
-        if (eglGetCurrentSurface(EGL_DRAW) != EGL_NO_SURFACE) {
-            const EGLint pb[] = {EGL_WIDTH, 1, EGL_HEIGHT, 1, EGL_NONE};
-            h->surface = eglCreatePbufferSurface(h->display, config, pb);
-            if (h->surface == EGL_NO_SURFACE) return nullptr;
-        }
-        return h;
-    }
-    bool make_current() const {
-        eglBindAPI(EGL_OPENGL_API);  // per thread
-        return eglMakeCurrent(display, surface, surface, context);
-    }
-    ~HelperContext() {
-        // Released by its thread before; never eglTerminate: the display is the main context's too.
-        if (surface != EGL_NO_SURFACE) eglDestroySurface(display, surface);
-        if (context != EGL_NO_CONTEXT) eglDestroyContext(display, context);
-    }
 };
 
 }  // namespace
@@ -339,7 +130,7 @@ struct ExportJob::Impl {
     Snapshot compute_snapshot(int i);
     void prep_loop();
     void encode_loop(std::atomic<int>& encoded_out);
-    void helper_loop(std::unique_ptr<HelperContext> context);
+    void helper_loop(std::unique_ptr<SiblingGlContext> context);
     void rethrow() {
         std::lock_guard<std::mutex> lock(mutex);
         if (error) std::rethrow_exception(error);
@@ -498,7 +289,7 @@ void ExportJob::Impl::encode_loop(std::atomic<int>& encoded_out) {
     }
 }
 
-void ExportJob::Impl::helper_loop(std::unique_ptr<HelperContext> context) {
+void ExportJob::Impl::helper_loop(std::unique_ptr<SiblingGlContext> context) {
     if (!context->make_current()) return;  // the main thread renders every frame then
     {
         FrameRenderer fr;
@@ -521,7 +312,7 @@ void ExportJob::Impl::helper_loop(std::unique_ptr<HelperContext> context) {
             fail(std::current_exception());
         }
     }  // the helper's GL objects go while its context is current
-    eglMakeCurrent(context->display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
+    context->release_current();
 }
 
 void ExportJob::Impl::render_frame(FrameRenderer& fr, float t, const Snapshot& snap, std::vector<uint8_t>& out) {
@@ -532,7 +323,7 @@ void ExportJob::Impl::render_frame(FrameRenderer& fr, float t, const Snapshot& s
     }
     if (!fr.target) fr.target = std::make_unique<OffscreenTarget>(s.video.width, s.video.height);
     std::optional<ArrowField> arrows;
-    if (options.arrows) arrows = compute_arrows(arrow_request_for(view, options, t), *snap.mlp, spec.path, *reference);
+    if (options.arrows) arrows = compute_arrows(arrow_request_for(view, options, t), snap.mlp.get(), spec.path, *reference);
     if (options.paths) {
         std::lock_guard<std::mutex> lock(mutex);
         if (!pairs_made) {
@@ -558,27 +349,7 @@ void ExportJob::Impl::render_frame(FrameRenderer& fr, float t, const Snapshot& s
     auto t3 = Clock::now();
     // The frame is opaque: blending may leave alpha below 1 where layers overlap the background.
     for (std::size_t i = 3; i < out.size(); i += 4) out[i] = 255;
-    const int w = s.video.width, h = s.video.height;
-    const float u = std::max(0.5f, h / 720.0f);
-    const float margin = 22.0f * u;
-    float y = margin;
-    if (!s.title.empty()) {
-        fr.text.draw(out, w, h, margin, y, s.title, 34.0f * u, pack_rgba(1, 1, 1, 1));
-        y += 44.0f * u;
-    }
-    if (s.show_path) fr.text.draw(out, w, h, margin, y, overlay_line, 20.0f * u, pack_rgba(0.75f, 0.79f, 0.88f, 1));
-    const float small = 24.0f * u;
-    if (s.show_t) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "t = %.2f", t);
-        fr.text.draw(out, w, h, margin, h - margin - small * 1.2f, buf, small, pack_rgba(1, 1, 1, 1));
-    }
-    if (s.mode == ExportMode::Timelapse) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "training step %lld", static_cast<long long>(snap.step));
-        fr.text.draw(out, w, h, w - margin - fr.text.width(buf, small), h - margin - small * 1.2f, buf, small,
-                     pack_rgba(1, 1, 1, 1));
-    }
+    draw_frame_overlays(fr.text, out, s.video.width, s.video.height, s, overlay_line, t, snap.step);
     auto t4 = Clock::now();
     std::lock_guard<std::mutex> lock(mutex);
     profile.scene += std::chrono::duration<double>(t1 - t0).count();
@@ -664,7 +435,7 @@ int ExportJob::add_render_helpers(int count) {
     if (d.inline_engine || !d.sink) return 0;  // the helpers would need the engine's thread
     int started = 0;
     for (int i = 0; i < count; ++i) {
-        auto context = HelperContext::create_beside_current();
+        auto context = SiblingGlContext::create_beside_current();
         if (!context) break;
         {
             std::lock_guard<std::mutex> lock(d.mutex);

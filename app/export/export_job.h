@@ -11,7 +11,7 @@
 
 #include "app/export/export_settings.h"
 #include "app/export/frame_sink.h"
-#include "app/gui/flow_worker.h"
+#include "app/render/flow_state.h"
 #include "app/render/scene_renderer.h"
 
 namespace fmp {

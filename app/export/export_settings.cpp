@@ -8,13 +8,13 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "core/flow/coupling.h"
 #include "core/data/dataset.h"
-#include "core/nn/mlp.h"
-#include "core/flow/ode_solver.h"
-#include "core/nn/optimizer.h"
 #include "core/data/point_io.h"
+#include "core/flow/coupling.h"
+#include "core/flow/ode_solver.h"
 #include "core/flow/probability_path.h"
+#include "core/nn/mlp.h"
+#include "core/nn/optimizer.h"
 
 namespace fmp {
 

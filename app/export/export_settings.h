@@ -36,7 +36,7 @@ struct ExportSettings {
     float center_x = 0.0f, center_y = 0.0f;
     float view_height = 6.0f;        // world units from the bottom to the top edge of the frame
 
-    // ---- layers: what the window's View panel sets (gui_scene.h); ui_scale 0 = auto
+    // ---- layers: what the window's View panel sets (app/render/scene_builder.h); ui_scale 0 = auto
     // (the frame height / 720, at least 0.5, so a 1080p export looks like a 720p one, only sharper)
     SceneOptions layers;
 

@@ -14,15 +14,12 @@
 #include <sstream>
 
 #include "app/gui/main_window.h"
+#include "app/gui/widgets.h"
+#include "core/base/clock.h"
 #include "core/data/point_io.h"
 
 namespace fmp {
 namespace {
-
-double now_seconds() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
 
 // While a stroke is open the set is handed to training this often: the particles follow the
 // brush without re-sampling the reference and restarting the trajectory on every mouse event.
@@ -32,27 +29,8 @@ constexpr std::size_t k_few_points = 50;
 // Exports of an analytic dataset write this many samples.
 constexpr int k_export_samples = 20000;
 
-void tip(const char* text) {
-    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) {
-        ImGui::BeginTooltip();
-        ImGui::PushTextWrapPos(ImGui::GetFontSize() * 24.0f);
-        ImGui::TextUnformatted(text);
-        ImGui::PopTextWrapPos();
-        ImGui::EndTooltip();
-    }
-}
-
 const char* side_name(DrawWhich w) {
     return w == DrawWhich::Target ? "target" : "source";
-}
-
-std::string with_commas(std::size_t v) {
-    std::string digits = std::to_string(v), out;
-    for (std::size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-        out.push_back(digits[i]);
-    }
-    return out;
 }
 
 const ImVec4 k_red(1.0f, 0.42f, 0.40f, 1.0f);
@@ -220,7 +198,7 @@ void DrawPanel::import(GuiApp& app, const std::string& what, const Points& point
     app.m_fit_pending = true;
     m_error.clear();
     m_open_next = true;
-    m_notice = what + ": " + with_commas(static_cast<std::size_t>(points.rows())) + " points → " +
+    m_notice = what + ": " + with_commas(points.rows()) + " points → " +
                side_name(m_which);
     app.m_message = m_notice;
     app.m_message_until = now_seconds() + 6.0;
@@ -274,7 +252,7 @@ void DrawPanel::do_export_csv(GuiApp& app) {
         }
         save_points_csv(m_export_path, points);
         m_error.clear();
-        m_notice = "Exported " + with_commas(static_cast<std::size_t>(points.rows())) + " " +
+        m_notice = "Exported " + with_commas(points.rows()) + " " +
                    side_name(m_which) + " points to " + m_export_path;
         app.m_message = m_notice;
         app.m_message_until = now_seconds() + 6.0;

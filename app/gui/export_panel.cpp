@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "app/gui/main_window.h"
+#include "app/gui/widgets.h"
 #include "core/data/dataset.h"
 
 namespace fmp {
@@ -19,16 +20,6 @@ namespace {
 // Milliseconds of export rendering per UI frame: at least one frame is rendered per UI frame, so
 // the window stays interactive (a 720p frame on a software rasterizer takes ~40 ms).
 constexpr double k_budget_ms = 12.0;
-
-void hint(const char* text) {
-    if (ImGui::IsItemHovered()) {
-        ImGui::BeginTooltip();
-        ImGui::PushTextWrapPos(ImGui::GetFontSize() * 24.0f);
-        ImGui::TextUnformatted(text);
-        ImGui::PopTextWrapPos();
-        ImGui::EndTooltip();
-    }
-}
 
 void copy_to(char* buf, std::size_t size, const std::string& s) {
     std::snprintf(buf, size, "%s", s.c_str());
@@ -188,7 +179,7 @@ void ExportPanel::draw(GuiApp& app) {
     const char* formats[] = {"MP4 (H.264)", "GIF", "PNG frames"};
     if (ImGui::Combo("format", &m_format, formats, 3)) copy_to(m_out, sizeof m_out, with_format(m_out, m_format));
     ImGui::InputText("file", m_out, sizeof m_out);
-    hint("Where the export goes: FILE.mp4, FILE.gif, or a folder for PNG frames. It is written under a temporary "
+    tip("Where the export goes: FILE.mp4, FILE.gif, or a folder for PNG frames. It is written under a temporary "
          "name and renamed at the end, so a cancelled export leaves nothing behind.");
     const char* resolutions[] = {"1280×720", "1920×1080", "1080×1080", "custom"};
     if (ImGui::Combo("size", &m_resolution, resolutions, 4) && m_resolution < 3)
@@ -203,22 +194,22 @@ void ExportPanel::draw(GuiApp& app) {
     int easing = static_cast<int>(s.easing);
     const char* easings[] = {"linear", "ease-in-out", "ease-out"};
     if (ImGui::Combo("easing", &easing, easings, 3)) s.easing = static_cast<Easing>(easing);
-    hint("How t moves through the sweep: ease-in-out starts and ends slowly, so the source and the data get a moment.");
+    tip("How t moves through the sweep: ease-in-out starts and ends slowly, so the source and the data get a moment.");
     float tr[2] = {s.t0, s.t1};
     if (ImGui::SliderFloat2("t range", tr, 0.0f, 1.0f, "%.2f")) s.t0 = tr[0], s.t1 = tr[1];
     float holds[2] = {static_cast<float>(s.hold_start), static_cast<float>(s.hold_end)};
     if (ImGui::SliderFloat2("holds", holds, 0.0f, 3.0f, "%.1f s")) s.hold_start = holds[0], s.hold_end = holds[1];
-    hint("Seconds resting at the start and at the end of the sweep (part of the duration).");
+    tip("Seconds resting at the start and at the end of the sweep (part of the duration).");
     ImGui::Checkbox("ping-pong", &s.ping_pong);
-    hint("Sweep t0 → t1 and back, so the clip loops seamlessly.");
+    tip("Sweep t0 → t1 and back, so the clip loops seamlessly.");
 
     // Content.
     int mode = static_cast<int>(s.mode);
     ImGui::RadioButton("sweep", &mode, 0);
-    hint("The current network, t swept from t0 to t1.");
+    tip("The current network, t swept from t0 to t1.");
     ImGui::SameLine();
     ImGui::RadioButton("training timelapse", &mode, 1);
-    hint("A fresh network trained with the current settings; the picture follows it as it learns.");
+    tip("A fresh network trained with the current settings; the picture follows it as it learns.");
     s.mode = static_cast<ExportMode>(mode);
     if (s.mode == ExportMode::Timelapse) {
         ImGui::InputInt("training steps", &s.train.steps, 500, 5000);
@@ -248,7 +239,7 @@ void ExportPanel::draw(GuiApp& app) {
         ImGui::Checkbox("grid", &o.grid);
     }
     ImGui::Checkbox("view as in the window", &m_window_view);
-    hint("Off: the frame fits the data (source and target). On: the window's centre and zoom, by height.");
+    tip("Off: the frame fits the data (source and target). On: the window's centre and zoom, by height.");
     ImGui::Checkbox("show t", &s.show_t);
     ImGui::SameLine();
     ImGui::Checkbox("path name", &s.show_path);
@@ -270,10 +261,10 @@ void ExportPanel::draw(GuiApp& app) {
             m_message_error = true;
         }
     }
-    hint("The current moment (the window's t) at the export size, with the overlays.");
+    tip("The current moment (the window's t) at the export size, with the overlays.");
     ImGui::Separator();
     ImGui::InputText("settings", m_config, sizeof m_config);
-    hint("scene.json: what `fmplay render --config scene.json --out flow.mp4` renders without a window.");
+    tip("scene.json: what `fmplay render --config scene.json --out flow.mp4` renders without a window.");
     if (ImGui::Button("Save export settings…")) {
         try {
             save_export_settings(m_config, settings_from_window(app));

@@ -4,8 +4,8 @@
 #include <memory>
 #include <string>
 
-#include "app/export/export_settings.h"
 #include "app/export/export_job.h"
+#include "app/export/export_settings.h"
 
 namespace fmp {
 

@@ -8,7 +8,8 @@
 #include <chrono>
 #include <cmath>
 
-#include "app/gui/theme.h"
+#include "app/render/palette.h"
+#include "core/base/clock.h"
 #include "core/engine/gl/gl_engine.h"
 
 namespace fmp {
@@ -18,11 +19,6 @@ namespace {
 // this, a slice holds several solver steps and the view interpolates between slices.
 constexpr int k_max_slices = 64;
 constexpr std::size_t k_max_trajectory_bytes = std::size_t(512) << 20;  // per buffer
-
-double now_seconds() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
 
 GLsizeiptr slice_bytes(int count) { return static_cast<GLsizeiptr>(count) * 2 * sizeof(float); }
 
@@ -138,11 +134,11 @@ void GpuParticles::upload_colors(ColorMode mode, float alpha, const FlowReferenc
                            end.data());
         glBindBuffer(GL_COPY_READ_BUFFER, 0);
         for (int i = 0; i < m_count; ++i)
-            rgba[i] = to_rgba(mode_color(reference ? reference->modes.mode_of(end(i, 0), end(i, 1)) : 0),
+            rgba[i] = fade(mode_color(reference ? reference->modes.mode_of(end(i, 0), end(i, 1)) : 0),
                               alpha);
     } else {
         for (int i = 0; i < m_count; ++i)
-            rgba[i] = to_rgba(position_color(m_x0(i, 0), m_x0(i, 1), 2.2f), alpha);
+            rgba[i] = fade(position_color(m_x0(i, 0), m_x0(i, 1), 2.2f), alpha);
     }
     glBindBuffer(GL_ARRAY_BUFFER, m_colors);
     glBufferData(GL_ARRAY_BUFFER, static_cast<GLsizeiptr>(rgba.size() * 4), rgba.data(), GL_STATIC_DRAW);

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "app/gui/flow_worker.h"
+#include "app/render/flow_state.h"
 #include "app/render/scene_builder.h"
 #include "app/render/scene_renderer.h"
 #include "core/engine/engine.h"

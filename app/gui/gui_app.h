@@ -1,35 +1,12 @@
-// The interactive window: options (also the --frames/--screenshot/--report test flags) and entry.
+// The interactive window's entry: runs it until it is closed, and what a run did (for tests).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
-namespace CLI {
-class App;
-}
+#include "app/gui/gui_options.h"
 
 namespace fmp {
-
-struct GuiOptions {
-    std::string target = "moons";
-    std::string source = "normal";
-    std::string path = "condot";
-    std::string coupling = "independent";
-    std::string solver = "midpoint";
-    int solver_steps = 20;
-    std::string engine = "auto";  // auto | cpu | gl
-    int particles = 0;            // 0: 20k on the CPU engine, 100k on a GPU
-    int frames = 0;               // > 0: render this many frames, then exit (tests, reports)
-    std::string screenshot;       // with frames: PNG written after the last frame
-    bool report = false;          // with frames: print median / p95 frame times
-    uint64_t seed = 1;
-    std::string views;  // comma list to preset the views shown (see --help)
-    int width = 0;      // window size in screen units; 0: the saved size or 1600x960
-    int height = 0;
-    float time = -1.0f;     // >= 0: start paused at this t (screenshots of one moment)
-    bool no_train = false;  // start with training paused
-    std::string script;     // "FRAME:KEY=VALUE;..." settings changes at given frames (tests)
-};
 
 // What a run did, for tests and the frame-time report.
 struct GuiRunStats {
@@ -45,8 +22,6 @@ struct GuiRunStats {
     int training_resets = 0;    // fresh weights since the start (the first one counts)
 };
 
-// Registers the GUI's flags on the top-level app (they apply when no subcommand is given).
-void add_gui_options(CLI::App& app, GuiOptions& options);
 // Opens the window and runs until it is closed (or `frames` frames); returns the exit code.
 int run_gui(const GuiOptions& options);
 // The same, also reporting what happened (stats may be null).

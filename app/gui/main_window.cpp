@@ -1,4 +1,5 @@
-// The GUI's entry, options and frame loop: input, time, training sync, canvas, screenshots.
+// The window: set-up, settings -> engine and view worker, and the frame loop (input, time,
+// training sync, canvas, screenshots).
 #include "app/gui/gui_app.h"
 
 #include <backends/imgui_impl_glfw.h>
@@ -8,9 +9,7 @@
 #define GLFW_INCLUDE_NONE
 #include <GLFW/glfw3.h>
 #include <imgui.h>
-#include <imgui_internal.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -20,16 +19,16 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
-#include <iostream>
-#include <sstream>
 #include <thread>
 
 #include "app/gui/main_window.h"
 #include "app/gui/theme.h"
+#include "app/gui/window_layout.h"
 #include "app/render/png_writer.h"
+#include "core/base/clock.h"
+#include "core/base/parallel.h"
 #include "core/engine/gl/gl_context.h"
 #include "core/engine/gl/gl_engine.h"
-#include "core/base/parallel.h"
 
 namespace fmp {
 namespace {
@@ -38,117 +37,13 @@ namespace {
 // paths and the heatmap); the GPU draws all of them.
 constexpr int k_cpu_view_particles = 20000;
 
-double now_seconds() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
-
-int index_of(const std::vector<std::string>& names, const std::string& name) {
-    auto it = std::find(names.begin(), names.end(), name);
-    return it == names.end() ? -1 : static_cast<int>(it - names.begin());
-}
-
-// Where imgui.ini lives: $XDG_CONFIG_HOME/fmplay or ~/.config/fmplay (falls back to the cwd).
-std::string ini_path() {
-    std::filesystem::path dir;
-    if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg)
-        dir = std::filesystem::path(xdg) / "fmplay";
-    else if (const char* home = std::getenv("HOME"); home && *home)
-        dir = std::filesystem::path(home) / ".config" / "fmplay";
-    else
-        return "imgui.ini";
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    return ec ? std::string("imgui.ini") : (dir / "imgui.ini").string();
-}
-
-// The OS window's size is kept in imgui.ini next to the panel layout ("[fmplay][Window]").
-struct SavedWindow {
-    int width = 0, height = 0;
-    GlWindow* window = nullptr;
-    bool apply = false;
-};
-SavedWindow g_saved_window;
-
 // Ctrl+C in the terminal closes the window cleanly, so the layout is saved as on a normal close.
 std::atomic<bool> g_quit{false};
 extern "C" void on_quit_signal(int) {
     g_quit.store(true);
 }
 
-void* settings_open(ImGuiContext*, ImGuiSettingsHandler*, const char* name) {
-    return std::string(name) == "Window" ? &g_saved_window : nullptr;
-}
-void settings_read_line(ImGuiContext*, ImGuiSettingsHandler*, void* entry, const char* line) {
-    auto* saved = static_cast<SavedWindow*>(entry);
-    int w = 0, h = 0;
-    if (std::sscanf(line, "Size=%d,%d", &w, &h) == 2 && w >= 320 && h >= 240 && w <= 16384 &&
-        h <= 16384) {
-        saved->width = w;
-        saved->height = h;
-    }
-}
-void settings_apply(ImGuiContext*, ImGuiSettingsHandler*) {
-    if (g_saved_window.apply && g_saved_window.window && g_saved_window.width > 0)
-        g_saved_window.window->set_window_size(g_saved_window.width, g_saved_window.height);
-}
-void settings_write(ImGuiContext*, ImGuiSettingsHandler* handler, ImGuiTextBuffer* out) {
-    if (!g_saved_window.window) return;
-    int w = 0, h = 0;
-    g_saved_window.window->window_size(w, h);
-    out->appendf("[%s][Window]\nSize=%d,%d\n\n", handler->TypeName, w, h);
-}
-
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// [SECTION] Options
-
-void add_gui_options(CLI::App& app, GuiOptions& o) {
-    app.add_option(
-           "--target", o.target,
-           "Target dataset (what the flow learns to make): a name such as moons, or a CSV file")
-        ->capture_default_str();
-    app.add_option("--source", o.source, "Source dataset (what the flow starts from)")
-        ->capture_default_str();
-    app.add_option("--path", o.path, "Probability path: " + join_names(path_names()))
-        ->capture_default_str();
-    app.add_option("--coupling", o.coupling, "Coupling: " + join_names(coupling_names()))
-        ->capture_default_str();
-    app.add_option("--solver", o.solver,
-                   "ODE solver for the particles: " + join_names(solver_names()))
-        ->capture_default_str();
-    app.add_option("--steps", o.solver_steps, "Solver steps from t=0 to t=1")
-        ->capture_default_str()
-        ->check(CLI::Range(1, 1000));
-    app.add_option("--engine", o.engine,
-                   "Training engine: auto, cpu, gl (auto: GPU unless the renderer is software)")
-        ->capture_default_str();
-    app.add_option("--particles", o.particles, "Particles shown (0: 20k on the CPU, 100k on a GPU)")
-        ->check(CLI::Range(0, 4000000));
-    app.add_option("--seed", o.seed, "Random seed for weights, batches and particles")
-        ->capture_default_str();
-    app.add_option("--views", o.views,
-                   "Comma list of the views shown, the others hidden: " + join_names(view_names()));
-    app.add_option("--frames", o.frames, "Render this many frames, then exit (tests, benchmarks)")
-        ->check(CLI::Range(0, 10000000));
-    app.add_option("--screenshot", o.screenshot, "With --frames: save the last frame as this PNG");
-    app.add_flag("--report", o.report,
-                 "With --frames: print the median and 95th-percentile frame time");
-    app.add_option("--width", o.width, "Window width (screen units)")->check(CLI::Range(0, 16384));
-    app.add_option("--height", o.height, "Window height (screen units)")
-        ->check(CLI::Range(0, 16384));
-    app.add_option("--time", o.time, "Start paused at this t in [0, 1]")
-        ->check(CLI::Range(0.0, 1.0));
-    app.add_flag("--no-train", o.no_train, "Start with training paused");
-    app.add_option(
-        "--script", o.script,
-        "Settings changes at given frames, 'FRAME:KEY=VALUE;...' (keys: target, source, path, "
-        "coupling, solver, steps, views, time, train, play; target=drawn selects the drawn set; "
-        "drawing: import_text=WORD, import_image=FILE, import_csv=FILE, export_csv=FILE, "
-        "draw=x0,y0,x1,y1, erase=x0,y0,x1,y1, undo, redo, clear, draw_which=target|source, "
-        "drawmode=on|off)");
-}
 
 int run_gui(const GuiOptions& options) {
     return run_gui(options, nullptr);
@@ -164,18 +59,18 @@ int run_gui(const GuiOptions& options, GuiRunStats* stats) {
 
 GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     // Validate every name before a window opens: bad input is a one-line error, exit code 2.
-    m_settings.target = index_of(dataset_names(), options.target);
-    m_settings.source = index_of(dataset_names(), options.source);
+    m_settings.target = name_index(dataset_names(), options.target);
+    m_settings.source = name_index(dataset_names(), options.source);
     if (m_settings.target < 0)
         (void)make_dataset(options.target);  // throws InputError with the choices
     if (m_settings.source < 0) (void)make_dataset(options.source);
     if (m_settings.target < 0 || m_settings.source < 0)
         throw InputError("the GUI takes dataset names (" + join_names(dataset_names()) + ")");
     m_settings.path = static_cast<int>(make_path(options.path).kind());
-    m_settings.path = index_of(path_names(), path_name(make_path(options.path).kind()));
+    m_settings.path = name_index(path_names(), path_name(make_path(options.path).kind()));
     m_settings.coupling =
-        index_of(coupling_names(), coupling_name(make_coupling(options.coupling)));
-    m_settings.solver = index_of(solver_names(), solver_name(make_solver(options.solver)));
+        name_index(coupling_names(), coupling_name(make_coupling(options.coupling)));
+    m_settings.solver = name_index(solver_names(), solver_name(make_solver(options.solver)));
     if (options.solver_steps < 1 || options.solver_steps > 1000)
         throw InputError("--steps must be in 1..1000");
     if (options.engine != "auto" && options.engine != "cpu" && options.engine != "gl")
@@ -183,27 +78,7 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     m_settings.solver_steps = options.solver_steps;
     m_settings.seed = static_cast<int>(options.seed & 0x7fffffff);
     if (!options.views.empty()) apply_views(options.views, m_scene_options, &m_panels);
-    if (!options.script.empty()) {
-        std::stringstream in(options.script);
-        std::string item;
-        while (std::getline(in, item, ';')) {
-            auto colon = item.find(':');
-            auto eq = item.find('=');
-            if (colon == std::string::npos || eq == std::string::npos || eq < colon)
-                throw InputError("bad --script item '" + item + "'; expected FRAME:KEY=VALUE");
-            static const std::vector<std::string> keys = [] {
-                std::vector<std::string> k = {"target", "source", "path",  "coupling", "solver",
-                                              "steps",  "views",  "time",  "train",    "play"};
-                for (const auto& d : DrawPanel::script_keys()) k.push_back(d);
-                return k;
-            }();
-            std::string key = item.substr(colon + 1, eq - colon - 1);
-            if (index_of(keys, key) < 0)
-                throw InputError("unknown --script key '" + key +
-                                 "'; valid keys: " + join_names(keys));
-            m_script.emplace_back(std::atoi(item.substr(0, colon).c_str()), item.substr(colon + 1));
-        }
-    }
+    if (!options.script.empty()) parse_script(options.script);
     m_training = !options.no_train;
     if (options.time >= 0.0f) {
         m_t = options.time;
@@ -246,7 +121,7 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     init_imgui();
     // Drawn sets live next to imgui.ini; test runs (--frames) leave the user's files alone.
     if (options.frames == 0) {
-        std::string ini = ini_path();
+        std::string ini = layout_ini_path();
         if (ini != "imgui.ini")
             m_draw->set_settings_dir(std::filesystem::path(ini).parent_path().string());
     }
@@ -269,7 +144,7 @@ GuiApp::~GuiApp() {
     ImGui_ImplOpenGL3_Shutdown();
     ImGui_ImplGlfw_Shutdown();
     ImGui::DestroyContext();
-    g_saved_window.window = nullptr;
+    forget_window_size_setting();
     m_renderer.reset();
     m_window.reset();
 }
@@ -283,19 +158,11 @@ void GuiApp::init_imgui() {
         io.IniFilename =
             nullptr;  // test and benchmark runs neither read nor change the user's layout
     } else {
-        ini = ini_path();
+        ini = layout_ini_path();
         io.IniFilename = ini.c_str();
     }
-    g_saved_window.window = m_window.get();
-    g_saved_window.apply = m_options.width == 0 && m_options.height == 0 && m_options.frames == 0;
-    ImGuiSettingsHandler handler;
-    handler.TypeName = "fmplay";
-    handler.TypeHash = ImHashStr("fmplay");
-    handler.ReadOpenFn = settings_open;
-    handler.ReadLineFn = settings_read_line;
-    handler.ApplyAllFn = settings_apply;
-    handler.WriteAllFn = settings_write;
-    ImGui::GetCurrentContext()->SettingsHandlers.push_back(handler);
+    install_window_size_setting(m_window.get(),
+                                m_options.width == 0 && m_options.height == 0 && m_options.frames == 0);
 
     ImGui_ImplGlfw_InitForOpenGL(m_window->handle(), true);
     ImGui_ImplOpenGL3_Init("#version 430 core");
@@ -359,50 +226,6 @@ void GuiApp::update_spec() {
         m_worker->set_spec(subset);
     } else {
         m_worker->set_spec(m_spec);
-    }
-}
-
-void GuiApp::apply_setting(const std::string& key, const std::string& value) {
-    if (m_draw->apply_script(*this, key, value)) return;
-    auto pick = [&](const std::vector<std::string>& names, int& slot) {
-        int i = index_of(names, value);
-        if (&names == &dataset_names() && (value == "drawn" || value == "custom"))
-            i = DrawPanel::custom_index();
-        if (i < 0)
-            throw InputError("unknown " + key + " '" + value + "'; valid: " + join_names(names));
-        slot = i;
-    };
-    if (key == "target")
-        pick(dataset_names(), m_settings.target), reset_training();
-    else if (key == "source")
-        pick(dataset_names(), m_settings.source), reset_training();
-    else if (key == "path")
-        pick(path_names(), m_settings.path), reset_training();
-    else if (key == "coupling")
-        pick(coupling_names(), m_settings.coupling), reset_training();
-    else if (key == "solver")
-        pick(solver_names(), m_settings.solver), update_spec();
-    else if (key == "steps")
-        m_settings.solver_steps = std::clamp(std::atoi(value.c_str()), 1, 1000), update_spec();
-    else if (key == "views")
-        apply_views(value, m_scene_options, &m_panels);
-    else if (key == "time")
-        m_t = std::clamp(static_cast<float>(std::atof(value.c_str())), 0.0f, 1.0f),
-        m_playing = false;
-    else if (key == "train")
-        m_training = value == "on" || value == "1",
-        m_trainer->set_running(m_training && m_steps_per_frame == 0);
-    else if (key == "play")
-        m_playing = value == "on" || value == "1";
-    else
-        throw InputError("unknown --script key '" + key + "'");
-}
-
-void GuiApp::apply_script(int frame) {
-    for (const auto& [at, item] : m_script) {
-        if (at != frame) continue;
-        auto eq = item.find('=');
-        apply_setting(item.substr(0, eq), item.substr(eq + 1));
     }
 }
 

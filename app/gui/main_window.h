@@ -1,18 +1,19 @@
 // The GUI application object: owns the window, the training driver, the view worker and the UI
-// state; one call to frame() per displayed frame (see gui_app.cpp and gui_panels.cpp).
+// state; one call to frame() per displayed frame. Its members are defined across app/gui/ (the
+// file is named beside each group below).
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "app/gui/gl_window.h"
 #include "app/gui/draw_panel.h"
 #include "app/gui/export_panel.h"
-#include "app/gui/gui_app.h"
 #include "app/gui/flow_worker.h"
+#include "app/gui/gl_window.h"
 #include "app/gui/gpu_particles.h"
-#include "app/render/scene_builder.h"
+#include "app/gui/gui_app.h"
 #include "app/gui/trainer.h"
+#include "app/render/scene_builder.h"
 #include "app/render/scene_renderer.h"
 
 namespace fmp {
@@ -37,7 +38,7 @@ class GuiApp {
     int run(GuiRunStats* stats);
 
   private:
-    // [gui_app.cpp]
+    // [main_window.cpp]
     void init_imgui();
     void frame(double dt, bool last);
     void handle_input();
@@ -48,18 +49,22 @@ class GuiApp {
     void update_spec();     // settings that only re-integrate
     void fit_view();
     void take_screenshot(const std::string& path);
+    // [script.cpp]
+    void parse_script(const std::string& text);  // throws InputError for a malformed item
     void apply_script(int frame);
     void apply_setting(const std::string& key, const std::string& value);
-    // [gui_panels.cpp]
+    // [panels.cpp]
     void draw_panels();
-    void draw_settings_panel();
-    void draw_view_panel();
     void draw_time_bar();
     void draw_status_bar();
     void draw_axis_labels();
+    // [settings_panel.cpp]
+    void draw_settings_panel();
+    // [view_panel.cpp]
+    void draw_view_panel();
     std::string seeing_line() const;
-    friend class ExportPanel;  // reads the window's state for exports (gui_export_panel.cpp)
-    friend class DrawPanel;    // drawing and imports edit the datasets (gui_draw.cpp)
+    friend class ExportPanel;  // reads the window's state for exports (export_panel.cpp)
+    friend class DrawPanel;    // drawing and imports edit the datasets (draw_panel.cpp)
     // The dataset for a combo index (the last index is the drawn set of that side).
     Dataset dataset_at(int index, DrawWhich which);
 

@@ -1,4 +1,4 @@
-// The dark theme, the embedded UI font and the colour helpers shared by canvas and legend.
+// The dark theme and the embedded UI font at the monitor's scale.
 #include "app/gui/theme.h"
 
 #include <algorithm>
@@ -90,64 +90,6 @@ void apply_gui_theme(float scale) {
     c[ImGuiCol_PlotHistogram] = rgb(120, 220, 200);
     c[ImGuiCol_TextSelectedBg] = rgb(110, 168, 254, 0.35f);
     style.ScaleAllSizes(scale);
-}
-
-ImU32 mode_color(int mode) {
-    // The first eight are far apart in hue and lightness (8gaussians, checkerboard use them all).
-    static const ImU32 colors[12] = {
-        IM_COL32(86, 204, 242, 255),  IM_COL32(247, 92, 150, 255),  IM_COL32(255, 209, 102, 255),
-        IM_COL32(6, 214, 160, 255),   IM_COL32(167, 139, 250, 255), IM_COL32(255, 140, 66, 255),
-        IM_COL32(181, 228, 140, 255), IM_COL32(235, 235, 240, 255), IM_COL32(239, 71, 111, 255),
-        IM_COL32(144, 224, 239, 255), IM_COL32(224, 170, 255, 255), IM_COL32(46, 196, 182, 255)};
-    return colors[((mode % 12) + 12) % 12];
-}
-
-ImU32 position_color(float x, float y, float scale) {
-    // HSV with the hue from the angle: neighbours get similar colours, opposite sides contrast.
-    float hue = (std::atan2(y, x) + 3.14159265f) / (2.0f * 3.14159265f);
-    float r = std::min(1.0f, std::sqrt(x * x + y * y) / std::max(scale, 1e-6f));
-    float sat = 0.25f + 0.6f * r;
-    float val = 0.98f - 0.12f * r;
-    float h6 = hue * 6.0f;
-    int i = static_cast<int>(h6) % 6;
-    float f = h6 - std::floor(h6);
-    float p = val * (1 - sat), q = val * (1 - sat * f), t = val * (1 - sat * (1 - f));
-    float rr, gg, bb;
-    switch (i) {
-        case 0:
-            rr = val, gg = t, bb = p;
-            break;
-        case 1:
-            rr = q, gg = val, bb = p;
-            break;
-        case 2:
-            rr = p, gg = val, bb = t;
-            break;
-        case 3:
-            rr = p, gg = q, bb = val;
-            break;
-        case 4:
-            rr = t, gg = p, bb = val;
-            break;
-        default:
-            rr = val, gg = p, bb = q;
-            break;
-    }
-    return IM_COL32(static_cast<int>(rr * 255), static_cast<int>(gg * 255),
-                    static_cast<int>(bb * 255), 255);
-}
-
-ImU32 speed_color(float s) {
-    s = std::clamp(s, 0.0f, 1.0f);
-    // Slate blue -> teal -> warm white -> amber.
-    const float stops[4][3] = {{95, 120, 200}, {80, 200, 200}, {235, 235, 220}, {255, 170, 70}};
-    float x = s * 3.0f;
-    int i = std::min(static_cast<int>(x), 2);
-    float f = x - i;
-    auto mix = [&](int k) {
-        return static_cast<int>(stops[i][k] + f * (stops[i + 1][k] - stops[i][k]));
-    };
-    return IM_COL32(mix(0), mix(1), mix(2), 255);
 }
 
 }  // namespace fmp

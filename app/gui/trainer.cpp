@@ -2,32 +2,20 @@
 // UI.
 #include "app/gui/trainer.h"
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 
+#include "core/base/clock.h"
+#include "core/base/parallel.h"
+
 namespace fmp {
 namespace {
-
-double now_seconds() {
-    using clock = std::chrono::steady_clock;
-    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
-}
 
 // Snapshots are published this often while training: fast enough that the arrows follow the
 // learning smoothly, rare enough that copying the weights costs nothing.
 constexpr double k_publish_interval = 0.05;
 
 }  // namespace
-
-void lower_thread_priority() {
-    // On Linux the nice value belongs to the thread (PRIO_PROCESS with a thread id).
-    auto tid = static_cast<id_t>(::syscall(SYS_gettid));
-    ::setpriority(PRIO_PROCESS, tid, 10);
-}
 
 Trainer::Trainer(std::unique_ptr<Engine> engine, bool threaded)
     : m_engine(std::move(engine)), m_threaded(threaded) {

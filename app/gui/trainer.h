@@ -26,12 +26,6 @@ struct TrainingSnapshot {
     LossByTime loss_by_time{};
 };
 
-// Lowers the calling thread's scheduling priority (nice 10). Background work (training, particle
-// integration, and the thread pool they create, which inherits the value) then yields the cores to
-// the UI thread and the GL driver's threads: on two cores with a software renderer this is what
-// keeps the window at interactive frame rates while everything else uses the remaining time.
-void lower_thread_priority();
-
 class Trainer {
   public:
     // threaded: the engine lives on a worker thread (the CPU engine); otherwise the caller runs

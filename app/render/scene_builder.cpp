@@ -5,7 +5,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "app/gui/theme.h"
+#include "app/render/palette.h"
 #include "core/base/rng.h"
 #include "core/base/types.h"
 
@@ -202,25 +202,25 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
         const float a = o.point_alpha;
         if (o.color == ColorMode::Source) {
             for (Eigen::Index i = 0; i < n; ++i)
-                colors[i] = to_rgba(position_color(traj->x0(i, 0), traj->x0(i, 1), 2.2f), a);
+                colors[i] = fade(position_color(traj->x0(i, 0), traj->x0(i, 1), 2.2f), a);
         } else {
             for (Eigen::Index i = 0; i < n; ++i)
-                colors[i] = to_rgba(
+                colors[i] = fade(
                     mode_color(i < static_cast<Eigen::Index>(traj->mode.size()) ? traj->mode[i]
                                                                                 : 0),
                     a);
         }
     }
     auto color_of = [&](int i, float alpha) {
-        uint32_t base = colors.empty() ? to_rgba(palette::particle, 1.0f) : colors[i];
+        uint32_t base = colors.empty() ? fade(palette::particle, 1.0f) : colors[i];
         return with_alpha(base, alpha);
     };
 
     if (o.heatmap && traj) build_heatmap(xy, view, s, scene);
     if (o.sources && in.reference)
-        add_points(scene, in.reference->source, to_rgba(palette::source, 0.22f), 2.4f * s, 0.2f);
+        add_points(scene, in.reference->source, fade(palette::source, 0.22f), 2.4f * s, 0.2f);
     if (o.targets && in.reference)
-        add_points(scene, in.reference->target, to_rgba(palette::target, 0.3f), 2.6f * s, 0.2f);
+        add_points(scene, in.reference->target, fade(palette::target, 0.3f), 2.6f * s, 0.2f);
 
     if (o.trails && traj && traj->x0.rows() > 0) {
         SegmentLayer trails;
@@ -244,7 +244,7 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
 
     if (o.particles && in.gpu_particles) {
         PointLayer particles = *in.gpu_particles;
-        particles.color = to_rgba(palette::particle, o.point_alpha);
+        particles.color = fade(palette::particle, o.point_alpha);
         particles.size_px = o.point_size * s;
         particles.softness = 0.55f;
         particles.additive = o.additive;
@@ -253,7 +253,7 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
         PointLayer particles;
         particles.xy = std::move(xy);
         particles.rgba = std::move(colors);
-        particles.color = to_rgba(palette::particle, o.point_alpha);
+        particles.color = fade(palette::particle, o.point_alpha);
         particles.size_px = o.point_size * s;
         particles.softness = 0.55f;
         particles.additive = o.additive;
@@ -276,8 +276,8 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
         const int count = static_cast<int>(std::min<Eigen::Index>(o.path_count, traj->x0.rows()));
         const float w = 1.4f * s;
         if (show_cond) {
-            const uint32_t past = to_rgba(palette::conditional, 0.75f),
-                           future = to_rgba(palette::conditional, 0.2f);
+            const uint32_t past = fade(palette::conditional, 0.75f),
+                           future = fade(palette::conditional, 0.2f);
             const int samples = 48;
             int m = static_cast<int>(std::min<Eigen::Index>(count, in.pairs->x0.rows()));
             for (int i = 0; i < m; ++i) {
@@ -298,12 +298,12 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
                 Eigen::Vector2f p = psi(t);
                 movers.xy.push_back(p.x());
                 movers.xy.push_back(p.y());
-                movers.rgba.push_back(to_rgba(palette::conditional, 1.0f));
+                movers.rgba.push_back(fade(palette::conditional, 1.0f));
             }
         }
         if (show_marg) {
-            const uint32_t past = to_rgba(palette::marginal, 0.8f),
-                           future = to_rgba(palette::marginal, 0.22f);
+            const uint32_t past = fade(palette::marginal, 0.8f),
+                           future = fade(palette::marginal, 0.22f);
             const int steps = traj->steps();
             for (int i = 0; i < count; ++i) {
                 for (int k = 0; k < steps; ++k) {
@@ -315,7 +315,7 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
                 Eigen::Vector2f p = traj->position_at(i, t);
                 movers.xy.push_back(p.x());
                 movers.xy.push_back(p.y());
-                movers.rgba.push_back(to_rgba(palette::marginal, 1.0f));
+                movers.rgba.push_back(fade(palette::marginal, 1.0f));
             }
         }
         scene.layers.emplace_back(std::move(lines));
@@ -359,8 +359,8 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
                 Eigen::Vector2f vec = dir * (cell * std::min(std::sqrt(rel), 1.6f));
                 uint32_t c =
                     o.arrow_mode == ArrowMode::Difference
-                        ? to_rgba(palette::difference, std::clamp(0.25f + rel, 0.25f, 1.0f))
-                        : to_rgba(speed_color(std::sqrt(rel)), 0.9f);
+                        ? fade(palette::difference, std::clamp(0.25f + rel, 0.25f, 1.0f))
+                        : fade(speed_color(std::sqrt(rel)), 0.9f);
                 Eigen::Vector2f base =
                     f.base.row(i).transpose() - 0.5f * vec;  // centred on the grid point
                 arrows.add_arrow(base, vec, c, 1.5f * s, 6.0f * s, view.pixels_per_unit);

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "app/gui/flow_worker.h"
+#include "app/render/flow_state.h"
 #include "app/render/scene_renderer.h"
 
 namespace fmp {

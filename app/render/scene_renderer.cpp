@@ -9,8 +9,8 @@
 #include <stdexcept>
 
 #include "app/render/png_writer.h"
-#include "core/engine/gl/gl_shader.h"
 #include "core/base/resources.h"
+#include "core/engine/gl/gl_shader.h"
 
 namespace fmp {
 

@@ -1,12 +1,9 @@
-// Command-line options that define a training run, shared by the train, demo and bench commands.
+// The settings that define a training run by name (datasets, path, coupling, network, optimizer),
+// shared by the CLI, exports and the window, and their resolution into a validated config.
 #pragma once
 #include <string>
 
 #include "core/engine/engine.h"
-
-namespace CLI {
-class App;
-}
 
 namespace fmp {
 
@@ -27,9 +24,6 @@ struct TrainOptions {
     float sigma_min = 1e-3f;
     float poly_n = 2.0f;
     uint64_t seed = 1;
-
-    // Registers --target, --source, --path, ... on a subcommand.
-    void add_to(CLI::App& app);
 };
 
 // The resolved run: config and datasets. Throws InputError for any bad value, before any output.

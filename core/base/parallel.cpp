@@ -1,6 +1,10 @@
 // A persistent pool: workers sleep on a condition variable between parallel_for calls.
 #include "core/base/parallel.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -124,6 +128,12 @@ void parallel_for(std::size_t n, const std::function<void(std::size_t, std::size
     }
     int parts = static_cast<int>(std::min<std::size_t>(threads, n / std::max<std::size_t>(1, min_chunk)));
     pool().run(n, fn, std::max(1, parts));
+}
+
+void lower_thread_priority() {
+    // On Linux the nice value belongs to the thread (PRIO_PROCESS with a thread id).
+    auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+    ::setpriority(PRIO_PROCESS, tid, 10);
 }
 
 }  // namespace fmp

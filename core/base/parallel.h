@@ -16,4 +16,10 @@ void set_thread_count(int n);  // for benchmarks and tests; takes effect on the 
 void parallel_for(std::size_t n, const std::function<void(std::size_t, std::size_t, int)>& fn,
                   std::size_t min_chunk = 1);
 
+// Lowers the calling thread's scheduling priority (nice 10). Background work (training, particle
+// integration, and the thread pool they create, which inherits the value) then yields the cores to
+// the UI thread and the GL driver's threads: on two cores with a software renderer this is what
+// keeps the window at interactive frame rates while everything else uses the remaining time.
+void lower_thread_priority();
+
 }  // namespace fmp

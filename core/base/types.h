@@ -23,5 +23,7 @@ public:
 
 // "a, b, c" for error messages that name the valid choices.
 std::string join_names(const std::vector<std::string>& names);
+// The position of `name` in `names`, or -1 when it is not there.
+int name_index(const std::vector<std::string>& names, const std::string& name);
 
 }  // namespace fmp

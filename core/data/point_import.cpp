@@ -12,9 +12,9 @@
 #include <memory>
 #include <vector>
 
-#include "core/data/point_io.h"
 #include "core/base/resources.h"
 #include "core/base/rng.h"
+#include "core/data/point_io.h"
 
 namespace fmp {
 namespace {

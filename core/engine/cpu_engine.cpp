@@ -6,9 +6,9 @@
 #include <mutex>
 #include <thread>
 
+#include "core/base/parallel.h"
 #include "core/engine/engine.h"
 #include "core/flow/marginal_velocity.h"
-#include "core/base/parallel.h"
 
 namespace fmp {
 namespace {

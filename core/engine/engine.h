@@ -6,13 +6,13 @@
 #include <string>
 #include <vector>
 
-#include "core/flow/coupling.h"
-#include "core/data/dataset.h"
-#include "core/nn/mlp.h"
-#include "core/flow/ode_solver.h"
-#include "core/nn/optimizer.h"
-#include "core/flow/probability_path.h"
 #include "core/base/types.h"
+#include "core/data/dataset.h"
+#include "core/flow/coupling.h"
+#include "core/flow/ode_solver.h"
+#include "core/flow/probability_path.h"
+#include "core/nn/mlp.h"
+#include "core/nn/optimizer.h"
 
 namespace fmp {
 

@@ -1,8 +1,8 @@
 // The exact marginal velocity u_t(x) of an empirical target under a Gaussian path (the
 // marginalization trick): a posterior-weighted average of the conditional velocities.
 #pragma once
-#include "core/flow/probability_path.h"
 #include "core/base/types.h"
+#include "core/flow/probability_path.h"
 
 namespace fmp {
 

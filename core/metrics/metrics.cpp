@@ -7,9 +7,9 @@
 #include <lemon/smart_graph.h>
 #include <string>
 
-#include "core/flow/coupling.h"
 #include "core/base/parallel.h"
 #include "core/base/rng.h"
+#include "core/flow/coupling.h"
 
 namespace fmp {
 

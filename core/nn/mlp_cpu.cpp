@@ -32,8 +32,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "core/nn/mlp.h"
 #include "core/base/parallel.h"
+#include "core/nn/mlp.h"
 
 namespace fmp {
 namespace {

@@ -3,10 +3,10 @@
 #include <string>
 #include <vector>
 
-#include "core/flow/coupling.h"
 #include "core/data/dataset.h"
-#include "core/nn/mlp.h"
+#include "core/flow/coupling.h"
 #include "core/flow/probability_path.h"
+#include "core/nn/mlp.h"
 
 namespace fmp {
 

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <string>
 
-#include "core/nn/model_file.h"
 #include "core/data/point_io.h"
+#include "core/nn/model_file.h"
 #include "tests/test_support.h"
 
 using namespace fmp::test;

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <vector>
 
-#include "core/data/brush.h"
 #include "core/base/rng.h"
+#include "core/data/brush.h"
 
 using namespace fmp;
 

@@ -9,8 +9,8 @@
 #include <lemon/smart_graph.h>
 #include <numeric>
 
-#include "core/flow/coupling.h"
 #include "core/base/rng.h"
+#include "core/flow/coupling.h"
 
 using namespace fmp;
 

@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <string>
 
+#include "core/base/resources.h"
 #include "core/engine/gl/gl_context.h"
 #include "core/engine/gl/gl_shader.h"
-#include "core/base/resources.h"
 
 using namespace fmp;
 

@@ -9,14 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "core/base/rng.h"
 #include "core/engine/engine.h"
 #include "core/engine/gl/gl_context.h"
 #include "core/engine/gl/gl_engine.h"
 #include "core/flow/marginal_velocity.h"
-#include "core/nn/mlp.h"
 #include "core/flow/ode_solver.h"
+#include "core/nn/mlp.h"
 #include "core/nn/optimizer.h"
-#include "core/base/rng.h"
 
 using namespace fmp;
 

@@ -4,8 +4,8 @@
 #include <chrono>
 #include <cmath>
 
-#include "core/flow/marginal_velocity.h"
 #include "core/base/rng.h"
+#include "core/flow/marginal_velocity.h"
 
 // GCC 12 reports -Wmaybe-uninitialized inside its AVX-512 intrinsics (GCC bug 105593) when
 // Eigen's maxCoeff is inlined with -march=native; the warning is spurious.

@@ -4,8 +4,8 @@
 #include <chrono>
 #include <cmath>
 
-#include "core/metrics/metrics.h"
 #include "core/base/rng.h"
+#include "core/metrics/metrics.h"
 
 using namespace fmp;
 

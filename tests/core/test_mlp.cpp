@@ -15,9 +15,9 @@
 #include <new>
 #include <vector>
 
-#include "core/nn/mlp.h"
 #include "core/base/parallel.h"
 #include "core/base/rng.h"
+#include "core/nn/mlp.h"
 
 using namespace fmp;
 

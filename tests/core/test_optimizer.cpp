@@ -4,9 +4,9 @@
 #include <cmath>
 #include <vector>
 
+#include "core/base/rng.h"
 #include "core/nn/mlp.h"
 #include "core/nn/optimizer.h"
-#include "core/base/rng.h"
 
 using namespace fmp;
 

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "core/base/rng.h"
 #include "core/data/point_import.h"
 #include "core/data/point_io.h"
-#include "core/base/rng.h"
 
 using namespace fmp;
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "core/data/point_io.h"
 #include "core/base/rng.h"
+#include "core/data/point_io.h"
 
 namespace fs = std::filesystem;
 using namespace fmp;

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "app/export/export_settings.h"
 #include "app/export/export_job.h"
+#include "app/export/export_settings.h"
 #include "app/export/frame_sink.h"
 #include "core/engine/gl/gl_context.h"
 

@@ -1,4 +1,4 @@
-// The GUI's view maths and scene building without a window: camera mapping, fit and zoom, target
+// The scene builder and its view maths, without a window: camera mapping, fit and zoom, target
 // modes, the --views parser, trajectories and the layers a scene gets.
 #include <doctest/doctest.h>
 

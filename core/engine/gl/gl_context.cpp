@@ -274,4 +274,44 @@ void HeadlessGlContext::release_current() {
     eglMakeCurrent(m_display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
 }
 
+std::unique_ptr<SiblingGlContext> SiblingGlContext::create_beside_current() {
+    if (!eglGetCurrentContext || eglGetCurrentContext() == EGL_NO_CONTEXT) return nullptr;
+    std::unique_ptr<SiblingGlContext> s(new SiblingGlContext());
+    EGLDisplay display = eglGetCurrentDisplay();
+    s->m_display = display;
+    EGLint config_id = 0, count = 0;
+    if (!eglQueryContext(display, eglGetCurrentContext(), EGL_CONFIG_ID, &config_id)) return nullptr;
+    const EGLint by_id[] = {EGL_CONFIG_ID, config_id, EGL_NONE};
+    EGLConfig config = nullptr;
+    if (!eglChooseConfig(display, by_id, &config, 1, &count) || count < 1) return nullptr;
+    const EGLint attribs[] = {EGL_CONTEXT_MAJOR_VERSION, 4, EGL_CONTEXT_MINOR_VERSION, 3,
+                              EGL_CONTEXT_OPENGL_PROFILE_MASK, EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT,
+                              EGL_NONE};
+    EGLContext context = eglCreateContext(display, config, EGL_NO_CONTEXT, attribs);
+    if (context == EGL_NO_CONTEXT) return nullptr;
+    s->m_context = context;
+    if (eglGetCurrentSurface(EGL_DRAW) != EGL_NO_SURFACE) {
+        const EGLint pb[] = {EGL_WIDTH, 1, EGL_HEIGHT, 1, EGL_NONE};
+        EGLSurface surface = eglCreatePbufferSurface(display, config, pb);
+        if (surface == EGL_NO_SURFACE) return nullptr;
+        s->m_surface = surface;
+    }
+    return s;
+}
+
+SiblingGlContext::~SiblingGlContext() {
+    if (m_surface) eglDestroySurface(m_display, m_surface);
+    if (m_context) eglDestroyContext(m_display, m_context);
+}
+
+bool SiblingGlContext::make_current() {
+    eglBindAPI(EGL_OPENGL_API);  // per thread
+    EGLSurface s = m_surface ? m_surface : EGL_NO_SURFACE;
+    return eglMakeCurrent(m_display, s, s, m_context);
+}
+
+void SiblingGlContext::release_current() {
+    eglMakeCurrent(m_display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
+}
+
 }  // namespace fmp

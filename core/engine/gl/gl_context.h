@@ -41,4 +41,23 @@ private:
     std::string m_renderer;
 };
 
+// A second EGL context on the display of the current one, for another thread to draw with: a
+// software rasterizer draws on the thread that issues the calls, so two contexts render two
+// frames at once. Made on the current thread, then made current on the other one.
+class SiblingGlContext {
+public:
+    // nullptr unless the current context is an EGL one (the headless command, not the window).
+    static std::unique_ptr<SiblingGlContext> create_beside_current();
+    // Release it on its thread first; never terminates the display (the current context's too).
+    ~SiblingGlContext();
+    bool make_current();
+    void release_current();
+
+private:
+    SiblingGlContext() = default;
+    void* m_display = nullptr;
+    void* m_context = nullptr;
+    void* m_surface = nullptr;
+};
+
 }  // namespace fmp

@@ -44,9 +44,9 @@
 #include <deque>
 #include <stdexcept>
 
+#include "core/base/rng.h"
 #include "core/engine/gl/gl_context.h"
 #include "core/engine/gl/gl_shader.h"
-#include "core/base/rng.h"
 
 namespace fmp {
 namespace {
@@ -500,12 +500,12 @@ class GlEngine final : public Engine {
             {"DYNAMIC_LOOPS", m_software ? "1" : "0"},
         };
         if (m_programs_built && defines == m_defines) return;
-        // The shaders compute the layout themselves; it must be core/mlp.h's.
+        // The shaders compute the layout themselves; it must be core/nn/mlp.h's.
         std::size_t expected = std::size_t(in) * width + width +
                                std::size_t(mlp.depth - 1) * (std::size_t(width) * width + width) +
                                std::size_t(width) * 2 + 2;
         if (expected != mlp.parameter_count())
-            throw std::logic_error("GL engine: parameter layout differs from core/mlp.h");
+            throw std::logic_error("GL engine: parameter layout differs from core/nn/mlp.h");
         m_train = ComputeProgram("mlp_train.comp", defines);
         m_reduce = ComputeProgram("reduce_adam.comp", defines);
         m_field = ComputeProgram("mlp_field.comp", defines);

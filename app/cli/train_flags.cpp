@@ -1,0 +1,42 @@
+// The training flags (--target, --source, --path, ...) shared by the train and demo commands.
+#include "app/cli/train_flags.h"
+
+#include <CLI/CLI.hpp>
+
+namespace fmp {
+
+void add_train_flags(CLI::App& app, TrainOptions& o) {
+    app.add_option("--target", o.target,
+                   "target distribution (t=1): " + join_names(dataset_names()) +
+                       ", a CSV file of x,y points, image:FILE.png or text:WORDS")
+        ->capture_default_str();
+    app.add_option("--source", o.source, "source distribution (t=0), same choices as --target")
+        ->capture_default_str();
+    app.add_option("--path", o.path, "probability path: " + join_names(path_names()))
+        ->capture_default_str();
+    app.add_option("--coupling", o.coupling,
+                   "pairing of x0 and x1 in a batch: " + join_names(coupling_names()))
+        ->capture_default_str();
+    app.add_option("--steps", o.steps, "training steps")->capture_default_str();
+    app.add_option("--batch", o.batch, "batch size (1..65536)")->capture_default_str();
+    app.add_option("--width", o.width, "hidden units per layer (16..512)")->capture_default_str();
+    app.add_option("--depth", o.depth, "hidden layers (1..6)")->capture_default_str();
+    app.add_option("--activation", o.activation, "activation: " + join_names(activation_names()))
+        ->capture_default_str();
+    app.add_option("--time-encoding", o.time_encoding,
+                   "time input: " + join_names(time_encoding_names()))
+        ->capture_default_str();
+    app.add_option("--optimizer", o.optimizer, "optimizer: " + join_names(optimizer_names()))
+        ->capture_default_str();
+    app.add_option("--lr", o.lr, "learning rate")->capture_default_str();
+    app.add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay")
+        ->capture_default_str();
+    app.add_option("--sigma-min", o.sigma_min, "sigma_min of the lipman-ot and ve paths")
+        ->capture_default_str();
+    app.add_option("--poly-n", o.poly_n, "exponent n of the polynomial path")
+        ->capture_default_str();
+    app.add_option("--seed", o.seed, "random seed (runs are deterministic for a seed and engine)")
+        ->capture_default_str();
+}
+
+}  // namespace fmp

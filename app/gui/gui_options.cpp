@@ -1,0 +1,60 @@
+// The window's flags, registered on the top-level command line.
+#include "app/gui/gui_options.h"
+
+#include <CLI/CLI.hpp>
+
+#include "app/render/scene_builder.h"
+#include "core/data/dataset.h"
+#include "core/flow/coupling.h"
+#include "core/flow/ode_solver.h"
+#include "core/flow/probability_path.h"
+
+namespace fmp {
+
+void add_gui_options(CLI::App& app, GuiOptions& o) {
+    app.add_option(
+           "--target", o.target,
+           "Target dataset (what the flow learns to make): a name such as moons, or a CSV file")
+        ->capture_default_str();
+    app.add_option("--source", o.source, "Source dataset (what the flow starts from)")
+        ->capture_default_str();
+    app.add_option("--path", o.path, "Probability path: " + join_names(path_names()))
+        ->capture_default_str();
+    app.add_option("--coupling", o.coupling, "Coupling: " + join_names(coupling_names()))
+        ->capture_default_str();
+    app.add_option("--solver", o.solver,
+                   "ODE solver for the particles: " + join_names(solver_names()))
+        ->capture_default_str();
+    app.add_option("--steps", o.solver_steps, "Solver steps from t=0 to t=1")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    app.add_option("--engine", o.engine,
+                   "Training engine: auto, cpu, gl (auto: GPU unless the renderer is software)")
+        ->capture_default_str();
+    app.add_option("--particles", o.particles, "Particles shown (0: 20k on the CPU, 100k on a GPU)")
+        ->check(CLI::Range(0, 4000000));
+    app.add_option("--seed", o.seed, "Random seed for weights, batches and particles")
+        ->capture_default_str();
+    app.add_option("--views", o.views,
+                   "Comma list of the views shown, the others hidden: " + join_names(view_names()));
+    app.add_option("--frames", o.frames, "Render this many frames, then exit (tests, benchmarks)")
+        ->check(CLI::Range(0, 10000000));
+    app.add_option("--screenshot", o.screenshot, "With --frames: save the last frame as this PNG");
+    app.add_flag("--report", o.report,
+                 "With --frames: print the median and 95th-percentile frame time");
+    app.add_option("--width", o.width, "Window width (screen units)")->check(CLI::Range(0, 16384));
+    app.add_option("--height", o.height, "Window height (screen units)")
+        ->check(CLI::Range(0, 16384));
+    app.add_option("--time", o.time, "Start paused at this t in [0, 1]")
+        ->check(CLI::Range(0.0, 1.0));
+    app.add_flag("--no-train", o.no_train, "Start with training paused");
+    app.add_option(
+        "--script", o.script,
+        "Settings changes at given frames, 'FRAME:KEY=VALUE;...' (keys: target, source, path, "
+        "coupling, solver, steps, views, time, train, play; target=drawn selects the drawn set; "
+        "drawing: import_text=WORD, import_image=FILE, import_csv=FILE, export_csv=FILE, "
+        "draw=x0,y0,x1,y1, erase=x0,y0,x1,y1, undo, redo, clear, draw_which=target|source, "
+        "drawmode=on|off)");
+}
+
+}  // namespace fmp

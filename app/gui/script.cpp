@@ -1,0 +1,76 @@
+// Scripted settings changes (--script "FRAME:KEY=VALUE;..."): how tests and demos drive the
+// window frame by frame through the same paths as its controls.
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+
+#include "app/gui/main_window.h"
+
+namespace fmp {
+
+void GuiApp::parse_script(const std::string& text) {
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ';')) {
+        auto colon = item.find(':');
+        auto eq = item.find('=');
+        if (colon == std::string::npos || eq == std::string::npos || eq < colon)
+            throw InputError("bad --script item '" + item + "'; expected FRAME:KEY=VALUE");
+        static const std::vector<std::string> keys = [] {
+            std::vector<std::string> k = {"target", "source", "path", "coupling", "solver",
+                                          "steps",  "views",  "time", "train",    "play"};
+            for (const auto& d : DrawPanel::script_keys()) k.push_back(d);
+            return k;
+        }();
+        std::string key = item.substr(colon + 1, eq - colon - 1);
+        if (name_index(keys, key) < 0)
+            throw InputError("unknown --script key '" + key + "'; valid keys: " + join_names(keys));
+        m_script.emplace_back(std::atoi(item.substr(0, colon).c_str()), item.substr(colon + 1));
+    }
+}
+
+void GuiApp::apply_setting(const std::string& key, const std::string& value) {
+    if (m_draw->apply_script(*this, key, value)) return;
+    auto pick = [&](const std::vector<std::string>& names, int& slot) {
+        int i = name_index(names, value);
+        if (&names == &dataset_names() && (value == "drawn" || value == "custom"))
+            i = DrawPanel::custom_index();
+        if (i < 0)
+            throw InputError("unknown " + key + " '" + value + "'; valid: " + join_names(names));
+        slot = i;
+    };
+    if (key == "target")
+        pick(dataset_names(), m_settings.target), reset_training();
+    else if (key == "source")
+        pick(dataset_names(), m_settings.source), reset_training();
+    else if (key == "path")
+        pick(path_names(), m_settings.path), reset_training();
+    else if (key == "coupling")
+        pick(coupling_names(), m_settings.coupling), reset_training();
+    else if (key == "solver")
+        pick(solver_names(), m_settings.solver), update_spec();
+    else if (key == "steps")
+        m_settings.solver_steps = std::clamp(std::atoi(value.c_str()), 1, 1000), update_spec();
+    else if (key == "views")
+        apply_views(value, m_scene_options, &m_panels);
+    else if (key == "time")
+        m_t = std::clamp(static_cast<float>(std::atof(value.c_str())), 0.0f, 1.0f),
+        m_playing = false;
+    else if (key == "train")
+        m_training = value == "on" || value == "1",
+        m_trainer->set_running(m_training && m_steps_per_frame == 0);
+    else if (key == "play")
+        m_playing = value == "on" || value == "1";
+    else
+        throw InputError("unknown --script key '" + key + "'");
+}
+
+void GuiApp::apply_script(int frame) {
+    for (const auto& [at, item] : m_script) {
+        if (at != frame) continue;
+        auto eq = item.find('=');
+        apply_setting(item.substr(0, eq), item.substr(eq + 1));
+    }
+}
+
+}  // namespace fmp

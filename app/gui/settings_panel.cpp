@@ -1,0 +1,322 @@
+// The "Flow matching" panel: data, probability path (with α_t and σ_t), coupling, network,
+// optimizer and training, and the loss plots. Every control explains its concept in a tooltip.
+#include <imgui.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "app/gui/main_window.h"
+#include "app/gui/theme.h"
+#include "app/gui/widgets.h"
+
+namespace fmp {
+namespace {
+
+std::string path_label(const std::string& name) {
+    if (name == "condot") return "CondOT (straight lines)";
+    if (name == "lipman-ot") return "Lipman OT (σ_min)";
+    if (name == "vp") return "VP (diffusion, linear β)";
+    if (name == "cosine") return "Cosine";
+    if (name == "linear-vp") return "Linear VP";
+    if (name == "polynomial") return "Polynomial (t²)";
+    if (name == "ve") return "VE (variance exploding)";
+    return name;
+}
+
+const char* k_tip_target =
+    "The data distribution p_1 the flow learns to produce. Training only ever sees samples x1 ~ "
+    "p_1; "
+    "the network never gets a formula for it.";
+const char* k_tip_source =
+    "The simple distribution p_0 every particle starts from (usually a standard normal). "
+    "Sampling = draw x0 ~ p_0, then solve dx/dt = v_θ(x, t) from t = 0 to 1.";
+const char* k_tip_path =
+    "How a single source point x0 moves to a single data point x1: x_t = α_t·x1 + σ_t·x0. "
+    "The network is trained to predict the velocity d/dt x_t of these conditional paths (the CFM "
+    "loss); "
+    "averaged over all pairs through x this is the marginal velocity u_t(x).";
+const char* k_tip_coupling =
+    "How training pairs x0 with x1. Independent: random pairs, so conditional paths cross and the "
+    "learned "
+    "marginal field averages them (curved sampling paths). Minibatch OT: each batch is re-paired "
+    "by the optimal "
+    "assignment minimising Σ|x0 − x1|², so paths barely cross and the flow gets straighter.";
+const char* k_tip_width =
+    "Units per hidden layer of the velocity network v_θ(x, y, t) → (vx, vy). Changing it restarts "
+    "training.";
+const char* k_tip_depth =
+    "Hidden layers of v_θ. Deeper nets fit sharper fields but train slower. Changing it restarts "
+    "training.";
+const char* k_tip_activation =
+    "The nonlinearity between layers (SiLU: x·sigmoid(x) is smooth, a good default for velocity "
+    "fields).";
+const char* k_tip_seed =
+    "Seed for the initial weights, the training batches and the particles: same seed, same run.";
+const char* k_tip_lr =
+    "Adam's step size η: θ ← θ − η·m̂/(√v̂ + ε). Too large and the loss jumps; too small and "
+    "learning crawls.";
+const char* k_tip_batch =
+    "Pairs (x0, x1, t) per training step. The CFM loss is the batch mean of |v_θ(x_t, t) − "
+    "(d/dt)x_t|²; "
+    "bigger batches give smoother gradients (and a better minibatch OT pairing).";
+const char* k_tip_spf =
+    "0: train as fast as the machine allows (on a worker thread, the UI never waits). "
+    "N > 0: exactly N optimizer steps per displayed frame, to watch learning in slow motion.";
+const char* k_tip_loss =
+    "The conditional flow matching loss E|v_θ(x_t, t) − (α'_t·x1 + σ'_t·x0)|² per step (faint) and "
+    "smoothed "
+    "(bright), log scale. It does not go to zero: the conditional target is noisy, only its mean "
+    "is learnable.";
+const char* k_tip_loss_t =
+    "The same loss split by the time t of the training samples (10 bins). Near t = 0 every x_t "
+    "could lead to "
+    "many x1, so the regression target is most uncertain there.";
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// [SECTION] Settings and training
+
+void GuiApp::draw_settings_panel() {
+    const float s = m_scale;
+    UiSettings& st = m_settings;
+    ImGui::PushItemWidth(-ImGui::GetFontSize() * 6.5f);
+
+    if (ImGui::CollapsingHeader("Data", ImGuiTreeNodeFlags_DefaultOpen)) {
+        // The analytic datasets plus the drawn set of each side.
+        std::vector<std::string> names = dataset_names();
+        names.push_back(DrawPanel::custom_label());
+        auto describe = [&](int index, DrawWhich which) {
+            if (index == DrawPanel::custom_index())
+                return "Your own point set (" + with_commas(static_cast<long long>(
+                                                    m_draw->count(which))) +
+                       " points), drawn on the canvas or imported below; sampled uniformly.";
+            return dataset_description(*dataset_kind_from_name(dataset_names()[index]));
+        };
+        if (combo("target p₁", st.target, names)) reset_training();
+        tip(std::string(k_tip_target) + "\n\n" + describe(st.target, DrawWhich::Target));
+        if (combo("source p₀", st.source, names)) reset_training();
+        tip(std::string(k_tip_source) + "\n\n" + describe(st.source, DrawWhich::Source));
+        m_draw->panel(*this);
+    }
+
+    if (ImGui::CollapsingHeader("Probability path", ImGuiTreeNodeFlags_DefaultOpen)) {
+        std::vector<std::string> labels;
+        for (const auto& n : path_names()) labels.push_back(path_label(n));
+        if (combo("path", st.path, path_names(), &labels)) reset_training();
+        tip(std::string(k_tip_path) + "\n\nThis path: " + m_path.formula());
+        ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled));
+        ImGui::PushTextWrapPos(0.0f);
+        ImGui::TextUnformatted(m_path.formula().c_str());
+        ImGui::PopTextWrapPos();
+        ImGui::PopStyleColor();
+        // α_t and σ_t over t with the current t marked.
+        ImVec2 p = ImGui::GetCursorScreenPos();
+        float w = ImGui::GetContentRegionAvail().x, h = 78.0f * s;
+        ImDrawList* dl = ImGui::GetWindowDrawList();
+        dl->AddRectFilled(p, ImVec2(p.x + w, p.y + h), IM_COL32(16, 18, 24, 255), 5.0f * s);
+        const int n = 64;
+        float top = 1.0f;
+        for (int i = 0; i <= n; ++i) {
+            PathCoefficients c = m_path.at(static_cast<float>(i) / n);
+            top = std::max({top, c.alpha, c.sigma});
+        }
+        auto to_px = [&](float t, float v) {
+            return ImVec2(p.x + 6 * s + t * (w - 12 * s), p.y + h - 6 * s - v / top * (h - 12 * s));
+        };
+        ImVec2 a_pts[n + 1], s_pts[n + 1];
+        for (int i = 0; i <= n; ++i) {
+            float t = static_cast<float>(i) / n;
+            PathCoefficients c = m_path.at(t);
+            a_pts[i] = to_px(t, c.alpha);
+            s_pts[i] = to_px(t, c.sigma);
+        }
+        dl->AddPolyline(a_pts, n + 1, ui_color::alpha_curve, 0, 2.0f * s);
+        dl->AddPolyline(s_pts, n + 1, ui_color::sigma_curve, 0, 2.0f * s);
+        ImVec2 m0 = to_px(m_t, 0), m1 = to_px(m_t, top);
+        dl->AddLine(m0, m1, IM_COL32(255, 255, 255, 70), 1.0f * s);
+        PathCoefficients now = m_path.at(m_t);
+        dl->AddCircleFilled(to_px(m_t, now.alpha), 3.5f * s, ui_color::alpha_curve);
+        dl->AddCircleFilled(to_px(m_t, now.sigma), 3.5f * s, ui_color::sigma_curve);
+        ImGui::Dummy(ImVec2(w, h));
+        tip("α_t (amber) scales the data point x1, σ_t (blue) the source point x0: x_t = α_t·x1 + "
+            "σ_t·x0. "
+            "The white line is the current t.");
+        char buf[96];
+        std::snprintf(buf, sizeof(buf), "α_t = %.3f", now.alpha);
+        ImGui::TextColored(ImGui::ColorConvertU32ToFloat4(ui_color::alpha_curve), "%s", buf);
+        ImGui::SameLine(w * 0.5f);
+        std::snprintf(buf, sizeof(buf), "σ_t = %.3f", now.sigma);
+        ImGui::TextColored(ImGui::ColorConvertU32ToFloat4(ui_color::sigma_curve), "%s", buf);
+    }
+
+    if (ImGui::CollapsingHeader("Coupling", ImGuiTreeNodeFlags_DefaultOpen)) {
+        for (int i = 0; i < static_cast<int>(coupling_names().size()); ++i) {
+            const std::string& name = coupling_names()[i];
+            std::string label = name == "ot" ? "minibatch OT" : name;
+            if (ImGui::RadioButton(label.c_str(), st.coupling == i) && st.coupling != i) {
+                st.coupling = i;
+                reset_training();
+            }
+            tip(k_tip_coupling);
+            if (i + 1 < static_cast<int>(coupling_names().size())) ImGui::SameLine();
+        }
+    }
+
+    if (ImGui::CollapsingHeader("Training", ImGuiTreeNodeFlags_DefaultOpen)) {
+        float bw = (ImGui::GetContentRegionAvail().x - 2 * ImGui::GetStyle().ItemSpacing.x) / 3.0f;
+        if (m_training) {
+            ImGui::PushStyleColor(ImGuiCol_Button, IM_COL32(40, 90, 80, 255));
+            if (ImGui::Button("▮▮ Pause", ImVec2(bw, 0)))
+                m_training = false, m_trainer->set_running(false);
+            ImGui::PopStyleColor();
+        } else {
+            ImGui::PushStyleColor(ImGuiCol_Button, IM_COL32(50, 80, 140, 255));
+            if (ImGui::Button("▶ Train", ImVec2(bw, 0)))
+                m_training = true, m_trainer->set_running(m_steps_per_frame == 0);
+            ImGui::PopStyleColor();
+        }
+        tip("Start or pause training (key T). Training runs while everything animates; the view "
+            "always uses the "
+            "newest weights.");
+        ImGui::SameLine();
+        if (ImGui::Button("Step", ImVec2(bw, 0))) m_trainer->step_once(1);
+        tip("One optimizer step on one batch: sample x0, x1, t, build x_t, regress v_θ(x_t, t) on "
+            "the conditional "
+            "velocity, update θ.");
+        ImGui::SameLine();
+        if (ImGui::Button("Reset", ImVec2(bw, 0))) reset_training();
+        tip("Fresh random weights (from the seed) and a fresh optimizer (key R).");
+        float lr = st.lr;
+        if (ImGui::SliderFloat("learning rate", &lr, 1e-4f, 1e-2f, "%.1e",
+                               ImGuiSliderFlags_Logarithmic)) {
+            st.lr = lr;
+            m_trainer->set_learning_rate(lr);
+        }
+        tip(k_tip_lr);
+        static const std::vector<std::string> batches = {"64",   "128",  "256", "512",
+                                                         "1024", "2048", "4096"};
+        int bi = static_cast<int>(
+            std::find(batches.begin(), batches.end(), std::to_string(st.batch)) - batches.begin());
+        if (bi >= static_cast<int>(batches.size())) bi = 2;
+        if (combo("batch", bi, batches))
+            st.batch = std::stoi(batches[bi]), m_trainer->set_batch_size(st.batch);
+        tip(k_tip_batch);
+        if (ImGui::SliderInt("steps/frame", &m_steps_per_frame, 0, 50,
+                             m_steps_per_frame == 0 ? "max" : "%d"))
+            m_trainer->set_running(m_training && m_steps_per_frame == 0);
+        tip(k_tip_spf);
+        ImGui::Text("step %s", with_commas(m_snapshot.step).c_str());
+        ImGui::SameLine(ImGui::GetContentRegionAvail().x * 0.5f);
+        ImGui::TextDisabled("%.0f steps/s · %.0f s", m_training ? m_snapshot.steps_per_second : 0.0,
+                            m_snapshot.training_seconds);
+    }
+
+    if (ImGui::CollapsingHeader("Loss", ImGuiTreeNodeFlags_DefaultOpen)) {
+        ImVec2 p = ImGui::GetCursorScreenPos();
+        float w = ImGui::GetContentRegionAvail().x, h = 96.0f * s;
+        ImDrawList* dl = ImGui::GetWindowDrawList();
+        dl->AddRectFilled(p, ImVec2(p.x + w, p.y + h), IM_COL32(16, 18, 24, 255), 5.0f * s);
+        const std::size_t n = m_loss_raw.size();
+        if (n >= 2) {
+            int cols = std::max(2, static_cast<int>(w / (1.5f * s)));
+            int buckets =
+                static_cast<int>(std::min<std::size_t>(n, static_cast<std::size_t>(cols)));
+            std::vector<float> raw(buckets), smooth(buckets);
+            for (int b = 0; b < buckets; ++b) {
+                std::size_t a = n * b / buckets, e = std::max(a + 1, n * (b + 1) / buckets);
+                double sum = 0;
+                for (std::size_t i = a; i < e; ++i) sum += m_loss_raw[i];
+                raw[b] = static_cast<float>(sum / (e - a));
+                smooth[b] = m_loss_smooth[e - 1];
+            }
+            float lo = 1e30f, hi = -1e30f;
+            for (int b = 0; b < buckets; ++b) {
+                lo = std::min(lo, std::log10(std::max(raw[b], 1e-8f)));
+                hi = std::max(hi, std::log10(std::max(raw[b], 1e-8f)));
+            }
+            if (hi - lo < 0.2f) hi = lo + 0.2f;
+            auto to_px = [&](int b, float v) {
+                float y = (std::log10(std::max(v, 1e-8f)) - lo) / (hi - lo);
+                return ImVec2(p.x + 4 * s + (w - 8 * s) * b / std::max(1, buckets - 1),
+                              p.y + h - 4 * s - y * (h - 8 * s));
+            };
+            std::vector<ImVec2> pr(buckets), ps(buckets);
+            for (int b = 0; b < buckets; ++b) pr[b] = to_px(b, raw[b]), ps[b] = to_px(b, smooth[b]);
+            dl->AddPolyline(pr.data(), buckets, ui_color::loss_raw, 0, 1.0f * s);
+            dl->AddPolyline(ps.data(), buckets, ui_color::loss_smooth, 0, 2.0f * s);
+            char buf[64];
+            std::snprintf(buf, sizeof(buf), "%.3f", m_loss_smooth.back());
+            dl->AddText(ImVec2(p.x + w - ImGui::CalcTextSize(buf).x - 6 * s, p.y + 4 * s),
+                        IM_COL32(200, 205, 215, 255), buf);
+            std::snprintf(buf, sizeof(buf), "%.2g", std::pow(10.0f, hi));
+            dl->AddText(ImVec2(p.x + 6 * s, p.y + 4 * s), IM_COL32(130, 138, 152, 255), buf);
+        } else {
+            const char* text = "waiting for the first steps…";
+            ImVec2 ts = ImGui::CalcTextSize(text);
+            dl->AddText(ImVec2(p.x + (w - ts.x) / 2, p.y + (h - ts.y) / 2),
+                        IM_COL32(130, 138, 152, 255), text);
+        }
+        ImGui::Dummy(ImVec2(w, h));
+        tip(k_tip_loss);
+
+        // Loss by t: 10 bars.
+        p = ImGui::GetCursorScreenPos();
+        h = 54.0f * s;
+        dl->AddRectFilled(p, ImVec2(p.x + w, p.y + h), IM_COL32(16, 18, 24, 255), 5.0f * s);
+        float top = 1e-6f;
+        for (float v : m_snapshot.loss_by_time) top = std::max(top, std::isfinite(v) ? v : 0.0f);
+        float bw = (w - 8 * s) / k_loss_time_bins;
+        for (int b = 0; b < k_loss_time_bins; ++b) {
+            float v = m_snapshot.loss_by_time[b];
+            if (!std::isfinite(v) || v <= 0) continue;
+            float bh = (h - 18 * s) * v / top;
+            bool current = m_t >= b / 10.0f && m_t < (b + 1) / 10.0f + (b == 9 ? 0.01f : 0.0f);
+            ImU32 c = current ? IM_COL32(150, 230, 210, 255) : IM_COL32(90, 150, 140, 255);
+            dl->AddRectFilled(ImVec2(p.x + 4 * s + b * bw + 1.5f * s, p.y + h - 14 * s - bh),
+                              ImVec2(p.x + 4 * s + (b + 1) * bw - 1.5f * s, p.y + h - 14 * s), c,
+                              2.0f * s);
+        }
+        dl->AddText(ImGui::GetFont(), ImGui::GetFontSize() * 0.8f,
+                    ImVec2(p.x + 5 * s, p.y + h - 13 * s), IM_COL32(130, 138, 152, 255), "t=0");
+        dl->AddText(ImGui::GetFont(), ImGui::GetFontSize() * 0.8f,
+                    ImVec2(p.x + w - 28 * s, p.y + h - 13 * s), IM_COL32(130, 138, 152, 255),
+                    "t=1");
+        dl->AddText(ImGui::GetFont(), ImGui::GetFontSize() * 0.8f,
+                    ImVec2(p.x + w * 0.5f - 30 * s, p.y + h - 13 * s), IM_COL32(130, 138, 152, 255),
+                    "loss by t");
+        ImGui::Dummy(ImVec2(w, h));
+        tip(k_tip_loss_t);
+    }
+    if (ImGui::CollapsingHeader("Network")) {
+        static const std::vector<std::string> widths = {"32", "64", "128", "256", "512"};
+        int wi = std::max(
+            0, static_cast<int>(std::find(widths.begin(), widths.end(), std::to_string(st.width)) -
+                                widths.begin()));
+        if (wi >= static_cast<int>(widths.size())) wi = 2;
+        if (combo("width", wi, widths)) st.width = std::stoi(widths[wi]), reset_training();
+        tip(k_tip_width);
+        ImGui::SliderInt("depth", &st.depth, 1, 6);
+        if (ImGui::IsItemDeactivatedAfterEdit()) reset_training();
+        tip(k_tip_depth);
+        if (combo("activation", st.activation, activation_names())) reset_training();
+        tip(k_tip_activation);
+        ImGui::InputInt("seed", &st.seed);
+        st.seed = std::max(0, st.seed);
+        if (ImGui::IsItemDeactivatedAfterEdit()) reset_training(), update_spec();
+        tip(k_tip_seed);
+        MlpConfig cfg;
+        cfg.width = st.width;
+        cfg.depth = st.depth;
+        ImGui::TextDisabled("%s parameters",
+                            with_commas(static_cast<long long>(cfg.parameter_count())).c_str());
+    }
+
+    std::string err = m_trainer->error();
+    if (!err.empty())
+        ImGui::TextColored(ImVec4(1.0f, 0.45f, 0.45f, 1.0f), "training stopped: %s", err.c_str());
+    ImGui::PopItemWidth();
+}
+
+}  // namespace fmp

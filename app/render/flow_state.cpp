@@ -1,0 +1,90 @@
+// The flow's state for drawing: particle starts, trajectories, reference samples, arrow grids.
+#include "app/render/flow_state.h"
+
+#include <algorithm>
+
+#include "core/base/rng.h"
+#include "core/flow/marginal_velocity.h"
+
+namespace fmp {
+namespace {
+
+// Reference samples of the target for the markers, the modes and the exact marginal field.
+constexpr int k_reference_points = 2048;
+
+}  // namespace
+
+Points particle_starts(const FlowSpec& spec, int n) {
+    Rng rng(spec.seed * 104729 + 5, 11);
+    return spec.source.sample(n, rng);
+}
+
+std::shared_ptr<FlowReference> make_reference(const FlowSpec& spec, uint64_t spec_id) {
+    auto ref = std::make_shared<FlowReference>();
+    ref->spec_id = spec_id;
+    Rng rng(spec.seed * 7919 + 17, 3);
+    ref->target = spec.target.sample(k_reference_points, rng);
+    ref->source = spec.source.sample(k_reference_points, rng) * spec.path.source_scale();
+    ref->modes = ModeMap::build(ref->target);
+    return ref;
+}
+
+void label_modes(Trajectory& trajectory, const ModeMap* modes) {
+    const Points& last = trajectory.frames.back();
+    trajectory.mode.resize(static_cast<std::size_t>(last.rows()));
+    for (Eigen::Index i = 0; i < last.rows(); ++i)
+        trajectory.mode[i] =
+            modes ? static_cast<uint8_t>(modes->mode_of(last(i, 0), last(i, 1))) : 0;
+}
+
+std::shared_ptr<Trajectory> integrate_trajectory(const FlowSpec& spec, const Mlp& mlp,
+                                                 const FlowReference& reference) {
+    auto traj = std::make_shared<Trajectory>();
+    traj->x0 = particle_starts(spec, std::max(1, spec.particles));
+    Points x = traj->x0 * spec.path.source_scale();
+    VelocityFn v = [&mlp](const Points& p, float t, Points& out) { mlp.evaluate(p, t, out); };
+    integrate_particles(v, spec.solver, x, 0.0f, 1.0f, std::max(1, spec.steps), &traj->frames);
+    label_modes(*traj, &reference.modes);
+    return traj;
+}
+
+ArrowField compute_arrows(const ArrowRequest& r, const Mlp* mlp, const ProbabilityPath& path,
+                          const FlowReference& reference) {
+    ArrowField f;
+    f.request = r;
+    int nx = std::max(1, r.nx), ny = std::max(1, r.ny);
+    f.base.resize(static_cast<Eigen::Index>(nx) * ny, 2);
+    Eigen::Vector2f size = r.box.sizes();
+    for (int j = 0; j < ny; ++j)
+        for (int i = 0; i < nx; ++i) {
+            Eigen::Index row = static_cast<Eigen::Index>(j) * nx + i;
+            f.base(row, 0) = r.box.min().x() + (i + 0.5f) * size.x() / nx;
+            f.base(row, 1) = r.box.min().y() + (j + 0.5f) * size.y() / ny;
+        }
+    if (r.learned && mlp) mlp->evaluate(f.base, r.t, f.learned);
+    if (r.exact) marginal_velocity(path, reference.target, r.t, f.base, f.exact);
+    return f;
+}
+
+void Trajectory::positions_at(float t, std::vector<float>& xy) const {
+    xy.resize(static_cast<std::size_t>(x0.rows()) * 2);
+    if (frames.empty()) return;
+    float k = std::clamp(t, 0.0f, 1.0f) * steps();
+    int i0 = std::min(static_cast<int>(k), std::max(0, steps() - 1));
+    int i1 = std::min(i0 + 1, steps());
+    float f = std::clamp(k - i0, 0.0f, 1.0f);
+    const float* a = frames[i0].data();
+    const float* b = frames[i1].data();
+    for (std::size_t j = 0; j < xy.size(); ++j) xy[j] = a[j] + f * (b[j] - a[j]);
+}
+
+Eigen::Vector2f Trajectory::position_at(int i, float t) const {
+    float k = std::clamp(t, 0.0f, 1.0f) * steps();
+    int i0 = std::min(static_cast<int>(k), std::max(0, steps() - 1));
+    int i1 = std::min(i0 + 1, steps());
+    float f = std::clamp(k - i0, 0.0f, 1.0f);
+    Eigen::Vector2f a = frames[i0].row(i).transpose(), b = frames[i1].row(i).transpose();
+    return a + f * (b - a);
+}
+
+}  // namespace fmp

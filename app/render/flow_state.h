@@ -1,0 +1,92 @@
+// The flow's state a picture is drawn from: the particles' trajectories, the arrow grid (learned
+// and exact marginal velocity) and the reference samples, with the functions that compute them.
+// The window's view worker and exports both use these, so both show the same particles.
+#pragma once
+#include <Eigen/Geometry>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "app/render/mode_map.h"
+#include "core/data/dataset.h"
+#include "core/flow/coupling.h"
+#include "core/flow/ode_solver.h"
+#include "core/flow/probability_path.h"
+#include "core/nn/mlp.h"
+
+namespace fmp {
+
+// Everything that decides which particles are integrated and how.
+struct FlowSpec {
+    Dataset source;
+    Dataset target;
+    ProbabilityPath path;
+    CouplingKind coupling = CouplingKind::Independent;
+    SolverKind solver = SolverKind::Midpoint;
+    int steps = 20;
+    int particles = 20000;
+    uint64_t seed = 1;
+};
+
+// The particles' source samples (unscaled): the same for a spec and seed on the CPU and GPU
+// paths, and the first n of a larger draw equal a smaller draw for the analytic datasets.
+Points particle_starts(const FlowSpec& spec, int n);
+
+// Particles integrated from t=0 to t=1: frames[k] holds them at t = k / steps.
+struct Trajectory {
+    uint64_t spec_id = 0;
+    uint64_t params_version = 0;
+    Points x0;  // the source samples (unscaled: the path multiplies sigma_t)
+    std::vector<Points> frames;
+    std::vector<uint8_t> mode;  // target mode each particle ends in
+    int steps() const { return static_cast<int>(frames.size()) - 1; }
+    // Positions at time t (linear between frames), written as x,y pairs.
+    void positions_at(float t, std::vector<float>& xy) const;
+    Eigen::Vector2f position_at(int i, float t) const;
+};
+
+struct ArrowRequest {
+    float t = 0.0f;
+    Eigen::AlignedBox2f box{Eigen::Vector2f(-1, -1), Eigen::Vector2f(1, 1)};
+    int nx = 24;
+    int ny = 16;
+    bool learned = true;
+    bool exact = false;
+    bool operator==(const ArrowRequest& o) const {
+        return t == o.t && box.min() == o.box.min() && box.max() == o.box.max() && nx == o.nx &&
+               ny == o.ny && learned == o.learned && exact == o.exact;
+    }
+};
+
+struct ArrowField {
+    ArrowRequest request;
+    uint64_t params_version = 0;
+    Points base;     // nx*ny grid points
+    Points learned;  // v_theta(x, t) (empty unless requested)
+    Points exact;    // u_t(x), the exact marginal (empty unless requested)
+};
+
+// Static reference samples for a spec: what the markers show and what the exact field uses.
+struct FlowReference {
+    uint64_t spec_id = 0;
+    Points target;  // 2048 samples of the target
+    Points source;  // as many source samples, scaled like the particles at t=0
+    ModeMap modes;
+};
+
+// The reference samples of a spec (the same for a spec and seed everywhere) and its target modes.
+std::shared_ptr<FlowReference> make_reference(const FlowSpec& spec, uint64_t spec_id = 0);
+
+// Labels every particle with the target mode its last frame lies in (0 without a mode map).
+void label_modes(Trajectory& trajectory, const ModeMap* modes);
+
+// The spec's particles integrated from t=0 to t=1 under `mlp` in one call, modes labelled.
+std::shared_ptr<Trajectory> integrate_trajectory(const FlowSpec& spec, const Mlp& mlp,
+                                                 const FlowReference& reference);
+
+// The arrow grid of a request: v_theta from `mlp` (skipped when null) and the exact marginal
+// u_t toward the reference target samples, as the request asks.
+ArrowField compute_arrows(const ArrowRequest& request, const Mlp* mlp, const ProbabilityPath& path,
+                          const FlowReference& reference);
+
+}  // namespace fmp
