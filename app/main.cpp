@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <string>
 #include <vector>
 
 #include "app/cli/commands.h"
@@ -23,18 +24,24 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        int code = app.exit(e);
-        return code == 0 ? 0 : 2;
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        // One line, in the form of every other error, naming where the help is.
+        std::string help = "fmplay --help";
+        for (const Command& c : commands)
+            if (argc > 1 && c.sub->get_name() == argv[1]) help = "fmplay " + c.sub->get_name() + " --help";
+        std::fprintf(stderr, "fmplay: error: %s (see %s)\n", one_line_message(e.what()).c_str(),
+                     help.c_str());
+        return 2;
     }
     try {
         for (const Command& c : commands)
             if (c.sub->parsed()) return c.run();
         return run_gui(gui);
     } catch (const InputError& e) {
-        std::fprintf(stderr, "fmplay: error: %s\n", e.what());
+        std::fprintf(stderr, "fmplay: error: %s\n", one_line_message(e.what()).c_str());
         return 2;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "fmplay: failed: %s\n", e.what());
+        std::fprintf(stderr, "fmplay: failed: %s\n", one_line_message(e.what()).c_str());
         return 1;
     }
 }

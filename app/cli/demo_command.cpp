@@ -28,7 +28,9 @@ struct DemoOptions {
 };
 
 int run_demo(const DemoOptions& o) {
-    TrainSetup setup = resolve_train_options(o.train);
+    TrainSetup setup = resolve_train_flags(o.train);
+    if (std::filesystem::exists(o.out) && !std::filesystem::is_directory(o.out))
+        throw InputError("--out " + quote_for_message(o.out, 200) + " exists and is not a directory");
     EngineHandle h = make_headless_engine(o.engine);
     std::printf("fmplay demo (no window): training %s -> %s on %s\n", setup.source.name().c_str(),
                 setup.target.name().c_str(), h.engine->description().c_str());
@@ -40,7 +42,7 @@ int run_demo(const DemoOptions& o) {
 
     std::error_code ec;
     std::filesystem::create_directories(o.out, ec);
-    if (ec) throw InputError("cannot create output directory '" + o.out + "': " + ec.message());
+    if (ec) throw InputError("cannot create output directory " + quote_for_message(o.out, 200) + ": " + ec.message());
     namespace fs = std::filesystem;
     auto file = [&](const char* name) { return fs::absolute(fs::path(o.out) / name).string(); };
     const std::string model = file("demo_model.json"), csv = file("demo_samples.csv");

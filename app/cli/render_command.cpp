@@ -14,6 +14,7 @@
 #include "app/export/export_job.h"
 #include "app/run/engine_choice.h"
 #include "core/engine/engine.h"
+#include "core/base/file_io.h"
 #include "core/engine/gl/gl_context.h"
 
 namespace fmp {
@@ -72,7 +73,7 @@ ExportSettings effective_settings(const RenderOptions& o) {
     if (!o.mode.empty()) {
         if (o.mode == "sweep") s.mode = ExportMode::Sweep;
         else if (o.mode == "timelapse") s.mode = ExportMode::Timelapse;
-        else throw InputError("unknown --mode '" + o.mode + "'; valid: sweep, timelapse");
+        else throw InputError("unknown --mode " + quote_for_message(o.mode) + "; valid: sweep, timelapse");
     }
     if (!o.title.empty()) s.title = o.title;
     if (!o.x264_preset.empty()) s.video.mp4_preset = o.x264_preset;
@@ -89,8 +90,26 @@ std::string format_seconds(double s) {
     return buf;
 }
 
+// An output that is also an input would destroy it (a model or a config overwritten by a video).
+void refuse_input_as_output(const RenderOptions& o) {
+    const std::pair<const char*, const std::string*> inputs[] = {{"--config", &o.config},
+                                                                 {"--model", &o.model}};
+    const std::pair<const char*, const std::string*> outputs[] = {{"--out", &o.out},
+                                                                  {"--save-config", &o.save_config}};
+    for (const auto& [out_flag, out] : outputs) {
+        if (out->empty()) continue;
+        for (const auto& [in_flag, in] : inputs)
+            if (!in->empty() && same_file(*in, *out))
+                throw InputError(std::string(out_flag) + " " + quote_for_message(*out, 200) +
+                                 " is the " + in_flag + " input; write to another file");
+    }
+    if (!o.out.empty() && !o.save_config.empty() && same_file(o.out, o.save_config))
+        throw InputError("--out and --save-config name the same file " + quote_for_message(o.out, 200));
+}
+
 int run_render(const RenderOptions& o) {
     if (o.out.empty() && o.save_config.empty()) throw InputError("--out is required (or --save-config alone)");
+    refuse_input_as_output(o);
     ExportSettings s = effective_settings(o);
     if (!o.save_config.empty()) {
         save_export_settings(o.save_config, s);

@@ -1,14 +1,18 @@
 // `fmplay train` and `fmplay sample`: headless training to a model file, and sampling from one.
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <sstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "app/cli/commands.h"
 #include "app/cli/train_flags.h"
 #include "app/run/engine_choice.h"
 #include "app/run/training_run.h"
+#include "core/base/file_io.h"
 #include "core/data/point_io.h"
 
 namespace fmp {
@@ -26,20 +30,31 @@ struct TrainCommandOptions {
 
 std::string summary_json(const TrainSetup& setup, const TrainResult& r, const SampleQuality& q,
                          const std::string& engine, const TrainCommandOptions& o) {
-    char buf[2048];
-    std::snprintf(buf, sizeof buf,
-                  "{\n \"target\": \"%s\",\n \"source\": \"%s\",\n \"path\": \"%s\",\n"
-                  " \"coupling\": \"%s\",\n \"engine\": \"%s\",\n \"steps\": %d,\n \"batch\": %d,\n"
-                  " \"width\": %d,\n \"depth\": %d,\n \"seconds\": %.3f,\n \"steps_per_second\": %.1f,\n"
-                  " \"final_loss\": %.6f,\n \"samples\": %d,\n \"solver\": \"%s\",\n \"solver_steps\": %d,\n"
-                  " \"w2_to_held_out_target\": %.6f,\n \"w2_between_two_target_samples\": %.6f,\n"
-                  " \"sliced_w2\": %.6f,\n \"mmd2\": %.6g\n}\n",
-                  setup.target.name().c_str(), setup.source.name().c_str(),
-                  setup.config.path.name().c_str(), coupling_name(setup.config.coupling).c_str(),
-                  engine.c_str(), o.train.steps, setup.config.batch, setup.config.mlp.width,
-                  setup.config.mlp.depth, r.seconds, r.steps_per_second, r.smoothed_loss, o.samples,
-                  o.solver.c_str(), o.solver_steps, q.w2, q.w2_floor, q.sliced_w2, q.mmd2);
-    return buf;
+    // Through the JSON library: names are user text (file names, text: imports) and may hold
+    // quotes, backslashes or any length.
+    nlohmann::ordered_json j;
+    j["target"] = setup.target.name();
+    j["source"] = setup.source.name();
+    j["path"] = setup.config.path.name();
+    j["coupling"] = coupling_name(setup.config.coupling);
+    j["engine"] = engine;
+    j["steps"] = o.train.steps;
+    j["batch"] = setup.config.batch;
+    j["width"] = setup.config.mlp.width;
+    j["depth"] = setup.config.mlp.depth;
+    j["seconds"] = r.seconds;
+    j["steps_per_second"] = r.steps_per_second;
+    j["final_loss"] = r.smoothed_loss;
+    j["samples"] = o.samples;
+    j["solver"] = o.solver;
+    j["solver_steps"] = o.solver_steps;
+    j["w2_to_held_out_target"] = q.w2;
+    j["w2_between_two_target_samples"] = q.w2_floor;
+    j["sliced_w2"] = q.sliced_w2;
+    // MMD^2 needs two samples on each side; with one it is not defined.
+    j["mmd2"] = std::isfinite(q.mmd2) ? nlohmann::ordered_json(q.mmd2) : nlohmann::ordered_json();
+    // Invalid UTF-8 in a name (a Latin-1 file name) becomes U+FFFD rather than an exception.
+    return j.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 std::string losses_csv(const std::vector<LossRecord>& losses) {
@@ -52,26 +67,23 @@ std::string losses_csv(const std::vector<LossRecord>& losses) {
     return s;
 }
 
-// Creates the output directory only once everything has been validated and computed, so bad
-// input leaves nothing behind.
-void ensure_directory(const std::string& dir) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec || !std::filesystem::is_directory(dir))
-        throw InputError("cannot create output directory '" + dir + "': " + ec.message());
-}
+// What a run writes; its --out directory holds these and nothing else.
+const std::vector<std::string> k_run_files = {"model.json", "samples.csv", "loss.csv", "summary.json"};
 
 int run_train(const TrainCommandOptions& o) {
-    TrainSetup setup = resolve_train_options(o.train);
+    TrainSetup setup = resolve_train_flags(o.train);
     SolverKind solver = make_solver(o.solver);
     if (o.samples < 1 || o.samples > 5000) throw InputError("--samples must be in 1..5000");
     if (o.solver_steps < 1 || o.solver_steps > 10000) throw InputError("--solver-steps must be in 1..10000");
     if (o.out.empty()) throw InputError("--out must name a directory");
-    if (std::filesystem::exists(o.out) && !std::filesystem::is_directory(o.out))
-        throw InputError("--out '" + o.out + "' exists and is not a directory");
+    // The run is written into a hidden sibling of --out and swapped into place when complete: a
+    // kill or an error leaves the previous run as it was, and concurrent runs never mix files.
+    // The path is checked here, before training.
     EngineHandle h = make_headless_engine(o.engine);
+    AtomicDirectory out(o.out, k_run_files);
     std::fprintf(stderr, "fmplay train: %s -> %s, path %s, coupling %s, %dx%d %s, batch %d on %s\n",
-                 setup.source.name().c_str(), setup.target.name().c_str(),
+                 one_line_message(setup.source.name(), 200).c_str(),
+                 one_line_message(setup.target.name(), 200).c_str(),
                  setup.config.path.name().c_str(), coupling_name(setup.config.coupling).c_str(),
                  setup.config.mlp.depth, setup.config.mlp.width,
                  activation_name(setup.config.mlp.activation).c_str(), setup.config.batch,
@@ -81,22 +93,17 @@ int run_train(const TrainCommandOptions& o) {
                                       o.solver_steps, o.train.seed + 1);
     SampleQuality q = evaluate_samples(samples, setup.target, o.train.seed + 2);
 
-    ensure_directory(o.out);
-    namespace fs = std::filesystem;
-    std::string model = (fs::path(o.out) / "model.json").string();
-    std::string samples_csv = (fs::path(o.out) / "samples.csv").string();
-    std::string summary = (fs::path(o.out) / "summary.json").string();
-    std::string loss = (fs::path(o.out) / "loss.csv").string();
-    save_model(model, r.model);
-    save_points_csv(samples_csv, samples);
-    write_file_atomic(loss, losses_csv(r.losses));
-    write_file_atomic(summary, summary_json(setup, r, q, h.engine->description(), o));
+    save_model(out.file("model.json"), r.model);
+    save_points_csv(out.file("samples.csv"), samples);
+    write_file_atomic(out.file("loss.csv"), losses_csv(r.losses));
+    write_file_atomic(out.file("summary.json"), summary_json(setup, r, q, h.engine->description(), o));
+    out.commit();
     std::printf("trained %d steps in %.1f s (%.0f steps/s), final loss %.4f\n", o.train.steps,
                 r.seconds, r.steps_per_second, r.smoothed_loss);
     std::printf("W2 to held-out target: %.4f (two target samples of %d points differ by %.4f)\n", q.w2,
                 o.samples, q.w2_floor);
-    std::printf("wrote %s, %s, %s, %s\n", model.c_str(), samples_csv.c_str(), loss.c_str(),
-                summary.c_str());
+    std::printf("wrote %s/{%s, %s, %s, %s}\n", one_line_message(o.out, 400).c_str(), k_run_files[0].c_str(),
+                k_run_files[1].c_str(), k_run_files[2].c_str(), k_run_files[3].c_str());
     return 0;
 }
 
@@ -111,6 +118,9 @@ struct SampleCommandOptions {
 };
 
 int run_sample(const SampleCommandOptions& o) {
+    if (same_file(o.model, o.out))
+        throw InputError("--out " + quote_for_message(o.out, 200) +
+                         " is the --model input; write the samples to another file");
     SolverKind solver = make_solver(o.solver);
     if (o.n < 1 || o.n > static_cast<int>(k_max_points))
         throw InputError("--n must be in 1.." + std::to_string(k_max_points));
@@ -126,7 +136,7 @@ int run_sample(const SampleCommandOptions& o) {
     Points x = generate_samples(*h.engine, m.path, m.source, o.n, solver, o.steps, o.seed);
     save_points_csv(o.out, x);
     std::printf("wrote %d samples (%s, %d steps, %s) to %s\n", o.n, solver_name(solver).c_str(),
-                o.steps, h.engine->description().c_str(), o.out.c_str());
+                o.steps, h.engine->description().c_str(), one_line_message(o.out, 400).c_str());
     return 0;
 }
 

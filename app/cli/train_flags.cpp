@@ -39,4 +39,9 @@ void add_train_flags(CLI::App& app, TrainOptions& o) {
         ->capture_default_str();
 }
 
+TrainSetup resolve_train_flags(const TrainOptions& o) {
+    if (o.steps < 1) throw InputError("--steps must be positive (got " + std::to_string(o.steps) + ")");
+    return resolve_train_options(o);
+}
+
 }  // namespace fmp

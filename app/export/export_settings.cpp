@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -133,6 +134,7 @@ void ExportSettings::validate() const {
         if (!ok) throw InputError(what);
     };
     range(train.steps >= 0 && train.steps <= 10'000'000, "training.steps must be in 0..10000000");
+    range(train.steps >= 1 || !model.empty(), "training.steps must be at least 1 when no model file is given");
     range(train.batch >= 1 && train.batch <= 65536, "training.batch must be in 1..65536");
     range(std::isfinite(train.lr) && train.lr > 0.0f && train.lr < 1.0f, "training.lr must be in (0, 1)");
     range(train.width >= 16 && train.width <= 512, "network.width must be in 16..512");
@@ -144,8 +146,11 @@ void ExportSettings::validate() const {
     range(particles >= 1 && particles <= 2'000'000, "particles.count must be in 1..2000000");
     (void)make_solver(solver);
     range(solver_steps >= 1 && solver_steps <= 1000, "particles.steps must be in 1..1000");
-    range(std::isfinite(center_x) && std::isfinite(center_y), "view.center must be finite");
-    range(std::isfinite(view_height) && view_height > 1e-4f && view_height < 1e6f, "view.height must be in (0.0001, 1e6)");
+    range(std::isfinite(center_x) && std::isfinite(center_y) && std::fabs(center_x) <= k_max_coordinate &&
+              std::fabs(center_y) <= k_max_coordinate,
+          "view.center must be within the coordinate range |x|, |y| <= 1e6");
+    range(std::isfinite(view_height) && view_height > 1e-4f && view_height <= 2 * k_max_coordinate,
+          "view.height must be in (0.0001, 2e6]");
     range(video.width >= 2 && video.width <= 8192 && video.height >= 2 && video.height <= 8192,
           "video.width and video.height must be in 2..8192");
     range(video.fps >= 1 && video.fps <= 120, "video.fps must be in 1..120");
@@ -210,8 +215,13 @@ class ObjectReader {
             if (!v->is_number()) throw InputError(where(key) + " must be a number");
             double d = v->get<double>();
             if (!std::isfinite(d)) throw InputError(where(key) + " must be finite");
+            // Range first: converting a double beyond the target type is undefined behaviour.
             if constexpr (std::is_integral_v<T>) {
                 if (d != std::floor(d) || d < -2e9 || d > 2e9) throw InputError(where(key) + " must be an integer");
+                if (std::is_unsigned_v<T> && d < 0) throw InputError(where(key) + " must not be negative");
+            } else {
+                if (std::fabs(d) > std::numeric_limits<float>::max())
+                    throw InputError(where(key) + " is beyond the 32-bit float range");
             }
             out = static_cast<T>(d);
         }
@@ -229,7 +239,7 @@ class ObjectReader {
         text(key, s);
         auto it = std::find(names.begin(), names.end(), s);
         if (it == names.end())
-            throw InputError(where(key) + ": unknown value '" + s + "'; valid: " + join_names(names));
+            throw InputError(where(key) + ": unknown value " + quote_for_message(s) + "; valid: " + join_names(names));
         out = static_cast<int>(it - names.begin());
     }
     // Checks a name with a maker that throws InputError, prefixing the field.
@@ -245,7 +255,7 @@ class ObjectReader {
     }
     void finish() const {
         for (auto it = m_j.begin(); it != m_j.end(); ++it)
-            if (!m_known.count(it.key())) throw InputError("unknown key '" + where(it.key()) + "'");
+            if (!m_known.count(it.key())) throw InputError("unknown key " + quote_for_message(where(it.key())));
     }
 
   private:
@@ -362,12 +372,15 @@ std::string export_settings_to_json(const ExportSettings& s) {
 }
 
 ExportSettings export_settings_from_json(const std::string& text, const std::string& source_name) {
+    const std::string shown = one_line_message(source_name, 200);
     json j;
     try {
         j = json::parse(text);
     } catch (const json::parse_error& e) {
-        std::string what = e.what();
-        throw InputError(source_name + ": malformed JSON (byte " + std::to_string(e.byte) + ")");
+        throw InputError(shown + ": malformed JSON (byte " + std::to_string(e.byte) + ")");
+    } catch (const json::exception& e) {
+        // Also out_of_range (a number like 1e999 that no double holds): the file is bad input.
+        throw InputError(shown + ": unreadable JSON (" + one_line_message(e.what(), 120) + ")");
     }
     ExportSettings s;
     try {
@@ -474,7 +487,9 @@ ExportSettings export_settings_from_json(const std::string& text, const std::str
         r.finish();
         s.validate();
     } catch (const InputError& e) {
-        throw InputError(source_name + ": " + e.what());
+        throw InputError(shown + ": " + e.what());
+    } catch (const json::exception& e) {
+        throw InputError(shown + ": " + one_line_message(e.what(), 120));
     }
     return s;
 }

@@ -2,10 +2,8 @@
 #include "app/export/frame_sink.h"
 
 #include <stb/stb_image_write.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +12,7 @@
 #include <system_error>
 #include <vector>
 
+#include "core/base/file_io.h"
 #include "core/base/types.h"
 
 namespace fmp {
@@ -108,13 +107,12 @@ const char* export_format_name(ExportFormat f) {
     return "?";
 }
 
+// The encoders write under a hidden temporary name beside the output; what a killed export left
+// there before is removed first.
 std::string temporary_path_for(const std::string& final_path) {
-    static std::atomic<unsigned> counter{0};
-    fs::path p(final_path);
-    std::string name = p.filename().string();
-    std::string tmp = "." + name + ".part-" + std::to_string(::getpid()) + "-" +
-                      std::to_string(counter.fetch_add(1));
-    return (p.parent_path() / tmp).string();
+    fs::path parent = fs::path(final_path).parent_path();
+    remove_stale_temporaries(parent.empty() ? "." : parent.string());
+    return temporary_sibling(final_path);
 }
 
 std::unique_ptr<FrameSink> FrameSink::open(const std::string& out_path, const VideoSettings& s) {

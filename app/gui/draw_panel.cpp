@@ -182,7 +182,9 @@ void DrawPanel::update(GuiApp& app) {
 // ---------------------------------------------------------------------------------------------
 // [SECTION] Imports
 
-void DrawPanel::fail(GuiApp& app, const std::string& message) {
+void DrawPanel::fail(GuiApp& app, const std::string& message_in) {
+    // A file's name or content may be in the message: one printable line, whatever it holds.
+    const std::string message = one_line_message(message_in, 400);
     m_error = message;
     m_notice.clear();
     m_open_next = true;

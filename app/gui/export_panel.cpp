@@ -153,7 +153,7 @@ void ExportPanel::pump() {
             m_message_error = false;
         }
     } catch (const std::exception& e) {
-        stop(std::string("Export failed: ") + e.what(), true);
+        stop("Export failed: " + one_line_message(e.what(), 400), true);
     }
 }
 
@@ -249,7 +249,7 @@ void ExportPanel::draw(GuiApp& app) {
         try {
             start(app);
         } catch (const std::exception& e) {
-            stop(e.what(), true);
+            stop(one_line_message(e.what(), 400), true);
         }
     }
     ImGui::InputText("figure", m_figure, sizeof m_figure);
@@ -257,7 +257,7 @@ void ExportPanel::draw(GuiApp& app) {
         try {
             save_figure(app);
         } catch (const std::exception& e) {
-            m_message = e.what();
+            m_message = one_line_message(e.what(), 400);
             m_message_error = true;
         }
     }
@@ -271,7 +271,7 @@ void ExportPanel::draw(GuiApp& app) {
             m_message = std::string("Saved ") + m_config;
             m_message_error = false;
         } catch (const std::exception& e) {
-            m_message = e.what();
+            m_message = one_line_message(e.what(), 400);
             m_message_error = true;
         }
     }
@@ -292,7 +292,7 @@ void ExportPanel::draw(GuiApp& app) {
             m_message = std::string("Loaded ") + m_config + " (data and network stay as in the window)";
             m_message_error = false;
         } catch (const std::exception& e) {
-            m_message = e.what();
+            m_message = one_line_message(e.what(), 400);
             m_message_error = true;
         }
     }

@@ -3,20 +3,20 @@
 #include "app/render/png_writer.h"
 
 #include <stb/stb_image_write.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
 
+#include "core/base/file_io.h"
+
 namespace fmp {
 
 void write_png_atomic(const std::string& path, int w, int h, const std::vector<uint8_t>& rgba) {
     if (w <= 0 || h <= 0 || rgba.size() < static_cast<std::size_t>(w) * h * 4)
         throw std::runtime_error("write_png_atomic: bad image size for " + path);
-    // The pid keeps two processes writing the same name from sharing a temporary file.
-    std::string tmp = path + ".tmp" + std::to_string(::getpid()) + ".png";
+    std::string tmp = temporary_sibling(path);
     if (!stbi_write_png(tmp.c_str(), w, h, 4, rgba.data(), w * 4)) {
         std::remove(tmp.c_str());
         throw std::runtime_error("cannot write PNG " + path);

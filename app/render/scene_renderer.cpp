@@ -4,6 +4,7 @@
 #include <glad/gl.h>
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -37,14 +38,28 @@ void View2D::fit(const Eigen::AlignedBox2f& box, float margin) {
     center = box.center();
     float usable_w = std::max(1.0f, width * (1.0f - 2.0f * margin));
     float usable_h = std::max(1.0f, height * (1.0f - 2.0f * margin));
-    pixels_per_unit = std::min(usable_w / size.x(), usable_h / size.y());
+    pixels_per_unit = std::clamp(std::min(usable_w / size.x(), usable_h / size.y()),
+                                 k_min_pixels_per_unit, k_max_pixels_per_unit);
 }
 
 void View2D::zoom_at(const Eigen::Vector2f& p, float factor) {
     Eigen::Vector2f before = pixel_to_world(p);
-    pixels_per_unit = std::clamp(pixels_per_unit * factor, 2.0f, 1e5f);
+    pixels_per_unit = std::clamp(pixels_per_unit * factor, k_min_pixels_per_unit, k_max_pixels_per_unit);
     Eigen::Vector2f after = pixel_to_world(p);
     center += before - after;
+}
+
+int for_each_line(float lo, float hi, float step, const std::function<void(float)>& fn) {
+    if (!(std::isfinite(lo) && std::isfinite(hi) && std::isfinite(step) && step > 0.0f) || hi < lo)
+        return 0;
+    // Counted by index in double: far from the origin `x += step` in float stops changing x, and a
+    // view much wider than the spacing would ask for billions of lines.
+    double first = std::ceil(static_cast<double>(lo) / step);
+    double last = std::floor(static_cast<double>(hi) / step);
+    if (last < first || last - first + 1 > k_max_grid_lines) return 0;
+    int n = 0;
+    for (double i = first; i <= last; i += 1.0, ++n) fn(static_cast<float>(i * step));
+    return n;
 }
 
 float grid_spacing(float pixels_per_unit, float min_px) {
@@ -268,30 +283,30 @@ struct SceneRenderer::Impl {
             return std::abs(q - std::round(q)) < 1e-3f;
         };
         if (scene.grid) {
-            for (float x = std::ceil(box.min().x() / minor) * minor; x <= box.max().x();
-                 x += minor) {
+            for_each_line(box.min().x(), box.max().x(), minor, [&](float x) {
                 bool maj = is_multiple(x, major);
                 uint32_t c = maj ? c_major : c_minor;
                 grid_segments.push_back(
                     {x, box.min().y(), x, box.max().y(), c, c, (maj ? 1.2f : 1.0f) * s});
-            }
-            for (float y = std::ceil(box.min().y() / minor) * minor; y <= box.max().y();
-                 y += minor) {
+            });
+            for_each_line(box.min().y(), box.max().y(), minor, [&](float y) {
                 bool maj = is_multiple(y, major);
                 uint32_t c = maj ? c_major : c_minor;
                 grid_segments.push_back(
                     {box.min().x(), y, box.max().x(), y, c, c, (maj ? 1.2f : 1.0f) * s});
-            }
+            });
         }
         if (scene.axes) {
             grid_segments.push_back({box.min().x(), 0, box.max().x(), 0, c_axis, c_axis, 1.4f * s});
             grid_segments.push_back({0, box.min().y(), 0, box.max().y(), c_axis, c_axis, 1.4f * s});
             // Ticks at the major grid lines.
             float tick = 4.0f * s / view.pixels_per_unit;
-            for (float x = std::ceil(box.min().x() / major) * major; x <= box.max().x(); x += major)
+            for_each_line(box.min().x(), box.max().x(), major, [&](float x) {
                 grid_segments.push_back({x, -tick, x, tick, c_axis, c_axis, 1.2f * s});
-            for (float y = std::ceil(box.min().y() / major) * major; y <= box.max().y(); y += major)
+            });
+            for_each_line(box.min().y(), box.max().y(), major, [&](float y) {
                 grid_segments.push_back({-tick, y, tick, y, c_axis, c_axis, 1.2f * s});
+            });
         }
     }
 };

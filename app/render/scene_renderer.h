@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 #include <Eigen/Geometry>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <variant>
@@ -26,6 +27,10 @@ constexpr uint32_t with_alpha(uint32_t rgba, float a) {
 
 // Where the camera looks: world point at the centre of the target and the zoom; the world's y
 // axis points up. width/height are the target's size in pixels.
+// The zoom range: from the whole coordinate range (2e6 units) in ~200 pixels to 1e5 pixels a unit.
+inline constexpr float k_min_pixels_per_unit = 1e-4f;
+inline constexpr float k_max_pixels_per_unit = 1e5f;
+
 struct View2D {
     Eigen::Vector2f center{0.0f, 0.0f};
     float pixels_per_unit = 100.0f;
@@ -106,6 +111,10 @@ struct Scene {
 
 // The grid spacing used for a view (1, 2 or 5 times a power of ten, at least ~min_px apart).
 float grid_spacing(float pixels_per_unit, float min_px);
+// Calls fn(v) for every multiple v of step in [lo, hi] and returns how many; none (0) when there
+// would be more than k_max_grid_lines, or the range is not finite.
+inline constexpr double k_max_grid_lines = 4096;
+int for_each_line(float lo, float hi, float step, const std::function<void(float)>& fn);
 
 // An RGBA8 framebuffer object of a given size (exports, screenshots at any resolution).
 class OffscreenTarget {

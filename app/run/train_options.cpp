@@ -5,7 +5,6 @@ namespace fmp {
 
 TrainSetup resolve_train_options(const TrainOptions& o) {
     TrainSetup s;
-    if (o.steps < 1) throw InputError("--steps must be positive (got " + std::to_string(o.steps) + ")");
     if (!(o.sigma_min > 0.0f && o.sigma_min < 1.0f)) throw InputError("--sigma-min must be in (0, 1)");
     if (!(o.poly_n > 0.0f && o.poly_n <= 16.0f)) throw InputError("--poly-n must be in (0, 16]");
     PathParams pp;

@@ -27,6 +27,7 @@ struct TrainOptions {
 };
 
 // The resolved run: config and datasets. Throws InputError for any bad value, before any output.
+// The number of steps is the caller's to check (a flag, or a key of scene.json).
 struct TrainSetup {
     TrainConfig config;
     Dataset source;

@@ -3,6 +3,7 @@
 #include <Eigen/Core>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fmp {
@@ -25,5 +26,13 @@ public:
 std::string join_names(const std::vector<std::string>& names);
 // The position of `name` in `names`, or -1 when it is not there.
 int name_index(const std::vector<std::string>& names, const std::string& name);
+
+// User text to echo inside a one-line message: quoted, at most max_chars characters (then "..."),
+// control characters and invalid UTF-8 shown as '?', so a file's content or a name can never
+// break the line or send escape sequences to the terminal.
+std::string quote_for_message(std::string_view text, std::size_t max_chars = 40);
+// A message as one printable line of at most max_chars: line breaks become spaces, other control
+// characters '?'. What the CLI prints after "fmplay: error:" and what the window shows.
+std::string one_line_message(std::string_view message, std::size_t max_chars = 1000);
 
 }  // namespace fmp

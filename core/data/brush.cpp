@@ -5,6 +5,8 @@
 #include <cmath>
 #include <string>
 
+#include "core/data/point_io.h"
+
 namespace fmp {
 
 namespace {
@@ -94,15 +96,21 @@ std::size_t PointSetEditor::spray(float x, float y, float radius, float density)
     if (m_xy.size() + 2 * n > m_xy.capacity())
         m_xy.reserve(std::max(m_xy.size() + 2 * n, 2 * m_xy.capacity()));
     const float two_pi = 6.28318530717958647692f;
+    std::size_t added = 0;
     for (std::size_t i = 0; i < n; ++i) {
         float t = m_rng.uniform();
         float rr = radius * std::sqrt(m_rng.uniform());
         float a = two_pi * m_rng.uniform();
-        m_xy.push_back(ax + t * (x - ax) + rr * std::cos(a));
-        m_xy.push_back(ay + t * (y - ay) + rr * std::sin(a));
+        float px = ax + t * (x - ax) + rr * std::cos(a), py = ay + t * (y - ay) + rr * std::sin(a);
+        // The plane ends at the coordinate limit every point set obeys: paint beyond it is lost.
+        if (!(std::fabs(px) <= k_max_coordinate && std::fabs(py) <= k_max_coordinate)) continue;
+        m_xy.push_back(px);
+        m_xy.push_back(py);
+        ++added;
     }
+    if (added == 0) return 0;
     touch();
-    return n;
+    return added;
 }
 
 std::size_t PointSetEditor::erase(float x, float y, float radius) {

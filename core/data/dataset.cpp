@@ -176,14 +176,16 @@ bool has_csv_extension(const std::string& spec) {
 }  // namespace
 
 Dataset Dataset::from_points(Points points, std::string label) {
-    if (points.rows() == 0) throw InputError("point set '" + label + "' has no points");
+    const std::string shown = "point set " + quote_for_message(label);
+    if (points.rows() == 0) throw InputError(shown + " has no points");
     if (static_cast<std::size_t>(points.rows()) > k_max_points)
-        throw InputError("point set '" + label + "' has " + std::to_string(points.rows()) +
+        throw InputError(shown + " has " + std::to_string(points.rows()) +
                          " points, more than the limit of " + std::to_string(k_max_points));
     for (Eigen::Index i = 0; i < points.rows(); ++i) {
         if (!std::isfinite(points(i, 0)) || !std::isfinite(points(i, 1)))
-            throw InputError("point set '" + label + "' has a non-finite value at point " +
-                             std::to_string(i));
+            throw InputError(shown + " has a non-finite value at point " + std::to_string(i));
+        if (!(std::fabs(points(i, 0)) <= k_max_coordinate && std::fabs(points(i, 1)) <= k_max_coordinate))
+            throw InputError(coordinate_range_error(shown + " at point " + std::to_string(i)));
     }
     Dataset d(DatasetKind::PointSet);
     d.m_points = std::make_shared<const Points>(std::move(points));
@@ -217,7 +219,7 @@ void Dataset::sample_into(Eigen::Ref<Points> out, Rng& rng) const {
     if (m_kind == DatasetKind::PointSet) {
         // A PointSet made by the constructor rather than from_points has nothing to draw from.
         if (!m_points || m_points->rows() == 0)
-            throw InputError("point set '" + m_label + "' has no points to sample");
+            throw InputError("point set " + quote_for_message(m_label) + " has no points to sample");
         const Points& pts = *m_points;
         const auto count = static_cast<uint32_t>(pts.rows());
         for (Eigen::Index i = 0; i < n; ++i) {
@@ -317,7 +319,7 @@ Dataset make_dataset(const std::string& spec) {
     std::error_code ec;
     if (!spec.empty() && (has_csv_extension(spec) || std::filesystem::is_regular_file(spec, ec)))
         return Dataset::from_points(load_points_csv(spec), spec);
-    throw InputError("unknown dataset '" + spec + "': choose one of " +
+    throw InputError("unknown dataset " + quote_for_message(spec) + ": choose one of " +
                      join_names(dataset_names()) +
                      ", a CSV file of x,y points, image:FILE.png or text:WORDS");
 }

@@ -1,17 +1,10 @@
-// Point-set CSV parsing and saving, bounded file reading, and crash-safe (atomic) file writing.
+// Point-set CSV parsing and saving.
 #include "core/data/point_io.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <vector>
 
 namespace fmp {
@@ -31,25 +24,9 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-// Echoes user text inside a one-line message: short, printable ASCII only.
+// Echoes user text inside a one-line message.
 std::string quoted(std::string_view s) {
-    constexpr std::size_t k_max_echo = 32;
-    std::string out = "'";
-    for (std::size_t i = 0; i < s.size() && i < k_max_echo; ++i) {
-        auto c = static_cast<unsigned char>(s[i]);
-        out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
-    }
-    if (s.size() > k_max_echo) out += "...";
-    return out + "'";
-}
-
-std::string errno_text(int err) {
-    return std::strerror(err);
-}
-
-std::string byte_limit_text(std::size_t bytes) {
-    if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
-    return std::to_string(bytes) + " bytes";
+    return quote_for_message(s, 32);
 }
 
 enum class FieldStatus { Number, NotANumber, NaN, Infinite, OutOfRange };
@@ -104,10 +81,15 @@ std::size_t split_fields(std::string_view line, std::string_view* fields, std::s
 }
 
 [[noreturn]] void csv_fail(const std::string& source, std::size_t line, const std::string& what) {
-    throw InputError(source + " line " + std::to_string(line) + ": " + what);
+    throw InputError(one_line_message(source, 200) + " line " + std::to_string(line) + ": " + what);
 }
 
 }  // namespace
+
+std::string coordinate_range_error(const std::string& what) {
+    return what + " is outside the range of coordinates (|x|, |y| <= 1e6); rescale the data "
+                  "(the built-in datasets span about [-4, 4])";
+}
 
 Points parse_points_csv(std::string_view text, const std::string& source_name) {
     // A UTF-8 byte order mark, as spreadsheet programs write, is not part of the first field.
@@ -174,6 +156,8 @@ Points parse_points_csv(std::string_view text, const std::string& source_name) {
                     csv_fail(source_name, line_no,
                              quoted(fields[f]) + " is out of the 32-bit float range");
             }
+            if (!(std::fabs(values[f]) <= k_max_coordinate))
+                csv_fail(source_name, line_no, coordinate_range_error(quoted(fields[f])));
         }
         if (xy.size() / 2 >= k_max_points)
             csv_fail(
@@ -211,98 +195,6 @@ void save_points_csv(const std::string& path, const Points& points) {
         text.append(buf, static_cast<std::size_t>(len));
     }
     write_file_atomic(path, text);
-}
-
-void write_file_atomic(const std::string& path, std::string_view data) {
-    static std::atomic<unsigned long> counter{0};
-    const std::string tmp =
-        path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
-    auto fail = [&](const std::string& reason, bool remove_tmp) {
-        if (remove_tmp) ::unlink(tmp.c_str());
-        throw InputError("cannot write " + path + ": " + reason);
-    };
-    if (path.empty()) throw InputError("cannot write an empty file name");
-
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) fail(errno_text(errno), false);
-
-    const char* p = data.data();
-    std::size_t left = data.size();
-    while (left > 0) {
-        ssize_t n = ::write(fd, p, left);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            ::close(fd);
-            fail(errno_text(e), true);
-        }
-        p += n;
-        left -= static_cast<std::size_t>(n);
-    }
-    // Without the fsync a crash after the rename could leave an empty file under the final name.
-    if (::fsync(fd) != 0) {
-        int e = errno;
-        ::close(fd);
-        fail(errno_text(e), true);
-    }
-    if (::close(fd) != 0) fail(errno_text(errno), true);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) fail(errno_text(errno), true);
-
-    // Persist the rename itself; failing here does not undo a complete, readable file.
-    auto slash = path.find_last_of('/');
-    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
-}
-
-std::string read_file(const std::string& path, std::size_t max_bytes) {
-    auto fail = [&](const std::string& reason) -> std::string {
-        throw InputError("cannot read " + path + ": " + reason);
-    };
-    if (path.empty()) throw InputError("cannot read an empty file name");
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(errno == ENOENT ? "no such file" : errno_text(errno));
-
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        int e = errno;
-        ::close(fd);
-        return fail(errno_text(e));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        ::close(fd);
-        return fail("it is a directory");
-    }
-    const std::string too_large = "larger than the " + byte_limit_text(max_bytes) + " limit";
-    if (S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) > max_bytes) {
-        ::close(fd);
-        return fail(too_large);
-    }
-
-    // Read until end of file rather than trusting st_size: pipes and growing files have no size.
-    std::string out;
-    if (S_ISREG(st.st_mode)) out.reserve(static_cast<std::size_t>(st.st_size));
-    char buf[1 << 16];
-    while (true) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            ::close(fd);
-            return fail(errno_text(e));
-        }
-        if (n == 0) break;
-        if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
-            ::close(fd);
-            return fail(too_large);
-        }
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return out;
 }
 
 }  // namespace fmp

@@ -445,7 +445,7 @@ std::optional<CouplingKind> coupling_kind_from_name(const std::string& name) {
 
 CouplingKind make_coupling(const std::string& name) {
     if (auto kind = coupling_kind_from_name(name)) return *kind;
-    throw InputError("unknown coupling '" + name + "'; valid: " + join_names(coupling_names()));
+    throw InputError("unknown coupling " + quote_for_message(name) + "; valid: " + join_names(coupling_names()));
 }
 
 }  // namespace fmp

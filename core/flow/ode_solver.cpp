@@ -102,7 +102,7 @@ std::optional<SolverKind> solver_kind_from_name(const std::string& name) {
 SolverKind make_solver(const std::string& name) {
     auto kind = solver_kind_from_name(name);
     if (!kind)
-        throw InputError("unknown solver '" + name + "' (valid: " + join_names(solver_names()) + ")");
+        throw InputError("unknown solver " + quote_for_message(name) + " (valid: " + join_names(solver_names()) + ")");
     return *kind;
 }
 

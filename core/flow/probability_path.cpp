@@ -80,7 +80,7 @@ std::optional<PathKind> path_kind_from_name(const std::string& name) {
 ProbabilityPath make_path(const std::string& name, PathParams params) {
     auto kind = path_kind_from_name(name);
     if (!kind)
-        throw InputError("unknown path '" + name + "' (valid: " + join_names(path_names()) + ")");
+        throw InputError("unknown path " + quote_for_message(name) + " (valid: " + join_names(path_names()) + ")");
     // Parameters that would make sigma_t vanish inside (0,1) or the schedule non-monotone.
     switch (*kind) {
         case PathKind::LipmanOT:

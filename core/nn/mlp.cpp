@@ -124,7 +124,7 @@ std::optional<Activation> activation_from_name(const std::string& name) {
 
 Activation make_activation(const std::string& name) {
     if (auto a = activation_from_name(name)) return *a;
-    throw InputError("unknown activation '" + name + "' (valid: " + join_names(activation_names()) +
+    throw InputError("unknown activation " + quote_for_message(name) + " (valid: " + join_names(activation_names()) +
                      ")");
 }
 
@@ -141,7 +141,7 @@ TimeEncoding make_time_encoding(const std::string& name) {
     const auto& names = time_encoding_names();
     for (std::size_t i = 0; i < names.size(); ++i)
         if (names[i] == name) return static_cast<TimeEncoding>(i);
-    throw InputError("unknown time encoding '" + name + "' (valid: " + join_names(names) + ")");
+    throw InputError("unknown time encoding " + quote_for_message(name) + " (valid: " + join_names(names) + ")");
 }
 
 }  // namespace fmp

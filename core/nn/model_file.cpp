@@ -1,7 +1,10 @@
 // Reads and writes the JSON model file; every field is checked so a bad file is one clear error.
 #include "core/nn/model_file.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/data/point_io.h"
@@ -27,7 +30,7 @@ json dataset_to_json(const Dataset& d) {
 }
 
 [[noreturn]] void fail(const std::string& where, const std::string& what) {
-    throw InputError(where + ": " + what);
+    throw InputError(one_line_message(where, 200) + ": " + what);
 }
 
 const json& field(const json& obj, const char* key, const std::string& where) {
@@ -43,10 +46,38 @@ double number(const json& obj, const char* key, const std::string& where) {
     return d;
 }
 
+// Floats go through double so that a value beyond the float range is refused, not converted.
+float single(const json& obj, const char* key, const std::string& where) {
+    double d = number(obj, key, where);
+    if (std::fabs(d) > std::numeric_limits<float>::max())
+        fail(where, std::string("field '") + key + "' is beyond the 32-bit float range");
+    return static_cast<float>(d);
+}
+
+// An integer within [lo, hi], checked before any conversion (4294967297 is not 1).
+int64_t integer_in(const json& v, int64_t lo, int64_t hi, const std::string& what,
+                   const std::string& where) {
+    bool ok = false;
+    int64_t i = 0;
+    if (v.is_number_unsigned()) {
+        uint64_t u = v.get<uint64_t>();
+        ok = u <= static_cast<uint64_t>(hi);
+        i = static_cast<int64_t>(std::min<uint64_t>(u, static_cast<uint64_t>(hi)));
+    } else if (v.is_number_integer()) {
+        i = v.get<int64_t>();
+        ok = i >= lo && i <= hi;
+    } else {
+        fail(where, what + " must be an integer");
+    }
+    if (!ok) fail(where, what + " must be in " + std::to_string(lo) + ".." + std::to_string(hi));
+    return i;
+}
+
 int integer(const json& obj, const char* key, const std::string& where) {
     const json& v = field(obj, key, where);
-    if (!v.is_number_integer()) fail(where, std::string("field '") + key + "' must be an integer");
-    return v.get<int>();
+    return static_cast<int>(integer_in(v, std::numeric_limits<int>::min(),
+                                       std::numeric_limits<int>::max(),
+                                       std::string("field '") + key + "'", where));
 }
 
 std::string text(const json& obj, const char* key, const std::string& where) {
@@ -66,16 +97,23 @@ Dataset dataset_from_json(const json& j, const std::string& where) {
             const json& q = pts[i];
             if (!q.is_array() || q.size() != 2 || !q[0].is_number() || !q[1].is_number())
                 fail(where, "point " + std::to_string(i) + " must be [x, y]");
-            p(i, 0) = q[0].get<float>();
-            p(i, 1) = q[1].get<float>();
-            if (!std::isfinite(p(i, 0)) || !std::isfinite(p(i, 1)))
-                fail(where, "point " + std::to_string(i) + " is not finite");
+            for (int c = 0; c < 2; ++c) {
+                double v = q[c].get<double>();
+                if (!std::isfinite(v)) fail(where, "point " + std::to_string(i) + " is not finite");
+                if (!(std::fabs(v) <= k_max_coordinate))
+                    fail(where, coordinate_range_error("point " + std::to_string(i)));
+                p(i, c) = static_cast<float>(v);
+            }
         }
-        return Dataset::from_points(std::move(p), name);
+        try {
+            return Dataset::from_points(std::move(p), name);
+        } catch (const InputError& e) {
+            fail(where, e.what());
+        }
     }
     auto kind = dataset_kind_from_name(name);
     if (!kind || *kind == DatasetKind::PointSet)
-        fail(where, "unknown dataset '" + name + "' (a point set must carry 'points')");
+        fail(where, "unknown dataset " + quote_for_message(name) + " (a point set must carry 'points')");
     return Dataset(*kind);
 }
 
@@ -108,7 +146,8 @@ ModelFile model_from_json(const std::string& text_in, const std::string& where) 
     if (j.is_discarded()) fail(where, "not valid JSON");
     if (!j.is_object() || !j.contains("format") || j["format"] != "fmplay-model")
         fail(where, "not an fmplay model file (missing \"format\": \"fmplay-model\")");
-    int version = integer(j, "version", where);
+    int64_t version = integer_in(field(j, "version", where), 0, std::numeric_limits<int64_t>::max(),
+                                 "field 'version'", where);
     if (version != k_format_version)
         fail(where, "unsupported model version " + std::to_string(version) + " (this fmplay reads 1)");
     ModelFile m;
@@ -121,18 +160,16 @@ ModelFile model_from_json(const std::string& text_in, const std::string& where) 
     m.mlp.validate();
     const json& path = field(j, "path", where);
     PathParams pp;
-    pp.sigma_min = static_cast<float>(number(path, "sigma_min", where));
-    pp.beta_min = static_cast<float>(number(path, "beta_min", where));
-    pp.beta_max = static_cast<float>(number(path, "beta_max", where));
-    pp.poly_n = static_cast<float>(number(path, "poly_n", where));
-    pp.ve_sigma_max = static_cast<float>(number(path, "ve_sigma_max", where));
+    pp.sigma_min = single(path, "sigma_min", where);
+    pp.beta_min = single(path, "beta_min", where);
+    pp.beta_max = single(path, "beta_max", where);
+    pp.poly_n = single(path, "poly_n", where);
+    pp.ve_sigma_max = single(path, "ve_sigma_max", where);
     m.path = make_path(text(path, "name", where), pp);
     m.coupling = make_coupling(text(j, "coupling", where));
-    const json& steps = field(j, "steps_trained", where);
-    if (!steps.is_number_integer() || steps.get<int64_t>() < 0)
-        fail(where, "'steps_trained' must be a non-negative integer");
-    m.steps_trained = steps.get<int64_t>();
-    m.loss = static_cast<float>(number(j, "loss", where));
+    m.steps_trained = integer_in(field(j, "steps_trained", where), 0,
+                                 std::numeric_limits<int64_t>::max(), "field 'steps_trained'", where);
+    m.loss = single(j, "loss", where);
     m.source = dataset_from_json(field(j, "source", where), where + " (source)");
     m.target = dataset_from_json(field(j, "target", where), where + " (target)");
     const json& params = field(j, "params", where);
@@ -144,7 +181,8 @@ ModelFile model_from_json(const std::string& text_in, const std::string& where) 
     for (std::size_t i = 0; i < params.size(); ++i) {
         if (!params[i].is_number()) fail(where, "params[" + std::to_string(i) + "] is not a number");
         double v = params[i].get<double>();
-        if (!std::isfinite(v)) fail(where, "params[" + std::to_string(i) + "] is not finite");
+        if (!std::isfinite(v) || std::fabs(v) > std::numeric_limits<float>::max())
+            fail(where, "params[" + std::to_string(i) + "] is not a finite 32-bit float");
         m.params[i] = static_cast<float>(v);
     }
     return m;

@@ -176,6 +176,14 @@ TEST_CASE("from_points validates and point sets sample only their points, unifor
     Points inf_pts(1, 2);
     inf_pts << 1, std::numeric_limits<float>::infinity();
     CHECK_THROWS_AS(Dataset::from_points(inf_pts, "inf"), InputError);
+    // Every point set keeps to the coordinate range, whatever made it (CSV, drawing, model file).
+    Points far(2, 2);
+    far << 0, 0, 0, -2e6f;
+    CHECK_THROWS_WITH_AS(Dataset::from_points(far, "far"), doctest::Contains("outside the range of coordinates"),
+                         InputError);
+    Points edge(1, 2);
+    edge << k_max_coordinate, -k_max_coordinate;
+    CHECK(Dataset::from_points(edge, "edge").point_count() == 1);
     Rng empty_rng(1);
     CHECK_THROWS_AS(Dataset(DatasetKind::PointSet).sample(3, empty_rng), InputError);
 

@@ -294,8 +294,10 @@ TEST_CASE("forward matches a per-sample double reference") {
     for (Activation a : kActivations)
         for (TimeEncoding e : {TimeEncoding::Raw, TimeEncoding::Fourier})
             // Width 50 is not a multiple of the 16-float vector: the GEMM's general path.
-            for (auto [depth, width, batch] : {std::array<int, 3>{1, 16, 1}, {2, 32, 37},
-                                               {4, 64, 70}, {3, 128, 129}, {2, 50, 300}}) {
+            for (std::array<int, 3> dwb : {std::array<int, 3>{1, 16, 1}, {2, 32, 37},
+                                          {4, 64, 70}, {3, 128, 129}, {2, 50, 300}}) {
+                // Plain copies: clang 14 cannot capture structured bindings in CAPTURE's lambda.
+                const int depth = dwb[0], width = dwb[1], batch = dwb[2];
                 MlpConfig c = make_config(depth, width, a, e, 6);
                 CAPTURE(activation_name(a));
                 CAPTURE(time_encoding_name(e));
@@ -325,9 +327,9 @@ TEST_CASE("backward matches central finite differences (parameters and inputs)")
     int case_index = 0;
     for (Activation a : kActivations)
         for (TimeEncoding e : {TimeEncoding::Raw, TimeEncoding::Fourier})
-            for (auto [depth, width, batch] : {std::array<int, 3>{1, 16, 1}, {2, 32, 37},
-                                               {3, 16, 5}, {4, 64, 19}, {2, 16, 80},
-                                               {2, 50, 70}}) {
+            for (std::array<int, 3> dwb : {std::array<int, 3>{1, 16, 1}, {2, 32, 37},
+                                          {3, 16, 5}, {4, 64, 19}, {2, 16, 80}, {2, 50, 70}}) {
+                const int depth = dwb[0], width = dwb[1], batch = dwb[2];
                 ++case_index;
                 MlpConfig c = make_config(depth, width, a, e, 3);
                 CAPTURE(activation_name(a));

@@ -90,9 +90,20 @@ TEST_CASE("parse: separators, optional header, signs and exponents") {
     check_reference_points(parse_points_csv("\"x\",\"y\"\n+1.5,-2\n0,+3.25\n-.001,4E+2\n"));
     check_reference_points(parse_points_csv("\xEF\xBB\xBFX;Y label\n1.5,-2\n0,3.25\n-1e-3,4e2\n"));
     // Values beyond float precision round; denormal-range values become (near) zero.
-    Points p = parse_points_csv("1e-50,123456789012\n");
+    Points p = parse_points_csv("1e-50,999999.987654321\n");
     CHECK(p(0, 0) == 0.0f);
-    CHECK(p(0, 1) == 123456789012.0f);
+    CHECK(p(0, 1) == 999999.987654321f);
+}
+
+TEST_CASE("coordinates beyond the coordinate range are refused with the line") {
+    CHECK(parse_points_csv("1e6,-1e6\n")(0, 1) == -1e6f);  // the limit itself is fine
+    for (const char* text : {"0,0\n1000001,0\n", "0,0\n0,-3e38\n", "0,0\n1e20,1e20\n"}) {
+        CAPTURE(text);
+        std::string msg = error_of([&] { parse_points_csv(text, "big.csv"); });
+        CHECK(contains(msg, "big.csv line 2"));
+        CHECK(contains(msg, "outside the range of coordinates"));
+        check_one_line(msg);
+    }
 }
 
 TEST_CASE("malformed files give one-line InputErrors with the source and line number") {
@@ -133,8 +144,9 @@ TEST_CASE("parse errors in text") {
                    "out of the 32-bit float range"));
     CHECK(
         contains(error_of([] { parse_points_csv("1,2\n3,3.4028236e38\n"); }), "out of the 32-bit"));
-    CHECK(parse_points_csv("3.40282356e38,-3.40282347e+38")(0, 0) ==
-          std::numeric_limits<float>::max());
+    // FLT_MAX itself is a float, but far outside the coordinate range.
+    CHECK(contains(error_of([] { parse_points_csv("3.40282356e38,-3.40282347e+38"); }),
+                   "outside the range of coordinates"));
     CHECK(contains(error_of([] { parse_points_csv("1,2\n3,1e999\n"); }), "line 2"));
     CHECK(contains(error_of([] { parse_points_csv("1,2\n3,NAN\n"); }), "NaN"));
     CHECK(contains(error_of([] { parse_points_csv("1,2\n3,Infinity\n"); }), "infinity"));
@@ -180,12 +192,13 @@ TEST_CASE("save then load round-trips every float exactly") {
     Points p(500, 2);
     for (Eigen::Index i = 0; i < p.rows(); ++i) {
         // Mixed magnitudes, including tiny, huge and exactly representable values.
-        float scale = std::pow(10.0f, static_cast<float>(static_cast<int>(rng.below(60)) - 30));
+        float scale = std::pow(10.0f, static_cast<float>(static_cast<int>(rng.below(35)) - 30));
         p(i, 0) = rng.normal() * scale;
         p(i, 1) = rng.uniform(-5.0f, 5.0f);
     }
     p(0, 0) = 0.0f;
-    p(1, 0) = std::numeric_limits<float>::max();
+    p(1, 0) = k_max_coordinate;
+    p(4, 1) = std::nextafter(-k_max_coordinate, 0.0f);
     p(2, 0) = -std::numeric_limits<float>::denorm_min();
     p(3, 1) = 0.1f;
     std::string path = (dir.path / "pts.csv").string();

@@ -2,11 +2,15 @@
 // modes, the --views parser, trajectories and the layers a scene gets.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "app/render/scene_builder.h"
 #include "core/base/rng.h"
 #include "core/base/types.h"
+#include "core/data/point_io.h"
 
 using namespace fmp;
 
@@ -53,6 +57,36 @@ TEST_CASE("grid spacing is 1, 2 or 5 times a power of ten and at least the minim
             std::abs(mant - 1) < 1e-3 || std::abs(mant - 2) < 1e-3 || std::abs(mant - 5) < 1e-3;
         CHECK(nice);
     }
+}
+
+TEST_CASE("grid lines are counted by index and bounded, wherever the view is") {
+    std::vector<float> xs;
+    CHECK(for_each_line(-1.0f, 1.0f, 0.5f, [&](float x) { xs.push_back(x); }) == 5);
+    CHECK(xs == std::vector<float>{-1.0f, -0.5f, 0.0f, 0.5f, 1.0f});
+    // Far from the origin x += step no longer moves x in float; the lines still come out once each.
+    int n = for_each_line(1e20f - 4e13f, 1e20f + 4e13f, 1e13f, [](float) {});
+    CHECK(n >= 7);
+    CHECK(n <= 9);
+    // A view billions of spacings wide asks for no lines at all rather than billions of them.
+    auto start = std::chrono::steady_clock::now();
+    CHECK(for_each_line(-1e20f, 1e20f, 5e7f, [](float) {}) == 0);
+    CHECK(for_each_line(0.0f, std::numeric_limits<float>::infinity(), 1.0f, [](float) {}) == 0);
+    CHECK(for_each_line(0.0f, 1.0f, 0.0f, [](float) {}) == 0);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(100));
+}
+
+TEST_CASE("fit and zoom keep the view within the zoom range") {
+    View2D v;
+    v.width = 800;
+    v.height = 600;
+    v.fit(Eigen::AlignedBox2f(Eigen::Vector2f(-1e20f, -1e20f), Eigen::Vector2f(1e20f, 1e20f)));
+    CHECK(v.pixels_per_unit == k_min_pixels_per_unit);
+    v.fit(Eigen::AlignedBox2f(Eigen::Vector2f(0, 0), Eigen::Vector2f(1e-9f, 1e-9f)));
+    CHECK(v.pixels_per_unit == k_max_pixels_per_unit);
+    for (int i = 0; i < 200; ++i) v.zoom_at(Eigen::Vector2f(10, 10), 0.5f);
+    CHECK(v.pixels_per_unit == k_min_pixels_per_unit);
+    // At the widest zoom the whole coordinate range fits in a few hundred pixels.
+    CHECK(2 * k_max_coordinate * v.pixels_per_unit < 400.0f);
 }
 
 TEST_CASE("target modes: moons have 2, eight gaussians 8, a normal 1; every point gets a mode") {
