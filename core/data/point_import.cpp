@@ -1,7 +1,6 @@
 // Image and text imports: decode or rasterise to a grid of masses, then sample points from it.
 #include "core/data/point_import.h"
 
-#include <stb/stb_image.h>
 #include <stb/stb_truetype.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 
 #include "core/base/resources.h"
 #include "core/base/rng.h"
+#include "core/data/image_decode.h"
 #include "core/data/point_io.h"
 
 namespace fmp {
@@ -108,64 +108,6 @@ void check_common(const char* what, int points, float box_lo, float box_hi) {
                          std::to_string(box_lo) + ", " + std::to_string(box_hi) + ")");
 }
 
-// [SECTION] Images
-
-enum class ImageFormat { Png, Jpeg, Bmp, Gif, Unknown };
-
-// stb_image also guesses TGA, whose header has no signature, so random bytes can "decode" as a
-// TGA; sniffing the magic numbers first keeps garbage an error and the accepted formats explicit.
-ImageFormat sniff(std::string_view b) {
-    auto starts = [&](std::string_view magic) { return b.substr(0, magic.size()) == magic; };
-    if (starts(std::string_view("\x89PNG\r\n\x1a\n", 8))) return ImageFormat::Png;
-    if (starts("\xFF\xD8\xFF")) return ImageFormat::Jpeg;
-    if (starts("BM")) return ImageFormat::Bmp;
-    if (starts("GIF87a") || starts("GIF89a")) return ImageFormat::Gif;
-    return ImageFormat::Unknown;
-}
-
-uint32_t read_le(std::string_view b, std::size_t at, int n) {
-    uint32_t v = 0;
-    for (int i = n - 1; i >= 0; --i)
-        v = (v << 8) | static_cast<unsigned char>(b[at + static_cast<std::size_t>(i)]);
-    return v;
-}
-
-// stb_image reads past the end of a BMP as zeros, so a truncated BMP would "decode" as a black
-// block. For the uncompressed layouts the pixel array's size is known from the header: check it.
-// Returns an empty string when the file is long enough (or the layout is one stb refuses anyway).
-std::string bmp_truncation(std::string_view b) {
-    if (b.size() < 26) return "the header ends early";
-    const uint32_t offset = read_le(b, 10, 4), header = read_le(b, 14, 4);
-    int64_t w = 0, h = 0, bpp = 0, compression = 0;
-    if (header == 12) {
-        w = read_le(b, 18, 2), h = read_le(b, 20, 2), bpp = read_le(b, 24, 2);
-    } else if (header >= 40 && b.size() >= 34) {
-        w = static_cast<int32_t>(read_le(b, 18, 4));
-        h = static_cast<int32_t>(read_le(b, 22, 4));
-        bpp = read_le(b, 28, 2);
-        compression = read_le(b, 30, 4);
-    } else {
-        return {};
-    }
-    const bool uncompressed = compression == 0 || compression == 3 || compression == 6;
-    if (!uncompressed || w <= 0 || bpp <= 0 || bpp > 32) return {};
-    const int64_t stride = (w * bpp + 31) / 32 * 4;
-    const int64_t need = static_cast<int64_t>(offset) + stride * (h < 0 ? -h : h);
-    if (static_cast<int64_t>(b.size()) < need)
-        return "the pixel data ends early (" + std::to_string(b.size()) + " of " +
-               std::to_string(need) + " bytes)";
-    return {};
-}
-
-std::string stb_reason() {
-    const char* r = stbi_failure_reason();
-    return r ? std::string(r) : std::string("unknown error");
-}
-
-struct StbiFree {
-    void operator()(unsigned char* p) const { stbi_image_free(p); }
-};
-
 // Mass for every (grey, alpha) byte pair, so the per-pixel work is a table lookup, not a pow.
 std::vector<float> mass_table(const ImageImportOptions& opt) {
     std::vector<float> lut(256 * 256);
@@ -192,46 +134,10 @@ Points image_bytes_to_points(std::string_view bytes, const ImageImportOptions& o
     if (!(opt.contrast >= 0.1f && opt.contrast <= 10.0f))
         throw InputError("image import: contrast must be in 0.1..10 (got " +
                          std::to_string(opt.contrast) + ")");
-    if (bytes.size() > k_max_image_file_bytes)
-        throw InputError(name + " is larger than the 64 MiB image limit");
-    if (bytes.empty()) throw InputError(name + " is empty, not an image");
-    const ImageFormat format = sniff(bytes);
-    if (format == ImageFormat::Unknown)
-        throw InputError(name + " is not a PNG, JPEG, BMP or GIF image");
-
-    const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
-    const int len = static_cast<int>(bytes.size());
-    int w = 0, h = 0, comp = 0;
-    // The header alone: a 30000 x 30000 claim is refused here without allocating anything.
-    if (!stbi_info_from_memory(data, len, &w, &h, &comp))
-        throw InputError(name + " is not a readable image (" + stb_reason() + ")");
-    if (w <= 0 || h <= 0)
-        throw InputError(name + " has no pixels (" + std::to_string(w) + "x" +
-                         std::to_string(h) + ")");
-    if (w > k_max_image_side || h > k_max_image_side ||
-        static_cast<long long>(w) * h > k_max_image_pixels)
-        throw InputError(name + " is " + std::to_string(w) + "x" + std::to_string(h) +
-                         " pixels; images are limited to 8192 pixels a side and 40 megapixels");
-
-    if (format == ImageFormat::Bmp) {
-        std::string why = bmp_truncation(bytes);
-        if (!why.empty()) throw InputError(name + " is a truncated BMP: " + why);
-    }
-
-    // The app may flip textures on load globally; imports always read row 0 as the top.
-    stbi_set_flip_vertically_on_load_thread(0);
-    int lw = 0, lh = 0, lcomp = 0;
-    // Two channels: stb converts any format to luminance + alpha (alpha 255 when opaque).
-    std::unique_ptr<unsigned char, StbiFree> pixels(
-        stbi_load_from_memory(data, len, &lw, &lh, &lcomp, 2));
-    if (!pixels) throw InputError(name + " could not be decoded (" + stb_reason() + ")");
-    if (lw != w || lh != h)
-        throw InputError(name + " is inconsistent: its header says " + std::to_string(w) + "x" +
-                         std::to_string(h) + " but it decodes as " + std::to_string(lw) + "x" +
-                         std::to_string(lh));
-
+    const LumaAlpha img = decode_image(bytes, name);
+    const int w = img.w, h = img.h;
     const std::vector<float> lut = mass_table(opt);
-    const unsigned char* px = pixels.get();
+    const unsigned char* px = img.px.data();
     RowMass row_mass = [&](int r, float* out) {
         const unsigned char* p = px + static_cast<std::size_t>(r) * static_cast<std::size_t>(w) * 2;
         for (int c = 0; c < w; ++c, p += 2)

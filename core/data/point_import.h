@@ -6,13 +6,11 @@
 #include <string_view>
 
 #include "core/base/types.h"
+#include "core/data/image_decode.h"
 
 namespace fmp {
 
 // Limits that keep an import bounded on hostile input; the error messages quote them.
-inline constexpr std::size_t k_max_image_file_bytes = 64u << 20;   // 64 MiB
-inline constexpr int k_max_image_side = 8192;                        // pixels, either side
-inline constexpr long long k_max_image_pixels = 40'000'000;          // 40 megapixels
 inline constexpr int k_max_import_points = 2'000'000;
 inline constexpr int k_max_text_chars = 64;                          // code points
 
@@ -39,9 +37,9 @@ struct ImageImportOptions {
 };
 
 // Reads an image file (at most k_max_image_file_bytes) and samples it. Throws InputError naming
-// the file: not a PNG/JPEG/BMP/GIF, truncated or corrupt (with stb_image's reason), larger than
-// k_max_image_side or k_max_image_pixels (checked from the header before decoding), no mass to
-// sample, or options out of range.
+// the file: not a PNG/JPEG/BMP/GIF, truncated or corrupt (with the decoder's reason: libpng,
+// libjpeg-turbo, giflib, stb_image for BMP), larger than k_max_image_side or k_max_image_pixels
+// (checked from the header before decoding), no mass to sample, or options out of range.
 Points image_to_points(const std::string& path, const ImageImportOptions& opt);
 // The same for image bytes already in memory; `name` is what error messages call them.
 Points image_bytes_to_points(std::string_view bytes, const ImageImportOptions& opt,
