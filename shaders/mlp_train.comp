@@ -24,6 +24,9 @@ layout(std430, binding = 2) buffer Partials { float partials[]; };          // g
 layout(std430, binding = 4) readonly buffer Pools { vec2 pools[]; };        // source, target
 layout(std430, binding = 5) readonly buffer BatchData { float batch[]; };   // x0 | x1 | t
 layout(std430, binding = 6) buffer GroupStats { float stats[]; };           // groups x 21, then dL/dx
+// The loss ring; word HEALTH, after it, is the divergence flag reduce_adam.comp raises.
+layout(std430, binding = 7) readonly buffer Health { uint health[]; };
+const uint HEALTH = uint(RING) * 22u;
 
 uniform uint u_batch;          // B
 uniform int u_sampled;         // 1: sample rows on the GPU; 0: read the explicit batch
@@ -32,6 +35,7 @@ uniform uint u_step;           // the step being taken (decorrelates the batches
 uniform int u_source_normal;   // 1: the source is N(0, I), sampled by Box-Muller
 uniform uint u_source_offset, u_source_count, u_target_offset, u_target_count;
 uniform int u_want_dx;         // write dL/dx after the group stats
+uniform int u_guard;           // 1: a training step, which a diverged run skips
 uniform uint u_dx_offset;
 // The probability path (probability_path.h): kind and parameters.
 uniform int u_path;            // 0 CondOT, 1 LipmanOT, 2 VP, 3 Cosine, 4 LinearVP, 5 Polynomial, 6 VE
@@ -191,6 +195,8 @@ void hidden_backprop(int l, int gb, int ab) {
 }
 
 void main() {
+    // Steps queued after a divergence cost nothing; the whole group leaves before any barrier.
+    if (u_guard != 0 && health[HEALTH] != 0u) return;
     uint lid = gl_LocalInvocationIndex;
     uint group = gl_WorkGroupID.x;
     uint pbase = group * uint(PCOUNT);

@@ -3,6 +3,13 @@
 // (u_update 0, for Engine::gradients) or takes one Adam/AdamW step (u_update 1), refreshing the
 // transposed weight copy that backprop reads. Invocation 0 also reduces the loss statistics
 // and appends them to the loss ring, so no step needs a readback.
+//
+// The divergence guard lives here too, so a bad step never reaches the weights: every invocation
+// sums the loss as invocation 0 does; if it is NaN or inf no parameter is updated, and an update
+// that would make a parameter or its second moment NaN or inf is not written. Either raises the
+// flag at ring word HEALTH (then: step, cause 1 loss / 2 parameters, loss bits; then the two
+// snapshot slots' tags), and while it is up every later update (and the training pass, and
+// train_snapshot.comp) does nothing until the CPU rolls back.
 layout(local_size_x = 256) in;
 
 #include "mlp_layout.glsl"
@@ -12,9 +19,10 @@ layout(std430, binding = 1) writeonly buffer ParamsT { float params_t[]; };
 layout(std430, binding = 2) readonly buffer Partials { float partials[]; };
 layout(std430, binding = 3) buffer Moments { float moments[]; };  // m | v
 layout(std430, binding = 4) writeonly buffer Grads { float grads[]; };
-layout(std430, binding = 5) buffer Ring { uint ring[]; };          // RING x 22 words
+layout(std430, binding = 5) buffer Ring { uint ring[]; };          // RING x 22 words, health
 layout(std430, binding = 6) readonly buffer GroupStats { float stats[]; };
 layout(std430, binding = 7) writeonly buffer StepStats { float step_stats[]; }; // 21 floats
+const uint HEALTH = uint(RING) * 22u;  // the words after the loss ring
 
 uniform uint u_groups;
 uniform int u_update;
@@ -26,21 +34,37 @@ uniform float u_beta1, u_beta2, u_eps;
 // inv_sqrt_bc2 = 1 / sqrt(1 - beta2^t), keep = 1 - lr wd for AdamW (1 for Adam).
 uniform float u_step_size, u_inv_sqrt_bc2, u_keep;
 
+// NaN or inf, from the bits: immune to a compiler that assumes finite math.
+bool not_finite(float x) { return (floatBitsToUint(x) & 0x7f800000u) == 0x7f800000u; }
+
+void raise_flag(uint cause, float loss) {
+    if (atomicCompSwap(ring[HEALTH], 0u, 1u) != 0u) return;  // the first report wins
+    ring[HEALTH + 1u] = u_step;
+    ring[HEALTH + 2u] = cause;
+    ring[HEALTH + 3u] = floatBitsToUint(loss);
+}
+
 void main() {
     uint i = gl_GlobalInvocationID.x;
+    if (u_update != 0 && ring[HEALTH] != 0u) return;
+    // The same sum, in the same order, as invocation 0's s[0] below.
+    float loss = 0.0;
+    for (uint g = 0u; g < u_groups; ++g) loss += stats[g * 21u];
+    bool bad_loss = u_update != 0 && not_finite(loss);
     if (i == 0u) {
         float s[21];
         for (int q = 0; q < 21; ++q) s[q] = 0.0;
         for (uint g = 0u; g < u_groups; ++g)
             for (int q = 0; q < 21; ++q) s[q] += stats[g * 21u + uint(q)];
         for (int q = 0; q < 21; ++q) step_stats[q] = s[q];
-        if (u_record != 0) {
+        if (u_record != 0 && !bad_loss) {
             uint slot = (u_step % uint(RING)) * 22u;
             ring[slot] = u_step;
             for (int q = 0; q < 21; ++q) ring[slot + 1u + uint(q)] = floatBitsToUint(s[q]);
         }
+        if (bad_loss) raise_flag(1u, loss);
     }
-    if (i >= uint(PCOUNT)) return;
+    if (bad_loss || i >= uint(PCOUNT)) return;
     float g = 0.0;
     for (uint q = 0u; q < u_groups; ++q) g += partials[q * uint(PCOUNT) + i];
     if (u_update == 0) {
@@ -49,9 +73,14 @@ void main() {
     }
     float m = u_beta1 * moments[i] + (1.0 - u_beta1) * g;
     float v = u_beta2 * moments[uint(PCOUNT) + i] + (1.0 - u_beta2) * g * g;
+    float theta = u_keep * params[i] - u_step_size * m / (sqrt(v) * u_inv_sqrt_bc2 + u_eps);
+    // An overflowed g^2 would stay inf in v and freeze the weight: as bad as a NaN weight.
+    if (not_finite(theta) || not_finite(v)) {
+        raise_flag(2u, loss);
+        return;
+    }
     moments[i] = m;
     moments[uint(PCOUNT) + i] = v;
-    float theta = u_keep * params[i] - u_step_size * m / (sqrt(v) * u_inv_sqrt_bc2 + u_eps);
     params[i] = theta;
     // The transposed copy: W_l^T (out x in) at the same offset; biases as they are.
     uint ti = i;

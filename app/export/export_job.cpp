@@ -16,6 +16,7 @@
 #include "app/export/frame_overlay.h"
 #include "app/render/scene_builder.h"
 #include "app/run/train_options.h"
+#include "app/run/training_run.h"
 #include "core/engine/engine.h"
 #include "core/engine/gl/gl_context.h"
 #include "core/nn/model_file.h"
@@ -192,8 +193,11 @@ Snapshot ExportJob::Impl::compute_snapshot(int i) {
             }
             engine->train(static_cast<int>(std::min<int64_t>(k_train_chunk, goal - engine->step_count())));
             (void)engine->take_losses();
+            // A diverged engine trains no further: stop with its one-line diagnosis.
+            throw_if_diverged(*engine, setup);
             trained = engine->step_count();
         }
+        throw_if_diverged(*engine, setup, /*wait=*/true);
         auto mlp = std::make_shared<Mlp>(setup.config.mlp, 1);
         mlp->set_params(engine->params());
         snap.mlp = mlp;

@@ -20,6 +20,9 @@ struct GuiRunStats {
     std::size_t drawn_source_points = 0;
     int dataset_swaps = 0;      // drawn/imported sets handed to training with the weights kept
     int training_resets = 0;    // fresh weights since the start (the first one counts)
+    int divergences = 0;        // runs the engine stopped and rolled back (NaN or inf)
+    bool training_paused = false;
+    float learning_rate = 0.0f;  // at the end of the run
 };
 
 // Opens the window and runs until it is closed (or `frames` frames); returns the exit code.

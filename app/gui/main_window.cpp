@@ -23,8 +23,10 @@
 
 #include "app/gui/main_window.h"
 #include "app/gui/theme.h"
+#include "app/gui/widgets.h"
 #include "app/gui/window_layout.h"
 #include "app/render/png_writer.h"
+#include "app/run/training_run.h"
 #include "core/base/clock.h"
 #include "core/base/parallel.h"
 #include "core/engine/gl/gl_context.h"
@@ -172,11 +174,10 @@ void GuiApp::init_imgui() {
 // ---------------------------------------------------------------------------------------------
 // [SECTION] Settings -> engine and worker
 
-void GuiApp::reset_training() {
+TrainConfig GuiApp::train_config() const {
     const UiSettings& s = m_settings;
     TrainConfig config;
-    m_path = ProbabilityPath(*path_kind_from_name(path_names()[s.path]));
-    config.path = m_path;
+    config.path = ProbabilityPath(*path_kind_from_name(path_names()[s.path]));
     config.coupling = *coupling_kind_from_name(coupling_names()[s.coupling]);
     config.mlp.width = s.width;
     config.mlp.depth = s.depth;
@@ -184,6 +185,13 @@ void GuiApp::reset_training() {
     config.optimizer.lr = s.lr;
     config.batch = s.batch;
     config.seed = static_cast<uint64_t>(s.seed);
+    return config;
+}
+
+void GuiApp::reset_training() {
+    const UiSettings& s = m_settings;
+    TrainConfig config = train_config();
+    m_path = config.path;
     config.validate();
     Dataset source = dataset_at(s.source, DrawWhich::Source);
     Dataset target = dataset_at(s.target, DrawWhich::Target);
@@ -192,6 +200,9 @@ void GuiApp::reset_training() {
                         m_spec.path.kind() != m_path.kind();
     m_trainer->reset(config, source, target);
     m_trainer->set_running(m_training && m_steps_per_frame == 0);
+    // Fresh weights: nothing to roll back or explain any more.
+    m_divergence_open = false;
+    if (!m_divergence_status.empty() && m_message == m_divergence_status) m_message_until = 0.0;
     m_loss_raw.clear();
     m_loss_smooth.clear();
     m_loss_first_step = 0;
@@ -284,6 +295,8 @@ int GuiApp::run(GuiRunStats* stats) {
                     "training resets: %llu\n",
                     drawn_target, drawn_source, m_draw->swaps(),
                     static_cast<unsigned long long>(snap.generation));
+        std::printf("divergences: %d\ntraining paused: %s\nlearning rate: %g\n",
+                    m_divergence_total, m_training ? "no" : "yes", m_settings.lr);
         std::fflush(stdout);
     }
     if (stats) {
@@ -297,6 +310,9 @@ int GuiApp::run(GuiRunStats* stats) {
         stats->drawn_source_points = drawn_source;
         stats->dataset_swaps = m_draw->swaps();
         stats->training_resets = static_cast<int>(snap.generation);
+        stats->divergences = m_divergence_total;
+        stats->training_paused = !m_training;
+        stats->learning_rate = m_settings.lr;
     }
     std::string err = m_trainer->error();
     if (!err.empty()) {
@@ -365,8 +381,12 @@ void GuiApp::handle_input() {
     if (!io.WantTextInput && !io.WantCaptureKeyboard) {
         if (ImGui::IsKeyPressed(GLFW_KEY_SPACE, false)) m_playing = !m_playing;
         if (ImGui::IsKeyPressed(GLFW_KEY_T, false)) {
-            m_training = !m_training;
-            m_trainer->set_running(m_training && m_steps_per_frame == 0);
+            if (!m_training && m_divergence_open) {
+                resume_after_divergence(false);
+            } else {
+                m_training = !m_training;
+                m_trainer->set_running(m_training && m_steps_per_frame == 0);
+            }
         }
         if (ImGui::IsKeyPressed(GLFW_KEY_R, false)) reset_training();
         if (ImGui::IsKeyPressed(GLFW_KEY_LEFT))
@@ -438,8 +458,14 @@ void GuiApp::sync_with_workers() {
     if (snap.generation != m_snapshot.generation) {
         m_loss_raw.clear();
         m_loss_smooth.clear();
+        m_divergences_seen = 0;
     }
     m_snapshot = snap;
+    if (snap.health.divergences > m_divergences_seen) {
+        m_divergence_total += snap.health.divergences - m_divergences_seen;
+        m_divergences_seen = snap.health.divergences;
+        if (snap.health.diverged) note_divergence(snap.health);
+    }
     if (snap.params && snap.params_version != m_sent_params_version) {
         m_worker->set_params(snap.params, snap.mlp, snap.params_version);
         m_sent_params_version = snap.params_version;
@@ -463,6 +489,57 @@ void GuiApp::sync_with_workers() {
         m_loss_raw.resize(m_loss_raw.size() / 2);
         m_loss_smooth.resize(m_loss_smooth.size() / 2);
     }
+}
+
+void GuiApp::note_divergence(const TrainHealth& h) {
+    m_divergence_open = true;
+    m_training = false;
+    m_trainer->set_running(false);
+    const TrainConfig config = train_config();
+    const DivergenceDiagnosis d = diagnose_divergence(config, m_spec.source, m_spec.target);
+    char buf[160];
+    std::string why;
+    if (d.suspect == DivergenceSuspect::DataScale) {
+        bool target = d.target_extent >= d.source_extent;
+        std::snprintf(buf, sizeof buf, "the %s points reach |x| = %.3g; rescale them to a few units",
+                      target ? "target" : "source", target ? d.target_extent : d.source_extent);
+        why = buf;
+    } else {
+        std::snprintf(buf, sizeof buf, "the learning rate %g is too high for this %d × %d network",
+                      config.optimizer.lr, config.mlp.depth, config.mlp.width);
+        why = buf;
+    }
+    const char* what = h.cause == DivergenceCause::LossNotFinite
+                           ? "the loss became NaN or infinite"
+                           : "an update made the weights (or Adam's moments) NaN or infinite";
+    m_divergence_text = "Training diverged at step " + with_commas(h.step) + ": " + what +
+                        ". Paused and rolled back to step " + with_commas(h.restored_step) +
+                        " (the last good weights and optimizer state). Likely cause: " + why + ".";
+    m_divergence_status = "Training diverged at step " + with_commas(h.step) + " (" +
+                          divergence_cause_name(h.cause) + "): paused, rolled back to step " +
+                          with_commas(h.restored_step) + "; lower the learning rate";
+    m_message = m_divergence_status;
+    m_message_until = m_now + 1e9;  // until training goes on
+    if (m_continue_armed) {
+        m_continue_armed = false;
+        resume_after_divergence(true);
+    }
+}
+
+void GuiApp::resume_after_divergence(bool lower_rate) {
+    if (lower_rate) {
+        m_settings.lr = m_settings.lr / 10.0f;
+        m_trainer->set_learning_rate(m_settings.lr);
+    }
+    m_trainer->acknowledge_divergence();
+    m_divergence_open = false;
+    m_training = true;
+    m_trainer->set_running(m_steps_per_frame == 0);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "Training goes on from step %s with learning rate %g",
+                  with_commas(m_snapshot.health.restored_step).c_str(), m_settings.lr);
+    m_message = buf;
+    m_message_until = m_now + 6.0;
 }
 
 void GuiApp::fit_view() {

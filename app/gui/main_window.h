@@ -46,7 +46,12 @@ class GuiApp {
     void sync_with_workers();
     void render_canvas();
     void reset_training();  // settings that need fresh weights
+    TrainConfig train_config() const;  // the panels' settings as a config
     void update_spec();     // settings that only re-integrate
+    // The engine stopped a diverging run and rolled it back: pause and say why.
+    void note_divergence(const TrainHealth& health);
+    // Trains on from the restored weights, with a tenfold lower rate if lower_rate.
+    void resume_after_divergence(bool lower_rate);
     void fit_view();
     void take_screenshot(const std::string& path);
     // [script.cpp]
@@ -104,6 +109,14 @@ class GuiApp {
     std::vector<float> m_loss_raw, m_loss_smooth;
     int64_t m_loss_first_step = 0;
     double m_loss_ema = 0.0, m_loss_ema_weight = 0.0;
+    // Divergences: the engine's count seen for this generation, the total since start (for the
+    // report), and while one is open (paused, not yet continued) the texts that explain it.
+    int m_divergences_seen = 0;
+    int m_divergence_total = 0;
+    bool m_divergence_open = false;
+    bool m_continue_armed = false;    // --script continue=1 before the divergence it answers
+    std::string m_divergence_text;    // the Training section's explanation
+    std::string m_divergence_status;  // the status bar's short form (red while it shows)
 
     // Layout and feel.
     bool m_panels = true;

@@ -149,8 +149,9 @@ void GuiApp::draw_status_bar() {
         "panels · S screenshot · D draw mode (E eraser, Ctrl+Z undo, Ctrl+Shift+Z redo)");
     if (!m_message.empty() && m_now < m_message_until) {
         ImGui::SameLine();
-        // A failed import's message is red, like its copy in the Data panel.
-        bool failed = !m_draw->error().empty() && m_message == m_draw->error();
+        // A failed import's message is red, like its copy in the Data panel; so is a divergence.
+        bool failed = (!m_draw->error().empty() && m_message == m_draw->error()) ||
+                      (!m_divergence_status.empty() && m_message == m_divergence_status);
         ImGui::TextColored(failed ? ImVec4(1.0f, 0.42f, 0.40f, 1.0f)
                                   : ImVec4(0.55f, 0.85f, 0.75f, 1.0f),
                            "   ·   %s", m_message.c_str());

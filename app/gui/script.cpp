@@ -8,6 +8,18 @@
 
 namespace fmp {
 
+namespace {
+
+float number_value(const std::string& key, const std::string& value) {
+    char* end = nullptr;
+    float v = std::strtof(value.c_str(), &end);
+    if (value.empty() || *end != '\0')
+        throw InputError("--script " + key + "=" + quote_for_message(value) + " is not a number");
+    return v;
+}
+
+}  // namespace
+
 void GuiApp::parse_script(const std::string& text) {
     std::stringstream in(text);
     std::string item;
@@ -17,14 +29,23 @@ void GuiApp::parse_script(const std::string& text) {
         if (colon == std::string::npos || eq == std::string::npos || eq < colon)
             throw InputError("bad --script item '" + item + "'; expected FRAME:KEY=VALUE");
         static const std::vector<std::string> keys = [] {
-            std::vector<std::string> k = {"target", "source", "path", "coupling", "solver",
-                                          "steps",  "views",  "time", "train",    "play"};
+            std::vector<std::string> k = {"target", "source", "path",  "coupling", "solver",
+                                          "steps",  "views",  "time",  "train",    "play",
+                                          "lr",     "width",  "depth", "continue"};
             for (const auto& d : DrawPanel::script_keys()) k.push_back(d);
             return k;
         }();
         std::string key = item.substr(colon + 1, eq - colon - 1);
         if (name_index(keys, key) < 0)
             throw InputError("unknown --script key '" + key + "'; valid keys: " + join_names(keys));
+        // Values that would stop the window mid-run are checked now, before it opens.
+        const std::string value = item.substr(eq + 1);
+        if (key == "lr") validate_learning_rate(number_value(key, value));
+        if (key == "width" || key == "depth") {
+            MlpConfig c;
+            (key == "width" ? c.width : c.depth) = static_cast<int>(number_value(key, value));
+            c.validate();
+        }
         m_script.emplace_back(std::atoi(item.substr(0, colon).c_str()), item.substr(colon + 1));
     }
 }
@@ -56,10 +77,26 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
     else if (key == "time")
         m_t = std::clamp(static_cast<float>(std::atof(value.c_str())), 0.0f, 1.0f),
         m_playing = false;
+    else if (key == "train" && (value == "on" || value == "1") && m_divergence_open)
+        resume_after_divergence(false);
     else if (key == "train")
         m_training = value == "on" || value == "1",
         m_trainer->set_running(m_training && m_steps_per_frame == 0);
-    else if (key == "play")
+    else if (key == "lr")
+        m_settings.lr = std::strtof(value.c_str(), nullptr),
+        m_trainer->set_learning_rate(m_settings.lr);
+    else if (key == "width")
+        m_settings.width = std::atoi(value.c_str()), reset_training();
+    else if (key == "depth")
+        m_settings.depth = std::atoi(value.c_str()), reset_training();
+    else if (key == "continue") {
+        // The "Continue with lr = lr/10" button. Training runs on another thread, so a script
+        // cannot know the frame a divergence shows up in: before one, this answers the next.
+        if (m_divergence_open)
+            resume_after_divergence(true);
+        else
+            m_continue_armed = true;
+    } else if (key == "play")
         m_playing = value == "on" || value == "1";
     else
         throw InputError("unknown --script key '" + key + "'");

@@ -165,6 +165,22 @@ void GuiApp::draw_settings_panel() {
     }
 
     if (ImGui::CollapsingHeader("Training", ImGuiTreeNodeFlags_DefaultOpen)) {
+        if (m_divergence_open) {
+            // The guard stopped a diverging run: say what happened and offer the usual remedy.
+            ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.42f, 0.40f, 1.0f));
+            ImGui::PushTextWrapPos(0.0f);
+            ImGui::TextUnformatted(m_divergence_text.c_str());
+            ImGui::PopTextWrapPos();
+            ImGui::PopStyleColor();
+            char label[64];
+            std::snprintf(label, sizeof(label), "Continue with lr = %g", st.lr / 10.0f);
+            ImGui::PushStyleColor(ImGuiCol_Button, IM_COL32(140, 60, 55, 255));
+            if (ImGui::Button(label, ImVec2(-FLT_MIN, 0))) resume_after_divergence(true);
+            ImGui::PopStyleColor();
+            tip("Lowers the learning rate tenfold and trains on from the restored weights. A step "
+                "of size η moves every weight by about η (Adam normalises the gradient), so a rate "
+                "that is too large overshoots, and the errors grow until they overflow.");
+        }
         float bw = (ImGui::GetContentRegionAvail().x - 2 * ImGui::GetStyle().ItemSpacing.x) / 3.0f;
         if (m_training) {
             ImGui::PushStyleColor(ImGuiCol_Button, IM_COL32(40, 90, 80, 255));
@@ -173,15 +189,22 @@ void GuiApp::draw_settings_panel() {
             ImGui::PopStyleColor();
         } else {
             ImGui::PushStyleColor(ImGuiCol_Button, IM_COL32(50, 80, 140, 255));
-            if (ImGui::Button("▶ Train", ImVec2(bw, 0)))
-                m_training = true, m_trainer->set_running(m_steps_per_frame == 0);
+            if (ImGui::Button("▶ Train", ImVec2(bw, 0))) {
+                if (m_divergence_open)
+                    resume_after_divergence(false);  // the same rate: the user's call
+                else
+                    m_training = true, m_trainer->set_running(m_steps_per_frame == 0);
+            }
             ImGui::PopStyleColor();
         }
         tip("Start or pause training (key T). Training runs while everything animates; the view "
             "always uses the "
             "newest weights.");
         ImGui::SameLine();
-        if (ImGui::Button("Step", ImVec2(bw, 0))) m_trainer->step_once(1);
+        if (ImGui::Button("Step", ImVec2(bw, 0))) {
+            if (m_divergence_open) m_trainer->acknowledge_divergence(), m_divergence_open = false;
+            m_trainer->step_once(1);
+        }
         tip("One optimizer step on one batch: sample x0, x1, t, build x_t, regress v_θ(x_t, t) on "
             "the conditional "
             "velocity, update θ.");

@@ -39,6 +39,7 @@ void Trainer::reset(const TrainConfig& config, const Dataset& source, const Data
         m_pending_datasets.reset();
         m_pending_lr.reset();
         m_pending_batch.reset();
+        m_pending_acknowledge = false;  // a reset clears the divergence itself
     }
     m_wake.notify_all();
 }
@@ -75,6 +76,14 @@ void Trainer::set_learning_rate(float lr) {
     {
         std::lock_guard<std::mutex> lock(m_mutex);
         m_pending_lr = lr;
+    }
+    m_wake.notify_all();
+}
+
+void Trainer::acknowledge_divergence() {
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_pending_acknowledge = true;
     }
     m_wake.notify_all();
 }
@@ -116,7 +125,9 @@ void Trainer::worker_loop() {
             std::unique_lock<std::mutex> lock(m_mutex);
             m_wake.wait(lock, [this] {
                 return m_stop || m_pending_reset || m_pending_datasets || m_pending_lr || m_pending_batch ||
-                       m_single_steps > 0 || (m_running.load() && m_has_model && m_error.empty());
+                       m_pending_acknowledge || m_single_steps > 0 ||
+                       (m_running.load() && m_has_model && m_error.empty() &&
+                        !m_snapshot.health.diverged);  // a diverged engine would not train
             });
             if (m_stop) return;
         }
@@ -130,6 +141,7 @@ bool Trainer::slice(double budget_ms) {
     std::optional<DatasetsCommand> datasets;
     std::optional<float> lr;
     std::optional<int> batch;
+    bool acknowledge = false;
     int single = 0;
     {
         std::lock_guard<std::mutex> lock(m_mutex);
@@ -137,6 +149,7 @@ bool Trainer::slice(double budget_ms) {
         datasets.swap(m_pending_datasets);
         lr.swap(m_pending_lr);
         batch.swap(m_pending_batch);
+        std::swap(acknowledge, m_pending_acknowledge);
         single = m_single_steps;
         m_single_steps = 0;
     }
@@ -145,6 +158,7 @@ bool Trainer::slice(double budget_ms) {
             m_engine->reset(reset->config, reset->source, reset->target);
             m_engine->take_losses();
             m_has_model = true;
+            m_divergences_seen = 0;
             m_chunk = 4;
             m_rate_ema = 0.0;
             m_train_seconds = 0.0;
@@ -154,14 +168,16 @@ bool Trainer::slice(double budget_ms) {
             m_snapshot.mlp = reset->config.mlp;
             m_snapshot.loss_by_time = {};
             m_snapshot.steps_per_second = 0.0;
+            m_snapshot.health = TrainHealth{};
         }
         if (!m_has_model) return reset.has_value();
         if (datasets) m_engine->set_datasets(datasets->source, datasets->target);
         if (lr) m_engine->set_learning_rate(*lr);
         if (batch) m_engine->set_batch_size(*batch);
+        if (acknowledge) m_engine->acknowledge_divergence();
         int steps = single;
         if (m_running.load()) steps += m_chunk;
-        if (steps > 0) {
+        if (steps > 0 && !m_engine->health().diverged) {
             double start = now_seconds();
             m_engine->train(steps);
             double elapsed = std::max(1e-6, now_seconds() - start);
@@ -174,7 +190,17 @@ bool Trainer::slice(double budget_ms) {
             // truth: cap its per-frame chunk so the queue never holds more than a frame's work.
             m_chunk = static_cast<int>(std::clamp(ideal, 1.0, m_threaded ? 4096.0 : 128.0));
         }
-        publish(reset.has_value() || single > 0);
+        // A divergence pauses training; the window shows it and offers a lower rate. The
+        // rolled-back weights go out at once.
+        const TrainHealth health = m_engine->health();
+        const bool diverged_now = health.divergences > m_divergences_seen;
+        m_divergences_seen = health.divergences;
+        if (diverged_now) m_running.store(false);
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            m_snapshot.health = health;
+        }
+        publish(reset.has_value() || single > 0 || diverged_now || acknowledge);
         return true;
     } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(m_mutex);
@@ -197,6 +223,8 @@ void Trainer::publish(bool force) {
     }
     int64_t step = m_engine->step_count();
     std::lock_guard<std::mutex> lock(m_mutex);
+    // Steps a rollback undid are not part of the history any more.
+    while (!m_losses.empty() && m_losses.back().step > step) m_losses.pop_back();
     m_losses.insert(m_losses.end(), losses.begin(), losses.end());
     // A UI that stops reading (minimised) must not grow this without bound.
     if (m_losses.size() > 200000) m_losses.erase(m_losses.begin(), m_losses.begin() + 100000);

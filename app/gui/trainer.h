@@ -24,6 +24,9 @@ struct TrainingSnapshot {
     double steps_per_second = 0.0;
     double training_seconds = 0.0;  // time spent training since the last reset
     LossByTime loss_by_time{};
+    // The engine's divergence guard: when `diverged`, training has stopped by itself and the
+    // weights are back at health.restored_step until acknowledge_divergence().
+    TrainHealth health;
 };
 
 class Trainer {
@@ -44,6 +47,8 @@ class Trainer {
     void step_once(int steps = 1);
     void set_learning_rate(float lr);
     void set_batch_size(int batch);
+    // Lets training go on after a divergence (applied after a learning rate set before it).
+    void acknowledge_divergence();
 
     // Unthreaded mode: trains for about budget_ms (at least one step when running).
     void pump(double budget_ms);
@@ -84,6 +89,7 @@ class Trainer {
     std::optional<DatasetsCommand> m_pending_datasets;
     std::optional<float> m_pending_lr;
     std::optional<int> m_pending_batch;
+    bool m_pending_acknowledge = false;
     TrainingSnapshot m_snapshot;
     std::vector<LossRecord> m_losses;
     std::string m_error;
@@ -94,6 +100,7 @@ class Trainer {
     double m_rate_ema = 0.0;
     double m_last_publish = 0.0;
     double m_train_seconds = 0.0;
+    int m_divergences_seen = 0;  // the engine's count when the last slice ended
 };
 
 }  // namespace fmp

@@ -5,17 +5,100 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <limits>
+#include <string>
 
 #include "core/metrics/metrics.h"
 
 namespace fmp {
+
+namespace {
+
+// "1e+30" -> "1e30", "0.1" stays: numbers as a user would type them in a flag.
+std::string number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    std::string s = buf;
+    auto e = s.find("e+");
+    if (e != std::string::npos) s.erase(e + 1, 1);
+    return s;
+}
+
+float max_abs_coordinate(const Dataset& d) {
+    Rng rng(17, 5);
+    Points x = d.sample(4096, rng);
+    float m = 0.0f;
+    for (Eigen::Index i = 0; i < x.size(); ++i) {
+        float a = std::abs(x.data()[i]);
+        m = std::isfinite(a) ? std::max(m, a) : INFINITY;
+    }
+    return m;
+}
+
+}  // namespace
+
+DivergenceDiagnosis diagnose_divergence(const TrainConfig& config, const Dataset& source,
+                                        const Dataset& target) {
+    DivergenceDiagnosis d;
+    d.source_extent = max_abs_coordinate(source) * config.path.source_scale();
+    d.target_extent = max_abs_coordinate(target);
+    const OptimizerConfig& o = config.optimizer;
+    if (o.kind == OptimizerKind::AdamW && double(o.lr) * o.weight_decay >= 1.0)
+        d.suspect = DivergenceSuspect::WeightDecay;
+    else if (std::max(d.source_extent, d.target_extent) > 1000.0f)
+        d.suspect = DivergenceSuspect::DataScale;
+    else
+        d.suspect = DivergenceSuspect::LearningRate;
+    return d;
+}
+
+std::string divergence_message(const TrainHealth& h, const TrainConfig& config,
+                               const DivergenceDiagnosis& d) {
+    const OptimizerConfig& o = config.optimizer;
+    std::string what = "training diverged at step " + std::to_string(h.step) + " (" +
+                       divergence_cause_name(h.cause) + "): ";
+    switch (d.suspect) {
+        case DivergenceSuspect::WeightDecay:
+            return what + "the weight decay " + number(o.weight_decay) + " is far too large for lr " +
+                   number(o.lr) + " (AdamW multiplies the weights by 1 - lr*wd = " +
+                   number(1.0 - double(o.lr) * o.weight_decay) +
+                   " each step); use --weight-decay well below 1/lr = " + number(1.0 / o.lr) +
+                   ", e.g. 0.01";
+        case DivergenceSuspect::DataScale: {
+            bool target = d.target_extent >= d.source_extent;
+            return what + "the " + (target ? "target" : "source") + " data reaches |x| = " +
+                   number(target ? d.target_extent : d.source_extent) +
+                   " (in 4096 samples); rescale it to a few units";
+        }
+        case DivergenceSuspect::LearningRate:
+            break;
+    }
+    return what + "the learning rate " + number(o.lr) + " is too high for this " +
+           std::to_string(config.mlp.depth) + " x " + std::to_string(config.mlp.width) +
+           " network; try --lr " + number(o.lr / 10.0);
+}
+
+void throw_if_diverged(Engine& engine, const TrainSetup& setup, bool wait) {
+    TrainHealth h = engine.health(wait);
+    if (!h.diverged) return;
+    throw InputError(divergence_message(
+        h, setup.config, diagnose_divergence(setup.config, setup.source, setup.target)));
+}
 
 TrainResult train_with_progress(Engine& engine, const TrainSetup& setup, int steps, bool quiet) {
     using clock = std::chrono::steady_clock;
     engine.reset(setup.config, setup.source, setup.target);
     TrainResult r;
     const bool tty = isatty(STDERR_FILENO);
+    bool open_line = false;  // a carriage-return progress line waits for its newline
+    // Stops at the first divergence the engine reports, below a finished progress line.
+    auto check = [&](bool wait) {
+        if (!engine.health(wait).diverged) return;
+        if (open_line) std::fprintf(stderr, "\n");
+        throw_if_diverged(engine, setup);
+    };
     auto start = clock::now();
     auto last_print = start;
     float last_loss = 0.0f;
@@ -30,6 +113,7 @@ TrainResult train_with_progress(Engine& engine, const TrainSetup& setup, int ste
             r.losses.push_back(l);
             last_loss = l.loss;
         }
+        check(false);
         auto now = clock::now();
         double since = std::chrono::duration<double>(now - last_print).count();
         if (!quiet && (since > 0.5 || done == steps)) {
@@ -40,9 +124,12 @@ TrainResult train_with_progress(Engine& engine, const TrainSetup& setup, int ste
                          tty ? "\r" : "", done, steps, last_loss, rate, eta, tty ? "   " : "\n");
             std::fflush(stderr);
             last_print = now;
+            open_line = tty;
         }
     }
-    // The GL engine reads losses back asynchronously: collect the stragglers.
+    // The GL engine reads losses back asynchronously: wait for the last steps' verdict, then
+    // collect the stragglers.
+    check(true);
     for (const LossRecord& l : engine.take_losses()) r.losses.push_back(l);
     if (!quiet && tty) std::fprintf(stderr, "\n");
     r.seconds = std::chrono::duration<double>(clock::now() - start).count();
@@ -72,6 +159,11 @@ Points generate_samples(Engine& engine, const ProbabilityPath& path, const Datas
     engine.integrate_particles(0.0f, 1.0f, solver, steps);
     Points x;
     engine.read_particles(x);
+    for (Eigen::Index i = 0; i < x.size(); ++i)
+        if (!std::isfinite(x.data()[i]))
+            throw InputError(
+                "the flow's samples at t = 1 are not finite: the model's velocity field overflows "
+                "(an unstable training run; train again with a lower learning rate)");
     return x;
 }
 
@@ -84,7 +176,8 @@ SampleQuality evaluate_samples(const Points& samples, const Dataset& target, uin
     q.w2 = wasserstein2(samples, held_out);
     q.w2_floor = wasserstein2(second, held_out);
     q.sliced_w2 = sliced_wasserstein2(samples, held_out, 256, seed);
-    q.mmd2 = mmd2(samples, held_out);
+    // The unbiased MMD^2 needs two points on each side: with one sample it is not defined.
+    q.mmd2 = n >= 2 ? mmd2(samples, held_out) : std::numeric_limits<double>::quiet_NaN();
     return q;
 }
 

@@ -19,9 +19,29 @@ struct TrainResult {
 
 // Resets the engine to the setup and trains `steps` steps, printing "step, loss, steps/s, ETA"
 // to stderr about twice a second (a carriage-return line on a terminal, plain lines otherwise).
+// A divergence (the engine's guard) stops it at once: InputError with divergence_message().
 TrainResult train_with_progress(Engine& engine, const TrainSetup& setup, int steps, bool quiet = false);
 
+// What most likely made a run diverge, judged from its settings: an AdamW weight decay with
+// lr * wd >= 1 (each step multiplies the weights by 1 - lr * wd <= 0), data far larger than a few
+// units (max |coordinate| of a sample above 1000), else the learning rate.
+enum class DivergenceSuspect { LearningRate, WeightDecay, DataScale };
+struct DivergenceDiagnosis {
+    DivergenceSuspect suspect = DivergenceSuspect::LearningRate;
+    float source_extent = 0.0f;  // max |coordinate| over a fixed sample of each set
+    float target_extent = 0.0f;
+};
+DivergenceDiagnosis diagnose_divergence(const TrainConfig& config, const Dataset& source,
+                                        const Dataset& target);
+// One line for the CLI: the step, the cause, and what to change, as flags.
+std::string divergence_message(const TrainHealth& health, const TrainConfig& config,
+                               const DivergenceDiagnosis& diagnosis);
+// Throws InputError(divergence_message(...)) if the engine's guard stopped training (for loops
+// that call Engine::train themselves, such as an export's).
+void throw_if_diverged(Engine& engine, const TrainSetup& setup, bool wait = false);
+
 // n samples at t=1: source samples (times the path's source scale) integrated with the engine.
+// Throws InputError if a sample is not finite (the learned field overflows).
 Points generate_samples(Engine& engine, const ProbabilityPath& path, const Dataset& source, int n,
                         SolverKind solver, int steps, uint64_t seed);
 
@@ -30,7 +50,7 @@ struct SampleQuality {
     double w2 = 0.0;         // exact W2 to held-out target samples
     double w2_floor = 0.0;   // W2 between two independent target samples: what a perfect model gets
     double sliced_w2 = 0.0;
-    double mmd2 = 0.0;
+    double mmd2 = 0.0;       // NaN for a single sample (not defined)
 };
 SampleQuality evaluate_samples(const Points& samples, const Dataset& target, uint64_t seed);
 

@@ -39,8 +39,19 @@ public:
         m_rng.reseed(config.seed, 1);
         m_step = 0;
         m_losses.clear();
+        // Steps append here until take_losses(); room for a GUI slice keeps steps allocation-free.
+        m_losses.reserve(8192);
         m_loss_by_time.fill(std::nanf(""));
         set_datasets(source, target);
+        m_health = TrainHealth{};
+        for (Snapshot& snap : m_snapshots) {
+            snap.params.assign(m_mlp.params().size(), 0.0f);
+            snap.m.assign(m_mlp.params().size(), 0.0f);
+            snap.v.assign(m_mlp.params().size(), 0.0f);
+            snap.step = -1;
+        }
+        m_next_slot = 0;
+        take_snapshot(true);
     }
 
     void set_datasets(const Dataset& source, const Dataset& target) override {
@@ -63,17 +74,24 @@ public:
     const TrainConfig& config() const override { return m_config; }
 
     void train(int steps) override {
+        if (m_health.diverged || steps < 1) return;
+        take_snapshot(false);
         if (m_config.coupling == CouplingKind::MinibatchOT && steps > 1 && thread_count() > 1) {
             train_pipelined(steps);
             return;
         }
-        for (int s = 0; s < steps; ++s) {
+        for (int s = 0; s < steps && !m_health.diverged; ++s) {
             next_batch(m_batch);
             step_on(m_batch);
         }
     }
 
-    float train_on_batch(const Batch& batch) override { return step_on(batch); }
+    // A diverged engine takes no step and returns NaN.
+    float train_on_batch(const Batch& batch) override {
+        if (m_health.diverged) return std::nanf("");
+        take_snapshot(false);
+        return step_on(batch);
+    }
 
     float gradients(const Batch& batch, std::vector<float>& dL_dparams, Points* dL_dx) override {
         float loss = forward_loss(batch);
@@ -83,16 +101,27 @@ public:
 
     int64_t step_count() const override { return m_step; }
 
+    // A copy, so m_losses keeps its capacity and the steps stay allocation-free.
     std::vector<LossRecord> take_losses() override {
-        std::vector<LossRecord> out;
-        out.swap(m_losses);
+        std::vector<LossRecord> out(m_losses.begin(), m_losses.end());
+        m_losses.clear();
         return out;
     }
 
     LossByTime loss_by_time() const override { return m_loss_by_time; }
 
+    TrainHealth health(bool) override { return m_health; }
+    void acknowledge_divergence() override { m_health.diverged = false; }
+
     std::vector<float> params() const override { return m_mlp.params(); }
-    void set_params(const std::vector<float>& params) override { m_mlp.set_params(params); }
+    void set_params(const std::vector<float>& params) override {
+        for (float p : params)
+            if (!std::isfinite(p)) throw InputError("parameter vector has a non-finite entry");
+        m_mlp.set_params(params);
+        // The old snapshots hold other weights: a rollback must never bring them back.
+        for (Snapshot& snap : m_snapshots) snap.step = -1;
+        take_snapshot(true);
+    }
 
     void set_particles(const Points& x) override { m_particles = x; }
     int particle_count() const override { return static_cast<int>(m_particles.rows()); }
@@ -127,15 +156,18 @@ private:
     // The exact OT solve (about 0.36 ms at batch 256) is sequential and would double the step
     // time, so a producer thread samples and couples batch k+1 while batch k trains. Batches come
     // out in the same order with the same RNG draws, so a seed gives the same run as unpipelined.
+    // A divergence stops both threads at once.
     void train_pipelined(int steps) {
         std::mutex mutex;
         std::condition_variable changed;
         int produced = 0, consumed = 0;  // batches handed over / released by the trainer
+        bool stop = false;
         std::thread producer([&] {
             for (int k = 0; k < steps; ++k) {
                 {
                     std::unique_lock<std::mutex> lock(mutex);
-                    changed.wait(lock, [&] { return k - consumed < 2; });  // a slot is free
+                    changed.wait(lock, [&] { return k - consumed < 2 || stop; });  // a slot is free
+                    if (stop) return;
                 }
                 next_batch(m_pipeline[k % 2]);
                 {
@@ -151,11 +183,14 @@ private:
                 changed.wait(lock, [&] { return produced > k; });
             }
             step_on(m_pipeline[k % 2]);
+            const bool diverged = m_health.diverged;
             {
                 std::lock_guard<std::mutex> lock(mutex);
                 consumed = k + 1;
+                stop = diverged;
             }
             changed.notify_all();
+            if (diverged) break;
         }
         producer.join();
     }
@@ -167,15 +202,62 @@ private:
         return cfm_loss(m_v, m_ut, &m_dL_dv);
     }
 
+    // A non-finite loss skips the update (the GL engine does the same on the GPU); an update
+    // that leaves a parameter non-finite is undone by the rollback.
     float step_on(const Batch& batch) {
         float loss = forward_loss(batch);
+        if (!std::isfinite(loss)) {
+            diverge(m_step + 1, DivergenceCause::LossNotFinite, loss);
+            return loss;
+        }
         m_mlp.backward(m_ctx, m_dL_dv, m_grads);
-        m_optimizer.step(m_mlp.params(), m_grads);
+        const bool finite = m_optimizer.step(m_mlp.params(), m_grads);
         ++m_step;
+        if (!finite) {
+            diverge(m_step, DivergenceCause::ParamsNotFinite, loss);
+            return loss;
+        }
         m_losses.push_back({m_step, loss});
         if (m_losses.size() > 100000) m_losses.erase(m_losses.begin(), m_losses.begin() + 50000);
         record_loss_by_time(batch.t);
+        if (m_step % k_snapshot_interval == 0) take_snapshot(false);
         return loss;
+    }
+
+    // Copies the weights and the moments into the older slot, unless the newer one already holds
+    // this step. Copies into storage sized at reset: no allocation.
+    void take_snapshot(bool force) {
+        const Snapshot& newest = m_snapshots[1 - m_next_slot];
+        if (!force && newest.step == m_step) return;
+        Snapshot& snap = m_snapshots[m_next_slot];
+        if (snap.params.size() != m_mlp.params().size()) return;  // before reset()
+        std::copy(m_mlp.params().begin(), m_mlp.params().end(), snap.params.begin());
+        std::copy(m_optimizer.first_moment().begin(), m_optimizer.first_moment().end(),
+                  snap.m.begin());
+        std::copy(m_optimizer.second_moment().begin(), m_optimizer.second_moment().end(),
+                  snap.v.begin());
+        snap.step = m_step;
+        m_next_slot = 1 - m_next_slot;
+    }
+
+    // Rolls back to the last good snapshot and stops training until acknowledge_divergence().
+    void diverge(int64_t bad_step, DivergenceCause cause, float loss) {
+        const int64_t steps[2] = {m_snapshots[0].step, m_snapshots[1].step};
+        const int slot = rollback_slot(steps, bad_step);
+        const Snapshot& snap = m_snapshots[slot];
+        std::copy(snap.params.begin(), snap.params.end(), m_mlp.params().begin());
+        m_optimizer.restore(snap.m, snap.v, snap.step);
+        m_step = snap.step;
+        // The other slot may hold a state past the restored one; the next snapshot goes there.
+        if (m_snapshots[1 - slot].step > m_step) m_snapshots[1 - slot].step = -1;
+        m_next_slot = 1 - slot;
+        while (!m_losses.empty() && m_losses.back().step > m_step) m_losses.pop_back();
+        m_health.diverged = true;
+        m_health.cause = cause;
+        m_health.step = bad_step;
+        m_health.restored_step = m_step;
+        m_health.loss = loss;
+        m_health.divergences++;
     }
 
     // dL/dv = 2 (v - u) / B, so the per-sample squared error is |dL/dv|^2 (B/2)^2.
@@ -209,6 +291,14 @@ private:
     int64_t m_step = 0;
     std::vector<LossRecord> m_losses;
     LossByTime m_loss_by_time{};
+
+    struct Snapshot {
+        std::vector<float> params, m, v;
+        int64_t step = -1;  // -1: empty
+    };
+    Snapshot m_snapshots[2];
+    int m_next_slot = 0;  // the slot the next snapshot overwrites (the older one)
+    TrainHealth m_health;
 
     Batch m_batch;
     Batch m_pipeline[2];

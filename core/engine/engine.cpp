@@ -1,6 +1,7 @@
 // Engine-independent pieces: config validation, names, particle initialisation.
 #include "core/engine/engine.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -25,6 +26,29 @@ void TrainConfig::validate() const {
 }
 
 std::string engine_kind_name(EngineKind kind) { return kind == EngineKind::Cpu ? "cpu" : "gl"; }
+
+std::string divergence_cause_name(DivergenceCause cause) {
+    switch (cause) {
+        case DivergenceCause::LossNotFinite:
+            return "loss not finite";
+        case DivergenceCause::ParamsNotFinite:
+            return "parameters not finite";
+        case DivergenceCause::None:
+            break;
+    }
+    return "";
+}
+
+int rollback_slot(const int64_t slot_steps[2], int64_t bad_step) {
+    const int64_t limit = bad_step - 1;
+    int best = -1, oldest = -1;
+    for (int i = 0; i < 2; ++i) {
+        if (slot_steps[i] < 0) continue;
+        if (slot_steps[i] < limit && (best < 0 || slot_steps[i] > slot_steps[best])) best = i;
+        if (oldest < 0 || slot_steps[i] < slot_steps[oldest]) oldest = i;
+    }
+    return best >= 0 ? best : std::max(oldest, 0);
+}
 
 Points initial_particles(const ProbabilityPath& path, const Dataset& source, int n, Rng& rng) {
     Points x = source.sample(n, rng);

@@ -49,6 +49,35 @@ using LossByTime = std::array<float, k_loss_time_bins>;
 
 enum class EngineKind { Cpu, Gl };
 
+// What made a run diverge: a step whose CFM loss was NaN or inf (the forward pass overflowed; the
+// step is not applied), or an update that left a parameter NaN or inf (or its Adam second moment:
+// the squared gradient overflowed, which would freeze the weight for good).
+enum class DivergenceCause { None, LossNotFinite, ParamsNotFinite };
+// "loss not finite", "parameters not finite" ("" for None).
+std::string divergence_cause_name(DivergenceCause cause);
+
+// The divergence guard's report. A diverged engine has already put the weights, the Adam moments
+// and the step count back to the last good snapshot, and train() does nothing until
+// acknowledge_divergence() or reset().
+struct TrainHealth {
+    bool diverged = false;      // stopped, waiting for acknowledge_divergence()
+    DivergenceCause cause = DivergenceCause::None;
+    int64_t step = 0;           // the first bad step (1-based, as LossRecord::step)
+    int64_t restored_step = 0;  // the last good step: where the weights are now
+    float loss = 0.0f;          // that step's loss (NaN or inf when the loss was the cause)
+    int divergences = 0;        // since the last reset()
+};
+
+// Both engines snapshot the weights and the Adam moments every k_snapshot_interval steps and at
+// the start of every train() / train_on_batch() call, alternating between two slots (no
+// allocation per step). A divergence at step k condemns the weights of step k - 1 too (step k
+// started from them: its loss came from them, and so did the gradient that overflowed, which a
+// lower rate would not shrink), so the rollback goes to the newest snapshot s < k - 1. Of two
+// distinct slots one always qualifies; the reset state is the last resort.
+inline constexpr int64_t k_snapshot_interval = 64;
+// The slot (0 or 1) to roll back to, given the slots' steps (-1: empty).
+int rollback_slot(const int64_t slot_steps[2], int64_t bad_step);
+
 class Engine {
 public:
     virtual ~Engine() = default;
@@ -77,8 +106,17 @@ public:
     // back asynchronously, so they can lag a few steps behind step_count()).
     virtual std::vector<LossRecord> take_losses() = 0;
     virtual LossByTime loss_by_time() const = 0;
+    // Divergence: each step's loss and updated parameters are checked (the GL engine checks on the
+    // GPU, skips the bad update and every later one, and learns of it when losses are read back:
+    // here, in take_losses() and at the start of train(); `wait` first waits for every queued
+    // step). Losses of the rolled-back steps are dropped; no NaN loss is ever reported.
+    virtual TrainHealth health(bool wait = false) = 0;
+    // Lets a diverged engine train again from the restored state (after the rate was lowered).
+    virtual void acknowledge_divergence() = 0;
 
     virtual std::vector<float> params() const = 0;
+    // Throws InputError on a size mismatch or a non-finite entry; the new weights become the
+    // rollback point.
     virtual void set_params(const std::vector<float>& params) = 0;
 
     // ---- particles (the GL engine keeps them in a buffer the renderer draws)

@@ -8,6 +8,7 @@
 #include <Eigen/Core>
 #pragma GCC diagnostic pop
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "core/base/parallel.h"
@@ -44,7 +45,16 @@ void AdamOptimizer::reset(std::size_t parameter_count) {
     m_step = 0;
 }
 
-void AdamOptimizer::step(std::vector<float>& params, const std::vector<float>& grads) {
+void AdamOptimizer::restore(const std::vector<float>& m, const std::vector<float>& v, int64_t step) {
+    if (m.size() != m_m.size() || v.size() != m_v.size())
+        throw InputError("optimizer holds state for " + std::to_string(m_m.size()) +
+                         " parameters, got moments for " + std::to_string(m.size()));
+    std::copy(m.begin(), m.end(), m_m.begin());
+    std::copy(v.begin(), v.end(), m_v.begin());
+    m_step = step;
+}
+
+bool AdamOptimizer::step(std::vector<float>& params, const std::vector<float>& grads) {
     if (params.size() != m_m.size() || grads.size() != m_m.size())
         throw InputError("optimizer holds state for " + std::to_string(m_m.size()) +
                          " parameters, got " + std::to_string(params.size()) + " parameters and " +
@@ -63,9 +73,12 @@ void AdamOptimizer::step(std::vector<float>& params, const std::vector<float>& g
         float* m;
         float* v;
         float b1, b2, eps, keep, step_size, inv_sqrt_bc2;
+        std::atomic<bool>* non_finite;
     } u{params.data(), grads.data(), m_m.data(), m_v.data(), c.beta1, c.beta2, c.eps,
         c.kind == OptimizerKind::AdamW ? 1.0f - c.lr * c.weight_decay : 1.0f, step_size,
-        inv_sqrt_bc2};
+        inv_sqrt_bc2, nullptr};
+    std::atomic<bool> non_finite{false};
+    u.non_finite = &non_finite;
     // Captured by one reference so std::function stores it without allocating. Eigen's array
     // expressions vectorise the sqrt (a plain loop does not without -fno-math-errno); blocks of
     // 2048 keep the three passes in L1.
@@ -73,6 +86,11 @@ void AdamOptimizer::step(std::vector<float>& params, const std::vector<float>& g
         params.size(),
         [&u](std::size_t begin, std::size_t end, int) {
             using Arr = Eigen::Map<Eigen::ArrayXf>;
+            // 0 * x is 0 for a finite x and NaN for NaN or inf, and it vectorises (Eigen's
+            // isFinite() does not), so the divergence check rides on the block still in L1. The
+            // second moment counts too: once g^2 overflows it stays inf and freezes the weight
+            // (and Eigen's fast sqrt(inf) is NaN).
+            float probe = 0.0f;
             for (std::size_t b0 = begin; b0 < end; b0 += 2048) {
                 const auto n = static_cast<Eigen::Index>(std::min<std::size_t>(2048, end - b0));
                 Arr p(u.p + b0, n), m(u.m + b0, n), v(u.v + b0, n);
@@ -80,9 +98,12 @@ void AdamOptimizer::step(std::vector<float>& params, const std::vector<float>& g
                 m = u.b1 * m + (1.0f - u.b1) * g;
                 v = u.b2 * v + (1.0f - u.b2) * g.square();
                 p = u.keep * p - u.step_size * m / (v.sqrt() * u.inv_sqrt_bc2 + u.eps);
+                probe += (p * 0.0f + v * 0.0f).sum();
             }
+            if (probe != 0.0f) u.non_finite->store(true, std::memory_order_relaxed);
         },
         kMinParamsPerWorker);
+    return !non_finite.load(std::memory_order_relaxed);
 }
 
 const std::vector<std::string>& optimizer_names() {
@@ -98,7 +119,7 @@ OptimizerKind make_optimizer_kind(const std::string& name) {
     const auto& names = optimizer_names();
     for (std::size_t i = 0; i < names.size(); ++i)
         if (names[i] == name) return static_cast<OptimizerKind>(i);
-    throw InputError("unknown optimizer '" + name + "' (valid: " + join_names(names) + ")");
+    throw InputError("unknown optimizer " + quote_for_message(name) + " (valid: " + join_names(names) + ")");
 }
 
 }  // namespace fmp

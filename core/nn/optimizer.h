@@ -28,12 +28,17 @@ public:
     const OptimizerConfig& config() const { return m_config; }
     void set_learning_rate(float lr) { m_config.lr = lr; }
     void reset(std::size_t parameter_count);
-    // theta <- theta - lr * mhat / (sqrt(vhat) + eps)  (and - lr*wd*theta for AdamW).
-    void step(std::vector<float>& params, const std::vector<float>& grads);
+    // theta <- theta - lr * mhat / (sqrt(vhat) + eps)  (and - lr*wd*theta for AdamW). Returns
+    // false if an updated parameter or second moment is NaN or inf (checked in the same pass, so
+    // it costs nothing worth measuring); the update is applied either way.
+    bool step(std::vector<float>& params, const std::vector<float>& grads);
 
     int64_t step_count() const { return m_step; }
     const std::vector<float>& first_moment() const { return m_m; }
     const std::vector<float>& second_moment() const { return m_v; }
+    // Puts the moments and the step count back (a rollback); copies into the existing storage,
+    // so it never allocates. Throws InputError on a size mismatch.
+    void restore(const std::vector<float>& m, const std::vector<float>& v, int64_t step);
 
 private:
     OptimizerConfig m_config;

@@ -163,3 +163,40 @@ TEST_CASE("the headless demo writes its figure, clip, samples and model and name
     }
     CHECK(count_files(d) == 4);
 }
+
+TEST_CASE("a diverging run stops at once with one line naming the step and the cause, exit 2, nothing written") {
+    fs::path d = fresh_dir("cli_diverge");
+    fs::path out = d / "out";
+    struct Case {
+        std::string args, step, cause, advice;
+    };
+    const std::string tail = " --steps 3000 --quiet --out " + out.string();
+    const Case cases[] = {
+        // The issue's runs: every step's loss was NaN and the run failed only after the last step.
+        {"train --width 512 --depth 6 --lr 1 --batch 64 --engine cpu" + tail, "step 3",
+         "not finite", "--lr 0.1"},
+        {"train --weight-decay 1e30 --optimizer adamw --engine cpu" + tail, "step 2",
+         "loss not finite", "--weight-decay"},
+        {"train --weight-decay 1e30 --optimizer adamw --engine gl" + tail, "step 2",
+         "loss not finite", "--weight-decay"},
+        {"demo --width 512 --depth 6 --lr 1 --engine cpu --steps 3000 --out " + out.string(),
+         "step 3", "not finite", "--lr 0.1"},
+    };
+    for (const Case& c : cases) {
+        CommandResult r = run_fmplay(c.args);
+        INFO(c.args);
+        INFO(r.output);
+        check_error(r, "diverged at " + c.step);
+        CHECK(r.output.find(c.cause) != std::string::npos);
+        CHECK(r.output.find(c.advice) != std::string::npos);
+        // One error line, and it came at once: no progress to the end, no evaluation.
+        std::size_t at = r.output.find("error:");
+        REQUIRE(at != std::string::npos);
+        CHECK(r.output.find("error:", at + 1) == std::string::npos);
+        CHECK(r.output.find('\n', at) == r.output.size() - 1);
+        CHECK(r.output.find("trained") == std::string::npos);
+        CHECK(r.output.find("wasserstein") == std::string::npos);
+        CHECK(!fs::exists(out));
+        CHECK(fs::is_empty(d));  // no temporary run directory left behind either
+    }
+}

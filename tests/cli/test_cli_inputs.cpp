@@ -182,3 +182,16 @@ TEST_CASE("concurrent runs into one directory leave one run's files, not a mix")
     for (auto& e : fs::directory_iterator(d)) (void)e, ++entries;
     CHECK(entries == 1);
 }
+
+TEST_CASE("an export whose training diverges stops with the diagnosis instead of looping") {
+    fs::path d = fresh_dir("cli_render_diverge");
+    std::ofstream(d / "scene.json") << R"({"training": {"lr": 0.9, "steps": 300}, "network": {"width": 512, "depth": 6}})";
+    auto start = std::chrono::steady_clock::now();
+    CommandResult r = run_fmplay("render --quiet --config " + q(d / "scene.json") + " --out " + q(d / "clip.mp4"));
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(60));
+    check_one_error(r, "diverged");
+    CHECK(!fs::exists(d / "clip.mp4"));
+    int entries = 0;
+    for (auto& e : fs::directory_iterator(d)) (void)e, ++entries;
+    CHECK(entries == 1);  // the scene only: no partial clip
+}

@@ -45,3 +45,38 @@ TEST_CASE("a bad script key is an input error") {
     CHECK(r.code == 2);
     CHECK(r.output.find("colour") != std::string::npos);
 }
+
+// Width 512, depth 6 at lr 1 overflows within a few steps (the run). The engine rolls
+// back; the window pauses, says so, and offers a tenfold lower rate. Training runs on its own
+// thread, so the runs are long enough for the divergence to show up whatever the machine.
+TEST_CASE("a diverging run pauses training, rolls back and offers a lower rate") {
+    const std::string setup = "2:width=512;2:depth=6;2:lr=1";
+    CommandResult r = run_window("--width 900 --height 600 --particles 2000 --frames 300 --report "
+                                 "--script '" + setup + "'");
+    INFO(r.output);
+    REQUIRE(r.code == 0);  // a divergence is not an error of the app
+    CHECK(report_value(r.output, "divergences") == 1);
+    CHECK(r.output.find("training paused: yes") != std::string::npos);
+    CHECK(r.output.find("learning rate: 1\n") != std::string::npos);
+    // The rolled-back weights are from before the bad step: at most a couple of steps in.
+    CHECK(report_value(r.output, "training steps") >= 0);
+    CHECK(report_value(r.output, "training steps") <= 2);
+
+    // "Continue with lr = 0.1", scripted: the rate drops tenfold and training goes on.
+    CommandResult c = run_window("--width 900 --height 600 --particles 2000 --frames 300 --report "
+                                 "--script '" + setup + ";3:continue=1'");
+    INFO(c.output);
+    REQUIRE(c.code == 0);
+    CHECK(report_value(c.output, "divergences") == 1);
+    CHECK(c.output.find("learning rate: 0.1\n") != std::string::npos);
+    CHECK(c.output.find("training paused: no") != std::string::npos);
+}
+
+TEST_CASE("script values that would stop the window are input errors before it opens") {
+    for (const char* item : {"2:lr=5", "2:lr=fast", "2:width=99999", "2:depth=0"}) {
+        CommandResult r = run_window(std::string("--frames 5 --script '") + item + "'");
+        INFO(item);
+        INFO(r.output);
+        CHECK(r.code == 2);
+    }
+}

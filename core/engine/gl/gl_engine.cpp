@@ -21,6 +21,13 @@
 // - Losses never force a sync: invocation 0 of the Adam pass appends (step, loss, per-time-bin
 //   sums) to a ring buffer; train() drops a fence every k_fence_interval steps and
 //   take_losses() reads back only the ranges whose fences have signalled.
+// - Divergence is caught on the GPU: reduce_adam.comp skips a step whose loss is NaN or inf and
+//   leaves unwritten any parameter an update would make NaN or inf, and raises a flag (words
+//   after the loss ring) that turns every later training pass, update and snapshot into a no-op.
+//   train_snapshot.comp copies the weights and moments into one of two slots every
+//   k_snapshot_interval steps and at the start of each train() call, only while the flag is down.
+//   The CPU sees the flag with the ring (no extra readback), waits for the queue to drain, and
+//   restores the slot rollback_slot() picks, exactly as the CPU engine does.
 // - Minibatch OT coupling runs on the CPU: the batch is sampled there, the exact assignment is
 //   solved by AssignmentSolver (O(B^3) worst case; about 1-3 ms at B = 256), and x0|x1|t is
 //   uploaded (5*B floats) each step. That upload and the solve are the only per-step CPU work;
@@ -58,6 +65,10 @@ constexpr int k_km = 8;           // weight-gradient rows per invocation and chu
 constexpr int k_ring = 1024;      // loss ring entries
 constexpr int k_ring_words = 22;  // step, loss, 10 bin sums, 10 bin counts
 constexpr int k_stat_words = 21;
+// After the ring: the divergence flag, its step, cause and loss, and the two snapshot slots'
+// steps plus one (0: empty); the shaders' HEALTH, see reduce_adam.comp and train_snapshot.comp.
+constexpr int k_health = k_ring * k_ring_words;
+constexpr int k_health_words = 8;
 constexpr int k_fence_interval = 64;
 constexpr int k_pool_points = 65536;  // CPU samples of an analytic dataset, uploaded once
 constexpr std::size_t k_partials_budget = std::size_t(16) << 20;  // floats
@@ -189,7 +200,7 @@ class GlEngine final : public Engine {
         m_shared_bytes = shared_bytes;
         m_software = gl_renderer_is_software(gl_renderer_string());
         m_description = "GPU: " + gl_renderer_string() + " (OpenGL " + gl_version_string() + ")";
-        m_ring.reserve(std::size_t(k_ring) * k_ring_words * 4);
+        m_ring.reserve(std::size_t(k_health + k_health_words) * 4);
         m_ring.zero();
         m_step_stats.reserve(k_stat_words * 4);
     }
@@ -213,9 +224,15 @@ class GlEngine final : public Engine {
         m_grads.reserve(p * 4);
         m_moments.reserve(p * 8);
         m_moments.zero();
+        m_slots.reserve(p * 24);
         upload_params(mlp_init_params(m_config.mlp, m_config.seed));
         m_step = 0;
         m_read_step = 0;
+        m_ring.zero();  // no flag, empty slots, no stale losses
+        m_health = TrainHealth{};
+        m_slot_step[0] = m_slot_step[1] = -1;
+        m_next_slot = 0;
+        take_snapshot(true);
         m_ot_rng.reseed(m_config.seed, 0x6f74);
         set_datasets(source, target);
         m_loss_by_time.fill(std::nanf(""));
@@ -259,29 +276,44 @@ class GlEngine final : public Engine {
 
     void train(int steps) override {
         require_reset();
+        collect_losses(false);  // a divergence already on the GPU stops this call
+        if (m_health.diverged || steps < 1) return;
+        take_snapshot(false);
         bool ot = m_config.coupling == CouplingKind::MinibatchOT;
         for (int s = 0; s < steps; ++s) {
             int b = m_config.batch;
             if (ot) upload_batch(sample_ot_batch(b));
-            run_train_pass(b, !ot, false);
+            run_train_pass(b, !ot, false, true);
             run_reduce(true, true);
+            if (m_step % k_snapshot_interval == 0) take_snapshot(false);
             if ((m_step % k_fence_interval) == 0 || s + 1 == steps) push_fence();
             // Never let the GPU overwrite ring entries that were not read back yet.
-            if (m_step - m_read_step >= k_ring - 2 * k_fence_interval) collect_losses(true);
+            if (m_step - m_read_step >= k_ring - 2 * k_fence_interval) {
+                collect_losses(true);
+                if (m_health.diverged) break;
+            }
         }
         glFlush();
     }
 
+    // A diverged engine takes no step and returns NaN.
     float train_on_batch(const Batch& batch) override {
         require_reset();
         int b = check_batch(batch);
+        collect_losses(false);
+        if (m_health.diverged) return std::nanf("");
+        take_snapshot(false);
         upload_batch(batch);
-        run_train_pass(b, false, false);
+        run_train_pass(b, false, false, true);
         run_reduce(true, true);
         push_fence();
         float stats[k_stat_words];
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
         m_step_stats.download(stats, sizeof stats);
+        // This call waits for the step anyway, so its verdict is read now too.
+        uint32_t flag = 0;
+        m_ring.download(&flag, 4, std::size_t(k_health) * 4);
+        if (flag) handle_divergence();
         return stats[0];
     }
 
@@ -289,7 +321,7 @@ class GlEngine final : public Engine {
         require_reset();
         int b = check_batch(batch);
         upload_batch(batch);
-        run_train_pass(b, false, dL_dx != nullptr);
+        run_train_pass(b, false, dL_dx != nullptr, false);
         run_reduce(false, false);
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
         std::size_t p = m_config.mlp.parameter_count();
@@ -318,6 +350,14 @@ class GlEngine final : public Engine {
     // updated as losses are read back, so it lags like take_losses().
     LossByTime loss_by_time() const override { return m_loss_by_time; }
 
+    TrainHealth health(bool wait) override {
+        if (m_programs_built) collect_losses(wait);
+        return m_health;
+    }
+
+    void acknowledge_divergence() override { m_health.diverged = false; }
+
+    // Always finite: the GPU never writes a non-finite parameter.
     std::vector<float> params() const override {
         std::vector<float> p(m_config.mlp.parameter_count());
         if (!m_programs_built) return p;
@@ -332,7 +372,15 @@ class GlEngine final : public Engine {
             throw InputError("parameter vector has " + std::to_string(params.size()) +
                              " entries; the network needs " +
                              std::to_string(m_config.mlp.parameter_count()));
+        for (float p : params)
+            if (!std::isfinite(p)) throw InputError("parameter vector has a non-finite entry");
+        collect_losses(true);  // settles a divergence of the old weights first
         upload_params(params);
+        // The old snapshots hold other weights: a rollback must never bring them back.
+        uint32_t empty[2] = {0, 0};
+        m_ring.upload(empty, sizeof empty, std::size_t(k_health + 4) * 4);
+        m_slot_step[0] = m_slot_step[1] = -1;
+        take_snapshot(true);
     }
 
     // ---- particles
@@ -508,6 +556,7 @@ class GlEngine final : public Engine {
             throw std::logic_error("GL engine: parameter layout differs from core/nn/mlp.h");
         m_train = ComputeProgram("mlp_train.comp", defines);
         m_reduce = ComputeProgram("reduce_adam.comp", defines);
+        m_snapshot = ComputeProgram("train_snapshot.comp", defines);
         m_field = ComputeProgram("mlp_field.comp", defines);
         m_marginal = ComputeProgram("marginal.comp", {{"WG", std::to_string(k_wg)}});
         m_defines = defines;
@@ -529,8 +578,9 @@ class GlEngine final : public Engine {
         return static_cast<unsigned>(std::clamp(tiles, 1, cap));
     }
 
-    // Dispatches mlp_train.comp over a batch of b rows (sampled on the GPU or from m_batch).
-    void run_train_pass(int b, bool sampled, bool want_dx) {
+    // Dispatches mlp_train.comp over a batch of b rows (sampled on the GPU or from m_batch);
+    // a guarded pass (a training step) does nothing once the divergence flag is up.
+    void run_train_pass(int b, bool sampled, bool want_dx, bool guard) {
         const MlpConfig& mlp = m_config.mlp;
         std::size_t p = mlp.parameter_count();
         int tiles = (b + m_tile - 1) / m_tile;
@@ -560,6 +610,7 @@ class GlEngine final : public Engine {
         m_train.set("u_target_count", m_target_count);
         m_train.set("u_want_dx", want_dx ? 1 : 0);
         m_train.set("u_dx_offset", m_dx_offset);
+        m_train.set("u_guard", guard ? 1 : 0);
         const PathParams& pp = m_config.path.params();
         m_train.set("u_path", path_index(m_config.path.kind()));
         m_train.set("u_sigma_min", pp.sigma_min);
@@ -574,6 +625,7 @@ class GlEngine final : public Engine {
         m_pools.bind(4);
         m_batch.bind(5);
         m_stats.bind(6);
+        m_ring.bind(7);
         glDispatchCompute(static_cast<unsigned>(groups), 1, 1);
         glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
     }
@@ -612,6 +664,64 @@ class GlEngine final : public Engine {
         glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
     }
 
+    // Queues a copy of the weights and moments into the older slot (skipped on the GPU once the
+    // divergence flag is up), unless the newer slot already holds this step.
+    void take_snapshot(bool force) {
+        if (!force && m_slot_step[1 - m_next_slot] == m_step) return;
+        std::size_t p = m_config.mlp.parameter_count();
+        m_snapshot.use();
+        m_snapshot.set("u_slot", static_cast<unsigned>(m_next_slot));
+        m_snapshot.set("u_step", static_cast<unsigned>(m_step));
+        m_params.bind(0);
+        m_moments.bind(1);
+        m_slots.bind(2);
+        m_ring.bind(3);
+        glDispatchCompute(static_cast<unsigned>((p + 255) / 256), 1, 1);
+        glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+        m_slot_step[m_next_slot] = m_step;
+        m_next_slot = 1 - m_next_slot;
+    }
+
+    // The GPU raised the divergence flag: wait for the queue (a no-op on the GPU from the flag on),
+    // restore the last good slot, clear the flag and stop until acknowledge_divergence().
+    void handle_divergence() {
+        glFinish();
+        glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
+        uint32_t h[k_health_words];
+        m_ring.download(h, sizeof h, std::size_t(k_health) * 4);
+        const int64_t bad_step = h[1];
+        const DivergenceCause cause =
+            h[2] == 1u ? DivergenceCause::LossNotFinite : DivergenceCause::ParamsNotFinite;
+        float loss;
+        std::memcpy(&loss, &h[3], 4);
+        const int64_t steps[2] = {h[4] ? int64_t(h[4]) - 1 : -1, h[5] ? int64_t(h[5]) - 1 : -1};
+        const int slot = rollback_slot(steps, bad_step);
+        const std::size_t p = m_config.mlp.parameter_count();
+        std::vector<float> state(3 * p);
+        m_slots.download(state.data(), state.size() * 4, std::size_t(slot) * 3 * p * 4);
+        upload_params(std::vector<float>(state.begin(), state.begin() + std::ptrdiff_t(p)));
+        m_moments.upload(state.data() + p, 2 * p * 4);
+        drop_pending_losses();
+        m_step = std::max<int64_t>(steps[slot], 0);
+        m_read_step = m_step;
+        // Clears the flag and the stale ring entries; the slots keep what is still valid, and the
+        // next snapshot overwrites the other one.
+        m_ring.zero();
+        m_slot_step[slot] = m_step;
+        m_slot_step[1 - slot] =
+            steps[1 - slot] >= 0 && steps[1 - slot] <= m_step ? steps[1 - slot] : -1;
+        uint32_t tags[2] = {uint32_t(m_slot_step[0] + 1), uint32_t(m_slot_step[1] + 1)};
+        m_ring.upload(tags, sizeof tags, std::size_t(k_health + 4) * 4);
+        m_next_slot = 1 - slot;
+        while (!m_losses.empty() && m_losses.back().step > m_step) m_losses.pop_back();
+        m_health.diverged = true;
+        m_health.cause = cause;
+        m_health.step = bad_step;
+        m_health.restored_step = m_step;
+        m_health.loss = loss;
+        m_health.divergences++;
+    }
+
     void push_fence() {
         GLsync sync = glFenceSync(GL_SYNC_GPU_COMMANDS_COMPLETE, 0);
         m_fences.push_back({sync, m_step});
@@ -634,9 +744,11 @@ class GlEngine final : public Engine {
             if (f.step <= m_read_step) continue;
             int64_t first = std::max(m_read_step + 1, f.step - k_ring + 1);
             glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
-            std::vector<uint32_t> words(std::size_t(k_ring) * k_ring_words);
+            std::vector<uint32_t> words(std::size_t(k_health) + 2);
             m_ring.download(words.data(), words.size() * 4);
-            for (int64_t s = first; s <= f.step; ++s) {
+            // Steps from the bad one on were not taken (or are rolled back).
+            const int64_t bad_step = words[k_health] ? int64_t(words[k_health + 1]) : INT64_MAX;
+            for (int64_t s = first; s <= f.step && s < bad_step; ++s) {
                 const uint32_t* e = &words[std::size_t(s % k_ring) * k_ring_words];
                 if (e[0] != static_cast<uint32_t>(s)) continue;  // a gradients() call, not a step
                 float v[k_stat_words];
@@ -652,6 +764,10 @@ class GlEngine final : public Engine {
                 }
             }
             m_read_step = f.step;
+            if (words[k_health]) {
+                handle_divergence();
+                return;
+            }
         }
     }
 
@@ -665,10 +781,11 @@ class GlEngine final : public Engine {
     ShaderDefines m_defines;
     int m_tile = 32;
     bool m_shared_acts = true;
-    ComputeProgram m_train, m_reduce, m_field, m_marginal;
+    ComputeProgram m_train, m_reduce, m_snapshot, m_field, m_marginal;
 
     GlBuffer m_params, m_params_t, m_moments, m_grads, m_partials, m_scratch, m_pools, m_batch,
-        m_stats, m_ring, m_step_stats, m_particles, m_points, m_velocities, m_marginal_targets;
+        m_stats, m_ring, m_step_stats, m_particles, m_points, m_velocities, m_marginal_targets,
+        m_slots;
     unsigned m_source_count = 0, m_target_count = 0, m_marginal_count = 0, m_dx_offset = 0;
     int m_groups = 1;
     int m_particle_count = 0;
@@ -679,6 +796,12 @@ class GlEngine final : public Engine {
     std::deque<PendingFence> m_fences;
     std::deque<LossRecord> m_losses;
     LossByTime m_loss_by_time{};
+
+    // Rollback: the step each slot of m_slots was last asked to hold (-1: empty), the slot the
+    // next snapshot overwrites, and what the guard found.
+    int64_t m_slot_step[2] = {-1, -1};
+    int m_next_slot = 0;
+    TrainHealth m_health;
 
     Rng m_ot_rng;
     Coupler m_coupler{CouplingKind::MinibatchOT};
