@@ -132,6 +132,26 @@ void ExportPanel::save_figure(GuiApp& app) {
     m_message_error = false;
 }
 
+void ExportPanel::export_to(GuiApp& app, const std::string& out) {
+    if (busy()) return;  // as the disabled button: one export at a time
+    copy_to(m_out, sizeof m_out, out);
+    try {
+        start(app);
+    } catch (const std::exception& e) {
+        stop(one_line_message(e.what(), 400), true);
+    }
+}
+
+void ExportPanel::figure_to(GuiApp& app, const std::string& out) {
+    copy_to(m_figure, sizeof m_figure, out);
+    try {
+        save_figure(app);
+    } catch (const std::exception& e) {
+        m_message = one_line_message(e.what(), 400);
+        m_message_error = true;
+    }
+}
+
 void ExportPanel::stop(const std::string& message, bool error) {
     m_job.reset();
     if (m_sink) m_sink->cancel();

@@ -25,6 +25,10 @@ class ExportPanel {
     // running export. Call once per UI frame on the GL thread (also while the header is closed).
     void draw(GuiApp& app);
     bool busy() const { return m_job != nullptr; }
+    // What the Export and Save figure buttons do, to a given file (scripted runs: --script
+    // export=FILE, figure=FILE); errors show in the panel as they would after a click.
+    void export_to(GuiApp& app, const std::string& out);
+    void figure_to(GuiApp& app, const std::string& out);
 
   private:
     // The window's state as export settings: data, network, training, particles, view, layers.

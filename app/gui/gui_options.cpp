@@ -42,6 +42,12 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
     app.add_option("--screenshot", o.screenshot, "With --frames: save the last frame as this PNG");
     app.add_flag("--report", o.report,
                  "With --frames: print the median and 95th-percentile frame time");
+    app.add_option("--seconds", o.seconds, "Stop after this many seconds (soak runs; with --frames, whichever comes first)")
+        ->check(CLI::Range(0.0, 1e7));
+    app.add_option("--report-every", o.report_every,
+                   "Print a 'soak:' line every this many seconds: frames, median and p95 frame time, "
+                   "resident memory, training steps")
+        ->check(CLI::Range(0.0, 1e7));
     app.add_option("--width", o.width, "Window width (screen units)")->check(CLI::Range(0, 16384));
     app.add_option("--height", o.height, "Window height (screen units)")
         ->check(CLI::Range(0, 16384));
@@ -51,7 +57,8 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
     app.add_option(
         "--script", o.script,
         "Settings changes at given frames, 'FRAME:KEY=VALUE;...' (keys: target, source, path, "
-        "coupling, solver, steps, views, time, train, play; target=drawn selects the drawn set; "
+        "coupling, solver, steps, views, time, train, play, lr, batch, width, depth, continue, reset, "
+        "export=FILE, figure=FILE; target=drawn selects the drawn set; "
         "drawing: import_text=WORD, import_image=FILE, import_csv=FILE, export_csv=FILE, "
         "draw=x0,y0,x1,y1, erase=x0,y0,x1,y1, undo, redo, clear, draw_which=target|source, "
         "drawmode=on|off)");

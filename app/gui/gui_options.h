@@ -21,6 +21,8 @@ struct GuiOptions {
     int frames = 0;               // > 0: render this many frames, then exit (tests, reports)
     std::string screenshot;       // with frames: PNG written after the last frame
     bool report = false;          // with frames: print median / p95 frame times
+    double seconds = 0.0;         // > 0: also stop after this long (soak runs)
+    double report_every = 0.0;    // > 0: a "soak:" line with frame times and memory this often
     uint64_t seed = 1;
     std::string views;  // comma list to preset the views shown (see --help)
     int width = 0;      // window size in screen units; 0: the saved size or 1600x960

@@ -2,6 +2,8 @@
 // training sync, canvas, screenshots).
 #include "app/gui/gui_app.h"
 
+#include <unistd.h>
+
 #include <backends/imgui_impl_glfw.h>
 #include <backends/imgui_impl_opengl3.h>
 #include <glad/gl.h>
@@ -38,6 +40,44 @@ namespace {
 // With the GL engine, the CPU view worker integrates this many of the particles (for trails,
 // paths and the heatmap); the GPU draws all of them.
 constexpr int k_cpu_view_particles = 20000;
+
+// Frame times as a histogram (0.05 ms bins up to 2 s): the statistics of an hour-long run in a
+// fixed 320 KB, so a soak's memory reading is not its own bookkeeping growing.
+class FrameTimes {
+public:
+    void add(double ms) {
+        std::size_t bin = static_cast<std::size_t>(std::clamp(ms / k_bin_ms, 0.0, k_bins - 1.0));
+        m_bins[bin]++;
+        m_count++;
+    }
+    std::size_t count() const { return m_count; }
+    double quantile(double q) const {
+        if (m_count == 0) return 0.0;
+        std::size_t want = std::min(m_count - 1, static_cast<std::size_t>(q * m_count)), seen = 0;
+        for (std::size_t i = 0; i < m_bins.size(); ++i) {
+            seen += m_bins[i];
+            if (seen > want) return (i + 0.5) * k_bin_ms;
+        }
+        return k_bins * k_bin_ms;
+    }
+
+private:
+    static constexpr double k_bin_ms = 0.05;
+    static constexpr double k_bins = 40000;
+    std::vector<uint64_t> m_bins = std::vector<uint64_t>(static_cast<std::size_t>(k_bins), 0);
+    std::size_t m_count = 0;
+};
+
+// Resident memory of this process (Linux /proc/self/statm), for the soak report.
+double resident_megabytes() {
+    long pages_total = 0, pages_resident = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(f, "%ld %ld", &pages_total, &pages_resident) != 2) pages_resident = 0;
+        std::fclose(f);
+    }
+    return static_cast<double>(pages_resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) /
+           (1024.0 * 1024.0);
+}
 
 // Ctrl+C in the terminal closes the window cleanly, so the layout is saved as on a normal close.
 std::atomic<bool> g_quit{false};
@@ -244,10 +284,12 @@ void GuiApp::update_spec() {
 // [SECTION] Frame loop
 
 int GuiApp::run(GuiRunStats* stats) {
-    std::vector<double> frame_ms;
+    FrameTimes all, interval;
     double previous = now_seconds();
+    const double started = previous;
+    double last_report = previous;
     const bool scripted = m_options.frames > 0;
-    int frames = 0;
+    int frames = 0, interval_frames = 0;
     g_quit.store(false);
     auto previous_int = std::signal(SIGINT, on_quit_signal);
     auto previous_term = std::signal(SIGTERM, on_quit_signal);
@@ -256,29 +298,34 @@ int GuiApp::run(GuiRunStats* stats) {
         // Test runs advance t by a fixed 1/60 s per frame so the picture does not depend on speed.
         double dt = scripted ? 1.0 / 60.0 : std::min(0.1, start - previous);
         previous = start;
-        bool last = scripted && frames + 1 >= m_options.frames;
+        const bool out_of_time = m_options.seconds > 0 && start - started >= m_options.seconds;
+        bool last = (scripted && frames + 1 >= m_options.frames) || out_of_time;
         frame(dt, last);
         double work = now_seconds() - start;
-        frame_ms.push_back(work * 1e3);
-        ++frames;
+        // The first frames compile shaders and warm caches; leave them out of the statistics.
+        if (frames >= 5) all.add(work * 1e3);
+        interval.add(work * 1e3);
+        ++frames, ++interval_frames;
+        if (m_options.report_every > 0 && now_seconds() - last_report >= m_options.report_every) {
+            last_report = now_seconds();
+            std::printf("soak: t=%.0f s frames=%d median=%.2f ms p95=%.2f ms rss=%.1f MB steps=%lld\n",
+                        last_report - started, interval_frames, interval.quantile(0.5),
+                        interval.quantile(0.95), resident_megabytes(),
+                        static_cast<long long>(m_trainer->snapshot().step));
+            std::fflush(stdout);
+            interval = FrameTimes();
+            interval_frames = 0;
+        }
         // A software rasterizer shares the CPU with training: past 40 fps, the time is better
         // spent training. The report counts the work per frame, not this rest.
         if (m_software_gl && work < 1.0 / 40.0 && !last)
             std::this_thread::sleep_for(std::chrono::duration<double>(1.0 / 40.0 - work));
-        if (scripted && frames >= m_options.frames) break;
+        if (last) break;
     }
     std::signal(SIGINT, previous_int);
     std::signal(SIGTERM, previous_term);
-    // The first frames compile shaders and warm caches; leave them out of the statistics.
-    std::vector<double> steady(frame_ms.begin() + std::min<std::size_t>(frame_ms.size() / 10, 5),
-                               frame_ms.end());
-    if (steady.empty()) steady = frame_ms;
-    std::sort(steady.begin(), steady.end());
-    double median = steady.empty() ? 0.0 : steady[steady.size() / 2];
-    double p95 =
-        steady.empty()
-            ? 0.0
-            : steady[std::min(steady.size() - 1, static_cast<std::size_t>(0.95 * steady.size()))];
+    if (all.count() == 0) all = interval;
+    const double median = all.quantile(0.5), p95 = all.quantile(0.95);
     TrainingSnapshot snap = m_trainer->snapshot();
     const std::size_t drawn_target = m_draw->count(DrawWhich::Target);
     const std::size_t drawn_source = m_draw->count(DrawWhich::Source);

@@ -31,7 +31,8 @@ void GuiApp::parse_script(const std::string& text) {
         static const std::vector<std::string> keys = [] {
             std::vector<std::string> k = {"target", "source", "path",  "coupling", "solver",
                                           "steps",  "views",  "time",  "train",    "play",
-                                          "lr",     "width",  "depth", "continue"};
+                                          "lr",     "width",  "depth", "continue",
+                                          "batch",  "reset",  "export", "figure"};
             for (const auto& d : DrawPanel::script_keys()) k.push_back(d);
             return k;
         }();
@@ -41,6 +42,7 @@ void GuiApp::parse_script(const std::string& text) {
         // Values that would stop the window mid-run are checked now, before it opens.
         const std::string value = item.substr(eq + 1);
         if (key == "lr") validate_learning_rate(number_value(key, value));
+        if (key == "batch") validate_batch_size(static_cast<int>(number_value(key, value)));
         if (key == "width" || key == "depth") {
             MlpConfig c;
             (key == "width" ? c.width : c.depth) = static_cast<int>(number_value(key, value));
@@ -98,6 +100,14 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
             m_continue_armed = true;
     } else if (key == "play")
         m_playing = value == "on" || value == "1";
+    else if (key == "batch")
+        m_settings.batch = std::atoi(value.c_str()), m_trainer->set_batch_size(m_settings.batch);
+    else if (key == "reset")
+        reset_training();
+    else if (key == "export")
+        m_export->export_to(*this, value);
+    else if (key == "figure")
+        m_export->figure_to(*this, value);
     else
         throw InputError("unknown --script key '" + key + "'");
 }
