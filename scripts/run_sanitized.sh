@@ -2,18 +2,18 @@
 # The sanitized half of the test suite (run by scripts/run_tests.sh): the core, the loaders and
 # the fuzz targets built with clang's AddressSanitizer + UndefinedBehaviorSanitizer in
 # build-sanitize/; runs the core tests (the GL and window code stays out: docs/RELIABILITY.md) and
-# every fuzz target for FMPLAY_FUZZ_RUNS inputs per loader (default 10000), each input limited to
+# every fuzz target for FMPLAY_FUZZ_RUNS inputs per loader (default 20000), each input limited to
 # 2 s. Fails on a test failure, a crash, a sanitizer report, a hang or a non-input error.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-sanitize"
-runs="${FMPLAY_FUZZ_RUNS:-10000}"
+runs="${FMPLAY_FUZZ_RUNS:-20000}"
 
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DFMPLAY_SANITIZE=ON >/dev/null
 tests=(test_brush test_coupling test_dataset test_file_io test_marginal_velocity test_messages
        test_metrics test_mlp test_ode_solver test_optimizer test_point_import test_point_io
-       test_probability_path test_training test_export_settings)
+       test_probability_path test_training test_export_settings test_model_file)
 fuzzers=(fuzz_points_csv fuzz_model_file fuzz_scene fuzz_image fuzz_text)
 cmake --build "$build" -j"$(nproc)" --target "${tests[@]}" "${fuzzers[@]}"
 
