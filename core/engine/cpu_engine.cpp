@@ -252,12 +252,7 @@ private:
         if (m_snapshots[1 - slot].step > m_step) m_snapshots[1 - slot].step = -1;
         m_next_slot = 1 - slot;
         while (!m_losses.empty() && m_losses.back().step > m_step) m_losses.pop_back();
-        m_health.diverged = true;
-        m_health.cause = cause;
-        m_health.step = bad_step;
-        m_health.restored_step = m_step;
-        m_health.loss = loss;
-        m_health.divergences++;
+        record_divergence(m_health, cause, bad_step, m_step, loss);
     }
 
     // dL/dv = 2 (v - u) / B, so the per-sample squared error is |dL/dv|^2 (B/2)^2.

@@ -50,6 +50,16 @@ int rollback_slot(const int64_t slot_steps[2], int64_t bad_step) {
     return best >= 0 ? best : std::max(oldest, 0);
 }
 
+void record_divergence(TrainHealth& health, DivergenceCause cause, int64_t bad_step,
+                       int64_t restored_step, float loss) {
+    health.diverged = true;
+    health.cause = cause;
+    health.step = bad_step;
+    health.restored_step = restored_step;
+    health.loss = loss;
+    health.divergences++;
+}
+
 Points initial_particles(const ProbabilityPath& path, const Dataset& source, int n, Rng& rng) {
     Points x = source.sample(n, rng);
     float scale = path.source_scale();

@@ -78,6 +78,11 @@ inline constexpr int64_t k_snapshot_interval = 64;
 // The slot (0 or 1) to roll back to, given the slots' steps (-1: empty).
 int rollback_slot(const int64_t slot_steps[2], int64_t bad_step);
 
+// The report both engines fill in once their state is back at `restored_step` (they also drop
+// the losses of the undone steps): diverged, cause, steps, loss, one more divergence.
+void record_divergence(TrainHealth& health, DivergenceCause cause, int64_t bad_step,
+                       int64_t restored_step, float loss);
+
 class Engine {
 public:
     virtual ~Engine() = default;

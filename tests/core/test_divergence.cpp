@@ -19,6 +19,7 @@
 #include "core/engine/gl/gl_engine.h"
 #include "core/nn/mlp.h"
 #include "core/nn/optimizer.h"
+#include "tests/gl_test_support.h"
 
 // Counts heap allocations so a test can show a guarded training step allocates nothing.
 static std::atomic<long> g_allocations{0};
@@ -31,26 +32,10 @@ void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 using namespace fmp;
+using fmp::test::check_no_gl_messages;
+using fmp::test::make_gl_current;
 
 namespace {
-
-// One context for the whole executable; none is a failure, as in test_gl_engine.cpp.
-void make_gl_current() {
-    static std::string error;
-    static std::unique_ptr<HeadlessGlContext> ctx = [] {
-        auto c = HeadlessGlContext::create(&error);
-        if (c) std::printf("divergence tests on %s\n", c->renderer().c_str());
-        return c;
-    }();
-    if (!ctx) FAIL("no headless OpenGL 4.3 context: " << error);
-    ctx->make_current();
-    install_gl_debug_log(true);
-}
-
-void check_no_gl_messages() {
-    std::string log = take_gl_debug_log();
-    CHECK_MESSAGE(log.empty(), log);
-}
 
 struct ThreadCountGuard {
     int saved = thread_count();
@@ -224,7 +209,7 @@ TEST_CASE("CPU engine: a huge weight decay stops training at step 2 and rolls ba
 }
 
 TEST_CASE("GL engine: a huge weight decay stops training at step 2 and rolls back to step 0") {
-    make_gl_current();
+    make_gl_current("divergence tests");
     auto e = make_gl_engine();
     check_weight_decay_run(*e, CouplingKind::Independent);
     check_weight_decay_run(*e, CouplingKind::MinibatchOT);
@@ -232,7 +217,7 @@ TEST_CASE("GL engine: a huge weight decay stops training at step 2 and rolls bac
 }
 
 TEST_CASE("an update that overflows a parameter is caught with a finite loss, on both engines") {
-    make_gl_current();
+    make_gl_current("divergence tests");
     // keep = 1 - lr wd = -3e38: a weight above 1.13 in magnitude overflows, the others do not.
     TrainConfig c = config(16, 1, 1.0f);
     c.optimizer.kind = OptimizerKind::AdamW;
@@ -265,7 +250,7 @@ TEST_CASE("an update that overflows a parameter is caught with a finite loss, on
 }
 
 TEST_CASE("width 512, depth 6 at lr 1: both engines stop at the first bad step of the same batches") {
-    make_gl_current();
+    make_gl_current("divergence tests");
     const int batch = 64, max_steps = 40;
     TrainConfig c = config(512, 6, 1.0f, batch);
     const auto [expected, cause] = reference_first_bad_step(c, max_steps, batch);
@@ -305,7 +290,7 @@ TEST_CASE("width 512, depth 6 at lr 1: both engines stop at the first bad step o
 }
 
 TEST_CASE("long runs roll back to the newest good snapshot and agree on the step") {
-    make_gl_current();
+    make_gl_current("divergence tests");
     // AdamW's keep = 1 - lr wd is 0.9 at lr 1e-6 (the weights shrink), then -999 once the rate
     // goes up: the weights grow a thousandfold per step and the loss overflows a few steps later.
     TrainConfig c = config(32, 2, 1e-6f);

@@ -17,28 +17,13 @@
 #include "core/flow/ode_solver.h"
 #include "core/nn/mlp.h"
 #include "core/nn/optimizer.h"
+#include "tests/gl_test_support.h"
 
 using namespace fmp;
+using fmp::test::check_no_gl_messages;
+using fmp::test::make_gl_current;
 
 namespace {
-
-// One context for the whole executable. No context is a failure, not a skip: the engine must
-// run headless in CI.
-void make_gl_current() {
-    static std::string error;
-    static std::unique_ptr<HeadlessGlContext> ctx = [] {
-        auto c = HeadlessGlContext::create(&error);
-        if (c)
-            std::printf("GL engine tests on %s, OpenGL %s\n", c->renderer().c_str(),
-                        gl_version_string().c_str());
-        else
-            std::printf("no headless GL context: %s\n", error.c_str());
-        return c;
-    }();
-    if (!ctx) FAIL("no headless OpenGL 4.3 context: " << error);
-    ctx->make_current();
-    install_gl_debug_log(true);
-}
 
 // max |a - b| / max(max |b|, floor): relative to the reference's scale.
 float rel_err(const float* a, const float* b, std::size_t n, float floor) {
@@ -57,11 +42,6 @@ float rel_err(const std::vector<float>& a, const std::vector<float>& b, float fl
 float rel_err(const Points& a, const Points& b, float floor = 1e-6f) {
     REQUIRE(a.rows() == b.rows());
     return rel_err(a.data(), b.data(), std::size_t(a.size()), floor);
-}
-
-void check_no_gl_messages() {
-    std::string log = take_gl_debug_log();
-    CHECK_MESSAGE(log.empty(), log);
 }
 
 MlpConfig mlp_config(int width, int depth, Activation act, TimeEncoding enc = TimeEncoding::Raw,
@@ -122,7 +102,7 @@ const Dataset k_target(DatasetKind::Moons);
 }  // namespace
 
 TEST_CASE("GL forward, loss, parameter and input gradients match the CPU MLP") {
-    make_gl_current();
+    make_gl_current("GL engine tests");
     struct Case {
         const char* name;
         MlpConfig mlp;
@@ -174,7 +154,7 @@ TEST_CASE("GL forward, loss, parameter and input gradients match the CPU MLP") {
 }
 
 TEST_CASE("GL training targets follow every probability path") {
-    make_gl_current();
+    make_gl_current("GL engine tests");
     Rng rng(12);
     MlpConfig mlp = mlp_config(32, 2, Activation::SiLU);
     // One engine: reset() keeps the compiled shaders when only the path changes.
@@ -197,7 +177,7 @@ TEST_CASE("GL training targets follow every probability path") {
 }
 
 TEST_CASE("GL Adam/AdamW updates and a short training run match the CPU step for step") {
-    make_gl_current();
+    make_gl_current("GL engine tests");
     auto engine = make_gl_engine();
     for (OptimizerKind opt : {OptimizerKind::Adam, OptimizerKind::AdamW}) {
         CAPTURE(optimizer_name(opt));
@@ -234,7 +214,7 @@ TEST_CASE("GL Adam/AdamW updates and a short training run match the CPU step for
 }
 
 TEST_CASE("GL particle integration matches the CPU solvers") {
-    make_gl_current();
+    make_gl_current("GL engine tests");
     MlpConfig mlp = mlp_config(32, 3, Activation::GELU, TimeEncoding::Fourier, 3);
     TrainConfig config = train_config(mlp);
     auto engine = make_gl_engine();
@@ -264,7 +244,7 @@ TEST_CASE("GL particle integration matches the CPU solvers") {
 }
 
 TEST_CASE("GL exact marginal field matches marginal_velocity") {
-    make_gl_current();
+    make_gl_current("GL engine tests");
     Rng rng(15);
     Points targets = random_points(700, rng, 1.5f);
     Dataset target = Dataset::from_points(targets, "test");
@@ -287,7 +267,7 @@ TEST_CASE("GL exact marginal field matches marginal_velocity") {
 }
 
 TEST_CASE("GL batches sampled on the GPU draw from the datasets and uniform times") {
-    make_gl_current();
+    make_gl_current("GL engine tests");
     TrainConfig config = train_config(mlp_config(32, 2, Activation::SiLU), 300);
     auto engine = make_gl_engine();
     std::vector<float> zeros(config.mlp.parameter_count(), 0.0f);
@@ -319,7 +299,7 @@ TEST_CASE("GL batches sampled on the GPU draw from the datasets and uniform time
 }
 
 TEST_CASE("GL training samples batches on the GPU and learns like the CPU engine") {
-    make_gl_current();
+    make_gl_current("GL engine tests");
     TrainConfig config = train_config(mlp_config(32, 2, Activation::SiLU), 128);
     config.optimizer.lr = 1e-2f;
     auto gl = make_gl_engine();
@@ -367,7 +347,7 @@ TEST_CASE("GL training samples batches on the GPU and learns like the CPU engine
 }
 
 TEST_CASE("GL minibatch-OT training, batch and learning-rate changes, parameter round trip") {
-    make_gl_current();
+    make_gl_current("GL engine tests");
     TrainConfig config = train_config(mlp_config(32, 2, Activation::SiLU), 64);
     config.coupling = CouplingKind::MinibatchOT;
     auto engine = make_gl_engine();

@@ -714,12 +714,7 @@ class GlEngine final : public Engine {
         m_ring.upload(tags, sizeof tags, std::size_t(k_health + 4) * 4);
         m_next_slot = 1 - slot;
         while (!m_losses.empty() && m_losses.back().step > m_step) m_losses.pop_back();
-        m_health.diverged = true;
-        m_health.cause = cause;
-        m_health.step = bad_step;
-        m_health.restored_step = m_step;
-        m_health.loss = loss;
-        m_health.divergences++;
+        record_divergence(m_health, cause, bad_step, m_step, loss);
     }
 
     void push_fence() {
