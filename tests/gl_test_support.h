@@ -18,7 +18,8 @@ inline void make_gl_current(const char* what) {
     static std::unique_ptr<HeadlessGlContext> ctx = [&] {
         auto c = HeadlessGlContext::create(&error);
         if (c)
-            std::printf("%s on %s, OpenGL %s\n", what, c->renderer().c_str(), gl_version_string().c_str());
+            std::printf("%s on %s, OpenGL %s\n", what, c->renderer().c_str(),
+                        gl_version_string().c_str());
         else
             std::printf("no headless GL context: %s\n", error.c_str());
         return c;

@@ -213,8 +213,7 @@ AtomicDirectory::AtomicDirectory(std::string path, std::vector<std::string> allo
     std::error_code ec;
     fs::file_status st = fs::symlink_status(p, ec);
     if (fs::exists(st)) {
-        if (!fs::is_directory(st))
-            throw InputError(shown + " exists and is not a directory");
+        if (!fs::is_directory(st)) throw InputError(shown + " exists and is not a directory");
         for (const fs::directory_entry& e : fs::directory_iterator(p, ec)) {
             std::string n = e.path().filename().string();
             if (std::find(m_allowed.begin(), m_allowed.end(), n) == m_allowed.end() ||
@@ -229,8 +228,9 @@ AtomicDirectory::AtomicDirectory(std::string path, std::vector<std::string> allo
     if (!parent.empty()) {
         fs::create_directories(parent, ec);
         if (ec || !fs::is_directory(parent))
-            throw InputError("cannot create the directory " + quote_for_message(parent.string(), 200) +
-                             " for " + shown + (ec ? ": " + ec.message() : ""));
+            throw InputError("cannot create the directory " +
+                             quote_for_message(parent.string(), 200) + " for " + shown +
+                             (ec ? ": " + ec.message() : ""));
     }
     remove_stale_temporaries(parent_of(m_path));
     m_temporary = temporary_sibling(m_path);

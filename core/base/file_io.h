@@ -36,7 +36,7 @@ bool same_file(const std::string& a, const std::string& b);
 // stays complete until then, and is removed after), so a reader or a crash sees the old set or
 // the new one, never a mix, and concurrent runs into one path never mix files.
 class AtomicDirectory {
-public:
+  public:
     // Checks the path before any work is done: throws InputError if it exists and is not a
     // directory, holds anything but `allowed_names` (it would be replaced as a whole), or its
     // parent cannot be written. Creates the temporary directory (and missing parents).
@@ -52,7 +52,7 @@ public:
     void commit();
     const std::string& path() const { return m_path; }
 
-private:
+  private:
     std::string m_path, m_temporary;
     std::vector<std::string> m_allowed;
     bool m_committed = false;

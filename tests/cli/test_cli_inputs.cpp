@@ -54,18 +54,24 @@ TEST_CASE("an output that is one of the inputs is refused and the input survives
     REQUIRE(run_fmplay("train" + k_quick + " --out " + q(d / "run")).code == 0);
     const fs::path model = d / "run" / "model.json";
     const std::string before = slurp(model);
-    check_one_error(run_fmplay("sample --engine cpu --model " + q(model) + " --out " + q(model)), "--model");
-    check_one_error(run_fmplay("sample --engine cpu --model " + q(model) + " --out " + q(d / "run" / ".." / "run" / "model.json")),
+    check_one_error(run_fmplay("sample --engine cpu --model " + q(model) + " --out " + q(model)),
+                    "--model");
+    check_one_error(run_fmplay("sample --engine cpu --model " + q(model) + " --out " +
+                               q(d / "run" / ".." / "run" / "model.json")),
                     "--model");
     fs::create_symlink(model, d / "link.json");
-    check_one_error(run_fmplay("sample --engine cpu --model " + q(d / "link.json") + " --out " + q(model)), "--model");
+    check_one_error(
+        run_fmplay("sample --engine cpu --model " + q(d / "link.json") + " --out " + q(model)),
+        "--model");
     CHECK(slurp(model) == before);
 
     REQUIRE(run_fmplay("render --save-config " + q(d / "scene.json")).code == 0);
     const std::string scene = slurp(d / "scene.json");
-    check_one_error(run_fmplay("render --save-config " + q(d / "x.json") + " --out " + q(d / "x.json")), "same file");
-    check_one_error(run_fmplay("render --config " + q(d / "scene.json") + " --save-config " + q(d / "scene.json") +
-                               " --out " + q(d / "scene.json")),
+    check_one_error(
+        run_fmplay("render --save-config " + q(d / "x.json") + " --out " + q(d / "x.json")),
+        "same file");
+    check_one_error(run_fmplay("render --config " + q(d / "scene.json") + " --save-config " +
+                               q(d / "scene.json") + " --out " + q(d / "scene.json")),
                     "--config");
     check_one_error(run_fmplay("render --model " + q(model) + " --out " + q(model)), "--model");
     CHECK(slurp(d / "scene.json") == scene);
@@ -78,9 +84,11 @@ TEST_CASE("a pipe given as a file is refused at once instead of waiting for a wr
     REQUIRE(::mkfifo((d / "points.csv").c_str(), 0644) == 0);
     REQUIRE(::mkfifo((d / "model.json").c_str(), 0644) == 0);
     auto start = std::chrono::steady_clock::now();
-    check_one_error(run_fmplay("train --target " + q(d / "points.csv") + k_quick + " --out " + q(d / "run")),
-                    "not a regular file");
-    check_one_error(run_fmplay("sample --engine cpu --model " + q(d / "model.json") + " --out " + q(d / "s.csv")),
+    check_one_error(
+        run_fmplay("train --target " + q(d / "points.csv") + k_quick + " --out " + q(d / "run")),
+        "not a regular file");
+    check_one_error(run_fmplay("sample --engine cpu --model " + q(d / "model.json") + " --out " +
+                               q(d / "s.csv")),
                     "not a regular file");
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
     CHECK(!fs::exists(d / "run"));
@@ -90,7 +98,8 @@ TEST_CASE("summary.json is valid JSON whatever the names hold") {
     fs::path d = fresh_dir("cli_names");
     const fs::path odd = d / "a\"b\\c.csv";
     std::ofstream(odd) << "0,0\n1,1\n-1,1\n1,-1\n";
-    REQUIRE(run_fmplay("train --target " + q(odd) + " --source 'text:say \"hi\"'" + k_quick + " --out " + q(d / "run"))
+    REQUIRE(run_fmplay("train --target " + q(odd) + " --source 'text:say \"hi\"'" + k_quick +
+                       " --out " + q(d / "run"))
                 .code == 0);
     auto j = nlohmann::json::parse(slurp(d / "run" / "summary.json"));
     CHECK(j["target"] == odd.string());
@@ -101,8 +110,9 @@ TEST_CASE("summary.json is valid JSON whatever the names hold") {
 
 TEST_CASE("--samples 1, the low end of its range, trains and writes its run") {
     fs::path d = fresh_dir("cli_one_sample");
-    CommandResult r = run_fmplay("train --steps 20 --width 16 --depth 1 --samples 1 --engine cpu --quiet --out " +
-                                 q(d / "run"));
+    CommandResult r =
+        run_fmplay("train --steps 20 --width 16 --depth 1 --samples 1 --engine cpu --quiet --out " +
+                   q(d / "run"));
     INFO(r.output);
     REQUIRE(r.code == 0);
     auto j = nlohmann::json::parse(slurp(d / "run" / "summary.json"));
@@ -141,15 +151,16 @@ TEST_CASE("a run killed mid-way leaves the previous run whole; the next run clea
 
     pid_t pid = ::fork();
     if (pid == 0) {
-        ::execl(fmplay_exe().c_str(), "fmplay", "train", "--steps", "10000000", "--engine", "cpu", "--quiet", "--out",
-                (d / "run").c_str(), static_cast<char*>(nullptr));
+        ::execl(fmplay_exe().c_str(), "fmplay", "train", "--steps", "10000000", "--engine", "cpu",
+                "--quiet", "--out", (d / "run").c_str(), static_cast<char*>(nullptr));
         ::_exit(127);
     }
     // Wait until the killed run has made its temporary directory, then kill -9 it.
     bool started = false;
     for (int i = 0; i < 200 && !started; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        for (auto& e : fs::directory_iterator(d)) started |= e.path().filename().string().rfind(".run.part-", 0) == 0;
+        for (auto& e : fs::directory_iterator(d))
+            started |= e.path().filename().string().rfind(".run.part-", 0) == 0;
     }
     CHECK(started);
     ::kill(pid, SIGKILL);
@@ -169,8 +180,18 @@ TEST_CASE("concurrent runs into one directory leave one run's files, not a mix")
     fs::path d = fresh_dir("cli_concurrent");
     const std::string out = q(d / "run");
     CommandResult a, b;
-    std::thread ta([&] { a = run_fmplay("train --steps 200 --width 16 --depth 1 --samples 50 --engine cpu --quiet --seed 1 --out " + out); });
-    std::thread tb([&] { b = run_fmplay("train --steps 300 --width 16 --depth 1 --samples 50 --engine cpu --quiet --seed 2 --out " + out); });
+    std::thread ta([&] {
+        a = run_fmplay(
+            "train --steps 200 --width 16 --depth 1 --samples 50 --engine cpu --quiet --seed 1 "
+            "--out " +
+            out);
+    });
+    std::thread tb([&] {
+        b = run_fmplay(
+            "train --steps 300 --width 16 --depth 1 --samples 50 --engine cpu --quiet --seed 2 "
+            "--out " +
+            out);
+    });
     ta.join();
     tb.join();
     CHECK(a.code == 0);
@@ -185,9 +206,11 @@ TEST_CASE("concurrent runs into one directory leave one run's files, not a mix")
 
 TEST_CASE("an export whose training diverges stops with the diagnosis instead of looping") {
     fs::path d = fresh_dir("cli_render_diverge");
-    std::ofstream(d / "scene.json") << R"({"training": {"lr": 0.9, "steps": 300}, "network": {"width": 512, "depth": 6}})";
+    std::ofstream(d / "scene.json")
+        << R"({"training": {"lr": 0.9, "steps": 300}, "network": {"width": 512, "depth": 6}})";
     auto start = std::chrono::steady_clock::now();
-    CommandResult r = run_fmplay("render --quiet --config " + q(d / "scene.json") + " --out " + q(d / "clip.mp4"));
+    CommandResult r = run_fmplay("render --quiet --config " + q(d / "scene.json") + " --out " +
+                                 q(d / "clip.mp4"));
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(60));
     check_one_error(r, "diverged");
     CHECK(!fs::exists(d / "clip.mp4"));

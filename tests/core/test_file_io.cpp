@@ -51,16 +51,19 @@ TEST_CASE("read_file refuses pipes, devices and directories at once, and files o
     fs::path fifo = d / "points.csv";
     REQUIRE(::mkfifo(fifo.c_str(), 0644) == 0);
     auto start = std::chrono::steady_clock::now();
-    CHECK_THROWS_WITH_AS(fmp::read_file(fifo.string(), 1 << 20), doctest::Contains("not a regular file"),
+    CHECK_THROWS_WITH_AS(fmp::read_file(fifo.string(), 1 << 20),
+                         doctest::Contains("not a regular file"), InputError);
+    CHECK(std::chrono::steady_clock::now() - start <
+          std::chrono::seconds(2));  // no wait for a writer
+    CHECK_THROWS_WITH_AS(fmp::read_file("/dev/zero", 1 << 20),
+                         doctest::Contains("not a regular file"), InputError);
+    CHECK_THROWS_WITH_AS(fmp::read_file(d.string(), 1 << 20), doctest::Contains("directory"),
                          InputError);
-    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));  // no wait for a writer
-    CHECK_THROWS_WITH_AS(fmp::read_file("/dev/zero", 1 << 20), doctest::Contains("not a regular file"),
-                         InputError);
-    CHECK_THROWS_WITH_AS(fmp::read_file(d.string(), 1 << 20), doctest::Contains("directory"), InputError);
-    CHECK_THROWS_WITH_AS(fmp::read_file((d / "missing").string(), 1 << 20), doctest::Contains("no such file"),
-                         InputError);
+    CHECK_THROWS_WITH_AS(fmp::read_file((d / "missing").string(), 1 << 20),
+                         doctest::Contains("no such file"), InputError);
     put(d / "big", std::string(2000, 'x'));
-    CHECK_THROWS_WITH_AS(fmp::read_file((d / "big").string(), 1999), doctest::Contains("limit"), InputError);
+    CHECK_THROWS_WITH_AS(fmp::read_file((d / "big").string(), 1999), doctest::Contains("limit"),
+                         InputError);
     CHECK(fmp::read_file((d / "big").string(), 2000).size() == 2000);
 }
 
@@ -73,9 +76,11 @@ TEST_CASE("write_file_atomic replaces the file whole and leaves no temporary") {
     CHECK(entries(d) == 1);
     std::string tmp = fmp::temporary_sibling(f.string());
     CHECK(fs::path(tmp).parent_path() == d);
-    CHECK(fs::path(tmp).filename().string().rfind(".a.txt.part-" + std::to_string(::getpid()) + "-", 0) == 0);
+    CHECK(fs::path(tmp).filename().string().rfind(".a.txt.part-" + std::to_string(::getpid()) + "-",
+                                                  0) == 0);
     CHECK(fmp::temporary_sibling(f.string()) != tmp);
-    CHECK_THROWS_AS(fmp::write_file_atomic((d / "no" / "such" / "dir.txt").string(), "x"), InputError);
+    CHECK_THROWS_AS(fmp::write_file_atomic((d / "no" / "such" / "dir.txt").string(), "x"),
+                    InputError);
 }
 
 TEST_CASE("temporaries of dead processes are removed, a live process's are kept") {
@@ -110,7 +115,8 @@ TEST_CASE("same_file sees links, relative paths and files that do not exist yet"
     CHECK(!fmp::same_file((d / "m.json").string(), (d / "new.csv").string()));
 }
 
-TEST_CASE("an atomic directory appears whole, replaces the previous run and refuses foreign files") {
+TEST_CASE(
+    "an atomic directory appears whole, replaces the previous run and refuses foreign files") {
     fs::path d = fmp::test::fresh_dir("file_io_dir");
     const std::vector<std::string> names = {"model.json", "loss.csv"};
     fs::path run = d / "runs" / "run";
@@ -139,11 +145,13 @@ TEST_CASE("an atomic directory appears whole, replaces the previous run and refu
         out.commit();
     }
     CHECK(slurp(run / "model.json") == "model 3");
-    CHECK(!fs::exists(run / "loss.csv"));  // the new run is the whole directory, no old files mixed in
+    CHECK(!fs::exists(run /
+                      "loss.csv"));  // the new run is the whole directory, no old files mixed in
     CHECK(entries(d / "runs") == 1);
 
     put(run / "notes.txt", "mine");
-    CHECK_THROWS_WITH_AS(fmp::AtomicDirectory(run.string(), names), doctest::Contains("notes.txt"), InputError);
+    CHECK_THROWS_WITH_AS(fmp::AtomicDirectory(run.string(), names), doctest::Contains("notes.txt"),
+                         InputError);
     put(d / "file", "x");
     CHECK_THROWS_WITH_AS(fmp::AtomicDirectory((d / "file").string(), names),
                          doctest::Contains("not a directory"), InputError);

@@ -51,19 +51,25 @@ TEST_CASE("a model round-trips through its JSON exactly") {
 
 TEST_CASE("integers beyond their type are refused, not truncated") {
     const std::string text = model_to_json(small_model());
-    CHECK(error_of(replaced(text, "\"version\": 1", "\"version\": 4294967297")).find("version") != std::string::npos);
-    CHECK(error_of(replaced(text, "\"depth\": 1", "\"depth\": 4294967297")).find("depth") != std::string::npos);
-    CHECK(error_of(replaced(text, "\"depth\": 1", "\"depth\": -4294967295")).find("depth") != std::string::npos);
-    CHECK(error_of(replaced(text, "\"steps_trained\": 12", "\"steps_trained\": 18446744073709551615"))
-              .find("steps_trained") != std::string::npos);
-    CHECK(error_of(replaced(text, "\"depth\": 1", "\"depth\": 1.5")).find("integer") != std::string::npos);
+    CHECK(error_of(replaced(text, "\"version\": 1", "\"version\": 4294967297")).find("version") !=
+          std::string::npos);
+    CHECK(error_of(replaced(text, "\"depth\": 1", "\"depth\": 4294967297")).find("depth") !=
+          std::string::npos);
+    CHECK(error_of(replaced(text, "\"depth\": 1", "\"depth\": -4294967295")).find("depth") !=
+          std::string::npos);
+    CHECK(
+        error_of(replaced(text, "\"steps_trained\": 12", "\"steps_trained\": 18446744073709551615"))
+            .find("steps_trained") != std::string::npos);
+    CHECK(error_of(replaced(text, "\"depth\": 1", "\"depth\": 1.5")).find("integer") !=
+          std::string::npos);
 }
 
 TEST_CASE("floats beyond float range and points beyond the coordinate range are refused") {
     const std::string text = model_to_json(small_model());
-    CHECK(error_of(replaced(text, "\"sigma_min\": ", "\"sigma_min\": 1e300, \"x\": ")).find("sigma_min") !=
-          std::string::npos);
-    const std::string drawn = replaced(text, "\"name\": \"normal\"", "\"name\": \"drawn\", \"points\": [[0, 0], [3e6, 1]]");
+    CHECK(error_of(replaced(text, "\"sigma_min\": ", "\"sigma_min\": 1e300, \"x\": "))
+              .find("sigma_min") != std::string::npos);
+    const std::string drawn = replaced(text, "\"name\": \"normal\"",
+                                       "\"name\": \"drawn\", \"points\": [[0, 0], [3e6, 1]]");
     CHECK(error_of(drawn).find("outside the range of coordinates") != std::string::npos);
     const std::string big_param = replaced(text, "\"params\": [", "\"params\": [1e300, ");
     CHECK(error_of(big_param) != "");

@@ -25,10 +25,13 @@ std::string error_of(const std::string& json) {
 TEST_CASE("numbers no double or float holds are input errors, not crashes or exit 1") {
     CHECK(error_of(R"({"video": {"fps": 1e999}})").find("scene.json") == 0);
     CHECK(error_of(R"({"video": {"fps": -1e999}})") != "");
-    CHECK(error_of(R"({"view": {"center": [0, 0], "height": 1e300}})").find("view.height") != std::string::npos);
-    CHECK(error_of(R"({"layers": {"point_size": 1e300}})").find("layers.point_size") != std::string::npos);
+    CHECK(error_of(R"({"view": {"center": [0, 0], "height": 1e300}})").find("view.height") !=
+          std::string::npos);
+    CHECK(error_of(R"({"layers": {"point_size": 1e300}})").find("layers.point_size") !=
+          std::string::npos);
     CHECK(error_of(R"({"training": {"seed": -1}})").find("training.seed") != std::string::npos);
-    CHECK(error_of(R"({"training": {"batch": 4294967297}})").find("training.batch") != std::string::npos);
+    CHECK(error_of(R"({"training": {"batch": 4294967297}})").find("training.batch") !=
+          std::string::npos);
 }
 
 TEST_CASE("training.steps 0 needs a model file, and the message names the key") {
@@ -39,7 +42,8 @@ TEST_CASE("training.steps 0 needs a model file, and the message names the key") 
 }
 
 TEST_CASE("the view keeps to the coordinate range") {
-    CHECK(error_of(R"({"view": {"center": [1e7, 0], "height": 6}})").find("view.center") != std::string::npos);
+    CHECK(error_of(R"({"view": {"center": [1e7, 0], "height": 6}})").find("view.center") !=
+          std::string::npos);
     CHECK(error_of(R"({"view": {"center": [1e6, -1e6], "height": 2e6}})") == "");
 }
 

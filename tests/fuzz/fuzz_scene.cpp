@@ -1,4 +1,5 @@
-// Fuzz target: export settings (scene.json), as `fmplay render --config` and the Export panel read them.
+// Fuzz target: export settings (scene.json), as `fmplay render --config` and the Export panel read
+// them.
 #include "app/export/export_settings.h"
 #include "tests/fuzz/fuzz_target.h"
 
