@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The window under Xvfb for a given time, switching every setting, importing, drawing, exporting
 # and resetting in cycles (--script), with a "soak:" line a minute (frames, median and p95 frame
-# time, resident memory, training steps). Ends with the memory figures docs/RELIABILITY.md quotes.
+# time, resident memory, heap in use, training steps). Ends with the memory figures docs/RELIABILITY.md quotes.
 # Usage: bench/soak.sh [MINUTES=60] [OUT_DIR=out/soak]      (needs build/fmplay: scripts/build.sh)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +39,7 @@ xvfb-run -a -s "-screen 0 1600x1000x24" "$fmplay" --frames "$frames" --seconds "
 python3 - "$log" <<'PY'
 import re, sys
 rows = [tuple(float(x) for x in m.groups()) for m in
-        re.finditer(r"soak: t=(\S+) s frames=(\d+) median=(\S+) ms p95=(\S+) ms rss=(\S+) MB", open(sys.argv[1]).read())]
+        re.finditer(r"soak: t=(\S+) s frames=(\d+) median=(\S+) ms p95=(\S+) ms rss=(\S+) MB heap=(\S+) MB", open(sys.argv[1]).read())]
 if len(rows) < 3:
     sys.exit("soak: too few report lines in " + sys.argv[1])
 warm = [r for r in rows if r[0] > 300] or rows[len(rows) // 2:]  # after 5 minutes of warm-up
@@ -50,7 +50,10 @@ k = max(1, n // 6)
 first, last = sum(rss[:k]) / k, sum(rss[-k:]) / k
 med = sorted(r[2] for r in rows); p95 = sorted(r[3] for r in rows)
 print(f"soak: {rows[-1][0] / 60:.0f} min, {sum(r[1] for r in rows):.0f} frames")
-print(f"memory after warm-up: {min(rss):.0f}..{max(rss):.0f} MB, first sixth {first:.0f} MB, last sixth {last:.0f} MB, trend {slope:+.1f} MB/hour")
+heap = [r[5] for r in warm]
+hfirst, hlast = sum(heap[:k]) / k, sum(heap[-k:]) / k
+print(f"memory after warm-up: resident {min(rss):.0f}..{max(rss):.0f} MB, first sixth {first:.0f} MB, last sixth {last:.0f} MB, trend {slope:+.1f} MB/hour")
+print(f"heap in use after warm-up: {min(heap):.0f}..{max(heap):.0f} MB, first sixth {hfirst:.0f} MB, last sixth {hlast:.0f} MB")
 print(f"frame time per minute: median {med[len(med) // 2]:.1f} ms (range {med[0]:.1f}..{med[-1]:.1f}), p95 {p95[len(p95) // 2]:.1f} ms (worst minute {p95[-1]:.1f})")
 PY
 tail -n 20 "$log" | grep -E '^(frames|training steps|training resets|dataset swaps|divergences):' || true

@@ -46,7 +46,7 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
         ->check(CLI::Range(0.0, 1e7));
     app.add_option("--report-every", o.report_every,
                    "Print a 'soak:' line every this many seconds: frames, median and p95 frame time, "
-                   "resident memory, training steps")
+                   "resident memory, heap in use, training steps")
         ->check(CLI::Range(0.0, 1e7));
     app.add_option("--width", o.width, "Window width (screen units)")->check(CLI::Range(0, 16384));
     app.add_option("--height", o.height, "Window height (screen units)")
