@@ -33,15 +33,32 @@ int solver_order(SolverKind kind) {
     return 1;
 }
 
+const ButcherTableau& solver_tableau(SolverKind kind) {
+    static const ButcherTableau euler{1, {{}}, {1.0f}, {0.0f}};
+    static const ButcherTableau midpoint{2, {{}, {0.5f}}, {0.0f, 1.0f}, {0.0f, 0.5f}};
+    static const ButcherTableau heun{2, {{}, {1.0f}}, {0.5f, 0.5f}, {0.0f, 1.0f}};
+    static const ButcherTableau rk4{4,
+                                    {{}, {0.5f}, {0.0f, 0.5f}, {0.0f, 0.0f, 1.0f}},
+                                    {1.0f / 6, 1.0f / 3, 1.0f / 3, 1.0f / 6},
+                                    {0.0f, 0.5f, 0.5f, 1.0f}};
+    switch (kind) {
+        case SolverKind::Euler: return euler;
+        case SolverKind::Midpoint: return midpoint;
+        case SolverKind::Heun: return heun;
+        case SolverKind::RK4: return rk4;
+    }
+    return euler;
+}
+
 void integrate_particles(const VelocityFn& v, SolverKind kind, Points& x, float t_a, float t_b,
                          int steps, std::vector<Points>* trajectory) {
     if (steps < 1) throw InputError("integration needs at least 1 step (got " + std::to_string(steps) + ")");
+    const ButcherTableau& tab = solver_tableau(kind);
     const Eigen::Index n = x.rows();
     // Pre-sized so a velocity function that writes in place never reallocates; the buffers live
     // for the whole integration, so the only allocations happen here.
-    Points k1(n, 2), k2, k3, k4, tmp;
-    if (kind != SolverKind::Euler) k2.resize(n, 2), tmp.resize(n, 2);
-    if (kind == SolverKind::RK4) k3.resize(n, 2), k4.resize(n, 2);
+    std::vector<Points> k(static_cast<std::size_t>(tab.stages), Points(n, 2));
+    Points stage(n, 2);
 
     if (trajectory) {
         trajectory->resize(static_cast<std::size_t>(steps) + 1);
@@ -52,34 +69,19 @@ void integrate_particles(const VelocityFn& v, SolverKind kind, Points& x, float 
     for (int i = 0; i < steps; ++i) {
         // Times from the step index rather than accumulated, so t lands exactly on t_b.
         const float t = t_a + span * (static_cast<float>(i) / static_cast<float>(steps));
-        switch (kind) {
-            case SolverKind::Euler:
-                v(x, t, k1);
-                x += dt * k1;
-                break;
-            case SolverKind::Midpoint:
-                v(x, t, k1);
-                tmp = x + (0.5f * dt) * k1;
-                v(tmp, t + 0.5f * dt, k2);
-                x += dt * k2;
-                break;
-            case SolverKind::Heun:
-                v(x, t, k1);
-                tmp = x + dt * k1;
-                v(tmp, t + dt, k2);
-                x += (0.5f * dt) * (k1 + k2);
-                break;
-            case SolverKind::RK4:
-                v(x, t, k1);
-                tmp = x + (0.5f * dt) * k1;
-                v(tmp, t + 0.5f * dt, k2);
-                tmp = x + (0.5f * dt) * k2;
-                v(tmp, t + 0.5f * dt, k3);
-                tmp = x + dt * k3;
-                v(tmp, t + dt, k4);
-                x += (dt / 6.0f) * (k1 + 2.0f * k2 + 2.0f * k3 + k4);
-                break;
+        for (int s = 0; s < tab.stages; ++s) {
+            const auto& row = tab.a[static_cast<std::size_t>(s)];
+            if (s == 0) {
+                v(x, t, k[0]);
+                continue;
+            }
+            stage = x;
+            for (std::size_t j = 0; j < row.size(); ++j)
+                if (row[j] != 0.0f) stage += (dt * row[j]) * k[j];
+            v(stage, t + tab.c[static_cast<std::size_t>(s)] * dt, k[static_cast<std::size_t>(s)]);
         }
+        for (int s = 0; s < tab.stages; ++s)
+            if (tab.b[static_cast<std::size_t>(s)] != 0.0f) x += (dt * tab.b[static_cast<std::size_t>(s)]) * k[static_cast<std::size_t>(s)];
         if (trajectory) (*trajectory)[static_cast<std::size_t>(i) + 1] = x;
     }
 }

@@ -19,6 +19,17 @@ int solver_evaluations(SolverKind kind);
 // Order of accuracy (1, 2, 2, 4).
 int solver_order(SolverKind kind);
 
+// An explicit Runge-Kutta method as its Butcher tableau: stage i evaluates the field at
+// t + c[i] dt, x + dt sum_j a[i][j] k_j (j < i); the step is x + dt sum_i b[i] k_i.
+struct ButcherTableau {
+    int stages = 1;
+    std::vector<std::vector<float>> a;  // stages rows, row i has i entries
+    std::vector<float> b;
+    std::vector<float> c;
+};
+// The tableau of a fixed-step solver (Euler, midpoint, Heun, RK4).
+const ButcherTableau& solver_tableau(SolverKind kind);
+
 // Integrates x from t_a to t_b in `steps` equal steps (t_b < t_a integrates backward, data to
 // source). x is updated in place. If `trajectory` is given it receives steps+1 snapshots.
 void integrate_particles(const VelocityFn& v, SolverKind kind, Points& x, float t_a, float t_b,
