@@ -16,6 +16,7 @@ set(FMP_ROOMS
     "core/nn        | fmp_core    | core/base core/data core/flow"
     "core/engine    | fmp_core    | core/base core/data core/flow core/nn"
     "core/engine/gl | fmp_core_gl | core/base core/data core/flow core/nn core/engine"
+    "core/instruments | fmp_core | core/base core/data core/flow core/metrics core/nn core/engine"
     "app/run        | fmp_run     | core"
     "app/render     | fmp_render  | core"
     "app/export     | fmp_export  | core app/run app/render"

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "core/data/point_import.h"
 #include "core/data/point_io.h"
@@ -233,6 +234,62 @@ void Dataset::sample_into(Eigen::Ref<Points> out, Rng& rng) const {
         Sample s = sample_analytic(m_kind, rng);
         out(i, 0) = s.x;
         out(i, 1) = s.y;
+    }
+}
+
+bool Dataset::has_density() const {
+    return m_kind == DatasetKind::Normal || m_kind == DatasetKind::Uniform ||
+           m_kind == DatasetKind::EightGaussians || m_kind == DatasetKind::Checkerboard;
+}
+
+void Dataset::log_density(const Points& x, VectorF& log_p) const {
+    if (!has_density())
+        throw InputError("the density of " + quote_for_message(name()) +
+                         " is not known in closed form (known: normal, uniform, 8gaussians, "
+                         "checkerboard)");
+    constexpr double log_2pi = 1.8378770664093453;
+    const double inf = std::numeric_limits<double>::infinity();
+    log_p.resize(x.rows());
+    for (Eigen::Index i = 0; i < x.rows(); ++i) {
+        const double px = x(i, 0), py = x(i, 1);
+        double lp = 0.0;
+        switch (m_kind) {
+            case DatasetKind::Normal: lp = -log_2pi - 0.5 * (px * px + py * py); break;
+            case DatasetKind::Uniform: {
+                const bool inside = std::abs(px) <= k_sqrt3 && std::abs(py) <= k_sqrt3;
+                lp = inside ? -std::log(12.0) : -inf;  // area (2 sqrt 3)^2 = 12
+                break;
+            }
+            case DatasetKind::EightGaussians: {
+                // log of the mean of 8 isotropic normals, with the largest term factored out.
+                const double var = double(k_gauss8_std) * k_gauss8_std;
+                double e[8], top = -inf;
+                for (int k = 0; k < 8; ++k) {
+                    const double a = k * (double(k_pi) / 4.0);
+                    const double dx = px - k_gauss8_radius * std::cos(a);
+                    const double dy = py - k_gauss8_radius * std::sin(a);
+                    e[k] = -(dx * dx + dy * dy) / (2.0 * var);
+                    top = std::max(top, e[k]);
+                }
+                double sum = 0.0;
+                for (double v : e) sum += std::exp(v - top);
+                lp = top + std::log(sum / 8.0) - log_2pi - std::log(var);
+                break;
+            }
+            case DatasetKind::Checkerboard: {
+                const double cell = 2.0 * k_checker_half / k_checker_cells;
+                const double cx = std::floor((px + k_checker_half) / cell);
+                const double cy = std::floor((py + k_checker_half) / cell);
+                const bool on_board = cx >= 0 && cy >= 0 && cx < k_checker_cells && cy < k_checker_cells;
+                const bool filled = on_board && (static_cast<int>(cx) + static_cast<int>(cy)) % 2 == 0;
+                // Half the cells carry all the mass uniformly.
+                const double area = 0.5 * (2.0 * k_checker_half) * (2.0 * k_checker_half);
+                lp = filled ? -std::log(area) : -inf;
+                break;
+            }
+            default: break;
+        }
+        log_p[i] = static_cast<float>(lp);
     }
 }
 

@@ -45,6 +45,12 @@ public:
     // Fills every row of `out` with a sample (no allocation).
     void sample_into(Eigen::Ref<Points> out, Rng& rng) const;
 
+    // Whether the density is known in closed form (normal, uniform, 8gaussians, checkerboard).
+    bool has_density() const;
+    // log p(x) in nats for every row of x (-inf outside the support of uniform and
+    // checkerboard). Throws InputError for a dataset without a known density.
+    void log_density(const Points& x, VectorF& log_p) const;
+
 private:
     DatasetKind m_kind = DatasetKind::Normal;
     std::shared_ptr<const Points> m_points;

@@ -2,6 +2,7 @@
 #include "core/flow/marginal_velocity.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/base/parallel.h"
 
@@ -51,6 +52,17 @@ struct Field {
         w *= inv_sum;
         return {ds_over_s * mdx + d_alpha * myx, ds_over_s * mdy + d_alpha * myy};
     }
+
+    // log (1/n) sum_i exp(-|x - alpha y_i|^2 / (2 sigma^2)) / (2 pi sigma^2), shifted like eval.
+    float log_density(float px, float py, Eigen::ArrayXf& w) const {
+        w = (ax - px).square() + (ay - py).square();
+        const float dmin = w.minCoeff();
+        const float sum = ((dmin - w) * inv_two_var).exp().sum();
+        constexpr float log_pi = 1.1447298858494002f;
+        // 1 / (2 pi sigma^2) = inv_two_var / pi.
+        return -dmin * inv_two_var + std::log(sum / static_cast<float>(w.size())) +
+               std::log(inv_two_var) - log_pi;
+    }
 };
 
 }  // namespace
@@ -80,6 +92,22 @@ Eigen::Vector2f marginal_velocity_at(const ProbabilityPath& path, const Points& 
     const Eigen::Vector2f v = field.eval(x.x(), x.y(), w);
     if (weights) *weights = w.matrix();
     return v;
+}
+
+void marginal_log_density(const ProbabilityPath& path, const Points& targets, float t,
+                          const Points& x, VectorF& log_p) {
+    const Field field(path, targets, t);
+    log_p.resize(x.rows());
+    parallel_for(
+        static_cast<std::size_t>(x.rows()),
+        [&](std::size_t begin, std::size_t end, int) {
+            Eigen::ArrayXf w(targets.rows());
+            for (std::size_t i = begin; i < end; ++i) {
+                const auto r = static_cast<Eigen::Index>(i);
+                log_p[r] = field.log_density(x(r, 0), x(r, 1), w);
+            }
+        },
+        8);
 }
 
 }  // namespace fmp

@@ -21,4 +21,9 @@ void marginal_velocity(const ProbabilityPath& path, const Points& targets, float
 Eigen::Vector2f marginal_velocity_at(const ProbabilityPath& path, const Points& targets, float t,
                                      Eigen::Vector2f x, VectorF* weights = nullptr);
 
+// The marginal density of the same mixture, log p_t(x) = log (1/n) sum_i N(x; alpha_t y_i,
+// sigma_t^2 I), in nats (t clamped likewise). What the error map weights by.
+void marginal_log_density(const ProbabilityPath& path, const Points& targets, float t,
+                          const Points& x, VectorF& log_p);
+
 }  // namespace fmp
