@@ -8,6 +8,7 @@
 
 #include "core/base/parallel.h"
 #include "core/engine/engine.h"
+#include "core/flow/divergence_integration.h"
 #include "core/flow/marginal_velocity.h"
 
 namespace fmp {
@@ -126,15 +127,30 @@ public:
     void set_particles(const Points& x) override { m_particles = x; }
     int particle_count() const override { return static_cast<int>(m_particles.rows()); }
 
-    void integrate_particles(float t_a, float t_b, SolverKind solver, int steps) override {
+    using Engine::integrate_particles;
+    IntegrationStats integrate_particles(float t_a, float t_b,
+                                         const IntegrationSettings& settings) override {
         const Mlp& mlp = m_mlp;
         VelocityFn v = [&mlp](const Points& x, float t, Points& out) { mlp.evaluate(x, t, out); };
-        fmp::integrate_particles(v, solver, m_particles, t_a, t_b, steps);
+        return fmp::integrate_particles(v, settings, m_particles, t_a, t_b);
     }
 
     void read_particles(Points& x) const override { x = m_particles; }
 
     void eval_velocity(const Points& x, float t, Points& v) override { m_mlp.evaluate(x, t, v); }
+
+    void eval_velocity_divergence(const Points& x, float t, Points& v, VectorF& div) override {
+        m_mlp.evaluate_divergence(x, t, v, div);
+    }
+
+    void integrate_with_divergence(Points& x, VectorF& div_integral, float t_a, float t_b,
+                                   SolverKind solver, int steps) override {
+        const Mlp& mlp = m_mlp;
+        VelocityDivergenceFn f = [&mlp](const Points& p, float t, Points& v, VectorF& div) {
+            mlp.evaluate_divergence(p, t, v, div);
+        };
+        fmp::integrate_with_divergence(f, solver, x, div_integral, t_a, t_b, steps);
+    }
 
     void eval_marginal(const Points& x, float t, Points& v) override {
         marginal_velocity(m_config.path, m_marginal_points, t, x, v);

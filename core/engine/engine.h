@@ -127,8 +127,18 @@ public:
     // ---- particles (the GL engine keeps them in a buffer the renderer draws)
     virtual void set_particles(const Points& x) = 0;
     virtual int particle_count() const = 0;
-    // Integrates every particle from t_a to t_b with the learned field.
-    virtual void integrate_particles(float t_a, float t_b, SolverKind solver, int steps) = 0;
+    // Integrates every particle from t_a to t_b with the learned field, as `settings` says:
+    // settings.steps equal steps of a fixed-step solver, or dopri5's adaptive steps at
+    // settings.tolerance starting from (t_b - t_a) / steps (see IntegrationSettings). Both
+    // engines run dopri5's controller on the host (drive_embedded_pair) and take the same steps;
+    // the GL engine computes the stages on the GPU and reads back only the error norm.
+    // Returns the field evaluations used (NFE). Throws InputError as integrate_particles does.
+    virtual IntegrationStats integrate_particles(float t_a, float t_b,
+                                                 const IntegrationSettings& settings) = 0;
+    // The same with dopri5 at k_default_tolerance.
+    IntegrationStats integrate_particles(float t_a, float t_b, SolverKind solver, int steps) {
+        return integrate_particles(t_a, t_b, IntegrationSettings{solver, steps, k_default_tolerance});
+    }
     virtual void read_particles(Points& x) const = 0;
 
     // ---- fields on arbitrary points (the arrow grid)
@@ -136,6 +146,17 @@ public:
     // The exact marginal velocity of the current target (its point set, or a fixed sample of an
     // analytic target), for a normal source. See marginal_velocity.h.
     virtual void eval_marginal(const Points& x, float t, Points& v) = 0;
+
+    // ---- the instantaneous change of variables (likelihood)
+    // v = v_theta(x, t) and its exact divergence div[i] = dv_x/dx + dv_y/dy at row i (the trace
+    // of the 2x2 Jacobian, by forward-mode differentiation: exact, not Hutchinson's estimate).
+    virtual void eval_velocity_divergence(const Points& x, float t, Points& v, VectorF& div) = 0;
+    // Integrates every row of x from t_a to t_b with the learned field (fixed-step solver) and
+    // the integral of the divergence along each path beside it, as one augmented ODE
+    //   dx/dt = v(x, t),  dl/dt = div v(x, t),  l(t_a) = 0:  div_integral[i] = l_i(t_b).
+    // From t_a = 1 to t_b = 0: log p_1(x) = log p_0(x(0)) + div_integral (see likelihood.h).
+    virtual void integrate_with_divergence(Points& x, VectorF& div_integral, float t_a, float t_b,
+                                           SolverKind solver, int steps) = 0;
 };
 
 // The CPU engine (Eigen, both cores).

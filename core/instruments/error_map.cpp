@@ -2,36 +2,18 @@
 #include "core/instruments/error_map.h"
 
 #include <cmath>
-#include <string>
 
 #include "core/flow/marginal_velocity.h"
 
 namespace fmp {
 
-void ErrorMapRequest::validate() const {
-    if (nx < 2 || ny < 2 || nx > 1024 || ny > 1024)
-        throw InputError("error map grid must be 2..1024 cells a side (got " + std::to_string(nx) +
-                         " x " + std::to_string(ny) + ")");
-    const Eigen::Vector2f size = box.sizes();
-    if (!(size.x() > 0.0f && size.y() > 0.0f && std::isfinite(size.x()) && std::isfinite(size.y())))
-        throw InputError("error map box must have a positive finite size");
-}
-
-Eigen::Vector2f ErrorMap::cell_centre(int ix, int iy) const {
-    const Eigen::Vector2f size = request.box.sizes();
-    return request.box.min() +
-           Eigen::Vector2f((ix + 0.5f) * size.x() / request.nx, (iy + 0.5f) * size.y() / request.ny);
-}
-
 ErrorMap compute_error_map(Engine& engine, const ProbabilityPath& path, const Points& references,
                            const ErrorMapRequest& request) {
-    request.validate();
+    request.grid.validate();
     ErrorMap map;
     map.request = request;
-    const int n = request.nx * request.ny;
-    Points grid(n, 2);
-    for (int iy = 0; iy < request.ny; ++iy)
-        for (int ix = 0; ix < request.nx; ++ix) grid.row(iy * request.nx + ix) = map.cell_centre(ix, iy).transpose();
+    const int n = request.grid.cells();
+    const Points grid = request.grid.centres();
     Points v, u;
     engine.eval_velocity(grid, request.t, v);
     marginal_velocity(path, references, request.t, grid, u);

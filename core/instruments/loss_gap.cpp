@@ -17,8 +17,10 @@ int EvaluationBatch::points() const {
 EvaluationBatch make_evaluation_batch(const ProbabilityPath& path, const Points& targets,
                                       int groups_per_bin, int points_per_group, uint64_t seed) {
     if (targets.rows() == 0) throw InputError("evaluation batch: the target has no points");
-    if (groups_per_bin < 1 || groups_per_bin > 64 || points_per_group < 1 || points_per_group > 65536)
-        throw InputError("evaluation batch: groups per bin must be in 1..64 and points per group in 1..65536");
+    if (groups_per_bin < 1 || groups_per_bin > 64 || points_per_group < 1 ||
+        points_per_group > 65536)
+        throw InputError(
+            "evaluation batch: groups per bin must be in 1..64 and points per group in 1..65536");
     EvaluationBatch b;
     Rng rng(seed, 23);
     const int groups = k_loss_time_bins * groups_per_bin;
@@ -37,7 +39,8 @@ EvaluationBatch make_evaluation_batch(const ProbabilityPath& path, const Points&
         for (int i = 0; i < points_per_group; ++i) {
             z(i, 0) = rng.normal();
             z(i, 1) = rng.normal();
-            x1.row(i) = targets.row(static_cast<Eigen::Index>(rng.below(static_cast<uint32_t>(targets.rows()))));
+            x1.row(i) = targets.row(
+                static_cast<Eigen::Index>(rng.below(static_cast<uint32_t>(targets.rows()))));
         }
         Points xt = c.alpha * x1 + c.sigma * z;
         Points uc = c.d_alpha * x1 + c.d_sigma * z;
@@ -55,8 +58,8 @@ EvaluationBatch make_evaluation_batch(const ProbabilityPath& path, const Points&
     }
     b.expected_gap = total / b.points();
     for (int k = 0; k < k_loss_time_bins; ++k)
-        b.expected_gap_by_t[static_cast<std::size_t>(k)] =
-            static_cast<float>(gap_sum[static_cast<std::size_t>(k)] / gap_count[static_cast<std::size_t>(k)]);
+        b.expected_gap_by_t[static_cast<std::size_t>(k)] = static_cast<float>(
+            gap_sum[static_cast<std::size_t>(k)] / gap_count[static_cast<std::size_t>(k)]);
     return b;
 }
 

@@ -13,11 +13,11 @@ namespace fmp {
 // one call), k_loss_time_bins bins of groups_per_bin groups at stratified times. The targets of
 // both losses are stored, so a measurement only evaluates the network.
 struct EvaluationBatch {
-    std::vector<float> times;   // one per group
-    std::vector<int> bin;       // the t bin of each group
-    std::vector<Points> xt;     // x_t = alpha_t x1 + sigma_t x0
-    std::vector<Points> u_cond; // u_t(x_t | x1) = d_alpha x1 + d_sigma x0 (what CFM regresses on)
-    std::vector<Points> u_marg; // u_t(x_t), the exact marginal (what FM regresses on)
+    std::vector<float> times;    // one per group
+    std::vector<int> bin;        // the t bin of each group
+    std::vector<Points> xt;      // x_t = alpha_t x1 + sigma_t x0
+    std::vector<Points> u_cond;  // u_t(x_t | x1) = d_alpha x1 + d_sigma x0 (what CFM regresses on)
+    std::vector<Points> u_marg;  // u_t(x_t), the exact marginal (what FM regresses on)
     // The gap the theory predicts: E|u_t(x|x1) - u_t(x)|^2, the posterior variance averaged over
     // p_t (overall and per bin), computed from the same batch.
     double expected_gap = 0.0;

@@ -13,7 +13,8 @@ namespace fmp {
 
 void LensSettings::validate() const {
     if (!(bandwidth > 0.0f && bandwidth <= 10.0f))
-        throw InputError("lens bandwidth must be in (0, 10] (got " + std::to_string(bandwidth) + ")");
+        throw InputError("lens bandwidth must be in (0, 10] (got " + std::to_string(bandwidth) +
+                         ")");
     if (source_samples < 1 || source_samples > 4096)
         throw InputError("lens source samples must be in 1..4096 (got " +
                          std::to_string(source_samples) + ")");

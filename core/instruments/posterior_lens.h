@@ -21,11 +21,11 @@ struct LensSettings {
 struct PosteriorLens {
     Eigen::Vector2f x{0, 0};
     float t = 0;
-    bool approximate = false;  // the pairwise kernel posterior (non-normal source)
-    float bandwidth = 0;       // its kernel width (0 when exact)
-    Points targets;            // the x1_i
-    VectorF weights;           // w_i(x), summing to 1
-    Points conditional;        // u_t(x | x1_i) (approximate: averaged over the pairs of x1_i)
+    bool approximate = false;        // the pairwise kernel posterior (non-normal source)
+    float bandwidth = 0;             // its kernel width (0 when exact)
+    Points targets;                  // the x1_i
+    VectorF weights;                 // w_i(x), summing to 1
+    Points conditional;              // u_t(x | x1_i) (approximate: averaged over the pairs of x1_i)
     Eigen::Vector2f marginal{0, 0};  // u_t(x) = sum_i w_i u_t(x | x1_i)
     // 1 / sum_i w_i^2: how many target points effectively contribute (n at t=0, 1 near t=1).
     float effective_count = 0;
@@ -41,7 +41,8 @@ struct PosteriorLens {
 
 // The lens at (x, t) for the target points `targets`. With `sources` null the source is a normal
 // (scaled by the path's sigma, as for every path here) and the posterior is exact:
-//   w_i(x) ∝ N(x; alpha_t x1_i, sigma_t^2 I),  u_t(x|x1_i) = (d_sigma/sigma)(x - alpha_t x1_i) + d_alpha x1_i.
+//   w_i(x) ∝ N(x; alpha_t x1_i, sigma_t^2 I),  u_t(x|x1_i) = (d_sigma/sigma)(x - alpha_t x1_i) +
+//   d_alpha x1_i.
 // With `sources` (samples of a drawn or other source, at t = 0 scale) the pairwise kernel
 // posterior is used: w_ij ∝ exp(-|x - alpha_t x1_i - sigma_t x0_j|^2 / (2 h^2)),
 // u_ij = d_alpha x1_i + d_sigma x0_j. t is clamped to [0, 1 - 1e-4] like the marginal field.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <lemon/network_simplex.h>
 #include <lemon/smart_graph.h>
 #include <string>
@@ -188,9 +189,16 @@ double mmd2(const Points& a, const Points& b, double bandwidth) {
 }
 
 double path_energy(const std::vector<Points>& trajectory) {
+    return path_energy(trajectory, 0.0f, 1.0f);
+}
+
+double path_energy(const std::vector<Points>& trajectory, float t_a, float t_b) {
     if (trajectory.size() < 2)
         throw InputError("path_energy needs at least 2 steps of a trajectory, got " +
                          std::to_string(trajectory.size()));
+    if (!(t_b > t_a) || !std::isfinite(t_a) || !std::isfinite(t_b))
+        throw InputError("path_energy needs finite times t_a < t_b, got " + std::to_string(t_a) +
+                         " and " + std::to_string(t_b));
     const Eigen::Index n = trajectory.front().rows();
     if (n == 0) throw InputError("path_energy: the trajectory has no particles");
     for (const Points& p : trajectory)
@@ -201,8 +209,13 @@ double path_energy(const std::vector<Points>& trajectory) {
     double total = 0.0;
     for (std::size_t k = 0; k + 1 < trajectory.size(); ++k)
         for (Eigen::Index i = 0; i < n; ++i) total += sq_dist(trajectory[k + 1], i, trajectory[k], i);
-    // Dividing each squared step by dt = 1/steps multiplies the sum by steps.
-    return total * steps / double(n);
+    // Dividing each squared step by dt = (t_b - t_a) / steps.
+    return total * steps / (double(t_b) - double(t_a)) / double(n);
+}
+
+double normalized_path_energy(double path_energy, double w2_squared) {
+    if (!(w2_squared > 0.0)) return std::numeric_limits<double>::quiet_NaN();
+    return std::abs(path_energy - w2_squared) / w2_squared;
 }
 
 }  // namespace fmp

@@ -25,4 +25,19 @@ double mmd2(const Points& a, const Points& b, double bandwidth = -1.0);
 // (straight constant-speed paths minimise it). trajectory[k] is the set at step k, dt = 1/steps.
 double path_energy(const std::vector<Points>& trajectory);
 
+// The same over frames at equally spaced times from t_a to t_b (t_b > t_a), dt = (t_b - t_a) /
+// (frames - 1): the path energy PE = E[int |v(x_t, t)|^2 dt] of the piecewise-linear paths
+// through the frames. Exact for paths straight at constant speed between frames; for curved
+// ones it is a lower bound (|dx|^2 / dt <= int |v|^2 dt by Cauchy-Schwarz) that converges as the
+// frames get denser. Energies of consecutive time intervals add up, so a long run can be summed
+// segment by segment without keeping its frames. Throws InputError on fewer than 2 frames,
+// sets of different sizes, no particles, or t_b <= t_a.
+double path_energy(const std::vector<Points>& frames, float t_a, float t_b);
+
+// The normalised path energy NPE = |PE - W2^2(p0, p1)| / W2^2(p0, p1) (Tong et al. 2023): 0 when
+// the flow moves every particle straight at constant speed along the optimal transport map (the
+// least energy any flow from p0 to p1 can have). w2_squared is W2^2, the square of what
+// wasserstein2() returns. NaN when w2_squared is not positive (p0 = p1: not defined).
+double normalized_path_energy(double path_energy, double w2_squared);
+
 }  // namespace fmp

@@ -58,6 +58,9 @@ void encode_input_row(const MlpConfig& config, float x, float y, float t, float*
 // ~2e-7 relative), elementwise over n values; the derivative is that of the same formula.
 void activation_forward(Activation a, const float* z, float* y, std::size_t n);
 void activation_derivative(Activation a, const float* z, float* dy_dz, std::size_t n);
+// Both at once, exactly as the training forward pass computes them (one exp per value).
+void activation_forward_derivative(Activation a, const float* z, float* y, float* dy_dz,
+                                   std::size_t n);
 
 // Saved activations of one forward pass, consumed by backward. Reused across calls: buffers are
 // only reallocated when the batch size grows, so a training loop allocates nothing per step.
@@ -88,6 +91,9 @@ public:
     void forward(const Points& x, const VectorF& t, Points& v, MlpContext* ctx = nullptr) const;
     // Forward for inference on large sets: splits rows into chunks over both cores, no context.
     void evaluate(const Points& x, float t, Points& v) const;
+    // v = v_theta(x, t) and its exact divergence div[i] = dv_x/dx + dv_y/dy at row i, by
+    // forward-mode differentiation (core/nn/mlp_divergence.cpp); split over cores like evaluate.
+    void evaluate_divergence(const Points& x, float t, Points& v, VectorF& div) const;
 
     // Backward through the pass saved in ctx: accumulates nothing, overwrites dL_dparams
     // (resized to parameter_count()) with dL/dtheta for the given dL/dv. If dL_dx is given it

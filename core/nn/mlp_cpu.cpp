@@ -34,6 +34,7 @@
 
 #include "core/base/parallel.h"
 #include "core/nn/mlp.h"
+#include "core/nn/mlp_kernels.h"
 
 namespace fmp {
 namespace {
@@ -696,6 +697,22 @@ void activation_derivative(Activation a, const float* z, float* dy_dz, std::size
     static thread_local std::vector<float> post;
     post.resize(n);
     with_activation(a, [&](auto act) { act_train<decltype(act)>(z, n, post.data(), dy_dz); });
+}
+
+void activation_forward_derivative(Activation a, const float* z, float* y, float* dy_dz,
+                                   std::size_t n) {
+    with_activation(a, [&](auto act) { act_train<decltype(act)>(z, n, y, dy_dz); });
+}
+
+void mlp_gemm(std::size_t M, int N, int K, const float* A, std::ptrdiff_t lda, const float* B,
+              std::ptrdiff_t ldb, float* C, std::ptrdiff_t ldc, const float* bias,
+              GemmEpilogue epilogue, void* context) {
+    if (!epilogue) {
+        gemm(M, N, K, {A, lda, 1}, B, ldb, C, ldc, bias, false);
+        return;
+    }
+    gemm(M, N, K, {A, lda, 1}, B, ldb, C, ldc, bias, false,
+         [&](std::size_t first, std::size_t rows) { epilogue(context, first, rows); });
 }
 
 Mlp::Mlp(const MlpConfig& config, uint64_t seed)

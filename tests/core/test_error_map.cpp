@@ -14,11 +14,10 @@ using namespace fmp;
 
 namespace {
 
-Points grid_points(const ErrorMap& map) {
-    Points g(map.request.nx * map.request.ny, 2);
-    for (int iy = 0; iy < map.request.ny; ++iy)
-        for (int ix = 0; ix < map.request.nx; ++ix)
-            g.row(iy * map.request.nx + ix) = map.cell_centre(ix, iy).transpose();
+PlaneGrid square(float half, int n) {
+    PlaneGrid g;
+    g.box = Eigen::AlignedBox2f(Eigen::Vector2f(-half, -half), Eigen::Vector2f(half, half));
+    g.nx = g.ny = n;
     return g;
 }
 
@@ -27,17 +26,13 @@ Points grid_points(const ErrorMap& map) {
 TEST_CASE("the marginal density p_t integrates to one and is the source's density at t=0") {
     const Points refs = marginal_reference_points(Dataset(DatasetKind::Moons), 256);
     const ProbabilityPath path(PathKind::CondOT);
-    ErrorMapRequest req;
-    req.box = Eigen::AlignedBox2f(Eigen::Vector2f(-7, -7), Eigen::Vector2f(7, 7));
-    req.nx = req.ny = 200;
-    ErrorMap cells;
-    cells.request = req;
-    const Points g = grid_points(cells);
+    const Points g = square(7, 200).centres();
     const double cell_area = (14.0 / 200) * (14.0 / 200);
     for (float t : {0.0f, 0.5f, 0.9f}) {
         VectorF lp;
         marginal_log_density(path, refs, t, g, lp);
-        CHECK(lp.array().exp().cast<double>().sum() * cell_area == doctest::Approx(1.0).epsilon(2e-3));
+        CHECK(lp.array().exp().cast<double>().sum() * cell_area ==
+              doctest::Approx(1.0).epsilon(2e-3));
     }
     VectorF lp0, normal;
     marginal_log_density(path, refs, 0.0f, g, lp0);
@@ -54,11 +49,11 @@ TEST_CASE("the error map is |v_theta - u_t|^2 per cell with the p_t-weighted mea
     const Points refs = marginal_reference_points(target, 256);
     const ProbabilityPath path(PathKind::CondOT);
     ErrorMapRequest req;
-    req.nx = 24;
-    req.ny = 16;
+    req.grid.nx = 24;
+    req.grid.ny = 16;
     req.t = 0.7f;
     const ErrorMap map = compute_error_map(*engine, path, refs, req);
-    const Points g = grid_points(map);
+    const Points g = req.grid.centres();
     Points v, u;
     engine->eval_velocity(g, req.t, v);
     marginal_velocity(path, refs, req.t, g, u);
@@ -74,17 +69,15 @@ TEST_CASE("the error map is |v_theta - u_t|^2 per cell with the p_t-weighted mea
     CHECK(map.weighted_mean == doctest::Approx(num / den).epsilon(1e-4));
     CHECK(map.max_error == doctest::Approx(map.error.maxCoeff()));
     // Cells run from the bottom-left corner, row by row.
-    CHECK(map.cell_centre(0, 0).x() == doctest::Approx(-4 + 8.0f / 48));
-    CHECK(map.cell_centre(0, 1).y() == doctest::Approx(-4 + 8.0f * 1.5f / 16));
-    req.nx = 1;
+    CHECK(req.grid.cell_centre(0, 0).x() == doctest::Approx(-4 + 8.0f / 48));
+    CHECK(req.grid.cell_centre(0, 1).y() == doctest::Approx(-4 + 8.0f * 1.5f / 16));
+    CHECK(g.row(24).y() == doctest::Approx(-4 + 8.0f * 1.5f / 16));
+    req.grid.nx = 1;
     CHECK_THROWS_AS(compute_error_map(*engine, path, refs, req), InputError);
 }
 
 TEST_CASE("closed-form densities of the analytic datasets integrate to one") {
-    ErrorMap cells;
-    cells.request.box = Eigen::AlignedBox2f(Eigen::Vector2f(-6, -6), Eigen::Vector2f(6, 6));
-    cells.request.nx = cells.request.ny = 600;
-    const Points g = grid_points(cells);
+    const Points g = square(6, 600).centres();
     const double area = (12.0 / 600) * (12.0 / 600);
     for (DatasetKind k : {DatasetKind::Normal, DatasetKind::Uniform, DatasetKind::EightGaussians,
                           DatasetKind::Checkerboard}) {

@@ -243,6 +243,45 @@ TEST_CASE("GL particle integration matches the CPU solvers") {
     check_no_gl_messages();
 }
 
+TEST_CASE("GL dopri5 (host controller, GPU stages) matches the CPU engine") {
+    make_gl_current("GL engine tests");
+    MlpConfig mlp = mlp_config(32, 3, Activation::SiLU, TimeEncoding::Fourier, 3);
+    TrainConfig config = train_config(mlp);
+    auto engine = make_gl_engine();
+    engine->reset(config, k_source, k_target);
+    auto cpu = make_cpu_engine();
+    cpu->reset(config, k_source, k_target);
+    cpu->set_params(engine->params());
+    Rng rng(16);
+    Points x0 = random_points(1000, rng, 1.0f);
+    for (float tol : {1e-3f, 1e-5f}) {
+        for (auto [ta, tb] : {std::pair{0.0f, 1.0f}, std::pair{1.0f, 0.25f}}) {
+            CAPTURE(tol);
+            CAPTURE(ta);
+            engine->set_particles(x0);
+            cpu->set_particles(x0);
+            const IntegrationSettings s{SolverKind::Dopri5, 4, tol};
+            IntegrationStats gl_stats = engine->integrate_particles(ta, tb, s);
+            IntegrationStats cpu_stats = cpu->integrate_particles(ta, tb, s);
+            Points gl_x, cpu_x;
+            engine->read_particles(gl_x);
+            cpu->read_particles(cpu_x);
+            CAPTURE(gl_stats.evaluations);
+            CAPTURE(cpu_stats.evaluations);
+            // The same controller on nearly the same error sums: the same steps, or one more or
+            // less where an error lands within rounding of 1.
+            CHECK(gl_stats.evaluations > 1);
+            CHECK(std::abs(gl_stats.evaluations - cpu_stats.evaluations) <= 12);
+            // Both solutions are within a few tolerances of the true flow, so of each other.
+            CHECK(rel_err(gl_x, cpu_x, 1.0f) < 10.0f * tol);
+        }
+    }
+    // Tolerance and step checks are the CPU's.
+    CHECK_THROWS_AS(engine->integrate_particles(0, 1, {SolverKind::Dopri5, 4, 0.0f}), InputError);
+    CHECK_THROWS_AS(engine->integrate_particles(0, 1, {SolverKind::Dopri5, 0, 1e-4f}), InputError);
+    check_no_gl_messages();
+}
+
 TEST_CASE("GL exact marginal field matches marginal_velocity") {
     make_gl_current("GL engine tests");
     Rng rng(15);

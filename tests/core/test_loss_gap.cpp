@@ -14,7 +14,9 @@ using namespace fmp;
 
 namespace {
 
-Points eight_gaussian_refs() { return marginal_reference_points(Dataset(DatasetKind::EightGaussians), 512); }
+Points eight_gaussian_refs() {
+    return marginal_reference_points(Dataset(DatasetKind::EightGaussians), 512);
+}
 
 }  // namespace
 

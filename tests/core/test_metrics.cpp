@@ -178,3 +178,71 @@ TEST_CASE("path_energy") {
     CHECK_THROWS_AS(path_energy({x0}), InputError);
     CHECK_THROWS_AS(path_energy({x0, Points::Zero(3, 2)}), InputError);
 }
+
+TEST_CASE("path_energy over [t_a, t_b] against closed forms of its estimator") {
+    Rng rng(9);
+    const Points x0 = normal_points(100, rng);
+    const Points d = normal_points(100, rng, 1.0f, -0.5f);  // each particle's displacement
+    const double mean_sq = d.rowwise().squaredNorm().cast<double>().mean();
+    const int n = 16;
+    // Straight at constant speed over [0.25, 0.75]: v = d / 0.5, PE = mean |d|^2 / 0.5.
+    std::vector<Points> straight, accelerating;
+    for (int k = 0; k <= n; ++k) {
+        const float s = float(k) / n;
+        straight.push_back(x0 + s * d);
+        accelerating.push_back(x0 + (s * s) * d);
+    }
+    CHECK(path_energy(straight, 0.25f, 0.75f) == doctest::Approx(mean_sq / 0.5).epsilon(1e-5));
+    // x_t = x0 + t^2 d on [0, 1]: int |2 t d|^2 dt = 4/3 |d|^2; the frames' estimate is
+    // sum_k ((k+1)^2 - k^2)^2 / n^4 * n |d|^2 = (4/3 - 1/(3 n^2)) |d|^2, just below it.
+    const double expected = mean_sq * (4.0 / 3.0 - 1.0 / (3.0 * n * n));
+    CHECK(path_energy(accelerating, 0.0f, 1.0f) == doctest::Approx(expected).epsilon(1e-5));
+    CHECK(path_energy(accelerating) == doctest::Approx(expected).epsilon(1e-5));
+    // Energies of consecutive intervals add up (how a run sums it step by step).
+    double summed = 0.0;
+    for (int k = 0; k < n; ++k)
+        summed += path_energy({accelerating[k], accelerating[k + 1]}, float(k) / n,
+                              float(k + 1) / n);
+    CHECK(summed == doctest::Approx(expected).epsilon(1e-4));
+    CHECK_THROWS_AS(path_energy(straight, 0.5f, 0.5f), InputError);
+    CHECK_THROWS_AS(path_energy(straight, 1.0f, 0.0f), InputError);
+    CHECK_THROWS_AS(path_energy(straight, 0.0f, NAN), InputError);
+}
+
+TEST_CASE("normalized path energy: 0 for the straight OT flow, the bulge's extra energy otherwise") {
+    // N(0, I) -> N(m, I): the OT map is x + m, W2^2 = |m|^2. On samples x1 = x0 + m the identity
+    // pairing is optimal too (sum |x_i - x_s(i) - m|^2 = sum |x_i - x_s(i)|^2 + n |m|^2 for every
+    // permutation s), so the empirical W2^2 is |m|^2 exactly.
+    Rng rng(11);
+    const Points x0 = normal_points(300, rng);
+    const float mx = 2.0f, my = -1.0f;
+    const Points x1 = translated(x0, mx, my);
+    const double m_sq = mx * mx + my * my;
+    const double w2 = wasserstein2(x0, x1);
+    REQUIRE(w2 * w2 == doctest::Approx(m_sq).epsilon(1e-5));
+    // Straight translation at constant speed, and the same ends with a sideways bulge
+    // b sin(pi t) e (e perpendicular to m). Over n steps the bulge adds exactly
+    // n * b^2 * sum_k (sin(pi (k+1)/n) - sin(pi k/n))^2 = 2 n^2 b^2 sin^2(pi / 2n)
+    // (-> pi^2 b^2 / 2, the integral of |pi b cos(pi t)|^2); the cross term vanishes (e . m = 0).
+    const int n = 20;
+    const float b = 0.5f;
+    const float ex = 1.0f / std::sqrt(5.0f), ey = 2.0f / std::sqrt(5.0f);
+    std::vector<Points> straight, bulged;
+    for (int k = 0; k <= n; ++k) {
+        const float t = float(k) / n;
+        straight.push_back(translated(x0, t * mx, t * my));
+        const float s = b * std::sin(3.14159265358979f * t);
+        bulged.push_back(translated(x0, t * mx + s * ex, t * my + s * ey));
+    }
+    const double pe_straight = path_energy(straight, 0.0f, 1.0f);
+    CHECK(pe_straight == doctest::Approx(m_sq).epsilon(1e-5));
+    CHECK(normalized_path_energy(pe_straight, w2 * w2) < 1e-4);
+    const double extra = 2.0 * n * n * b * b * std::pow(std::sin(3.141592653589793 / (2 * n)), 2);
+    const double pe_bulged = path_energy(bulged, 0.0f, 1.0f);
+    CHECK(pe_bulged == doctest::Approx(m_sq + extra).epsilon(1e-4));
+    CHECK(normalized_path_energy(pe_bulged, w2 * w2) == doctest::Approx(extra / m_sq).epsilon(1e-3));
+    // Below W2^2 counts as far as above (the absolute value), and p0 = p1 has no NPE.
+    CHECK(normalized_path_energy(2.5, 5.0) == doctest::Approx(0.5));
+    CHECK(normalized_path_energy(7.5, 5.0) == doctest::Approx(0.5));
+    CHECK(std::isnan(normalized_path_energy(1.0, 0.0)));
+}

@@ -16,7 +16,8 @@ namespace {
 
 Points normal_points(Rng& rng, int n, float scale = 1.0f, float shift = 0.0f) {
     Points p(n, 2);
-    for (int i = 0; i < n; ++i) p(i, 0) = shift + scale * rng.normal(), p(i, 1) = scale * rng.normal();
+    for (int i = 0; i < n; ++i)
+        p(i, 0) = shift + scale * rng.normal(), p(i, 1) = scale * rng.normal();
     return p;
 }
 
@@ -69,9 +70,9 @@ TEST_CASE("the lens is the marginal field's average, term by term, for every pat
             // sum_i w_i u_i rebuilt from the parts, and the spread as E|u_i|^2 - |E u_i|^2.
             const Eigen::Vector2f avg = (lens.conditional.transpose() * lens.weights);
             CHECK((avg - u).norm() <= 1e-3f * (1.0f + u.norm()));
-            const double second =
-                (lens.conditional.rowwise().squaredNorm().cast<double>().array() *
-                 lens.weights.cast<double>().array()).sum();
+            const double second = (lens.conditional.rowwise().squaredNorm().cast<double>().array() *
+                                   lens.weights.cast<double>().array())
+                                      .sum();
             CHECK(lens.posterior_variance ==
                   doctest::Approx(second - avg.cast<double>().squaredNorm()).epsilon(1e-3));
         }

@@ -35,9 +35,16 @@
 // - Particles live in one SSBO the renderer draws. integrate_particles runs every step of a
 //   call in one dispatch (split only beyond k_max_evals_per_dispatch point-evaluations so no
 //   dispatch runs for seconds): each workgroup carries TILE particles through all steps and
-//   solver stages with the same tiled forward pass.
+//   solver stages with the same tiled forward pass. The adaptive dopri5 is the exception: its
+//   step-size controller runs on the host (drive_embedded_pair, the CPU engine's code), one
+//   dispatch of ode_pair.comp per stage, and only one error sum per workgroup is read back per
+//   step, so both engines take the same steps.
 // - The exact marginal field streams the target points through shared memory with an online
 //   log-sum-exp; its path coefficients come from ProbabilityPath::at on the CPU.
+// - The likelihood (mlp_divergence.comp) carries each point's value and its d/dx, d/dy tangents
+//   as three rows of one tile through the same register-tiled GEMMs, so div v is exact; the
+//   augmented ODE (x, l) runs every step in one dispatch, like the particles, and x and l are
+//   read back once.
 // - On software rasterizers (llvmpipe in CI) the shaders are built with DYNAMIC_LOOPS, which
 //   hides loop trip counts from the compiler: fully unrolled, the training shader takes ~10 s
 //   to JIT there; real GPUs get constant trip counts.
@@ -54,6 +61,7 @@
 #include "core/base/rng.h"
 #include "core/engine/gl/gl_context.h"
 #include "core/engine/gl/gl_shader.h"
+#include "core/flow/divergence_integration.h"
 
 namespace fmp {
 namespace {
@@ -121,6 +129,8 @@ int solver_index(SolverKind k) {
             return 2;
         case SolverKind::RK4:
             return 3;
+        case SolverKind::Dopri5:  // adaptive: ode_pair.comp, never mlp_field.comp
+            break;
     }
     return 0;
 }
@@ -392,10 +402,18 @@ class GlEngine final : public Engine {
 
     int particle_count() const override { return m_particle_count; }
 
-    void integrate_particles(float t_a, float t_b, SolverKind solver, int steps) override {
+    using Engine::integrate_particles;
+    IntegrationStats integrate_particles(float t_a, float t_b,
+                                         const IntegrationSettings& settings) override {
         require_reset();
+        const SolverKind solver = settings.kind;
+        const int steps = settings.steps;
         if (steps < 1) throw InputError("integration needs at least 1 step");
-        if (m_particle_count == 0) return;
+        if (solver_is_adaptive(solver)) return integrate_adaptive(t_a, t_b, settings);
+        IntegrationStats stats;
+        stats.evaluations = int64_t(steps) * solver_evaluations(solver);
+        stats.accepted = steps;
+        if (m_particle_count == 0) return stats;
         float h = (t_b - t_a) / static_cast<float>(steps);
         int64_t evals_per_step = int64_t(m_particle_count) * solver_evaluations(solver);
         int chunk = static_cast<int>(
@@ -419,6 +437,88 @@ class GlEngine final : public Engine {
         }
         // The renderer reads the buffer as vertices next.
         glMemoryBarrier(GL_ALL_BARRIER_BITS);
+        return stats;
+    }
+
+    // dopri5: the host runs the controller (drive_embedded_pair, as the CPU engine does), the
+    // GPU the stages (ode_pair.comp); per step the host reads back one error sum per workgroup.
+    IntegrationStats integrate_adaptive(float t_a, float t_b, const IntegrationSettings& settings) {
+        validate_tolerance(settings.tolerance);
+        if (m_particle_count == 0) return {};
+        const ButcherTableau& tab = solver_tableau(settings.kind);
+        const std::size_t n = static_cast<std::size_t>(m_particle_count);
+        m_stages.reserve(std::size_t(tab.stages) * n * 8);
+        m_candidate.reserve(n * 8);
+        const unsigned groups = field_groups(m_particle_count);
+        m_error_sums.reserve(std::size_t(groups) * 4);
+        m_pair.use();
+        m_pair.set("u_count", static_cast<unsigned>(n));
+        for (int j = 0; j < tab.stages; ++j) {
+            const std::string e = "u_e[" + std::to_string(j) + "]";
+            m_pair.set(e.c_str(), tab.b[std::size_t(j)] - tab.b_star[std::size_t(j)]);
+        }
+        struct GpuPair final : EmbeddedPairSteps {
+            GlEngine& g;
+            const ButcherTableau& tab;
+            unsigned groups;
+            std::vector<float> sums;
+            GpuPair(GlEngine& engine, const ButcherTableau& t, unsigned gr)
+                : g(engine), tab(t), groups(gr), sums(gr) {}
+            void first_stage(float t) override { g.pair_stage(tab, 0, t, 0.0f, 0.0f, groups); }
+            double try_step(float t, float h, float tol) override {
+                for (int s = 1; s < tab.stages; ++s) g.pair_stage(tab, s, t, h, tol, groups);
+                glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
+                g.m_error_sums.download(sums.data(), sums.size() * 4);
+                double sum = 0.0;
+                for (float v : sums) sum += double(v);
+                return std::sqrt(sum / (2.0 * double(g.m_particle_count)));
+            }
+            void accept() override {
+                const GLsizeiptr bytes = GLsizeiptr(g.m_particle_count) * 8;
+                // x = x_new; k_1 = k_7 (FSAL): two copies inside GPU memory.
+                glBindBuffer(GL_COPY_READ_BUFFER, g.m_candidate.id());
+                glBindBuffer(GL_COPY_WRITE_BUFFER, g.m_particles.id());
+                glCopyBufferSubData(GL_COPY_READ_BUFFER, GL_COPY_WRITE_BUFFER, 0, 0, bytes);
+                glBindBuffer(GL_COPY_READ_BUFFER, g.m_stages.id());
+                glBindBuffer(GL_COPY_WRITE_BUFFER, g.m_stages.id());
+                glCopyBufferSubData(GL_COPY_READ_BUFFER, GL_COPY_WRITE_BUFFER,
+                                    bytes * (tab.stages - 1), 0, bytes);
+                glBindBuffer(GL_COPY_READ_BUFFER, 0);
+                glBindBuffer(GL_COPY_WRITE_BUFFER, 0);
+                glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+            }
+        } pair(*this, tab, groups);
+        IntegrationStats stats =
+            drive_embedded_pair(pair, t_a, t_b, settings.steps, settings.tolerance, false);
+        // The renderer reads the buffer as vertices next.
+        glMemoryBarrier(GL_ALL_BARRIER_BITS);
+        return stats;
+    }
+
+    // Dispatches stage s of a step of size h from t over every particle (ode_pair.comp).
+    void pair_stage(const ButcherTableau& tab, int s, float t, float h, float tol,
+                    unsigned groups) {
+        m_pair.use();
+        const auto& row = tab.a[std::size_t(s)];
+        for (std::size_t j = 0; j < row.size(); ++j) {
+            const std::string a = "u_a[" + std::to_string(j) + "]";
+            m_pair.set(a.c_str(), row[j]);
+        }
+        m_pair.set("u_stage", s);
+        m_pair.set("u_t", t);
+        m_pair.set("u_h", h);
+        m_pair.set("u_c", tab.c[std::size_t(s)]);
+        const bool last = s == tab.stages - 1;
+        m_pair.set("u_last", last ? 1 : 0);
+        m_pair.set("u_tol", tol);
+        m_params.bind(0);
+        m_particles.bind(1);
+        m_stages.bind(2);
+        bind_field_scratch();
+        m_candidate.bind(4);
+        m_error_sums.bind(5);
+        glDispatchCompute(groups, 1, 1);
+        glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
     }
 
     void read_particles(Points& x) const override {
@@ -445,6 +545,63 @@ class GlEngine final : public Engine {
         glDispatchCompute(field_groups(static_cast<int>(x.rows())), 1, 1);
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
         m_velocities.download(v.data(), std::size_t(x.rows()) * 8);
+    }
+
+    // ---- the instantaneous change of variables (mlp_divergence.comp)
+    void eval_velocity_divergence(const Points& x, float t, Points& v, VectorF& div) override {
+        require_reset();
+        v.resize(x.rows(), 2);
+        div.resize(x.rows());
+        if (x.rows() == 0) return;
+        const auto n = static_cast<std::size_t>(x.rows());
+        build_divergence_program();
+        m_points.upload(x.data(), n * 8);
+        m_velocities.reserve(n * 8);
+        m_divs.reserve(n * 4);
+        m_divergence.use();
+        m_divergence.set("u_mode", 0);
+        m_divergence.set("u_count", static_cast<unsigned>(n));
+        m_divergence.set("u_t", t);
+        bind_divergence_buffers();
+        glDispatchCompute(divergence_groups(x.rows()), 1, 1);
+        glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
+        m_velocities.download(v.data(), n * 8);
+        m_divs.download(div.data(), n * 4);
+    }
+
+    // Every step of every point on the GPU: x and l stay in their buffers between dispatches
+    // (one per chunk of k_max_evals_per_dispatch evaluations) and are read back once.
+    void integrate_with_divergence(Points& x, VectorF& div_integral, float t_a, float t_b,
+                                   SolverKind solver, int steps) override {
+        require_reset();
+        validate_divergence_integration(solver, steps);
+        div_integral.setZero(x.rows());
+        if (x.rows() == 0) return;
+        const auto n = static_cast<std::size_t>(x.rows());
+        build_divergence_program();
+        m_points.upload(x.data(), n * 8);
+        m_divs.reserve(n * 4);
+        m_velocities.reserve(16);
+        const float h = (t_b - t_a) / static_cast<float>(steps);
+        const int64_t evals_per_step = int64_t(n) * solver_evaluations(solver);
+        const int chunk = static_cast<int>(
+            std::clamp<int64_t>(k_max_evals_per_dispatch / (3 * evals_per_step), 1, steps));
+        m_divergence.use();
+        m_divergence.set("u_mode", 1);
+        m_divergence.set("u_count", static_cast<unsigned>(n));
+        m_divergence.set("u_h", h);
+        m_divergence.set("u_solver", solver_index(solver));
+        bind_divergence_buffers();
+        for (int s0 = 0; s0 < steps; s0 += chunk) {
+            m_divergence.set("u_t", t_a + static_cast<float>(s0) * h);
+            m_divergence.set("u_steps", std::min(chunk, steps - s0));
+            m_divergence.set("u_first", s0 == 0 ? 1 : 0);
+            glDispatchCompute(divergence_groups(x.rows()), 1, 1);
+            glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+        }
+        glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
+        m_points.download(x.data(), n * 8);
+        m_divs.download(div_integral.data(), n * 4);
     }
 
     void eval_marginal(const Points& x, float t, Points& v) override {
@@ -558,6 +715,7 @@ class GlEngine final : public Engine {
         m_reduce = ComputeProgram("reduce_adam.comp", defines);
         m_snapshot = ComputeProgram("train_snapshot.comp", defines);
         m_field = ComputeProgram("mlp_field.comp", defines);
+        m_pair = ComputeProgram("ode_pair.comp", defines);
         m_marginal = ComputeProgram("marginal.comp", {{"WG", std::to_string(k_wg)}});
         m_defines = defines;
         m_tile = tile;
@@ -570,6 +728,56 @@ class GlEngine final : public Engine {
         m_scratch.reserve(std::size_t(k_max_field_groups_spilled) * 2 * m_tile *
                           std::max(m_config.mlp.input_dim(), m_config.mlp.width) * 4);
         m_scratch.bind(3);
+    }
+
+    // Chooses the divergence tile (16 points, or 8, or 8 spilled to the scratch buffer: a tile
+    // holds two 3 PT x max(in, width) activation buffers) and compiles mlp_divergence.comp for
+    // it, once per network shape.
+    void build_divergence_program() {
+        const MlpConfig& mlp = m_config.mlp;
+        const int maxd = std::max(mlp.input_dim(), mlp.width);
+        auto shared_need = [&](int pt) {
+            return std::size_t(3 * pt) * (2 * maxd * 4 + 20) + std::size_t(pt) * 4 + 64;
+        };
+        int pt = 16;
+        bool shared_acts = true;
+        if (shared_need(16) > m_shared_bytes) {
+            pt = 8;
+            shared_acts = shared_need(8) <= m_shared_bytes;
+        }
+        // As many partial sums per output dot product as the workgroup has invocations for.
+        int split = 1;
+        while (3 * pt * split * 2 <= k_wg && split * 2 <= mlp.width) split *= 2;
+        ShaderDefines defines = m_defines;
+        for (auto& [name, value] : defines) {
+            if (name == "TILE") value = std::to_string(3 * pt);
+            if (name == "RM") value = std::to_string(3 * pt / k_ty);
+            if (name == "SHARED_ACTS") value = shared_acts ? "1" : "0";
+        }
+        defines.push_back({"PT", std::to_string(pt)});
+        defines.push_back({"OUT_SPLIT", std::to_string(split)});
+        if (m_divergence.valid() && defines == m_div_defines) return;
+        m_divergence = ComputeProgram("mlp_divergence.comp", defines);
+        m_div_defines = defines;
+        m_div_points = pt;
+        m_div_shared_acts = shared_acts;
+    }
+
+    void bind_divergence_buffers() {
+        m_params.bind(0);
+        m_points.bind(1);
+        m_velocities.bind(2);
+        m_divs.bind(4);
+        if (m_div_shared_acts) return;
+        const int maxd = std::max(m_config.mlp.input_dim(), m_config.mlp.width);
+        m_scratch.reserve(std::size_t(k_max_field_groups_spilled) * 2 * 3 * m_div_points * maxd * 4);
+        m_scratch.bind(3);
+    }
+
+    unsigned divergence_groups(Eigen::Index n) const {
+        const Eigen::Index tiles = (n + m_div_points - 1) / m_div_points;
+        const Eigen::Index cap = m_div_shared_acts ? 65535 : k_max_field_groups_spilled;
+        return static_cast<unsigned>(std::clamp<Eigen::Index>(tiles, 1, cap));
     }
 
     unsigned field_groups(int n) const {
@@ -766,6 +974,15 @@ class GlEngine final : public Engine {
         }
     }
 
+    // The divergence program (mlp_divergence.comp), compiled on first use for the network's
+    // shape: PT points per workgroup (tiles of 3 PT rows: values and two tangents), activations
+    // in shared memory or spilled to the scratch buffer.
+    ComputeProgram m_divergence;
+    ShaderDefines m_div_defines;
+    int m_div_points = 8;
+    bool m_div_shared_acts = true;
+    GlBuffer m_divs;
+
     std::string m_description;
     std::size_t m_shared_bytes = 0;
     bool m_software =
@@ -777,10 +994,12 @@ class GlEngine final : public Engine {
     int m_tile = 32;
     bool m_shared_acts = true;
     ComputeProgram m_train, m_reduce, m_snapshot, m_field, m_marginal;
+    ComputeProgram m_pair;  // dopri5's stages (ode_pair.comp)
 
     GlBuffer m_params, m_params_t, m_moments, m_grads, m_partials, m_scratch, m_pools, m_batch,
         m_stats, m_ring, m_step_stats, m_particles, m_points, m_velocities, m_marginal_targets,
         m_slots;
+    GlBuffer m_stages, m_candidate, m_error_sums;  // dopri5: k_1..k_7, x_new, error sums
     unsigned m_source_count = 0, m_target_count = 0, m_marginal_count = 0, m_dx_offset = 0;
     int m_groups = 1;
     int m_particle_count = 0;
