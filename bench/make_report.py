@@ -100,6 +100,16 @@ def main():
         if e in ot:
             p(f"| {e} | {indep[e]:.1f} | {ot[e]:.1f} | {indep[e] / ot[e]:.2f}x |")
     p("")
+    p("## Likelihood grid (issue #12: 128x128 points, 32 RK4 steps with the exact divergence, width 128)")
+    p("")
+    p("FLOP model: one evaluation of v and div v = 3 x forward (the values and two tangents).")
+    p("")
+    p("| engine | ms per grid | GFLOP/s |")
+    p("|---|---|---|")
+    for r in rows:
+        if r["workload"] == "likelihood":
+            p(f"| {r['engine']} | {1000.0 / r['rate']:.1f} | {r['gflops']:.1f} |")
+    p("")
     p("## GEMM limit reported by the baseline (torch.mm, 2 threads)")
     p("")
     for n, g in tgemm:
@@ -134,6 +144,11 @@ def main():
     if "cpu" in indep and "cpu" in ot:
         q = indep["cpu"] / ot["cpu"]
         p(f"- OT-coupled training B256 <= 1.3x the time of independent: {q:.2f}x, {verdict(q <= 1.3)}")
+    for r in rows:
+        if r["workload"] == "likelihood":
+            ms, limit = 1000.0 / r["rate"], 1000.0 if r["engine"] == "cpu" else 50.0
+            p(f"- Likelihood grid 128x128, 32 RK4 steps, {r['engine']} <= {limit:.0f} ms: {ms:.0f} ms, "
+              f"{verdict(ms <= limit)}")
     if not any(r["engine"] == "gl" for r in rows):
         p("- GL engine on a real GPU: not measured here (no GPU on this machine; no device machine was "
           "lent to the task that wrote this). On llvmpipe the GL engine is far slower than the CPU engine, "

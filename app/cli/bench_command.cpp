@@ -1,4 +1,5 @@
-// `fmplay bench`: training steps/s, particle-steps/s and GFLOP/s for each engine (see BENCHMARKS.md).
+// `fmplay bench`: training steps/s, particle-steps/s, likelihood grid time and GFLOP/s for each engine
+// (see BENCHMARKS.md).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -10,6 +11,8 @@
 #include "app/run/engine_choice.h"
 #include "core/base/parallel.h"
 #include "core/engine/gl/gl_context.h"
+#include "core/instruments/error_map.h"
+#include "core/instruments/posterior_lens.h"
 
 namespace fmp {
 namespace {
@@ -23,7 +26,7 @@ struct BenchOptions {
     double seconds = 1.0;  // per row
     int threads = 0;
     bool json = false;
-    std::string skip;  // train,infer,ot
+    std::string skip;  // train,infer,ot,likelihood,instruments
 };
 
 std::vector<int> parse_ints(const std::string& s, const char* what) {
@@ -85,6 +88,15 @@ void print_row(const Row& r, bool json) {
                     "\"rate\": %.6g, \"gflops\": %.4g}\n",
                     r.engine.c_str(), r.workload.c_str(), r.width, r.n ? "n" : "batch",
                     r.n ? r.n : r.batch, r.rate, r.gflops);
+    } else if (r.workload == "lens") {
+        std::printf("%-4s %-14s N=%-8d %14.3f ms/probe (the lens at one point, 2048 data points)\n",
+                    r.engine.c_str(), r.workload.c_str(), r.n, 1000.0 / r.rate);
+    } else if (r.workload == "error-map") {
+        std::printf("%-4s %-14s W=%-4d N=%-8d %14.1f ms/map (128x128 against 2048 data points)\n",
+                    r.engine.c_str(), r.workload.c_str(), r.width, r.n, 1000.0 / r.rate);
+    } else if (r.workload == "likelihood") {
+        std::printf("%-4s %-14s W=%-4d N=%-8d %14.1f ms/grid (128x128, 32 RK4 steps) %8.1f GFLOP/s\n",
+                    r.engine.c_str(), r.workload.c_str(), r.width, r.n, 1000.0 / r.rate, r.gflops);
     } else if (r.n) {
         std::printf("%-4s %-14s W=%-4d N=%-8d %14.4g particle-steps/s %8.1f GFLOP/s\n", r.engine.c_str(),
                     r.workload.c_str(), r.width, r.n, r.rate, r.gflops);
@@ -122,6 +134,8 @@ int run_bench(const BenchOptions& o) {
     bool skip_train = o.skip.find("train") != std::string::npos;
     bool skip_infer = o.skip.find("infer") != std::string::npos;
     bool skip_ot = o.skip.find("ot") != std::string::npos;
+    bool skip_likelihood = o.skip.find("likelihood") != std::string::npos;
+    bool skip_instruments = o.skip.find("instruments") != std::string::npos;
 
     Dataset source(DatasetKind::Normal), target(DatasetKind::EightGaussians);
     for (const std::string& name : engines) {
@@ -178,6 +192,52 @@ int run_bench(const BenchOptions& o) {
                 }, o.seconds);
                 print_row({name, "euler-step", 128, 0, n, r * n, r * n * forward_flops(c.mlp) / 1e9}, o.json);
             }
+        if (!skip_likelihood) {
+            // The likelihood heatmap's cost: a 128 x 128 grid integrated from t = 1 to 0 with its
+            // divergence, 32 RK4 steps (128 evaluations of v and div v; one evaluation is three
+            // forward passes' GEMMs: the values and two tangents). rate = grids per second.
+            TrainConfig c = config_for(128, 256, CouplingKind::Independent);
+            e.reset(c, source, target);
+            constexpr int k_side = 128, k_steps = 32;
+            Points grid(k_side * k_side, 2);
+            for (int i = 0; i < k_side * k_side; ++i)
+                grid.row(i) << -4.0f + 8.0f * (i % k_side + 0.5f) / k_side,
+                    -4.0f + 8.0f * (i / k_side + 0.5f) / k_side;
+            double r = rate_of([&](long grids) {
+                for (long g = 0; g < grids; ++g) {
+                    Points x = grid;
+                    VectorF l;
+                    e.integrate_with_divergence(x, l, 1.0f, 0.0f, SolverKind::RK4, k_steps);
+                }
+            }, o.seconds);
+            const double evals = double(grid.rows()) * k_steps * solver_evaluations(SolverKind::RK4);
+            print_row({name, "likelihood", 128, 0, int(grid.rows()), r, r * evals * 3.0 * forward_flops(c.mlp) / 1e9},
+                      o.json);
+        }
+        if (!skip_instruments) {
+            // The window's instruments at their sizes: the lens is computed on the UI thread every
+            // frame (its budget: 2 ms), the error map on a worker (its budget: 100 ms).
+            TrainConfig c = config_for(128, 256, CouplingKind::Independent);
+            e.reset(c, source, target);
+            const Points refs = marginal_reference_points(target, 2048);
+            if (name == "cpu") {
+                Rng rng(3);
+                double r = rate_of([&](long probes) {
+                    for (long i = 0; i < probes; ++i) {
+                        const Eigen::Vector2f x(3.0f * rng.normal(), 3.0f * rng.normal());
+                        const PosteriorLens lens = posterior_lens(c.path, refs, nullptr, x, rng.uniform());
+                        (void)lens;
+                    }
+                }, o.seconds);
+                print_row({name, "lens", 0, 0, int(refs.rows()), r, 0}, o.json);
+            }
+            ErrorMapRequest req;
+            req.t = 0.5f;
+            double r = rate_of([&](long maps) {
+                for (long i = 0; i < maps; ++i) (void)compute_error_map(e, c.path, refs, req);
+            }, o.seconds);
+            print_row({name, "error-map", 128, 0, req.grid.cells(), r, 0}, o.json);
+        }
     }
     return 0;
 }
@@ -190,7 +250,8 @@ Command add_bench_command(CLI::App& app) {
         "bench",
         "Measure training steps/s (widths x batches, 3 hidden layers, SiLU, 8 gaussians from a normal), "
         "particle-steps/s (one Euler step = one forward, W=128) and the implied GFLOP/s (linear layers, "
-        "2 x MACs; training = 3 x forward) for each engine.");
+        "2 x MACs; training = 3 x forward) and the time of a 128x128 likelihood grid (32 RK4 steps with "
+        "the exact divergence; 3 x forward per evaluation) for each engine; the posterior lens (one probe, 2048 data points) and a 128x128 error map.");
     sub->add_option("--engines", o->engines, "auto (cpu, plus gl on a hardware GPU), or a list: cpu,gl")
         ->capture_default_str();
     sub->add_option("--widths", o->widths, "comma list of widths")->capture_default_str();
@@ -199,7 +260,7 @@ Command add_bench_command(CLI::App& app) {
     sub->add_option("--depth", o->depth, "hidden layers")->capture_default_str();
     sub->add_option("--seconds", o->seconds, "time per row")->capture_default_str();
     sub->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
-    sub->add_option("--skip", o->skip, "comma list of rows to skip: train, ot, infer");
+    sub->add_option("--skip", o->skip, "comma list of rows to skip: train, ot, infer, likelihood, instruments");
     sub->add_flag("--json", o->json, "one JSON object per row");
     return {sub, [o] { return run_bench(*o); }};
 }

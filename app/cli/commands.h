@@ -19,6 +19,7 @@ std::vector<Command> add_commands(CLI::App& app);
 
 Command add_train_command(CLI::App& app);   // app/cli/train_command.cpp
 Command add_sample_command(CLI::App& app);  // app/cli/train_command.cpp
+Command add_likelihood_command(CLI::App& app);  // app/cli/likelihood_command.cpp
 Command add_demo_command(CLI::App& app);    // app/cli/demo_command.cpp
 Command add_bench_command(CLI::App& app);   // app/cli/bench_command.cpp
 Command add_render_command(CLI::App& app);  // app/cli/render_command.cpp

@@ -4,6 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <optional>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +18,7 @@
 #include "app/run/engine_choice.h"
 #include "core/engine/engine.h"
 #include "core/base/file_io.h"
+#include "core/data/point_io.h"
 #include "core/engine/gl/gl_context.h"
 
 namespace fmp {
@@ -42,7 +46,35 @@ struct RenderOptions {
     bool quiet = false;
     bool profile = false;
     int render_threads = -1;
+    // The instruments (empty: as scene.json says).
+    std::string lens, trace, error_map, likelihood;
+    float lens_bandwidth = 0;
+    int likelihood_steps = 0;
 };
+
+// "X,Y" -> the point, "off" -> none; anything else is an input error naming the flag.
+std::optional<Eigen::Vector2f> parse_point_flag(const std::string& flag, const std::string& value) {
+    if (value == "off") return std::nullopt;
+    const auto comma = value.find(',');
+    char* e1 = nullptr;
+    char* e2 = nullptr;
+    const float x = std::strtof(value.c_str(), &e1);
+    const float y = comma == std::string::npos ? 0.0f : std::strtof(value.c_str() + comma + 1, &e2);
+    if (comma == std::string::npos || e1 != value.c_str() + comma || e2 == value.c_str() + comma + 1 || !e2 ||
+        *e2 != '\0' || !std::isfinite(x) || !std::isfinite(y))
+        throw InputError(flag + " " + quote_for_message(value) + " is not a point X,Y (or off)");
+    if (std::fabs(x) > k_max_coordinate || std::fabs(y) > k_max_coordinate)
+        throw InputError(flag + " " + quote_for_message(value) + " is beyond the coordinate range |x|, |y| <= 1e6");
+    return Eigen::Vector2f(x, y);
+}
+
+// A mode name from `names` (its index), or an input error listing them.
+int parse_mode_flag(const std::string& flag, const std::string& value, const std::vector<std::string>& names) {
+    auto it = std::find(names.begin(), names.end(), value);
+    if (it == names.end())
+        throw InputError("unknown " + flag + " " + quote_for_message(value) + "; valid: " + join_names(names));
+    return static_cast<int>(it - names.begin());
+}
 
 bool is_figure_path(const std::string& out) {
     std::string ext = std::filesystem::path(out).extension().string();
@@ -78,7 +110,18 @@ ExportSettings effective_settings(const RenderOptions& o) {
     if (!o.title.empty()) s.title = o.title;
     if (!o.x264_preset.empty()) s.video.mp4_preset = o.x264_preset;
     if (o.time >= 0) s.figure_t = o.time;
-    s.validate();
+    InstrumentSettings& in = s.instruments;
+    if (!o.lens.empty()) in.lens = parse_point_flag("--lens", o.lens);
+    if (o.lens_bandwidth > 0) in.lens_bandwidth = o.lens_bandwidth;
+    if (!o.error_map.empty())
+        in.error_map = static_cast<ErrorMapMode>(parse_mode_flag("--error-map", o.error_map, error_map_mode_names()));
+    if (!o.likelihood.empty())
+        in.likelihood =
+            static_cast<LikelihoodMode>(parse_mode_flag("--likelihood", o.likelihood, likelihood_mode_names()));
+    if (o.likelihood_steps > 0) in.likelihood_steps = o.likelihood_steps;
+    if (!o.trace.empty()) in.trace = parse_point_flag("--trace", o.trace);
+    // The settings and what they need of the data (the instruments), before anything is opened.
+    check_export_settings(s);
     return s;
 }
 
@@ -241,6 +284,25 @@ Command add_render_command(CLI::App& app) {
                     "software rasterizer, none on a GPU)")
         ->check(CLI::Range(0, 8));
     sub->add_flag("--profile", o->profile, "print where the time went (prepare, render, encode)");
+    sub->add_option("--lens", o->lens,
+                    "posterior lens at X,Y (or off): the conditional velocities toward the data points, "
+                    "opacity = posterior weight, their average u_t (gold) and v_theta (white), with its "
+                    "numbers, at each frame's t");
+    sub->add_option("--lens-bandwidth", o->lens_bandwidth,
+                    "the lens's Gaussian kernel width for a non-normal source (the pairwise posterior, an "
+                    "approximation; default 0.15)")
+        ->check(CLI::Range(1e-6, 10.0));
+    sub->add_option("--error-map", o->error_map,
+                    "heatmap of |v_theta - u_t|^2 at each frame's t: off, raw or weighted (by p_t); needs a "
+                    "normal source");
+    sub->add_option("--likelihood", o->likelihood,
+                    "heatmap of log p_1(x): off, model (the change of variables; needs a source of known "
+                    "density) or true (the target's own density, when known)");
+    sub->add_option("--likelihood-steps", o->likelihood_steps, "RK4 steps of the model's likelihood (default 32)")
+        ->check(CLI::Range(1, 4096));
+    sub->add_option("--trace", o->trace,
+                    "the inverse map: carry X,Y (or off) from t=1 back to t=0 with the learned ODE and draw "
+                    "its path");
     return {sub, [o] { return run_render(*o); }};
 }
 

@@ -14,6 +14,7 @@
 #include "app/run/training_run.h"
 #include "core/base/file_io.h"
 #include "core/data/point_io.h"
+#include "core/metrics/metrics.h"
 
 namespace fmp {
 namespace {
@@ -25,11 +26,22 @@ struct TrainCommandOptions {
     int samples = 2000;
     std::string solver = "midpoint";
     int solver_steps = 50;
+    float tolerance = k_default_tolerance;  // dopri5 only
     bool quiet = false;
 };
 
+// How straight the generated paths are: their kinetic energy against the least any flow from the
+// source to the target can have, W2^2 (straight lines along the optimal transport map).
+struct PathEnergyFigures {
+    double energy = 0.0;      // PE = E[int_0^1 |v_theta(x_t, t)|^2 dt] over the samples' paths
+    double w2_squared = 0.0;  // W2^2 between source and target samples of --samples points each
+    double npe = 0.0;         // |PE - W2^2| / W2^2 (NaN when W2^2 = 0)
+    int64_t evaluations = 0;  // the solver's NFE for the samples
+};
+
 std::string summary_json(const TrainSetup& setup, const TrainResult& r, const SampleQuality& q,
-                         const std::string& engine, const TrainCommandOptions& o) {
+                         const PathEnergyFigures& pe, const std::string& engine,
+                         const TrainCommandOptions& o) {
     // Through the JSON library: names are user text (file names, text: imports) and may hold
     // quotes, backslashes or any length.
     nlohmann::ordered_json j;
@@ -48,11 +60,17 @@ std::string summary_json(const TrainSetup& setup, const TrainResult& r, const Sa
     j["samples"] = o.samples;
     j["solver"] = o.solver;
     j["solver_steps"] = o.solver_steps;
+    if (solver_is_adaptive(make_solver(o.solver))) j["solver_tolerance"] = o.tolerance;
+    j["solver_evaluations"] = pe.evaluations;
     j["w2_to_held_out_target"] = q.w2;
     j["w2_between_two_target_samples"] = q.w2_floor;
     j["sliced_w2"] = q.sliced_w2;
     // MMD^2 needs two samples on each side; with one it is not defined.
     j["mmd2"] = std::isfinite(q.mmd2) ? nlohmann::ordered_json(q.mmd2) : nlohmann::ordered_json();
+    j["path_energy"] = pe.energy;
+    j["w2_squared_source_to_target"] = pe.w2_squared;
+    // NPE divides by W2^2: not defined when the source and target samples coincide.
+    j["npe"] = std::isfinite(pe.npe) ? nlohmann::ordered_json(pe.npe) : nlohmann::ordered_json();
     // Invalid UTF-8 in a name (a Latin-1 file name) becomes U+FFFD rather than an exception.
     return j.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
@@ -67,6 +85,30 @@ std::string losses_csv(const std::vector<LossRecord>& losses) {
     return s;
 }
 
+// --tolerance of train and sample.
+const char* const k_tolerance_help =
+    "dopri5's error tolerance (rtol = atol, 1e-6..0.1): a step is accepted when its estimated "
+    "error (4th vs 5th order) is within tol x (1 + |x|); smaller costs more evaluations. "
+    "Ignored by the fixed-step solvers";
+
+void validate_tolerance_flag(float tolerance) {
+    try {
+        validate_tolerance(tolerance);
+    } catch (const InputError& e) {
+        throw InputError(std::string("--tolerance: ") + e.what());
+    }
+}
+
+// "20 steps" for a fixed-step solver, "tolerance 0.0001" for dopri5.
+std::string solver_setting_text(SolverKind solver, int steps, float tolerance) {
+    char buf[64];
+    if (solver_is_adaptive(solver))
+        std::snprintf(buf, sizeof buf, "tolerance %g", double(tolerance));
+    else
+        std::snprintf(buf, sizeof buf, "%d steps", steps);
+    return buf;
+}
+
 // What a run writes; its --out directory holds these and nothing else.
 const std::vector<std::string> k_run_files = {"model.json", "samples.csv", "loss.csv", "summary.json"};
 
@@ -75,6 +117,7 @@ int run_train(const TrainCommandOptions& o) {
     SolverKind solver = make_solver(o.solver);
     if (o.samples < 1 || o.samples > 5000) throw InputError("--samples must be in 1..5000");
     if (o.solver_steps < 1 || o.solver_steps > 10000) throw InputError("--solver-steps must be in 1..10000");
+    validate_tolerance_flag(o.tolerance);
     if (o.out.empty()) throw InputError("--out must name a directory");
     // The run is written into a hidden sibling of --out and swapped into place when complete: a
     // kill or an error leaves the previous run as it was, and concurrent runs never mix files.
@@ -89,19 +132,46 @@ int run_train(const TrainCommandOptions& o) {
                  activation_name(setup.config.mlp.activation).c_str(), setup.config.batch,
                  h.engine->description().c_str());
     TrainResult r = train_with_progress(*h.engine, setup, o.train.steps, o.quiet);
-    Points samples = generate_samples(*h.engine, setup.config.path, setup.source, o.samples, solver,
-                                      o.solver_steps, o.train.seed + 1);
+    // The samples' paths are followed one solver step at a time (the source draw is the one
+    // generate_samples makes for this seed) and their energy summed over the steps as
+    // |x_{k+1} - x_k|^2 / dt: the energy of the piecewise-linear paths through the solver's points,
+    // which converges to E[int |v_theta|^2 dt] from below as the steps get finer (metrics.h).
+    Rng source_rng(o.train.seed + 1, 3);
+    const Points x0 = initial_particles(setup.config.path, setup.source, o.samples, source_rng);
+    PathEnergyFigures pe;
+    Points previous;
+    float t_previous = 0.0f;
+    IntegrationStats nfe;
+    Points samples = follow_paths(*h.engine, x0, solver, o.solver_steps,
+                                  [&](int step, float t, const Points& x) {
+                                      if (step > 0)
+                                          pe.energy += path_energy({previous, x}, t_previous, t);
+                                      previous = x;
+                                      t_previous = t;
+                                  },
+                                  o.tolerance, &nfe);
+    pe.evaluations = nfe.evaluations;
     SampleQuality q = evaluate_samples(samples, setup.target, o.train.seed + 2);
+    // W2^2(p0, p1) from the same source points (scaled like the particles: p0 is where the flow
+    // starts) and a fresh target sample of the same size. Both are empirical, so for a few
+    // thousand points it sits a little above the true W2^2.
+    Rng target_rng(o.train.seed + 3, 13);
+    const double w2 = wasserstein2(x0, setup.target.sample(o.samples, target_rng));
+    pe.w2_squared = w2 * w2;
+    pe.npe = normalized_path_energy(pe.energy, pe.w2_squared);
 
     save_model(out.file("model.json"), r.model);
     save_points_csv(out.file("samples.csv"), samples);
     write_file_atomic(out.file("loss.csv"), losses_csv(r.losses));
-    write_file_atomic(out.file("summary.json"), summary_json(setup, r, q, h.engine->description(), o));
+    write_file_atomic(out.file("summary.json"),
+                      summary_json(setup, r, q, pe, h.engine->description(), o));
     out.commit();
     std::printf("trained %d steps in %.1f s (%.0f steps/s), final loss %.4f\n", o.train.steps,
                 r.seconds, r.steps_per_second, r.smoothed_loss);
     std::printf("W2 to held-out target: %.4f (two target samples of %d points differ by %.4f)\n", q.w2,
                 o.samples, q.w2_floor);
+    std::printf("path energy %.4f, W2^2(source, target) %.4f, NPE %.4f\n", pe.energy, pe.w2_squared,
+                pe.npe);
     std::printf("wrote %s/{%s, %s, %s, %s}\n", one_line_message(o.out, 400).c_str(), k_run_files[0].c_str(),
                 k_run_files[1].c_str(), k_run_files[2].c_str(), k_run_files[3].c_str());
     return 0;
@@ -112,20 +182,62 @@ struct SampleCommandOptions {
     int n = 10000;
     std::string solver = "midpoint";
     int steps = 20;
+    float tolerance = k_default_tolerance;  // dopri5 only
     std::string out = "samples.csv";
     uint64_t seed = 1;
     std::string engine = "auto";
+    std::string from;          // source points to integrate instead of sampling the source
+    std::string trajectories;  // every step of every path
 };
+
+// A trajectory file holds particles x (steps + 1) rows; beyond this it would be gigabytes.
+constexpr long long k_max_trajectory_rows = 5'000'000;
+
+// "particle,step,t,x,y", then the frames in time order (step 0 first), each with its particles in
+// their order: one row per particle per step.
+void append_frame(std::string& csv, int step, float t, const Points& x) {
+    char line[128];
+    for (Eigen::Index i = 0; i < x.rows(); ++i) {
+        const int len = std::snprintf(line, sizeof line, "%lld,%d,%.9g,%.9g,%.9g\n",
+                                      static_cast<long long>(i), step, t, x(i, 0), x(i, 1));
+        csv.append(line, static_cast<std::size_t>(len));
+    }
+}
+
+// An output that is also an input would destroy it; two outputs in one file would mix them.
+void refuse_same_file(const std::string& out_flag, const std::string& out,
+                      const std::string& other_flag, const std::string& other,
+                      bool other_is_input) {
+    if (out.empty() || other.empty() || !same_file(out, other)) return;
+    throw InputError(
+        out_flag + " " + quote_for_message(out, 200) + " is the " + other_flag +
+        (other_is_input ? " input; write to another file" : " output too; name two files"));
+}
 
 int run_sample(const SampleCommandOptions& o) {
     if (same_file(o.model, o.out))
         throw InputError("--out " + quote_for_message(o.out, 200) +
                          " is the --model input; write the samples to another file");
+    refuse_same_file("--out", o.out, "--from", o.from, true);
+    refuse_same_file("--trajectories", o.trajectories, "--model", o.model, true);
+    refuse_same_file("--trajectories", o.trajectories, "--from", o.from, true);
+    refuse_same_file("--trajectories", o.trajectories, "--out", o.out, false);
     SolverKind solver = make_solver(o.solver);
     if (o.n < 1 || o.n > static_cast<int>(k_max_points))
         throw InputError("--n must be in 1.." + std::to_string(k_max_points));
     if (o.steps < 1 || o.steps > 10000) throw InputError("--steps must be in 1..10000");
+    validate_tolerance_flag(o.tolerance);
     ModelFile m = load_model(o.model);
+    // Given source points are x_0 of the ODE as they are: not scaled by the path's sigma_0 (VE),
+    // which only applies to points drawn from the model's source dataset.
+    Points x0;
+    if (!o.from.empty()) x0 = load_points_csv(o.from);
+    const long long n = o.from.empty() ? o.n : static_cast<long long>(x0.rows());
+    if (!o.trajectories.empty() && n * (o.steps + 1) > k_max_trajectory_rows)
+        throw InputError("--trajectories would hold " + std::to_string(n) + " paths x " +
+                         std::to_string(o.steps + 1) + " steps; at most " +
+                         std::to_string(k_max_trajectory_rows) +
+                         " rows: use fewer points or --steps");
     EngineHandle h = make_headless_engine(o.engine);
     TrainSetup setup;
     setup.config.mlp = m.mlp;
@@ -133,10 +245,35 @@ int run_sample(const SampleCommandOptions& o) {
     setup.config.coupling = m.coupling;
     h.engine->reset(setup.config, m.source, m.target);
     h.engine->set_params(m.params);
-    Points x = generate_samples(*h.engine, m.path, m.source, o.n, solver, o.steps, o.seed);
+    Points x;
+    IntegrationStats stats;
+    if (o.from.empty() && o.trajectories.empty()) {
+        x = generate_samples(*h.engine, m.path, m.source, o.n, solver, o.steps, o.seed,
+                             o.tolerance, &stats);
+    } else {
+        if (o.from.empty()) {
+            Rng rng(o.seed, 3);  // the draw generate_samples makes for this seed
+            x0 = initial_particles(m.path, m.source, o.n, rng);
+        }
+        // One step per engine call, so every frame can be recorded; the last frame is --out.
+        std::string csv = "particle,step,t,x,y\n";
+        if (!o.trajectories.empty()) csv.reserve(static_cast<std::size_t>(n * (o.steps + 1) * 48));
+        x = follow_paths(
+            *h.engine, x0, solver, o.steps,
+            [&](int step, float t, const Points& p) {
+                if (!o.trajectories.empty()) append_frame(csv, step, t, p);
+            },
+            o.tolerance, &stats);
+        if (!o.trajectories.empty()) write_file_atomic(o.trajectories, csv);
+    }
     save_points_csv(o.out, x);
-    std::printf("wrote %d samples (%s, %d steps, %s) to %s\n", o.n, solver_name(solver).c_str(),
-                o.steps, h.engine->description().c_str(), one_line_message(o.out, 400).c_str());
+    std::printf("wrote %lld samples (%s, %s, %lld evaluations, %s) to %s\n", n,
+                solver_name(solver).c_str(), solver_setting_text(solver, o.steps, o.tolerance).c_str(),
+                static_cast<long long>(stats.evaluations), h.engine->description().c_str(),
+                one_line_message(o.out, 400).c_str());
+    if (!o.trajectories.empty())
+        std::printf("wrote %lld paths of %d steps to %s\n", n, o.steps,
+                    one_line_message(o.trajectories, 400).c_str());
     return 0;
 }
 
@@ -147,7 +284,8 @@ Command add_train_command(CLI::App& app) {
     CLI::App* sub = app.add_subcommand(
         "train",
         "Train a velocity network with conditional flow matching and write model.json, "
-        "samples.csv, loss.csv and summary.json (W2 against held-out target points) to --out.");
+        "samples.csv, loss.csv and summary.json (W2 against held-out target points, the path "
+        "energy of the samples' paths and its NPE) to --out.");
     add_train_flags(*sub, o->train);
     sub->add_option("--out", o->out, "output directory")->capture_default_str();
     sub->add_option("--engine", o->engine, "engine: auto, cpu, gl")->capture_default_str();
@@ -155,7 +293,11 @@ Command add_train_command(CLI::App& app) {
         ->capture_default_str();
     sub->add_option("--solver", o->solver, "ODE solver for the samples: " + join_names(solver_names()))
         ->capture_default_str();
-    sub->add_option("--solver-steps", o->solver_steps, "ODE steps for the samples")->capture_default_str();
+    sub->add_option("--solver-steps", o->solver_steps,
+                    "ODE steps for the samples (dopri5: the frames their paths are followed at, "
+                    "each integrated adaptively)")
+        ->capture_default_str();
+    sub->add_option("--tolerance", o->tolerance, k_tolerance_help)->capture_default_str();
     sub->add_flag("--quiet", o->quiet, "no progress line");
     return {sub, [o] { return run_train(*o); }};
 }
@@ -165,12 +307,27 @@ Command add_sample_command(CLI::App& app) {
     CLI::App* sub = app.add_subcommand(
         "sample", "Generate samples from a trained model by integrating its ODE from t=0 to t=1.");
     sub->add_option("--model", o->model, "model file written by `fmplay train`")->required();
-    sub->add_option("--n", o->n, "number of samples")->capture_default_str();
+    CLI::Option* n = sub->add_option("--n", o->n, "number of samples")->capture_default_str();
     sub->add_option("--solver", o->solver, "ODE solver: " + join_names(solver_names()))->capture_default_str();
-    sub->add_option("--steps", o->steps, "ODE steps")->capture_default_str();
+    sub->add_option("--steps", o->steps,
+                    "ODE steps (dopri5: frames of --trajectories; without them only the first "
+                    "step guess 1/steps)")
+        ->capture_default_str();
+    sub->add_option("--tolerance", o->tolerance, k_tolerance_help)->capture_default_str();
     sub->add_option("--out", o->out, "output CSV (x,y per line)")->capture_default_str();
-    sub->add_option("--seed", o->seed, "seed of the source samples")->capture_default_str();
+    CLI::Option* seed =
+        sub->add_option("--seed", o->seed, "seed of the source samples")->capture_default_str();
     sub->add_option("--engine", o->engine, "engine: auto, cpu, gl")->capture_default_str();
+    sub->add_option("--from", o->from,
+                    "CSV of source points (x,y per line) to integrate instead of sampling the "
+                    "source: they are x_0 at t=0 as given (not rescaled, also for the VE path), "
+                    "and --out keeps their order; replaces --n and --seed")
+        ->excludes(n)
+        ->excludes(seed);
+    sub->add_option("--trajectories", o->trajectories,
+                    "also write every step of every path to this CSV: header particle,step,t,x,y, "
+                    "then one row per particle per step (step 0..steps at t = step/steps, in time "
+                    "order; particle = row of --from or of --out)");
     return {sub, [o] { return run_sample(*o); }};
 }
 

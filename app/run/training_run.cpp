@@ -152,18 +152,54 @@ TrainResult train_with_progress(Engine& engine, const TrainSetup& setup, int ste
     return r;
 }
 
-Points generate_samples(Engine& engine, const ProbabilityPath& path, const Dataset& source, int n,
-                        SolverKind solver, int steps, uint64_t seed) {
-    Rng rng(seed, 3);
-    engine.set_particles(initial_particles(path, source, n, rng));
-    engine.integrate_particles(0.0f, 1.0f, solver, steps);
-    Points x;
-    engine.read_particles(x);
+namespace {
+
+void check_samples_finite(const Points& x) {
     for (Eigen::Index i = 0; i < x.size(); ++i)
         if (!std::isfinite(x.data()[i]))
             throw InputError(
                 "the flow's samples at t = 1 are not finite: the model's velocity field overflows "
                 "(an unstable training run; train again with a lower learning rate)");
+}
+
+}  // namespace
+
+Points generate_samples(Engine& engine, const ProbabilityPath& path, const Dataset& source, int n,
+                        SolverKind solver, int steps, uint64_t seed, float tolerance,
+                        IntegrationStats* stats) {
+    Rng rng(seed, 3);
+    engine.set_particles(initial_particles(path, source, n, rng));
+    const IntegrationStats st =
+        engine.integrate_particles(0.0f, 1.0f, IntegrationSettings{solver, steps, tolerance});
+    if (stats) *stats = st;
+    Points x;
+    engine.read_particles(x);
+    check_samples_finite(x);
+    return x;
+}
+
+Points follow_paths(Engine& engine, const Points& x0, SolverKind solver, int steps,
+                    const FrameFn& on_frame, float tolerance, IntegrationStats* stats) {
+    engine.set_particles(x0);
+    if (stats) *stats = IntegrationStats{};
+    Points x = x0;
+    on_frame(0, 0.0f, x);
+    // Step k goes from k / steps to (k + 1) / steps: the same times a single call over [0, 1]
+    // steps through, so the end points agree with generate_samples up to float rounding.
+    for (int k = 0; k < steps; ++k) {
+        const float t_a = static_cast<float>(k) / steps;
+        const float t_b = k + 1 == steps ? 1.0f : static_cast<float>(k + 1) / steps;
+        const IntegrationStats st =
+            engine.integrate_particles(t_a, t_b, IntegrationSettings{solver, 1, tolerance});
+        if (stats) {
+            stats->evaluations += st.evaluations;
+            stats->accepted += st.accepted;
+            stats->rejected += st.rejected;
+        }
+        engine.read_particles(x);
+        on_frame(k + 1, t_b, x);
+    }
+    check_samples_finite(x);
     return x;
 }
 

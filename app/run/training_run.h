@@ -1,5 +1,6 @@
 // A headless training run with a progress line, and the evaluation that follows it.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,9 +42,22 @@ std::string divergence_message(const TrainHealth& health, const TrainConfig& con
 void throw_if_diverged(Engine& engine, const TrainSetup& setup, bool wait = false);
 
 // n samples at t=1: source samples (times the path's source scale) integrated with the engine.
-// Throws InputError if a sample is not finite (the learned field overflows).
+// Throws InputError if a sample is not finite (the learned field overflows). `tolerance` is
+// dopri5's (there `steps` only sets the first step guess); stats (if given) receives the NFE.
 Points generate_samples(Engine& engine, const ProbabilityPath& path, const Dataset& source, int n,
-                        SolverKind solver, int steps, uint64_t seed);
+                        SolverKind solver, int steps, uint64_t seed,
+                        float tolerance = k_default_tolerance, IntegrationStats* stats = nullptr);
+
+// Integrates x0 from t = 0 to t = 1 in `steps` solver steps, one engine call per step, and hands
+// every frame to on_frame (step k = 0..steps at t = k / steps, the particles in x0's order) before
+// the next step is taken, so a caller can stream the paths or sum over them without keeping them.
+// Returns the particles at t = 1. Throws InputError if they are not finite (as generate_samples).
+// Dopri5 integrates each frame interval adaptively at `tolerance`; stats (if given) receives the
+// NFE summed over the frames.
+using FrameFn = std::function<void(int step, float t, const Points& x)>;
+Points follow_paths(Engine& engine, const Points& x0, SolverKind solver, int steps,
+                    const FrameFn& on_frame, float tolerance = k_default_tolerance,
+                    IntegrationStats* stats = nullptr);
 
 // Quality figures of generated samples against held-out target samples of the same size.
 struct SampleQuality {
