@@ -14,11 +14,16 @@
 #include <thread>
 
 #include "app/export/frame_overlay.h"
+#include "app/render/instrument_layers.h"
+#include "app/render/palette.h"
 #include "app/render/scene_builder.h"
 #include "app/run/train_options.h"
 #include "app/run/training_run.h"
 #include "core/engine/engine.h"
 #include "core/engine/gl/gl_context.h"
+#include "core/instruments/error_map.h"
+#include "core/instruments/likelihood.h"
+#include "core/instruments/posterior_lens.h"
 #include "core/nn/model_file.h"
 
 namespace fmp {
@@ -37,13 +42,47 @@ constexpr int k_train_chunk = 50;
 // Timelapse snapshots computed ahead of the one being drawn (each holds a whole trajectory).
 constexpr int k_snapshots_ahead = 2;
 
+// The steps a traced path takes from t = 1 back to t = 0 (RK4), as in the window.
+constexpr int k_trace_steps = 64;
+
 struct Snapshot {
     std::shared_ptr<const Trajectory> trajectory;
     std::shared_ptr<const Mlp> mlp;
     int64_t step = 0;
+    // The instruments that do not depend on t, computed once per snapshot (null: not drawn).
+    std::shared_ptr<const LikelihoodGrid> likelihood;
+    std::shared_ptr<const Points> traced;  // the trace point from t = 1 back to t = 0
 };
 
+// The grid the heatmaps are computed on: the frame's visible box, about 128 cells across (160
+// from 1080p up: more cells than that only blur the same field under the bilinear filter).
+PlaneGrid instrument_grid(const View2D& view) {
+    PlaneGrid grid;
+    grid.box = view.visible_box();
+    grid.nx = view.height >= 1080 ? 160 : 128;
+    const float aspect = grid.box.sizes().y() / std::max(grid.box.sizes().x(), 1e-6f);
+    grid.ny = std::clamp(static_cast<int>(std::lround(grid.nx * aspect)), 8, 512);
+    return grid;
+}
+
+// The datasets an export draws: a model file's, or the settings' own.
+std::pair<Dataset, Dataset> export_datasets(const ExportSettings& s) {
+    if (!s.model.empty()) {
+        ModelFile mf = load_model(s.model);
+        return {mf.source, mf.target};
+    }
+    TrainSetup setup = resolve_train_options(s.train);
+    return {setup.source, setup.target};
+}
+
 }  // namespace
+
+void check_export_settings(const ExportSettings& s) {
+    s.validate();
+    if (!s.instruments.any()) return;
+    auto [source, target] = export_datasets(s);
+    check_instruments(s.instruments, source, target);
+}
 
 int default_render_helpers() {
     // Hardware GPUs draw a frame in well under a millisecond: one thread is plenty there.
@@ -77,6 +116,11 @@ struct FrameRenderer {
     std::unique_ptr<OffscreenTarget> target;
     Scene scene;
     TextPainter text;
+    // The error map's CPU engine, holding `engine_mlp`'s weights, and the last map it computed.
+    std::unique_ptr<Engine> engine;
+    std::shared_ptr<const Mlp> engine_mlp;
+    std::shared_ptr<const ErrorMap> error_map;
+    float error_t = -1.0f;
 };
 
 }  // namespace
@@ -102,6 +146,9 @@ struct ExportJob::Impl {
     int snapshot_count = 1;
     std::vector<int64_t> snapshot_steps;
     std::string overlay_line;
+    PlaneGrid grid;                    // the instruments' heatmap grid
+    Points references;                 // the exact field's points (the error map)
+    std::unique_ptr<Engine> likelihood_engine;  // the snapshot thread's, for the likelihood
 
     // Everything below is shared between threads, under `mutex`.
     mutable std::mutex mutex;
@@ -154,6 +201,10 @@ struct ExportJob::Impl {
     }
     Snapshot wait_snapshot(int i);
     void render_frame(FrameRenderer& fr, float t, const Snapshot& snap, std::vector<uint8_t>& out);
+    // A CPU engine for the export's data and network, holding `mlp`'s weights.
+    std::unique_ptr<Engine> make_instrument_engine(const Mlp& mlp) const;
+    void compute_instruments(Snapshot& snap);
+    void add_instruments(FrameRenderer& fr, float t, const Snapshot& snap, InstrumentOverlay& overlay);
     void deliver(int k, std::vector<uint8_t>&& frame) {
         std::lock_guard<std::mutex> lock(mutex);
         done[k] = std::move(frame);
@@ -208,9 +259,102 @@ Snapshot ExportJob::Impl::compute_snapshot(int i) {
         snap.trajectory = integrate_trajectory(spec, *snap.mlp, *reference);
         integrating = false;
     }
+    compute_instruments(snap);
     std::lock_guard<std::mutex> lock(mutex);
     profile.prepare += seconds_since(t0);
     return snap;
+}
+
+std::unique_ptr<Engine> ExportJob::Impl::make_instrument_engine(const Mlp& mlp) const {
+    TrainConfig config;
+    config.path = spec.path;
+    config.mlp = mlp.config();
+    config.seed = spec.seed;
+    std::unique_ptr<Engine> e = make_cpu_engine();
+    e->reset(config, spec.source, spec.target);
+    e->set_params(mlp.params());
+    return e;
+}
+
+void ExportJob::Impl::compute_instruments(Snapshot& snap) {
+    const InstrumentSettings& in = s.instruments;
+    if (in.likelihood == LikelihoodMode::Model) {
+        if (!likelihood_engine) likelihood_engine = make_instrument_engine(*snap.mlp);
+        else likelihood_engine->set_params(snap.mlp->params());
+        LikelihoodSettings settings;
+        settings.steps = in.likelihood_steps;
+        snap.likelihood = std::make_shared<const LikelihoodGrid>(
+            likelihood_grid(*likelihood_engine, spec.path, spec.source, spec.target, grid, settings));
+    } else if (in.likelihood == LikelihoodMode::True) {
+        // The target's own density needs no model: the same for every snapshot.
+        auto truth = std::make_shared<LikelihoodGrid>();
+        truth->grid = grid;
+        spec.target.log_density(grid.centres(), truth->true_log_p);
+        snap.likelihood = truth;
+    }
+    if (in.trace) {
+        // The inverse map: the point at t = 1 carried back to the source by the learned ODE.
+        Points x(1, 2);
+        x.row(0) = in.trace->transpose();
+        std::vector<Points> back;
+        const Mlp& mlp = *snap.mlp;
+        integrate_particles([&mlp](const Points& p, float t, Points& v) { mlp.evaluate(p, t, v); },
+                            SolverKind::RK4, x, 1.0f, 0.0f, k_trace_steps, &back);
+        auto path = std::make_shared<Points>(static_cast<Eigen::Index>(back.size()), 2);
+        for (std::size_t k = 0; k < back.size(); ++k) path->row(static_cast<Eigen::Index>(k)) = back[k].row(0);
+        snap.traced = path;
+    }
+}
+
+void ExportJob::Impl::add_instruments(FrameRenderer& fr, float t, const Snapshot& snap, InstrumentOverlay& overlay) {
+    const InstrumentSettings& in = s.instruments;
+    // Heatmaps go under everything else (the particles stay visible on them), as in the window.
+    std::vector<SceneLayer> under;
+    if (in.error_map != ErrorMapMode::Off) {
+        if (!fr.error_map || fr.engine_mlp != snap.mlp || fr.error_t != t) {
+            if (!fr.engine) fr.engine = make_instrument_engine(*snap.mlp);
+            else if (fr.engine_mlp != snap.mlp) fr.engine->set_params(snap.mlp->params());
+            fr.engine_mlp = snap.mlp;
+            fr.error_map = std::make_shared<const ErrorMap>(
+                compute_error_map(*fr.engine, spec.path, references, ErrorMapRequest{grid, t}));
+            fr.error_t = t;
+        }
+        ColorScale scale;
+        under.emplace_back(error_map_layer(*fr.error_map, in.error_map == ErrorMapMode::Weighted, &scale));
+        overlay.scales.push_back(scale);
+    }
+    if (snap.likelihood) {
+        ColorScale scale;
+        under.emplace_back(log_density_layer(*snap.likelihood, in.likelihood == LikelihoodMode::True, 10.0f, &scale));
+        overlay.scales.push_back(scale);
+    }
+    fr.scene.layers.insert(fr.scene.layers.begin(), std::make_move_iterator(under.begin()),
+                           std::make_move_iterator(under.end()));
+    if (snap.traced) add_traced_path(*snap.traced, palette::traced, view, options.ui_scale, fr.scene);
+    if (in.lens) {
+        LensSettings settings;
+        settings.bandwidth = in.lens_bandwidth;
+        // Exact for a normal source; otherwise the pairwise posterior over the source samples.
+        const bool exact = spec.source.kind() == DatasetKind::Normal;
+        PosteriorLens lens =
+            posterior_lens(spec.path, reference->target, exact ? nullptr : &reference->source, *in.lens, t, settings);
+        Points x(1, 2), v;
+        x.row(0) = in.lens->transpose();
+        snap.mlp->evaluate(x, t, v);
+        lens.set_learned(v.row(0).transpose());
+        add_lens_layers(lens, view, options.ui_scale, fr.scene);
+        LensReadout r;
+        r.pixel = view.world_to_pixel(lens.x);
+        r.t = lens.t;
+        r.effective_count = lens.effective_count;
+        r.error = lens.error;
+        r.posterior_variance = lens.posterior_variance;
+        r.bandwidth = lens.approximate ? lens.bandwidth : 0.0f;
+        // The bold arrows' mean direction on the frame (y down), toward which the thin ones fan too.
+        const Eigen::Vector2f mean = lens.marginal.normalized() + lens.learned->normalized();
+        r.arrows = Eigen::Vector2f(mean.x(), -mean.y());
+        overlay.lens = r;
+    }
 }
 
 void ExportJob::Impl::prep_loop() {
@@ -343,6 +487,8 @@ void ExportJob::Impl::render_frame(FrameRenderer& fr, float t, const Snapshot& s
     in.path = &spec.path;
     in.t = t;
     build_scene(in, options, view, fr.scene);
+    InstrumentOverlay instrument_overlay;
+    if (s.instruments.any()) add_instruments(fr, t, snap, instrument_overlay);
     auto t1 = Clock::now();
     fr.target->bind();
     fr.renderer->render(fr.scene, view);
@@ -354,6 +500,8 @@ void ExportJob::Impl::render_frame(FrameRenderer& fr, float t, const Snapshot& s
     // The frame is opaque: blending may leave alpha below 1 where layers overlap the background.
     for (std::size_t i = 3; i < out.size(); i += 4) out[i] = 255;
     draw_frame_overlays(fr.text, out, s.video.width, s.video.height, s, overlay_line, t, snap.step);
+    draw_instrument_overlays(fr.text, out, s.video.width, s.video.height, instrument_overlay,
+                             s.mode == ExportMode::Timelapse);
     auto t4 = Clock::now();
     std::lock_guard<std::mutex> lock(mutex);
     profile.scene += std::chrono::duration<double>(t1 - t0).count();
@@ -406,11 +554,19 @@ ExportJob::ExportJob(const ExportSettings& settings, FrameSink* sink, std::optio
     d.spec.coupling = d.setup.config.coupling;
     d.spec.solver = make_solver(settings.solver);
     d.spec.steps = settings.solver_steps;
+    d.spec.tolerance = settings.solver_tolerance;
     d.spec.particles = settings.particles;
     d.spec.seed = settings.train.seed;
     if (d.model && d.model->reference && settings.mode == ExportMode::Sweep) d.reference = d.model->reference;
     else d.reference = make_reference(d.spec);
     d.view = export_view(settings, *d.reference);
+    // The instruments against the data actually drawn (a model file's or the window's), before
+    // any work starts: an impossible one is an input error, not a failure mid-export.
+    check_instruments(settings.instruments, d.spec.source, d.spec.target);
+    if (settings.instruments.any()) {
+        d.grid = instrument_grid(d.view);
+        if (settings.instruments.error_map != ErrorMapMode::Off) d.references = marginal_reference_points(d.spec.target);
+    }
     d.overlay_line = d.spec.path.name() + " path, " + coupling_name(d.spec.coupling) + " coupling, " +
                      d.spec.source.name() + " \u2192 " + d.spec.target.name();
 

@@ -108,6 +108,11 @@ void render_figure(const ExportSettings& settings, const std::string& out_path, 
                    std::unique_ptr<Engine> engine = nullptr, bool engine_on_gl_thread = false,
                    SceneRenderer* renderer = nullptr);
 
+// validate() and what depends on the data drawn (a model file's or the settings' datasets): the
+// instruments against the source and target. Throws InputError (one line). ExportJob checks the
+// same; this is for a command that wants to fail before it prints or opens anything.
+void check_export_settings(const ExportSettings& settings);
+
 // Render helper threads worth starting for the current context: the cores but one on a software
 // rasterizer (the encoder and the main thread share the rest), none on a GPU.
 int default_render_helpers();

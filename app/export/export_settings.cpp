@@ -48,6 +48,29 @@ float apply_easing(Easing e, float u) {
     return u;
 }
 
+const std::vector<std::string>& error_map_mode_names() {
+    static const std::vector<std::string> names = {"off", "raw", "weighted"};
+    return names;
+}
+
+const std::vector<std::string>& likelihood_mode_names() {
+    static const std::vector<std::string> names = {"off", "model", "true"};
+    return names;
+}
+
+void check_instruments(const InstrumentSettings& in, const Dataset& source, const Dataset& target) {
+    // The exact marginal field (and so the error map) is the posterior mean for a normal source.
+    if (in.error_map != ErrorMapMode::Off && source.kind() != DatasetKind::Normal)
+        throw InputError("instruments.error_map needs the exact field: a normal source (the source is " +
+                         quote_for_message(source.name()) + ")");
+    if (in.likelihood == LikelihoodMode::Model && !source.has_density())
+        throw InputError("instruments.likelihood \"model\" needs a source of known density (normal, uniform, "
+                         "8gaussians, checkerboard; the source is " + quote_for_message(source.name()) + ")");
+    if (in.likelihood == LikelihoodMode::True && !target.has_density())
+        throw InputError("instruments.likelihood \"true\" needs a target of known density (normal, uniform, "
+                         "8gaussians, checkerboard; the target is " + quote_for_message(target.name()) + ")");
+}
+
 const std::vector<std::string>& resolution_preset_names() {
     static const std::vector<std::string> names = {"720p", "1080p", "square"};
     return names;
@@ -146,6 +169,8 @@ void ExportSettings::validate() const {
     range(particles >= 1 && particles <= 2'000'000, "particles.count must be in 1..2000000");
     (void)make_solver(solver);
     range(solver_steps >= 1 && solver_steps <= 1000, "particles.steps must be in 1..1000");
+    range(solver_tolerance >= k_min_tolerance && solver_tolerance <= k_max_tolerance,
+          "particles.tolerance must be in 1e-6..0.1");
     range(std::isfinite(center_x) && std::isfinite(center_y) && std::fabs(center_x) <= k_max_coordinate &&
               std::fabs(center_y) <= k_max_coordinate,
           "view.center must be within the coordinate range |x|, |y| <= 1e6");
@@ -175,6 +200,15 @@ void ExportSettings::validate() const {
     range(o.trail_count >= 1 && o.trail_count <= 100000, "layers.trail_count must be in 1..100000");
     range(o.path_count >= 1 && o.path_count <= 2000, "layers.path_count must be in 1..2000");
     range(o.ui_scale >= 0 && o.ui_scale <= 16, "layers.scale must be in 0..16 (0: by the frame height)");
+    const InstrumentSettings& in = instruments;
+    auto on_plane = [](const std::optional<Eigen::Vector2f>& p) {
+        return !p || (p->allFinite() && p->cwiseAbs().maxCoeff() <= k_max_coordinate);
+    };
+    range(on_plane(in.lens), "instruments.lens must be within the coordinate range |x|, |y| <= 1e6");
+    range(std::isfinite(in.lens_bandwidth) && in.lens_bandwidth > 0 && in.lens_bandwidth <= 10,
+          "instruments.lens_bandwidth must be in (0, 10]");
+    range(in.likelihood_steps >= 1 && in.likelihood_steps <= 4096, "instruments.likelihood_steps must be in 1..4096");
+    range(on_plane(in.trace), "instruments.trace must be within the coordinate range |x|, |y| <= 1e6");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,6 +286,22 @@ class ObjectReader {
             throw InputError(where(key) + ": " + e.what());
         }
         out = s;
+    }
+    // null (out reset) or [x, y], each within the coordinate range.
+    void point_or_null(const std::string& key, std::optional<Eigen::Vector2f>& out) {
+        const json* v = find(key);
+        if (!v) return;
+        if (v->is_null()) {
+            out.reset();
+            return;
+        }
+        if (!v->is_array() || v->size() != 2 || !(*v)[0].is_number() || !(*v)[1].is_number())
+            throw InputError(where(key) + " must be null or [x, y]");
+        const double x = (*v)[0].get<double>(), y = (*v)[1].get<double>();
+        // Range first: a double beyond the float range does not convert.
+        if (!std::isfinite(x) || !std::isfinite(y) || std::fabs(x) > k_max_coordinate || std::fabs(y) > k_max_coordinate)
+            throw InputError(where(key) + " must be within the coordinate range |x|, |y| <= 1e6");
+        out = Eigen::Vector2f(static_cast<float>(x), static_cast<float>(y));
     }
     void finish() const {
         for (auto it = m_j.begin(); it != m_j.end(); ++it)
@@ -337,7 +387,10 @@ std::string export_settings_to_json(const ExportSettings& s) {
     j["training"] = {{"steps", s.train.steps}, {"lr", s.train.lr}, {"batch", s.train.batch},
                      {"seed", s.train.seed}, {"engine", s.engine}};
     j["model"] = s.model;
-    j["particles"] = {{"count", s.particles}, {"solver", s.solver}, {"steps", s.solver_steps}};
+    j["particles"] = {{"count", s.particles},
+                      {"solver", s.solver},
+                      {"steps", s.solver_steps},
+                      {"tolerance", s.solver_tolerance}};
     if (s.fit) j["view"] = "fit";
     else j["view"] = {{"center", {s.center_x, s.center_y}}, {"height", s.view_height}};
     j["layers"] = {{"particles", o.particles},
@@ -368,6 +421,14 @@ std::string export_settings_to_json(const ExportSettings& s) {
     j["figure_t"] = s.figure_t;
     j["overlays"] = {{"time", s.show_t}, {"title", s.title}, {"path", s.show_path}};
     j["timelapse"] = {{"snapshots", s.snapshots}, {"show", k_show_names[static_cast<int>(s.timelapse_show)]}};
+    const InstrumentSettings& in = s.instruments;
+    auto point = [](const std::optional<Eigen::Vector2f>& p) { return p ? json{p->x(), p->y()} : json(nullptr); };
+    j["instruments"] = {{"lens", point(in.lens)},
+                        {"lens_bandwidth", in.lens_bandwidth},
+                        {"error_map", error_map_mode_names()[static_cast<int>(in.error_map)]},
+                        {"likelihood", likelihood_mode_names()[static_cast<int>(in.likelihood)]},
+                        {"likelihood_steps", in.likelihood_steps},
+                        {"trace", point(in.trace)}};
     return j.dump(2) + "\n";
 }
 
@@ -419,6 +480,7 @@ ExportSettings export_settings_from_json(const std::string& text, const std::str
             pr.number("count", s.particles);
             pr.named("solver", s.solver, [](const std::string& n) { (void)make_solver(n); });
             pr.number("steps", s.solver_steps);
+            pr.number("tolerance", s.solver_tolerance);
             pr.finish();
         }
         if (const json* v = r.find("view")) {
@@ -483,6 +545,17 @@ ExportSettings export_settings_from_json(const std::string& text, const std::str
             tr.number("snapshots", s.snapshots);
             enum_choice(tr, "show", k_show_names, s.timelapse_show);
             tr.finish();
+        }
+        if (const json* in = r.find("instruments")) {
+            ObjectReader ir(*in, "instruments");
+            InstrumentSettings& is = s.instruments;
+            ir.point_or_null("lens", is.lens);
+            ir.number("lens_bandwidth", is.lens_bandwidth);
+            enum_choice(ir, "error_map", error_map_mode_names(), is.error_map);
+            enum_choice(ir, "likelihood", likelihood_mode_names(), is.likelihood);
+            ir.number("likelihood_steps", is.likelihood_steps);
+            ir.point_or_null("trace", is.trace);
+            ir.finish();
         }
         r.finish();
         s.validate();

@@ -1,12 +1,14 @@
 // Export settings ("scene.json"): what to train or load, what to draw, and how to time the clip.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "app/export/frame_sink.h"
 #include "app/render/scene_builder.h"
 #include "app/run/train_options.h"
+#include "core/data/dataset.h"
 
 namespace fmp {
 
@@ -19,6 +21,22 @@ enum class TimelapseShow {
     Samples,  // each snapshot shown at t = t1 (the model's samples as training goes on)
     Sweep,    // each snapshot sweeps t0 -> t1
 };
+enum class ErrorMapMode { Off, Raw, Weighted };  // |v - u|^2, or weighted by p_t
+enum class LikelihoodMode { Off, Model, True };  // the model's log p_1, or the target's own
+
+// The instruments drawn over every frame ("instruments" in scene.json), each at that frame's t;
+// all off by default. Their layers are app/render/instrument_layers' (the window's).
+struct InstrumentSettings {
+    std::optional<Eigen::Vector2f> lens;   // the posterior lens at this point (null: none)
+    float lens_bandwidth = 0.15f;          // its pairwise kernel for a non-normal source, (0, 10]
+    ErrorMapMode error_map = ErrorMapMode::Off;
+    LikelihoodMode likelihood = LikelihoodMode::Off;
+    int likelihood_steps = 32;             // RK4 steps of the backward ODE, 1..4096
+    std::optional<Eigen::Vector2f> trace;  // a point at t = 1 carried back to t = 0 (null: none)
+    bool any() const {
+        return lens || trace || error_map != ErrorMapMode::Off || likelihood != LikelihoodMode::Off;
+    }
+};
 
 struct ExportSettings {
     // ---- what is trained (or loaded): datasets, path, coupling, network, training
@@ -29,7 +47,8 @@ struct ExportSettings {
     // ---- the particles
     int particles = 20000;           // 1..2M
     std::string solver = "midpoint";
-    int solver_steps = 20;           // ODE steps from t=0 to t=1 (1..1000)
+    int solver_steps = 20;           // ODE steps from t=0 to t=1 (1..1000); dopri5: frames
+    float solver_tolerance = 1e-4f;  // dopri5's tolerance (1e-6..0.1), "particles.tolerance"
 
     // ---- the view: "fit" frames the data (target and source); otherwise centre and height
     bool fit = true;
@@ -60,6 +79,9 @@ struct ExportSettings {
     int snapshots = 30;              // timelapse: snapshots over the training steps (2..1000)
     TimelapseShow timelapse_show = TimelapseShow::Samples;
 
+    // ---- the instruments (lens, error map, likelihood, inverse map), drawn under/over the layers
+    InstrumentSettings instruments;
+
     ExportSettings();  // the default scene: moons from a normal, arrows off, a 5 s 720p sweep
     // Throws InputError (one line naming the field) for any out-of-range value or unknown name.
     void validate() const;
@@ -84,6 +106,14 @@ std::string views_string(const SceneOptions& o);
 // Throws InputError naming the presets.
 void apply_resolution(const std::string& preset, VideoSettings& v);
 const std::vector<std::string>& resolution_preset_names();
+
+const std::vector<std::string>& error_map_mode_names();   // "off", "raw", "weighted"
+const std::vector<std::string>& likelihood_mode_names();  // "off", "model", "true"
+// What the instruments need of the data, checked before an export starts (InputError, one line
+// naming the key): the error map the exact field (a normal source), the model's likelihood a
+// source of known density, the true one a target of known density.
+void check_instruments(const InstrumentSettings& instruments, const Dataset& source,
+                       const Dataset& target);
 
 const std::vector<std::string>& easing_names();  // "linear", "ease-in-out", "ease-out"
 std::string easing_name(Easing e);

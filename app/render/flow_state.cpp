@@ -43,7 +43,9 @@ std::shared_ptr<Trajectory> integrate_trajectory(const FlowSpec& spec, const Mlp
     traj->x0 = particle_starts(spec, std::max(1, spec.particles));
     Points x = traj->x0 * spec.path.source_scale();
     VelocityFn v = [&mlp](const Points& p, float t, Points& out) { mlp.evaluate(p, t, out); };
-    integrate_particles(v, spec.solver, x, 0.0f, 1.0f, std::max(1, spec.steps), &traj->frames);
+    traj->stats = integrate_particles(
+        v, IntegrationSettings{spec.solver, std::max(1, spec.steps), spec.tolerance}, x, 0.0f,
+        1.0f, &traj->frames);
     label_modes(*traj, &reference.modes);
     return traj;
 }

@@ -5,6 +5,7 @@
 #include <Eigen/Geometry>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "app/render/mode_map.h"
@@ -23,7 +24,8 @@ struct FlowSpec {
     ProbabilityPath path;
     CouplingKind coupling = CouplingKind::Independent;
     SolverKind solver = SolverKind::Midpoint;
-    int steps = 20;
+    int steps = 20;  // frames at t = k / steps (dopri5 integrates between them adaptively)
+    float tolerance = k_default_tolerance;  // dopri5 only
     int particles = 20000;
     uint64_t seed = 1;
 };
@@ -39,6 +41,8 @@ struct Trajectory {
     Points x0;  // the source samples (unscaled: the path multiplies sigma_t)
     std::vector<Points> frames;
     std::vector<uint8_t> mode;  // target mode each particle ends in
+    IntegrationStats stats;     // what integrating it cost (NFE)
+    std::string error;          // why the solver gave up (dopri5), or empty
     int steps() const { return static_cast<int>(frames.size()) - 1; }
     // Positions at time t (linear between frames), written as x,y pairs.
     void positions_at(float t, std::vector<float>& xy) const;

@@ -21,6 +21,7 @@ constexpr uint32_t difference = rgba8(255, 92, 122);   // learned minus exact: r
 constexpr uint32_t target = rgba8(255, 255, 255);      // target markers (drawn faint)
 constexpr uint32_t source = rgba8(150, 160, 190);      // source markers (drawn faint)
 constexpr uint32_t particle = rgba8(120, 220, 200);    // single-colour particles: mint
+constexpr uint32_t traced = rgba8(190, 140, 255);      // a traced path (the inverse map): violet
 }  // namespace palette
 
 // Twelve categorical colours for target modes, distinct on a dark background.

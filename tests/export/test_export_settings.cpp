@@ -55,3 +55,16 @@ TEST_CASE("keys and values echoed in errors are sanitised") {
     CHECK(msg.find("mode") != std::string::npos);
     CHECK(msg.size() < 300);
 }
+
+TEST_CASE("particles.solver takes dopri5 and particles.tolerance round-trips and is range-checked") {
+    fmp::ExportSettings s =
+        export_settings_from_json(R"({"particles": {"solver": "dopri5", "tolerance": 1e-5}})");
+    CHECK(s.solver == "dopri5");
+    CHECK(s.solver_tolerance == doctest::Approx(1e-5));
+    fmp::ExportSettings back = export_settings_from_json(fmp::export_settings_to_json(s));
+    CHECK(back.solver_tolerance == doctest::Approx(1e-5));
+    CHECK(error_of(R"({"particles": {"tolerance": 0}})").find("particles.tolerance") !=
+          std::string::npos);
+    CHECK(error_of(R"({"particles": {"tolerance": 0.5}})").find("particles.tolerance") !=
+          std::string::npos);
+}
