@@ -76,10 +76,12 @@ ExportSettings ExportPanel::settings_from_window(const GuiApp& app) const {
     s.particles = u.particles;
     s.solver = solver_names()[u.solver];
     s.solver_steps = u.solver_steps;
+    s.solver_tolerance = u.solver_tolerance;
     s.title = m_title;
     if (m_window_layers) {
         s.layers = app.m_scene_options;
         s.layers.ui_scale = 0.0f;  // by the export's height, not the monitor's scale
+        s.instruments = app.m_instruments->export_settings(s.instruments);
     }
     s.fit = !m_window_view;
     if (m_window_view) {

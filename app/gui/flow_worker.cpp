@@ -95,6 +95,9 @@ void FlowWorker::loop() {
     FlowSpec work_spec;
     uint64_t reference_spec = 0;
     int work_step = 0, work_row = 0;
+    // The frame's NFE: the most any block of it needed (dopri5 adapts per block; the fixed-step
+    // solvers need the same for all).
+    int64_t frame_nfe = 0;
     double work_start = 0.0;
     Points block, x1;
 
@@ -167,6 +170,7 @@ void FlowWorker::loop() {
             work->frames[0] = work->x0 * work_spec.path.source_scale();
             work_step = 0;
             work_row = 0;
+            frame_nfe = 0;
             work_start = now_seconds();
             lock.lock();
             continue;
@@ -181,11 +185,21 @@ void FlowWorker::loop() {
         VelocityFn v = [&work_mlp](const Points& x, float t, Points& out) {
             work_mlp.evaluate(x, t, out);
         };
-        integrate_particles(v, work_spec.solver, block, t_a, t_b, 1);
+        // One frame interval per call: dopri5 lands on the frame time and adapts within it. When
+        // it gives up (a stiff field) the block stays where it stopped and the view says why.
+        try {
+            const IntegrationStats st = integrate_particles(
+                v, IntegrationSettings{work_spec.solver, 1, work_spec.tolerance}, block, t_a, t_b);
+            frame_nfe = std::max(frame_nfe, st.evaluations);
+        } catch (const InputError& e) {
+            work->error = e.what();
+        }
         work->frames[work_step + 1].middleRows(work_row, len) = block;
         work_row += len;
         bool finished = false;
         if (work_row >= rows) {
+            work->stats.evaluations += frame_nfe;
+            frame_nfe = 0;
             work_row = 0;
             if (++work_step >= steps) finished = true;
         }

@@ -93,6 +93,8 @@ void GpuParticles::update(Engine& engine, uint64_t params_version, double budget
         m_build_version = params_version;
         m_next_slice = 0;
         m_build_start = now_seconds();
+        m_build_evaluations = 0;
+        m_build_error.clear();
     }
     const double deadline = now_seconds() + budget_ms * 1e-3;
     const int steps = std::max(1, m_spec.steps);
@@ -100,7 +102,15 @@ void GpuParticles::update(Engine& engine, uint64_t params_version, double budget
         const int j = m_next_slice;
         const int s0 = static_cast<int>(static_cast<long long>(j) * steps / m_slices),
                   s1 = static_cast<int>(static_cast<long long>(j + 1) * steps / m_slices);
-        if (s1 > s0) engine.integrate_particles(slice_time(j), slice_time(j + 1), m_spec.solver, s1 - s0);
+        if (s1 > s0) {
+            const IntegrationSettings settings{m_spec.solver, s1 - s0, m_spec.tolerance};
+            try {
+                m_build_evaluations +=
+                    engine.integrate_particles(slice_time(j), slice_time(j + 1), settings).evaluations;
+            } catch (const InputError& e) {
+                m_build_error = e.what();  // dopri5 gave up: this slice stays where it stopped
+            }
+        }
         glBindBuffer(GL_COPY_READ_BUFFER, engine_buffer);
         glBindBuffer(GL_COPY_WRITE_BUFFER, m_back);
         glCopyBufferSubData(GL_COPY_READ_BUFFER, GL_COPY_WRITE_BUFFER, 0,
@@ -118,6 +128,8 @@ void GpuParticles::update(Engine& engine, uint64_t params_version, double budget
     ++m_front_build;
     m_building = false;
     m_last_build_seconds = now_seconds() - m_build_start;
+    m_last_evaluations = m_build_evaluations;
+    m_last_error = m_build_error;
 }
 
 void GpuParticles::upload_colors(ColorMode mode, float alpha, const FlowReference* reference) {

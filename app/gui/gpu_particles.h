@@ -2,6 +2,7 @@
 // drawn straight from them, so a GPU shows 100k-1M particles without a copy through the CPU.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "app/render/flow_state.h"
@@ -33,6 +34,10 @@ class GpuParticles {
     int count() const { return m_count; }
     // Seconds the last complete build took (0 before the first).
     double last_build_seconds() const { return m_last_build_seconds; }
+    // The field evaluations (NFE) the last complete build used, and why dopri5 gave up in it (or
+    // empty): the particles then stay where it stopped.
+    int64_t last_evaluations() const { return m_last_evaluations; }
+    const std::string& last_error() const { return m_last_error; }
 
     // The particles at time t as a layer that reads GL buffers: positions mixed between the two
     // stored slices around t, colours by start or by the target mode each particle reaches (the
@@ -62,6 +67,8 @@ class GpuParticles {
     int m_next_slice = 0;
     double m_build_start = 0.0;
     double m_last_build_seconds = 0.0;
+    int64_t m_build_evaluations = 0, m_last_evaluations = 0;
+    std::string m_build_error, m_last_error;
     // What the colour buffer holds.
     ColorMode m_color_mode = ColorMode::Single;
     float m_color_alpha = -1.0f;

@@ -25,9 +25,14 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
     app.add_option("--solver", o.solver,
                    "ODE solver for the particles: " + join_names(solver_names()))
         ->capture_default_str();
-    app.add_option("--steps", o.solver_steps, "Solver steps from t=0 to t=1")
+    app.add_option("--steps", o.solver_steps,
+                   "Solver steps from t=0 to t=1 (dopri5: the frames it lands on exactly)")
         ->capture_default_str()
         ->check(CLI::Range(1, 1000));
+    app.add_option("--tolerance", o.solver_tolerance,
+                   "dopri5's error tolerance (rtol = atol, 1e-6..0.1): a step is accepted when "
+                   "its error estimate is within tol x (1 + |x|)")
+        ->capture_default_str();
     app.add_option("--engine", o.engine,
                    "Training engine: auto, cpu, gl (auto: GPU unless the renderer is software)")
         ->capture_default_str();
@@ -57,11 +62,11 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
     app.add_option(
         "--script", o.script,
         "Settings changes at given frames, 'FRAME:KEY=VALUE;...' (keys: target, source, path, "
-        "coupling, solver, steps, views, time, train, play, lr, batch, width, depth, continue, reset, "
+        "coupling, solver, steps, tolerance, views, time, train, play, lr, batch, width, depth, continue, reset, "
         "export=FILE, figure=FILE; target=drawn selects the drawn set; "
         "drawing: import_text=WORD, import_image=FILE, import_csv=FILE, export_csv=FILE, "
         "draw=x0,y0,x1,y1, erase=x0,y0,x1,y1, undo, redo, clear, draw_which=target|source, "
-        "drawmode=on|off)");
+        "drawmode=on|off; solverlab=open|close|compute|wait)");
 }
 
 }  // namespace fmp

@@ -16,6 +16,7 @@ struct GuiOptions {
     std::string coupling = "independent";
     std::string solver = "midpoint";
     int solver_steps = 20;
+    float solver_tolerance = 1e-4f;  // dopri5's
     std::string engine = "auto";  // auto | cpu | gl
     int particles = 0;            // 0: 20k on the CPU engine, 100k on a GPU
     int frames = 0;               // > 0: render this many frames, then exit (tests, reports)

@@ -126,6 +126,8 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     if (options.engine != "auto" && options.engine != "cpu" && options.engine != "gl")
         throw InputError("unknown engine '" + options.engine + "'; valid engines: auto, cpu, gl");
     m_settings.solver_steps = options.solver_steps;
+    validate_tolerance(options.solver_tolerance);
+    m_settings.solver_tolerance = options.solver_tolerance;
     m_settings.seed = static_cast<int>(options.seed & 0x7fffffff);
     if (!options.views.empty()) apply_views(options.views, m_scene_options, &m_panels);
     if (!options.script.empty()) parse_script(options.script);
@@ -274,6 +276,7 @@ Dataset GuiApp::dataset_at(int index, DrawWhich which) {
 void GuiApp::update_spec() {
     m_spec.solver = *solver_kind_from_name(solver_names()[m_settings.solver]);
     m_spec.steps = m_settings.solver_steps;
+    m_spec.tolerance = m_settings.solver_tolerance;
     m_spec.particles = m_settings.particles;
     m_spec.seed = static_cast<uint64_t>(m_settings.seed);
     if (m_gpu_particles) {
@@ -414,9 +417,11 @@ void GuiApp::frame(double dt, bool last) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(25));
             }
         }
+        m_instruments->settle(*this, 60.0);
     }
     if (m_panels) draw_panels();
     render_canvas();
+    m_instruments->draw_canvas_overlay(*this);
     draw_axis_labels();
     m_draw->draw_overlay(*this);
     ImGui::Render();
@@ -461,10 +466,12 @@ void GuiApp::handle_input() {
     }
     // In draw mode the left and right buttons paint; the middle one still pans.
     const bool drawing = m_draw->handle_input(*this);
+    // The lens takes the left button in lens mode (and Shift+click traces a point).
+    const bool probing = !drawing && m_instruments->handle_input(*this);
     // Pan with any mouse button, zoom around the cursor with the wheel.
     if (!io.WantCaptureMouse) {
         float fx = io.DisplayFramebufferScale.x, fy = io.DisplayFramebufferScale.y;
-        for (int b = drawing ? 2 : 0; b < 3; ++b)
+        for (int b = drawing ? 2 : (probing ? 1 : 0); b < 3; ++b)
             if (ImGui::IsMouseDragging(b, 0.0f)) {
                 m_view.center.x() -= io.MouseDelta.x * fx / m_view.pixels_per_unit;
                 m_view.center.y() += io.MouseDelta.y * fy / m_view.pixels_per_unit;
@@ -546,6 +553,7 @@ void GuiApp::sync_with_workers() {
         m_loss_raw.resize(m_loss_raw.size() / 2);
         m_loss_smooth.resize(m_loss_smooth.size() / 2);
     }
+    m_instruments->sync(*this);
 }
 
 void GuiApp::note_divergence(const TrainHealth& h) {
@@ -652,6 +660,7 @@ void GuiApp::render_canvas() {
         in.gpu_particles = &m_gpu_layer;
     in.t = m_t;
     build_scene(in, m_scene_options, m_view, m_scene);
+    m_instruments->add_layers(*this, m_scene);
     // The side panels are opaque: only the strip between them needs drawing.
     if (m_panels) {
         int left = static_cast<int>(m_left_w), right = static_cast<int>(m_right_w);

@@ -12,6 +12,8 @@
 #include "app/gui/gl_window.h"
 #include "app/gui/gpu_particles.h"
 #include "app/gui/gui_app.h"
+#include "app/gui/solver_lab_panel.h"
+#include "app/gui/instruments_panel.h"
 #include "app/gui/trainer.h"
 #include "app/render/scene_builder.h"
 #include "app/render/scene_renderer.h"
@@ -24,6 +26,7 @@ enum class PlayMode { Once, Loop, PingPong };
 struct UiSettings {
     int target = 0, source = 0, path = 0, coupling = 0, solver = 0;
     int solver_steps = 20;
+    float solver_tolerance = 1e-4f;  // dopri5 only
     int particles = 20000;
     int width = 128, depth = 3, activation = 0;
     int seed = 1;
@@ -70,6 +73,8 @@ class GuiApp {
     std::string seeing_line() const;
     friend class ExportPanel;  // reads the window's state for exports (export_panel.cpp)
     friend class DrawPanel;    // drawing and imports edit the datasets (draw_panel.cpp)
+    friend class InstrumentsPanel;  // the lens, error map, likelihood... (instruments_panel.cpp)
+    friend class SolverLabPanel;    // samples vs NFE per solver (solver_lab_panel.cpp)
     // The dataset for a combo index (the last index is the drawn set of that side).
     Dataset dataset_at(int index, DrawWhich which);
 
@@ -133,6 +138,8 @@ class GuiApp {
     int m_frame_index = 0;
     std::unique_ptr<ExportPanel> m_export = std::make_unique<ExportPanel>();
     std::unique_ptr<DrawPanel> m_draw = std::make_unique<DrawPanel>();
+    std::unique_ptr<InstrumentsPanel> m_instruments = std::make_unique<InstrumentsPanel>();
+    std::unique_ptr<SolverLabPanel> m_solver_lab = std::make_unique<SolverLabPanel>();
 };
 
 }  // namespace fmp

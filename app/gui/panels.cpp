@@ -17,7 +17,14 @@ const char* k_tip_solver =
     "The ODE solver that moves particles along v_θ: Euler x += h·v(x,t) (1 evaluation per step), "
     "midpoint and Heun "
     "(2, second order), RK4 (4, fourth order). Fewer steps with a straighter flow lose little "
-    "accuracy.";
+    "accuracy.\n\ndopri5 (Dormand–Prince 5(4)) chooses its own steps: 6 evaluations per step give "
+    "an embedded 4th/5th-order pair, and their difference estimates the step's error err (RMS "
+    "over all particles of e / (tol·(1 + |x|))). A step is accepted when err ≤ 1 and the next "
+    "is h_new = h·min(5, max(0.2, 0.9·err^(-1/5))); between the frames at t = k/steps it "
+    "takes as many steps as the field needs.";
+const char* k_tip_tolerance =
+    "dopri5's tolerance (rtol = atol = tol, 1e-6 … 0.1): each step's estimated error must stay "
+    "below tol·(1 + |x|). Ten times smaller costs about 10^(1/5) ≈ 1.6 times more steps.";
 const char* k_tip_steps =
     "Solver steps from t = 0 to t = 1 (h = 1/steps). Changing it re-integrates every particle at "
     "once.";
@@ -51,6 +58,7 @@ void GuiApp::draw_panels() {
     if (ImGui::Begin("View", nullptr, side)) draw_view_panel();
     right = ImGui::GetWindowSize().x;
     ImGui::End();
+    m_solver_lab->draw_window(*this);
 
     const float bar_h =
         ImGui::GetFrameHeightWithSpacing() * 2.0f + ImGui::GetStyle().WindowPadding.y * 2.0f;
@@ -112,16 +120,43 @@ void GuiApp::draw_time_bar() {
     if (combo("##solver", m_settings.solver, solver_names())) update_spec();
     tip(k_tip_solver);
     ImGui::SameLine();
-    ImGui::SetNextItemWidth(120 * s);
+    ImGui::SetNextItemWidth(100 * s);
     ImGui::SliderInt("##steps", &m_settings.solver_steps, 1, 200, "%d steps",
                      ImGuiSliderFlags_Logarithmic);
     if (ImGui::IsItemDeactivatedAfterEdit()) update_spec();
     tip(k_tip_steps);
     ImGui::SameLine();
-    int nfe = m_settings.solver_steps *
-              solver_evaluations(*solver_kind_from_name(solver_names()[m_settings.solver]));
-    ImGui::TextDisabled("%d evals", nfe);
-    tip("Network evaluations per particle for a full sweep: steps × evaluations per step.");
+    const SolverKind solver = *solver_kind_from_name(solver_names()[m_settings.solver]);
+    if (solver_is_adaptive(solver)) {
+        ImGui::SetNextItemWidth(92 * s);
+        ImGui::SliderFloat("##tolerance", &m_settings.solver_tolerance, k_min_tolerance,
+                           k_max_tolerance, "tol %.0e", ImGuiSliderFlags_Logarithmic);
+        if (ImGui::IsItemDeactivatedAfterEdit()) update_spec();
+        tip(k_tip_tolerance);
+        ImGui::SameLine();
+        // What the last integration actually used: the GPU's build, else the view worker's.
+        auto traj = m_worker->trajectory();
+        const int64_t used = m_gpu_particles ? m_gpu_particles->last_evaluations()
+                             : traj          ? traj->stats.evaluations
+                                             : 0;
+        const std::string& error = m_gpu_particles ? m_gpu_particles->last_error()
+                                   : traj          ? traj->error
+                                                   : std::string();
+        if (!error.empty()) {
+            ImGui::TextColored(ImVec4(1.0f, 0.42f, 0.40f, 1.0f), "gave up");
+            tip(error);
+        } else {
+            ImGui::TextDisabled(used > 0 ? "%lld evals" : "– evals", static_cast<long long>(used));
+            tip("Network evaluations per particle the last integration used (NFE), summed over the "
+                "frames: dopri5 decides it from the tolerance and the field.");
+        }
+    } else {
+        int nfe = m_settings.solver_steps * solver_evaluations(solver);
+        ImGui::TextDisabled("%d evals", nfe);
+        tip("Network evaluations per particle for a full sweep: steps × evaluations per step.");
+    }
+    ImGui::SameLine();
+    m_solver_lab->draw_toggle(*this);
     if (m_worker->busy()) {
         ImGui::SameLine();
         ImGui::TextDisabled("· integrating…");

@@ -34,6 +34,9 @@ void GuiApp::parse_script(const std::string& text) {
                                           "lr",     "width",  "depth", "continue",
                                           "batch",  "reset",  "export", "figure"};
             for (const auto& d : DrawPanel::script_keys()) k.push_back(d);
+            for (const auto& d : InstrumentsPanel::script_keys()) k.push_back(d);
+            for (const auto& d : SolverLabPanel::script_keys()) k.push_back(d);
+            k.push_back("tolerance");
             return k;
         }();
         std::string key = item.substr(colon + 1, eq - colon - 1);
@@ -42,6 +45,9 @@ void GuiApp::parse_script(const std::string& text) {
         // Values that would stop the window mid-run are checked now, before it opens.
         const std::string value = item.substr(eq + 1);
         if (key == "lr") validate_learning_rate(number_value(key, value));
+        if (name_index(InstrumentsPanel::script_keys(), key) >= 0)
+            InstrumentsPanel::check_script(key, value);
+        if (key == "tolerance") validate_tolerance(number_value(key, value));
         if (key == "batch") validate_batch_size(static_cast<int>(number_value(key, value)));
         if (key == "width" || key == "depth") {
             MlpConfig c;
@@ -54,6 +60,8 @@ void GuiApp::parse_script(const std::string& text) {
 
 void GuiApp::apply_setting(const std::string& key, const std::string& value) {
     if (m_draw->apply_script(*this, key, value)) return;
+    if (m_instruments->apply_script(*this, key, value)) return;
+    if (m_solver_lab->apply_script(*this, key, value)) return;
     auto pick = [&](const std::vector<std::string>& names, int& slot) {
         int i = name_index(names, value);
         if (&names == &dataset_names() && (value == "drawn" || value == "custom"))
@@ -74,6 +82,10 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
         pick(solver_names(), m_settings.solver), update_spec();
     else if (key == "steps")
         m_settings.solver_steps = std::clamp(std::atoi(value.c_str()), 1, 1000), update_spec();
+    else if (key == "tolerance")
+        m_settings.solver_tolerance =
+            std::clamp(std::strtof(value.c_str(), nullptr), k_min_tolerance, k_max_tolerance),
+        update_spec();
     else if (key == "views")
         apply_views(value, m_scene_options, &m_panels);
     else if (key == "time")

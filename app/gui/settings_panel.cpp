@@ -311,6 +311,7 @@ void GuiApp::draw_settings_panel() {
                     "loss by t");
         ImGui::Dummy(ImVec2(w, h));
         tip(k_tip_loss_t);
+        m_instruments->draw_losses(*this);
     }
     if (ImGui::CollapsingHeader("Network")) {
         static const std::vector<std::string> widths = {"32", "64", "128", "256", "512"};

@@ -167,6 +167,8 @@ void GuiApp::draw_view_panel() {
         tip("Zoom and centre on the data. Drag to pan, mouse wheel to zoom around the cursor.");
     }
 
+    m_instruments->draw_section(*this);
+
     if (ImGui::CollapsingHeader("Legend", ImGuiTreeNodeFlags_DefaultOpen)) {
         if (o.particles) {
             if (o.color == ColorMode::Source) {
