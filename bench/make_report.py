@@ -110,6 +110,15 @@ def main():
         if r["workload"] == "likelihood":
             p(f"| {r['engine']} | {1000.0 / r['rate']:.1f} | {r['gflops']:.1f} |")
     p("")
+    p("## The window's instruments (issue #12, 2048 data points)")
+    p("")
+    p("| engine | posterior lens, ms per probe | error map 128x128, ms |")
+    p("|---|---|---|")
+    for e in sorted({r["engine"] for r in rows if r["workload"] in ("lens", "error-map")}):
+        lens = [1000.0 / r["rate"] for r in rows if r["engine"] == e and r["workload"] == "lens"]
+        err = [1000.0 / r["rate"] for r in rows if r["engine"] == e and r["workload"] == "error-map"]
+        p(f"| {e} | {f'{lens[0]:.3f}' if lens else '-'} | {f'{err[0]:.1f}' if err else '-'} |")
+    p("")
     p("## GEMM limit reported by the baseline (torch.mm, 2 threads)")
     p("")
     for n, g in tgemm:
@@ -149,6 +158,12 @@ def main():
             ms, limit = 1000.0 / r["rate"], 1000.0 if r["engine"] == "cpu" else 50.0
             p(f"- Likelihood grid 128x128, 32 RK4 steps, {r['engine']} <= {limit:.0f} ms: {ms:.0f} ms, "
               f"{verdict(ms <= limit)}")
+        if r["workload"] == "lens" and r["engine"] == "cpu":
+            ms = 1000.0 / r["rate"]
+            p(f"- Posterior lens with 2048 data points, cpu <= 2 ms a frame: {ms:.3f} ms, {verdict(ms <= 2.0)}")
+        if r["workload"] == "error-map" and r["engine"] == "cpu":
+            ms = 1000.0 / r["rate"]
+            p(f"- Error map 128x128 against 2048 data points, cpu <= 100 ms: {ms:.1f} ms, {verdict(ms <= 100.0)}")
     if not any(r["engine"] == "gl" for r in rows):
         p("- GL engine on a real GPU: not measured here (no GPU on this machine; no device machine was "
           "lent to the task that wrote this). On llvmpipe the GL engine is far slower than the CPU engine, "
