@@ -55,6 +55,31 @@ inline long long report_value(const std::string& output, const std::string& key)
     return std::stoll(m[1]);
 }
 
+// The number of lines of a program's output.
+inline int lines(const std::string& s) {
+    int n = 0;
+    for (char c : s) n += c == '\n';
+    return n;
+}
+
+// Exit 2 with exactly one line "fmplay: error: ...", mentioning `what`.
+inline void check_one_error(const CommandResult& r, const std::string& what) {
+    INFO(r.output);
+    CHECK(r.code == 2);
+    CHECK(lines(r.output) == 1);
+    CHECK(r.output.rfind("fmplay: error: ", 0) == 0);
+    CHECK(r.output.find(what) != std::string::npos);
+}
+
+// A PNG path in a scratch folder named for the test, with no file there yet.
+inline std::filesystem::path scratch_png(const std::string& folder, const std::string& name) {
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("fmplay_test_" + folder);
+    std::filesystem::create_directories(dir);
+    std::filesystem::path p = dir / (name + ".png");
+    std::filesystem::remove(p);
+    return p;
+}
+
 // An empty scratch folder under the temporary directory, named for the test.
 inline std::filesystem::path fresh_dir(const std::string& name) {
     std::filesystem::path d = std::filesystem::temp_directory_path() / ("fmplay_test_" + name);

@@ -65,24 +65,29 @@ struct Field {
     }
 };
 
+// Calls fn(row, scratch) for every row of x on all cores; the scratch holds one float per target.
+template <class Fn>
+void for_each_query(const Points& targets, const Points& x, Fn&& fn) {
+    parallel_for(
+        static_cast<std::size_t>(x.rows()),
+        [&](std::size_t begin, std::size_t end, int) {
+            Eigen::ArrayXf w(targets.rows());
+            for (std::size_t i = begin; i < end; ++i) fn(static_cast<Eigen::Index>(i), w);
+        },
+        8);
+}
+
 }  // namespace
 
 void marginal_velocity(const ProbabilityPath& path, const Points& targets, float t, const Points& x,
                        Points& u) {
     const Field field(path, targets, t);
     if (u.rows() != x.rows()) u.resize(x.rows(), 2);
-    parallel_for(
-        static_cast<std::size_t>(x.rows()),
-        [&](std::size_t begin, std::size_t end, int) {
-            Eigen::ArrayXf w(targets.rows());
-            for (std::size_t i = begin; i < end; ++i) {
-                const auto r = static_cast<Eigen::Index>(i);
-                const Eigen::Vector2f v = field.eval(x(r, 0), x(r, 1), w);
-                u(r, 0) = v.x();
-                u(r, 1) = v.y();
-            }
-        },
-        8);
+    for_each_query(targets, x, [&](Eigen::Index r, Eigen::ArrayXf& w) {
+        const Eigen::Vector2f v = field.eval(x(r, 0), x(r, 1), w);
+        u(r, 0) = v.x();
+        u(r, 1) = v.y();
+    });
 }
 
 Eigen::Vector2f marginal_velocity_at(const ProbabilityPath& path, const Points& targets, float t,
@@ -98,16 +103,9 @@ void marginal_log_density(const ProbabilityPath& path, const Points& targets, fl
                           const Points& x, VectorF& log_p) {
     const Field field(path, targets, t);
     log_p.resize(x.rows());
-    parallel_for(
-        static_cast<std::size_t>(x.rows()),
-        [&](std::size_t begin, std::size_t end, int) {
-            Eigen::ArrayXf w(targets.rows());
-            for (std::size_t i = begin; i < end; ++i) {
-                const auto r = static_cast<Eigen::Index>(i);
-                log_p[r] = field.log_density(x(r, 0), x(r, 1), w);
-            }
-        },
-        8);
+    for_each_query(targets, x, [&](Eigen::Index r, Eigen::ArrayXf& w) {
+        log_p[r] = field.log_density(x(r, 0), x(r, 1), w);
+    });
 }
 
 }  // namespace fmp

@@ -39,20 +39,6 @@ std::string q(const fs::path& p) {
     return s;
 }
 
-int lines(const std::string& s) {
-    int n = 0;
-    for (char c : s) n += c == '\n';
-    return n;
-}
-
-// Exit 2 with exactly one line "fmplay: error: ...", mentioning `what`.
-void check_one_error(const CommandResult& r, const std::string& what) {
-    INFO(r.output);
-    CHECK(r.code == 2);
-    CHECK(lines(r.output) == 1);
-    CHECK(r.output.rfind("fmplay: error: ", 0) == 0);
-    CHECK(r.output.find(what) != std::string::npos);
-}
 
 // Trains a tiny model into dir/run and returns its model file.
 fs::path train(const fs::path& dir, const std::string& args) {

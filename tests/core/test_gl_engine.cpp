@@ -17,9 +17,11 @@
 #include "core/flow/ode_solver.h"
 #include "core/nn/mlp.h"
 #include "core/nn/optimizer.h"
+#include "tests/mlp_test_support.h"
 #include "tests/gl_test_support.h"
 
 using namespace fmp;
+using namespace fmp::test;
 using fmp::test::check_no_gl_messages;
 using fmp::test::make_gl_current;
 
@@ -42,17 +44,6 @@ float rel_err(const std::vector<float>& a, const std::vector<float>& b, float fl
 float rel_err(const Points& a, const Points& b, float floor = 1e-6f) {
     REQUIRE(a.rows() == b.rows());
     return rel_err(a.data(), b.data(), std::size_t(a.size()), floor);
-}
-
-MlpConfig mlp_config(int width, int depth, Activation act, TimeEncoding enc = TimeEncoding::Raw,
-                     int k = 3) {
-    MlpConfig c;
-    c.width = width;
-    c.depth = depth;
-    c.activation = act;
-    c.time_encoding = enc;
-    c.fourier_frequencies = k;
-    return c;
 }
 
 TrainConfig train_config(const MlpConfig& mlp, int batch = 64) {

@@ -17,9 +17,11 @@
 #include "core/flow/divergence_integration.h"
 #include "core/flow/ode_solver.h"
 #include "core/nn/mlp.h"
+#include "tests/mlp_test_support.h"
 #include "tests/gl_test_support.h"
 
 using namespace fmp;
+using namespace fmp::test;
 using fmp::test::check_no_gl_messages;
 using fmp::test::make_gl_current;
 
@@ -29,17 +31,6 @@ const Activation k_activations[] = {Activation::SiLU, Activation::SELU, Activati
                                     Activation::ReLU, Activation::GELU};
 const SolverKind k_fixed_solvers[] = {SolverKind::Euler, SolverKind::Midpoint, SolverKind::Heun,
                                       SolverKind::RK4};
-
-MlpConfig mlp_config(int width, int depth, Activation act, TimeEncoding enc = TimeEncoding::Raw,
-                     int k = 3) {
-    MlpConfig c;
-    c.width = width;
-    c.depth = depth;
-    c.activation = act;
-    c.time_encoding = enc;
-    c.fourier_frequencies = k;
-    return c;
-}
 
 Points random_points(int n, Rng& rng, float scale = 1.5f) {
     Points x(n, 2);

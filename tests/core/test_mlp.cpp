@@ -18,8 +18,10 @@
 #include "core/base/parallel.h"
 #include "core/base/rng.h"
 #include "core/nn/mlp.h"
+#include "tests/mlp_test_support.h"
 
 using namespace fmp;
+using namespace fmp::test;
 
 // Counts every operator new in this executable (a standard replacement), so a test can assert
 // that a warmed-up training step allocates nothing.
@@ -38,16 +40,6 @@ namespace {
 
 const Activation kActivations[] = {Activation::SiLU, Activation::SELU, Activation::Tanh,
                                    Activation::ReLU, Activation::GELU};
-
-MlpConfig make_config(int depth, int width, Activation a, TimeEncoding e, int k = 3) {
-    MlpConfig c;
-    c.depth = depth;
-    c.width = width;
-    c.activation = a;
-    c.time_encoding = e;
-    c.fourier_frequencies = k;
-    return c;
-}
 
 double act_ref(Activation a, double z) {
     switch (a) {
@@ -199,7 +191,7 @@ TEST_CASE("config validation, input dimension, parameter count and layout agree"
         CHECK_THROWS_WITH_AS(b.validate(), doctest::Contains("1..32"), InputError);
     }
     for (int depth = 1; depth <= 6; ++depth) {
-        MlpConfig b = make_config(depth, 48, Activation::SiLU, TimeEncoding::Fourier, 4);
+        MlpConfig b = mlp_config(48, depth, Activation::SiLU, TimeEncoding::Fourier, 4);
         auto layers = mlp_layout(b);
         REQUIRE(layers.size() == static_cast<std::size_t>(depth + 1));
         std::size_t offset = 0;
@@ -217,7 +209,7 @@ TEST_CASE("config validation, input dimension, parameter count and layout agree"
 }
 
 TEST_CASE("initialisation is deterministic per seed and bounded by 1/sqrt(fan_in)") {
-    MlpConfig c = make_config(3, 64, Activation::SiLU, TimeEncoding::Fourier, 4);
+    MlpConfig c = mlp_config(64, 3, Activation::SiLU, TimeEncoding::Fourier, 4);
     Mlp a(c, 7), b(c, 7), other(c, 8);
     CHECK(a.params() == b.params());
     CHECK(a.params() != other.params());
@@ -242,7 +234,7 @@ TEST_CASE("initialisation is deterministic per seed and bounded by 1/sqrt(fan_in
 }
 
 TEST_CASE("Fourier encoding is (x, y, t, sin(pi k t), cos(pi k t)) interleaved") {
-    MlpConfig c = make_config(2, 16, Activation::SiLU, TimeEncoding::Fourier, 32);
+    MlpConfig c = mlp_config(16, 2, Activation::SiLU, TimeEncoding::Fourier, 32);
     Batch b = random_batch(9, 3);
     MatrixRM in;
     encode_inputs(c, b.x, b.t, in);
@@ -298,7 +290,7 @@ TEST_CASE("forward matches a per-sample double reference") {
                                           {4, 64, 70}, {3, 128, 129}, {2, 50, 300}}) {
                 // Plain copies: clang 14 cannot capture structured bindings in CAPTURE's lambda.
                 const int depth = dwb[0], width = dwb[1], batch = dwb[2];
-                MlpConfig c = make_config(depth, width, a, e, 6);
+                MlpConfig c = mlp_config(width, depth, a, e, 6);
                 CAPTURE(activation_name(a));
                 CAPTURE(time_encoding_name(e));
                 CAPTURE(depth);
@@ -331,7 +323,7 @@ TEST_CASE("backward matches central finite differences (parameters and inputs)")
                                           {3, 16, 5}, {4, 64, 19}, {2, 16, 80}, {2, 50, 70}}) {
                 const int depth = dwb[0], width = dwb[1], batch = dwb[2];
                 ++case_index;
-                MlpConfig c = make_config(depth, width, a, e, 3);
+                MlpConfig c = mlp_config(width, depth, a, e, 3);
                 CAPTURE(activation_name(a));
                 CAPTURE(time_encoding_name(e));
                 CAPTURE(depth);
@@ -418,7 +410,7 @@ TEST_CASE("backward matches central finite differences (parameters and inputs)")
 TEST_CASE("evaluate equals forward with a constant t") {
     for (Activation a : {Activation::SiLU, Activation::GELU})
         for (TimeEncoding e : {TimeEncoding::Raw, TimeEncoding::Fourier}) {
-            MlpConfig c = make_config(3, 64, a, e, 8);
+            MlpConfig c = mlp_config(64, 3, a, e, 8);
             Mlp mlp(c, 21);
             for (int n : {1, 7, 1037}) {
                 Batch b = random_batch(n, 17);
@@ -434,7 +426,7 @@ TEST_CASE("evaluate equals forward with a constant t") {
 
 TEST_CASE("results do not depend on the thread count") {
     ThreadCountGuard guard;
-    MlpConfig c = make_config(3, 128, Activation::SiLU, TimeEncoding::Raw);
+    MlpConfig c = mlp_config(128, 3, Activation::SiLU, TimeEncoding::Raw);
     Mlp mlp(c, 5);
     Batch b = random_batch(300, 9);
     Batch big = random_batch(5000, 10);
@@ -466,7 +458,7 @@ TEST_CASE("results do not depend on the thread count") {
 }
 
 TEST_CASE("a context is reused across batch sizes without stale rows leaking in") {
-    MlpConfig c = make_config(2, 32, Activation::Tanh, TimeEncoding::Fourier, 2);
+    MlpConfig c = mlp_config(32, 2, Activation::Tanh, TimeEncoding::Fourier, 2);
     Mlp mlp(c, 3);
     Batch big = random_batch(150, 1), small = random_batch(40, 2);
     Points ones_big(150, 2), ones_small(40, 2);
@@ -486,7 +478,7 @@ TEST_CASE("a context is reused across batch sizes without stale rows leaking in"
     CHECK(v == v_fresh);
     CHECK(g == g_fresh);
     CHECK_THROWS_AS(mlp.backward(reused, ones_big, g), InputError);
-    Mlp other(make_config(3, 32, Activation::Tanh, TimeEncoding::Fourier, 2), 3);
+    Mlp other(mlp_config(32, 3, Activation::Tanh, TimeEncoding::Fourier, 2), 3);
     CHECK_THROWS_AS(other.backward(reused, ones_small, g), InputError);
 }
 
@@ -508,7 +500,7 @@ TEST_CASE("a warmed-up training step and evaluate allocate nothing") {
     ThreadCountGuard guard;
     set_thread_count(2);
     for (TimeEncoding e : {TimeEncoding::Raw, TimeEncoding::Fourier}) {
-        MlpConfig c = make_config(3, 64, Activation::SiLU, e, 4);
+        MlpConfig c = mlp_config(64, 3, Activation::SiLU, e, 4);
         Mlp mlp(c, 2);
         Batch b = random_batch(700, 4);
         Points target = Points::Constant(700, 2, 0.5f), v, dv, dx, ev;

@@ -14,17 +14,9 @@ using namespace fmp::test;
 
 namespace {
 
-fs::path shot_path(const std::string& name) {
-    fs::path dir = fs::temp_directory_path() / "fmplay_test_gui_instruments";
-    fs::create_directories(dir);
-    fs::path p = dir / (name + ".png");
-    fs::remove(p);
-    return p;
-}
-
 // Training off and t fixed, no particles: only the grid, the target markers and the instrument.
 Image shoot(const std::string& name, const std::string& script, const std::string& extra = "") {
-    const fs::path p = shot_path(name);
+    const fs::path p = scratch_png("gui_instruments", name);
     const CommandResult r = run_window(
         "--width 960 --height 640 --particles 2000 --steps 8 --frames 90 --no-train --time 0.5 "
         "--views grid,nopanels " +

@@ -13,17 +13,9 @@ using namespace fmp::test;
 
 namespace {
 
-fs::path shot_path(const std::string& name) {
-    fs::path dir = fs::temp_directory_path() / "fmplay_test_gui_solver_lab";
-    fs::create_directories(dir);
-    fs::path p = dir / (name + ".png");
-    fs::remove(p);
-    return p;
-}
-
 // Training off, no particles on the canvas: the panels and the lab window only.
 Image shoot(const std::string& name, const std::string& script, const std::string& extra = "") {
-    const fs::path p = shot_path(name);
+    const fs::path p = scratch_png("gui_solver_lab", name);
     const CommandResult r = run_window(
         "--width 1200 --height 860 --engine cpu --particles 2000 --steps 8 --frames 12 --no-train "
         "--time 0.5 --views grid " +
