@@ -94,6 +94,14 @@ public:
     // v = v_theta(x, t) and its exact divergence div[i] = dv_x/dx + dv_y/dy at row i, by
     // forward-mode differentiation (core/nn/mlp_divergence.cpp); split over cores like evaluate.
     void evaluate_divergence(const Points& x, float t, Points& v, VectorF& div) const;
+    // Reverse mode through that: for a loss L(v, div) at one time t, given dL/dv (B x 2) and
+    // dL/d(div) (B), ADDS dL/dtheta to dL_dparams (sized parameter_count()) and writes dL/dx
+    // (B x 2). Exact, through the activation's second derivative (div depends on act'(z)):
+    // what maximum-likelihood training of a CNF needs (core/nn/mlp_divergence_backward.cpp).
+    // The forward pass is recomputed; v and div are returned when asked. One thread.
+    void divergence_backward(const Points& x, float t, const Points& dL_dv, const VectorF& dL_ddiv,
+                             std::vector<float>& dL_dparams, Points& dL_dx, Points* v = nullptr,
+                             VectorF* div = nullptr) const;
 
     // Backward through the pass saved in ctx: accumulates nothing, overwrites dL_dparams
     // (resized to parameter_count()) with dL/dtheta for the given dL/dv. If dL_dx is given it
