@@ -12,11 +12,11 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 if [ $quick = 1 ]; then
-    fm_args=(--widths 128 --batches 256,4096 --particles 100000 --seconds 0.5)
+    fm_args=(--widths 128 --batches 256,4096 --particles 100000 --seconds 0.5 --cnf-seconds 3)
     torch_args=(--widths 128 --batches 256,4096 --acts silu --infer-n 100000 --infer-acts silu
                 --gemm 1024 --target-time 0.5 --repeats 2)
 else
-    fm_args=(--seconds 2)
+    fm_args=(--seconds 2 --cnf-seconds 20)
     torch_args=(--acts silu --infer-acts silu --target-time 2 --repeats 3)
 fi
 

@@ -11,6 +11,7 @@
 #include "app/run/engine_choice.h"
 #include "core/base/parallel.h"
 #include "core/engine/gl/gl_context.h"
+#include "core/instruments/cnf_training.h"
 #include "core/instruments/error_map.h"
 #include "core/instruments/posterior_lens.h"
 
@@ -27,6 +28,7 @@ struct BenchOptions {
     int threads = 0;
     bool json = false;
     std::string skip;  // train,infer,ot,likelihood,instruments
+    double cnf_seconds = 0;  // > 0: flow matching for this long vs a maximum-likelihood CNF
 };
 
 std::vector<int> parse_ints(const std::string& s, const char* what) {
@@ -239,6 +241,33 @@ int run_bench(const BenchOptions& o) {
             print_row({name, "error-map", 128, 0, req.grid.cells(), r, 0}, o.json);
         }
     }
+    if (o.cnf_seconds > 0) {
+        // Simulation-free training against simulation: the same 3 x 128 network on 8 gaussians.
+        if (!(o.cnf_seconds <= 600)) throw InputError("--cnf-seconds must be in (0, 600]");
+        MlpConfig mlp;
+        mlp.depth = o.depth;
+        const CnfComparison c = compare_cnf_with_fm(mlp, source, target, o.cnf_seconds, 10 * o.cnf_seconds);
+        if (o.json) {
+            std::printf("{\"engine\": \"cpu\", \"workload\": \"cnf-vs-fm\", \"width\": 128, \"batch\": 256, "
+                        "\"rate\": 0, \"gflops\": 0, \"fm_seconds\": %.3f, \"fm_steps\": %lld, "
+                        "\"fm_steps_per_second\": %.4g, \"fm_nll\": %.4f, \"cnf_steps_per_second\": %.4g, "
+                        "\"cnf_steps\": %lld, \"cnf_seconds\": %.3f, \"cnf_nll\": %.4f, \"cnf_reached\": %s}\n",
+                        c.fm_seconds, static_cast<long long>(c.fm_steps), c.fm_steps_per_second, c.fm_nll,
+                        c.cnf_steps_per_second, static_cast<long long>(c.cnf_steps), c.cnf_seconds, c.cnf_nll,
+                        c.cnf_reached ? "true" : "false");
+        } else {
+            std::printf("cpu  cnf-vs-fm      W=128  FM %lld steps in %.1f s (%.0f steps/s) -> held-out NLL %.3f "
+                        "(target entropy %.3f)\n",
+                        static_cast<long long>(c.fm_steps), c.fm_seconds, c.fm_steps_per_second, c.fm_nll,
+                        c.target_entropy);
+            std::printf("cpu  cnf-vs-fm      W=128  CNF by maximum likelihood (16 Euler steps, exact "
+                        "divergence): %.1f steps/s, %.0fx the cost of an FM step; %s %.1f s of training (%.1fx "
+                        "FM's time), %lld steps, NLL %.3f\n",
+                        c.cnf_steps_per_second, c.fm_steps_per_second / std::max(c.cnf_steps_per_second, 1e-9),
+                        c.cnf_reached ? "reached FM's NLL after" : "did NOT reach FM's NLL in", c.cnf_seconds,
+                        c.cnf_seconds / c.fm_seconds, static_cast<long long>(c.cnf_steps), c.cnf_nll);
+        }
+    }
     return 0;
 }
 
@@ -260,6 +289,10 @@ Command add_bench_command(CLI::App& app) {
     sub->add_option("--depth", o->depth, "hidden layers")->capture_default_str();
     sub->add_option("--seconds", o->seconds, "time per row")->capture_default_str();
     sub->add_option("--threads", o->threads, "CPU threads (0: all cores)")->capture_default_str();
+    sub->add_option("--cnf-seconds", o->cnf_seconds,
+                    "also race flow matching (this many seconds) against the same network trained as a CNF by "
+                    "maximum likelihood (up to 10x as long) on 8 gaussians, by held-out NLL (0: skip)")
+        ->capture_default_str();
     sub->add_option("--skip", o->skip, "comma list of rows to skip: train, ot, infer, likelihood, instruments");
     sub->add_flag("--json", o->json, "one JSON object per row");
     return {sub, [o] { return run_bench(*o); }};
