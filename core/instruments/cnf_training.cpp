@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "core/base/parallel.h"
 #include "core/engine/engine.h"
 #include "core/instruments/likelihood.h"
 
@@ -55,15 +56,29 @@ float CnfTrainer::loss_and_gradient(const Points& x, std::vector<float>& grad) c
     nll /= static_cast<double>(B);
     // Backward: dL/dz_0 = z_0 / (s^2 B), then through each step z_{k-1} = z_k - h v(z_k):
     // dL/dz_k = dL/dz_{k-1} + J_v^T (-h dL/dz_{k-1}) + grad_z div (h / B).
-    grad.assign(m_mlp.config().parameter_count(), 0.0f);
-    Points g = z0 / static_cast<float>(s2 * static_cast<double>(B));
-    const VectorF g_div = VectorF::Constant(B, h / static_cast<float>(B));
-    Points g_x;
-    for (int k = 1; k <= K; ++k) {
-        const Points g_v = -h * g;
-        m_mlp.divergence_backward(zs[static_cast<std::size_t>(k)], static_cast<float>(k) * h, g_v, g_div, grad, g_x);
-        g += g_x;
-    }
+    // The rows are independent: each core takes a block of them with a gradient of its own.
+    const std::size_t P = m_mlp.config().parameter_count();
+    std::vector<std::vector<float>> partial(static_cast<std::size_t>(thread_count()),
+                                            std::vector<float>(P, 0.0f));
+    const Points g0 = z0 / static_cast<float>(s2 * static_cast<double>(B));
+    parallel_for(
+        static_cast<std::size_t>(B),
+        [&](std::size_t begin, std::size_t end, int worker) {
+            const auto r0 = static_cast<Eigen::Index>(begin), n = static_cast<Eigen::Index>(end - begin);
+            Points g = g0.middleRows(r0, n), g_x;
+            const VectorF g_div = VectorF::Constant(n, h / static_cast<float>(B));
+            for (int k = 1; k <= K; ++k) {
+                const Points g_v = -h * g;
+                const Points z = zs[static_cast<std::size_t>(k)].middleRows(r0, n);
+                m_mlp.divergence_backward(z, static_cast<float>(k) * h, g_v, g_div,
+                                          partial[static_cast<std::size_t>(worker)], g_x);
+                g += g_x;
+            }
+        },
+        16);
+    grad.assign(P, 0.0f);
+    for (const auto& part : partial)
+        for (std::size_t i = 0; i < P; ++i) grad[i] += part[i];
     return static_cast<float>(nll);
 }
 
