@@ -260,10 +260,11 @@ int run_bench(const BenchOptions& o) {
                         "(target entropy %.3f)\n",
                         static_cast<long long>(c.fm_steps), c.fm_seconds, c.fm_steps_per_second, c.fm_nll,
                         c.target_entropy);
-            std::printf("cpu  cnf-vs-fm      W=128  CNF by maximum likelihood (16 Euler steps, exact "
+            std::printf("cpu  cnf-vs-fm      W=128  CNF by maximum likelihood (%d Euler steps, exact "
                         "divergence): %.1f steps/s, %.0fx the cost of an FM step; %s %.1f s of training (%.1fx "
                         "FM's time), %lld steps, NLL %.3f\n",
-                        c.cnf_steps_per_second, c.fm_steps_per_second / std::max(c.cnf_steps_per_second, 1e-9),
+                        CnfSettings{}.ode_steps, c.cnf_steps_per_second,
+                        c.fm_steps_per_second / std::max(c.cnf_steps_per_second, 1e-9),
                         c.cnf_reached ? "reached FM's NLL after" : "did NOT reach FM's NLL in", c.cnf_seconds,
                         c.cnf_seconds / c.fm_seconds, static_cast<long long>(c.cnf_steps), c.cnf_nll);
         }

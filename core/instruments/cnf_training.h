@@ -13,9 +13,9 @@
 namespace fmp {
 
 struct CnfSettings {
-    int ode_steps = 16;  // Euler steps from t = 1 back to 0 (1..256)
+    int ode_steps = 32;  // Euler steps from t = 1 back to 0 (1..256)
     int batch = 256;     // 1..65536
-    OptimizerConfig optimizer{OptimizerKind::Adam, 2e-3f};
+    OptimizerConfig optimizer{OptimizerKind::Adam, 1e-3f};
     uint64_t seed = 1;
     void validate() const;  // throws InputError
 };
