@@ -27,16 +27,8 @@ using fmp::test::make_gl_current;
 
 namespace {
 
-// max |a - b| / max(max |b|, floor): relative to the reference's scale.
-float rel_err(const float* a, const float* b, std::size_t n, float floor) {
-    float diff = 0.0f, scale = floor;
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!std::isfinite(a[i])) return INFINITY;
-        diff = std::max(diff, std::abs(a[i] - b[i]));
-        scale = std::max(scale, std::abs(b[i]));
-    }
-    return diff / scale;
-}
+using fmp::test::rel_err;  // the pointer form, beside the overloads below
+
 float rel_err(const std::vector<float>& a, const std::vector<float>& b, float floor = 1e-6f) {
     REQUIRE(a.size() == b.size());
     return rel_err(a.data(), b.data(), a.size(), floor);

@@ -38,16 +38,6 @@ Points random_points(int n, Rng& rng, float scale = 1.5f) {
     return x;
 }
 
-// max |a - b| / max(max |b|, floor): relative to the reference's scale.
-float rel_err(const float* a, const float* b, std::size_t n, float floor) {
-    float diff = 0.0f, scale = floor;
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!std::isfinite(a[i])) return INFINITY;
-        diff = std::max(diff, std::abs(a[i] - b[i]));
-        scale = std::max(scale, std::abs(b[i]));
-    }
-    return diff / scale;
-}
 float rel_err(const Points& a, const Points& b, float floor = 1e-6f) {
     REQUIRE(a.rows() == b.rows());
     return rel_err(a.data(), b.data(), std::size_t(a.size()), floor);

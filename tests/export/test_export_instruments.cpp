@@ -15,21 +15,13 @@
 #include "core/data/dataset.h"
 #include "tests/image_test_support.h"
 #include "tests/test_support.h"
+#include "tests/export_test_support.h"
 
 namespace fs = std::filesystem;
 using namespace fmp;
 using namespace fmp::test;
 
 namespace {
-
-std::string error_of(const std::string& json) {
-    try {
-        (void)export_settings_from_json(json, "scene.json");
-    } catch (const InputError& e) {
-        return e.what();
-    }
-    return "";
-}
 
 // A scratch folder of this process, removed at exit: other build folders may run this test at
 // the same time, and a shared name would let one run wipe the other's files.

@@ -4,23 +4,13 @@
 #include <string>
 
 #include "app/export/export_settings.h"
+#include "tests/export_test_support.h"
 #include "core/base/types.h"
 
 using fmp::export_settings_from_json;
 using fmp::InputError;
+using namespace fmp::test;
 
-namespace {
-
-std::string error_of(const std::string& json) {
-    try {
-        (void)export_settings_from_json(json, "scene.json");
-    } catch (const InputError& e) {
-        return e.what();
-    }
-    return "";
-}
-
-}  // namespace
 
 TEST_CASE("numbers no double or float holds are input errors, not crashes or exit 1") {
     CHECK(error_of(R"({"video": {"fps": 1e999}})").find("scene.json") == 0);
