@@ -99,7 +99,6 @@ class InstrumentWorker {
 
     // Worker-side state.
     std::unique_ptr<Engine> m_engine;
-    uint64_t m_engine_generation = ~uint64_t(0);
     uint64_t m_engine_version = 0;
     Points m_references;  // the exact field's points
     Points m_held_out;    // target samples for the NLL
