@@ -38,6 +38,8 @@ Points random_points(int n, Rng& rng, float scale = 1.5f) {
     return x;
 }
 
+using fmp::test::rel_err;  // the pointer form, beside the overloads below
+
 float rel_err(const Points& a, const Points& b, float floor = 1e-6f) {
     REQUIRE(a.rows() == b.rows());
     return rel_err(a.data(), b.data(), std::size_t(a.size()), floor);
