@@ -9,7 +9,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/build.sh"
 cd "$root/build"
 if [ -z "${DISPLAY:-}" ]; then
-    xvfb-run -a -s "-screen 0 1600x1000x24" ctest --output-on-failure -j2 "$@"
+    # -noreset: Xvfb otherwise restarts whenever its last client leaves, and a window opening
+    # during that restart fails to connect.
+    xvfb-run -a -s "-screen 0 1600x1000x24 -noreset" ctest --output-on-failure -j2 "$@"
 else
     ctest --output-on-failure -j2 "$@"
 fi
