@@ -460,6 +460,11 @@ void InstrumentsPanel::draw_section(GuiApp& app) {
                     k_text_dim, "NLL over training (grey: the target's entropy)");
         ImGui::Dummy(ImVec2(w, h));
     }
+    if (ImGui::SmallButton(app.m_cnf_race->open() ? "FM vs CNF race ▾" : "FM vs CNF race ▸"))
+        app.m_cnf_race->toggle();
+    tip("Train the same network by flow matching and as a CNF by maximum likelihood (simulating "
+        "the ODE with its divergence at every step) for the same seconds, and compare their "
+        "held-out NLL over time: simulation-free training is the point of the method.");
     ImGui::Separator();
     // The inverse map.
     ImGui::Checkbox("inverse map (Shift+click)", &m_show_trace);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "app/gui/cnf_race_panel.h"
 #include "app/gui/draw_panel.h"
 #include "app/gui/export_panel.h"
 #include "app/gui/flow_worker.h"
@@ -75,6 +76,7 @@ class GuiApp {
     friend class DrawPanel;    // drawing and imports edit the datasets (draw_panel.cpp)
     friend class InstrumentsPanel;  // the lens, error map, likelihood... (instruments_panel.cpp)
     friend class SolverLabPanel;    // samples vs NFE per solver (solver_lab_panel.cpp)
+    friend class CnfRacePanel;      // flow matching vs a maximum-likelihood CNF (cnf_race_panel.cpp)
     // The dataset for a combo index (the last index is the drawn set of that side).
     Dataset dataset_at(int index, DrawWhich which);
 
@@ -140,6 +142,7 @@ class GuiApp {
     std::unique_ptr<DrawPanel> m_draw = std::make_unique<DrawPanel>();
     std::unique_ptr<InstrumentsPanel> m_instruments = std::make_unique<InstrumentsPanel>();
     std::unique_ptr<SolverLabPanel> m_solver_lab = std::make_unique<SolverLabPanel>();
+    std::unique_ptr<CnfRacePanel> m_cnf_race = std::make_unique<CnfRacePanel>();
 };
 
 }  // namespace fmp

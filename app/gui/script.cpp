@@ -36,6 +36,7 @@ void GuiApp::parse_script(const std::string& text) {
             for (const auto& d : DrawPanel::script_keys()) k.push_back(d);
             for (const auto& d : InstrumentsPanel::script_keys()) k.push_back(d);
             for (const auto& d : SolverLabPanel::script_keys()) k.push_back(d);
+            for (const auto& d : CnfRacePanel::script_keys()) k.push_back(d);
             k.push_back("tolerance");
             return k;
         }();
@@ -47,6 +48,7 @@ void GuiApp::parse_script(const std::string& text) {
         if (key == "lr") validate_learning_rate(number_value(key, value));
         if (name_index(InstrumentsPanel::script_keys(), key) >= 0)
             InstrumentsPanel::check_script(key, value);
+        if (name_index(CnfRacePanel::script_keys(), key) >= 0) CnfRacePanel::check_script(key, value);
         if (key == "tolerance") validate_tolerance(number_value(key, value));
         if (key == "batch") validate_batch_size(static_cast<int>(number_value(key, value)));
         if (key == "width" || key == "depth") {
@@ -62,6 +64,7 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
     if (m_draw->apply_script(*this, key, value)) return;
     if (m_instruments->apply_script(*this, key, value)) return;
     if (m_solver_lab->apply_script(*this, key, value)) return;
+    if (m_cnf_race->apply_script(*this, key, value)) return;
     auto pick = [&](const std::vector<std::string>& names, int& slot) {
         int i = name_index(names, value);
         if (&names == &dataset_names() && (value == "drawn" || value == "custom"))

@@ -90,52 +90,124 @@ float CnfTrainer::step() {
     return nll;
 }
 
-CnfComparison compare_cnf_with_fm(const MlpConfig& mlp, const Dataset& source, const Dataset& target,
-                                  double fm_seconds, double cnf_budget_seconds,
-                                  const CnfSettings& settings) {
+void CnfRaceSettings::validate() const {
+    if (!(fm_seconds > 0 && fm_seconds <= 600) || !(cnf_seconds > 0 && cnf_seconds <= 600))
+        throw InputError("race budgets must be in (0, 600] seconds");
+    if (held_out < 1 || held_out > 65536) throw InputError("held-out points must be in 1..65536");
+    if (!(first_mark > 0 && first_mark <= 600) || !(mark_growth > 1 && mark_growth <= 100))
+        throw InputError("race marks need a first mark in (0, 600] s and a growth in (1, 100]");
+}
+
+namespace {
+
+// Trains by `step` (which returns the steps it took) until `budget` seconds of training, marking
+// the NLL on the schedule; `done` stops it early after a mark. Returns false when the observer
+// cancelled.
+template <class Step, class Measure, class Done>
+bool run_with_marks(double budget, const CnfRaceSettings& race, std::vector<NllMark>& marks,
+                    double& step_ms, Step&& step, Measure&& measure, Done&& done,
+                    const std::function<bool()>& notify) {
     using Clock = std::chrono::steady_clock;
-    CnfComparison out;
+    double trained = 0.0, next = race.first_mark;
+    int64_t steps = 0;
+    marks.push_back({0.0, 0, measure()});
+    if (!notify()) return false;
+    while (trained < budget) {
+        const auto start = Clock::now();
+        steps += step();
+        trained += std::chrono::duration<double>(Clock::now() - start).count();
+        if (trained >= next || trained >= budget) {
+            while (next <= trained) next *= race.mark_growth;
+            marks.push_back({trained, steps, measure()});
+            step_ms = 1e3 * trained / static_cast<double>(std::max<int64_t>(steps, 1));
+            if (!notify()) return false;
+            if (done(marks.back().nll)) break;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+CnfRace race_cnf_with_fm(const MlpConfig& mlp, const ProbabilityPath& path, const Dataset& source,
+                         const Dataset& target, const CnfRaceSettings& race,
+                         const CnfSettings& settings, const CnfRaceObserver& observer) {
+    race.validate();
+    settings.validate();
+    CnfRace out;
     TrainConfig config;
     config.mlp = mlp;
+    config.path = path;
     config.batch = settings.batch;
     config.optimizer = settings.optimizer;
     config.seed = settings.seed;
-    auto fm = make_cpu_engine();
-    fm->reset(config, source, target);
+    // Built first so that a source it cannot take is refused before any training.
+    CnfTrainer cnf(mlp, path, source, target, settings);
     Rng rng(settings.seed + 101, 9);
-    const Points held = target.sample(1024, rng);
+    const Points held = target.sample(race.held_out, rng);
     const LikelihoodSettings eval;
-    auto t0 = Clock::now();
-    while (std::chrono::duration<double>(Clock::now() - t0).count() < fm_seconds) fm->train(50);
-    out.fm_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    out.fm_steps = fm->step_count();
-    out.fm_steps_per_second = static_cast<double>(out.fm_steps) / out.fm_seconds;
-    const DensityFit fm_fit = density_fit(*fm, config.path, source, target, held, eval);
-    out.fm_nll = fm_fit.nll;
-    out.target_entropy = fm_fit.target_entropy;
-
-    CnfTrainer cnf(mlp, config.path, source, target, settings);
     auto evaluator = make_cpu_engine();
     evaluator->reset(config, source, target);
-    double trained = 0.0, next_eval = 0.5;
-    out.cnf_nll = std::numeric_limits<double>::infinity();
-    while (trained < cnf_budget_seconds) {
-        auto s = Clock::now();
-        cnf.step();
-        trained += std::chrono::duration<double>(Clock::now() - s).count();
-        if (trained >= next_eval || trained >= cnf_budget_seconds) {
-            next_eval = trained * 1.25 + 0.5;  // evaluations ~20% apart in time
-            evaluator->set_params(cnf.mlp().params());
-            out.cnf_nll = density_fit(*evaluator, config.path, source, target, held, eval).nll;
-            if (out.cnf_nll <= out.fm_nll) {
-                out.cnf_reached = true;
-                break;
-            }
-        }
+    out.target_entropy = std::numeric_limits<double>::quiet_NaN();
+    auto notify = [&] { return !observer || observer(out); };
+
+    auto fm = make_cpu_engine();
+    fm->reset(config, source, target);
+    auto measure_fm = [&] {
+        const DensityFit fit = density_fit(*fm, path, source, target, held, eval);
+        out.target_entropy = fit.target_entropy;
+        return fit.nll;
+    };
+    auto fm_step = [&] {
+        fm->train(20);
+        return int64_t{20};
+    };
+    auto never = [](double) { return false; };
+    if (!run_with_marks(race.fm_seconds, race, out.fm, out.fm_step_ms, fm_step, measure_fm, never,
+                        notify)) {
+        out.cancelled = true;
+        return out;
     }
-    out.cnf_seconds = trained;
-    out.cnf_steps = cnf.steps();
-    out.cnf_steps_per_second = static_cast<double>(cnf.steps()) / std::max(trained, 1e-9);
+    const double fm_last = out.fm.back().nll;
+    auto measure_cnf = [&] {
+        evaluator->set_params(cnf.mlp().params());
+        return density_fit(*evaluator, path, source, target, held, eval).nll;
+    };
+    auto cnf_step = [&] {
+        cnf.step();
+        return int64_t{1};
+    };
+    auto reached = [&](double nll) {
+        if (nll <= fm_last) out.cnf_reached = true;
+        return race.cnf_stops_at_fm && out.cnf_reached;
+    };
+    if (!run_with_marks(race.cnf_seconds, race, out.cnf, out.cnf_step_ms, cnf_step, measure_cnf,
+                        reached, notify))
+        out.cancelled = true;
+    return out;
+}
+
+CnfComparison compare_cnf_with_fm(const MlpConfig& mlp, const Dataset& source, const Dataset& target,
+                                  double fm_seconds, double cnf_budget_seconds,
+                                  const CnfSettings& settings) {
+    CnfRaceSettings race;
+    race.fm_seconds = fm_seconds;
+    race.cnf_seconds = cnf_budget_seconds;
+    race.cnf_stops_at_fm = true;
+    race.first_mark = 0.5;
+    race.mark_growth = 1.25;
+    const CnfRace r = race_cnf_with_fm(mlp, ProbabilityPath(), source, target, race, settings);
+    CnfComparison out;
+    out.fm_seconds = r.fm.back().seconds;
+    out.fm_steps = r.fm.back().steps;
+    out.fm_steps_per_second = 1e3 / std::max(r.fm_step_ms, 1e-12);
+    out.fm_nll = r.fm.back().nll;
+    out.target_entropy = r.target_entropy;
+    out.cnf_seconds = r.cnf.back().seconds;
+    out.cnf_steps = r.cnf.back().steps;
+    out.cnf_steps_per_second = 1e3 / std::max(r.cnf_step_ms, 1e-12);
+    out.cnf_nll = r.cnf.back().nll;
+    out.cnf_reached = r.cnf_reached;
     return out;
 }
 

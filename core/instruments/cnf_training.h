@@ -3,6 +3,7 @@
 // step) against flow matching's simulation-free regression. CPU reference implementation.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "core/data/dataset.h"
@@ -48,9 +49,39 @@ private:
     int64_t m_steps = 0;
 };
 
-// Flow matching for `fm_seconds` on the CPU engine, then the CNF until its held-out NLL (exact
-// divergence, 32 RK4 steps, the same evaluator for both) reaches flow matching's or
-// `cnf_budget_seconds` of training pass. Times exclude the evaluations.
+// The race the window shows: flow matching and the CNF each train a fresh copy of the same
+// network (same seed, so the same start) for a budget of training seconds, their held-out NLL
+// (exact divergence, 32 RK4 steps, the same evaluator and points for both) marked at training
+// times growing geometrically. Times exclude the evaluations.
+struct NllMark {
+    double seconds = 0;  // training time spent when measured
+    int64_t steps = 0;
+    double nll = 0;  // nats per held-out point
+};
+struct CnfRaceSettings {
+    double fm_seconds = 10, cnf_seconds = 10;  // training budgets, each in (0, 600]
+    bool cnf_stops_at_fm = false;  // the CNF stops once it reaches flow matching's last NLL
+    int held_out = 1024;           // evaluation points drawn from the target
+    double first_mark = 0.25;      // seconds of training before the first mark after step 0
+    double mark_growth = 1.5;      // each further mark this much later (> 1)
+    void validate() const;         // throws InputError
+};
+struct CnfRace {
+    std::vector<NllMark> fm, cnf;  // each starts with the shared initial network at step 0
+    double fm_step_ms = 0, cnf_step_ms = 0;  // training time per step
+    double target_entropy = 0;  // -mean log p_target of the held-out points (NaN if unknown)
+    bool cnf_reached = false;   // the CNF's NLL reached flow matching's last
+    bool cancelled = false;
+};
+// Called after every mark with the race so far (FM's marks first, then the CNF's); returning
+// false stops the race there.
+using CnfRaceObserver = std::function<bool(const CnfRace&)>;
+CnfRace race_cnf_with_fm(const MlpConfig& mlp, const ProbabilityPath& path, const Dataset& source,
+                         const Dataset& target, const CnfRaceSettings& race,
+                         const CnfSettings& settings = {}, const CnfRaceObserver& observer = {});
+
+// The benchmark's summary of a race run with cnf_stops_at_fm (the CNF gets
+// `cnf_budget_seconds`).
 struct CnfComparison {
     double fm_seconds = 0, fm_steps_per_second = 0, fm_nll = 0;
     int64_t fm_steps = 0;

@@ -114,3 +114,59 @@ TEST_CASE("maximum-likelihood training lowers the held-out NLL; a drawn source i
     CHECK_THROWS_AS(CnfTrainer(mc, ProbabilityPath(), Dataset(DatasetKind::Moons), Dataset(DatasetKind::Moons), s),
                     InputError);
 }
+
+TEST_CASE("the race: both sides start from the same network, marks grow in time, the observer can stop it") {
+    const MlpConfig mc = mlp_config(16, 2, Activation::SiLU);
+    CnfSettings s;
+    s.ode_steps = 4;
+    s.batch = 64;
+    CnfRaceSettings race;
+    race.fm_seconds = 0.4;
+    race.cnf_seconds = 0.4;
+    race.held_out = 256;
+    race.first_mark = 0.05;
+    const Dataset normal(DatasetKind::Normal), target(DatasetKind::EightGaussians);
+    int calls = 0;
+    const CnfRace r = race_cnf_with_fm(mc, ProbabilityPath(), normal, target, race, s, [&](const CnfRace&) {
+        ++calls;
+        return true;
+    });
+    REQUIRE(r.fm.size() >= 3);
+    REQUIRE(r.cnf.size() >= 2);
+    CHECK(calls == static_cast<int>(r.fm.size() + r.cnf.size()));
+    CHECK(!r.cancelled);
+    // The same seed gives both the same initial weights, so the same NLL before training.
+    CHECK(r.fm[0].steps == 0);
+    CHECK(r.cnf[0].steps == 0);
+    CHECK(r.fm[0].nll == doctest::Approx(r.cnf[0].nll).epsilon(1e-9));
+    for (const auto* marks : {&r.fm, &r.cnf}) {
+        for (std::size_t i = 1; i < marks->size(); ++i) {
+            CHECK((*marks)[i].seconds > (*marks)[i - 1].seconds);
+            CHECK((*marks)[i].steps > (*marks)[i - 1].steps);
+            CHECK(std::isfinite((*marks)[i].nll));
+        }
+        CHECK(marks->back().seconds >= 0.4);
+    }
+    // Flow matching learned something in its budget; the 8 gaussians' entropy is known.
+    CHECK(r.fm.back().nll < r.fm[0].nll - 0.3);
+    CHECK(std::isfinite(r.target_entropy));
+    CHECK(r.fm_step_ms > 0);
+    CHECK(r.cnf_step_ms > 0);
+
+    // Stopped after three marks: flow matching's step-0 mark and two more, no CNF.
+    calls = 0;
+    const CnfRace stopped = race_cnf_with_fm(mc, ProbabilityPath(), normal, target, race, s,
+                                             [&](const CnfRace&) { return ++calls < 3; });
+    CHECK(stopped.cancelled);
+    CHECK(stopped.fm.size() == 3);
+    CHECK(stopped.cnf.empty());
+
+    // A source the CNF cannot take is refused before anything trains.
+    calls = 0;
+    CHECK_THROWS_AS(race_cnf_with_fm(mc, ProbabilityPath(), Dataset(DatasetKind::Moons), target, race, s,
+                                     [&](const CnfRace&) { return ++calls > 0; }),
+                    InputError);
+    CHECK(calls == 0);
+    race.mark_growth = 1.0;
+    CHECK_THROWS_AS(race_cnf_with_fm(mc, ProbabilityPath(), normal, target, race, s), InputError);
+}
