@@ -22,7 +22,7 @@ layout(local_size_x = WG) in;
 layout(std430, binding = 1) readonly buffer ParamsT { float params_t[]; };  // W^T per layer
 layout(std430, binding = 2) buffer Partials { float partials[]; };          // groups x PCOUNT
 layout(std430, binding = 4) readonly buffer Pools { vec2 pools[]; };        // source, target
-layout(std430, binding = 5) readonly buffer BatchData { float batch[]; };   // x0 | x1 | t
+layout(std430, binding = 5) readonly buffer BatchData { float batch[]; };   // x0 | x1 | t | noise
 layout(std430, binding = 6) buffer GroupStats { float stats[]; };           // groups x 21, then dL/dx
 // The loss ring; word HEALTH, after it, is the divergence flag reduce_adam.comp raises.
 layout(std430, binding = 7) readonly buffer Health { uint health[]; };
@@ -33,6 +33,8 @@ uniform int u_sampled;         // 1: sample rows on the GPU; 0: read the explici
 uniform uvec2 u_seed;          // the run's seed (low, high)
 uniform uint u_step;           // the step being taken (decorrelates the batches)
 uniform int u_source_normal;   // 1: the source is N(0, I), sampled by Box-Muller
+uniform int u_paired;          // 1: x0 and x1 share one index into equal-size pools (reflow pairs)
+uniform float u_bridge_sigma;  // > 0: the explicit batch carries SB bridge noise (coupling.h)
 uniform uint u_source_offset, u_source_count, u_target_offset, u_target_count;
 uniform int u_want_dx;         // write dL/dx after the group stats
 uniform int u_guard;           // 1: a training step, which a diverged run skips
@@ -104,10 +106,15 @@ void load_row(uint r, uint i) {
             float u2 = uniform01(rng);
             float rad = sqrt(-2.0 * log(u1));
             x0 = rad * vec2(cos(6.28318530717958648 * u2), sin(6.28318530717958648 * u2));
+        } else if (u_paired != 0) {
+            uint j = min(uint(uniform01(rng) * float(u_source_count)), u_source_count - 1u);
+            x0 = pools[u_source_offset + j];
+            x1 = pools[u_target_offset + j];
         } else {
             x0 = pools[u_source_offset + min(uint(uniform01(rng) * float(u_source_count)), u_source_count - 1u)];
         }
-        x1 = pools[u_target_offset + min(uint(uniform01(rng) * float(u_target_count)), u_target_count - 1u)];
+        if (u_paired == 0 || u_source_normal != 0)
+            x1 = pools[u_target_offset + min(uint(uniform01(rng) * float(u_target_count)), u_target_count - 1u)];
     } else {
         x0 = vec2(batch[2u * i], batch[2u * i + 1u]);
         x1 = vec2(batch[2u * (u_batch + i)], batch[2u * (u_batch + i) + 1u]);
@@ -117,6 +124,13 @@ void load_row(uint r, uint i) {
     s_in[r] = p.x * x1 + p.y * x0;
     s_tin[r] = t;
     s_u[r] = p.z * x1 + p.w * x0;
+    if (u_bridge_sigma > 0.0 && u_sampled == 0) {
+        // SB-CFM: x_t += s(t) eps, u += s'(t) eps, s = sigma sqrt(t(1-t)) (add_bridge_noise).
+        vec2 eps = vec2(batch[5u * u_batch + 2u * i], batch[5u * u_batch + 2u * i + 1u]);
+        float tc = clamp(t, 1e-4, 1.0 - 1e-4);
+        s_in[r] += u_bridge_sigma * sqrt(max(t * (1.0 - t), 0.0)) * eps;
+        s_u[r] += u_bridge_sigma * (1.0 - 2.0 * tc) / (2.0 * sqrt(tc * (1.0 - tc))) * eps;
+    }
 }
 
 // dL/dW_l += A^T G and dL/db_l += colsum(G) for hidden layer l, A in buffer ab, G in buffer gb.

@@ -11,9 +11,11 @@
 #include "app/run/engine_choice.h"
 #include "core/base/parallel.h"
 #include "core/engine/gl/gl_context.h"
+#include "core/flow/sinkhorn.h"
 #include "core/instruments/cnf_training.h"
 #include "core/instruments/error_map.h"
 #include "core/instruments/posterior_lens.h"
+#include "core/instruments/reflow.h"
 
 namespace fmp {
 namespace {
@@ -27,7 +29,7 @@ struct BenchOptions {
     double seconds = 1.0;  // per row
     int threads = 0;
     bool json = false;
-    std::string skip;  // train,infer,ot,likelihood,instruments
+    std::string skip;  // train,infer,ot,likelihood,instruments,reflow,sinkhorn
     double cnf_seconds = 0;  // > 0: flow matching for this long vs a maximum-likelihood CNF
 };
 
@@ -82,10 +84,19 @@ struct Row {
     std::string engine, workload;
     int width = 0, batch = 0, n = 0;
     double rate = 0, gflops = 0;
+    double iterations = 0;  // sinkhorn: iterations per solve
 };
 
 void print_row(const Row& r, bool json) {
-    if (json) {
+    if (json && r.workload == "sinkhorn") {
+        std::printf("{\"engine\": \"%s\", \"workload\": \"sinkhorn\", \"width\": %d, \"batch\": %d, "
+                    "\"rate\": %.6g, \"gflops\": %.4g, \"ms\": %.4g, \"iterations\": %.4g}\n",
+                    r.engine.c_str(), r.width, r.batch, r.rate, r.gflops, 1000.0 / r.rate, r.iterations);
+    } else if (json && r.workload == "reflow") {
+        std::printf("{\"engine\": \"%s\", \"workload\": \"reflow\", \"width\": %d, \"n\": %d, "
+                    "\"rate\": %.6g, \"gflops\": %.4g, \"ms\": %.4g}\n",
+                    r.engine.c_str(), r.width, r.n, r.rate, r.gflops, 1000.0 / r.rate);
+    } else if (json) {
         std::printf("{\"engine\": \"%s\", \"workload\": \"%s\", \"width\": %d, \"%s\": %d, "
                     "\"rate\": %.6g, \"gflops\": %.4g}\n",
                     r.engine.c_str(), r.workload.c_str(), r.width, r.n ? "n" : "batch",
@@ -96,6 +107,12 @@ void print_row(const Row& r, bool json) {
     } else if (r.workload == "error-map") {
         std::printf("%-4s %-14s W=%-4d N=%-8d %14.1f ms/map (128x128 against 2048 data points)\n",
                     r.engine.c_str(), r.workload.c_str(), r.width, r.n, 1000.0 / r.rate);
+    } else if (r.workload == "sinkhorn") {
+        std::printf("%-4s %-14s B=%-8d %14.3f ms/solve (eps 0.05, normal vs 8 gaussians, %.0f iterations)\n",
+                    r.engine.c_str(), r.workload.c_str(), r.batch, 1000.0 / r.rate, r.iterations);
+    } else if (r.workload == "reflow") {
+        std::printf("%-4s %-14s W=%-4d N=%-8d %14.1f ms/pair set (rk4, 16 steps) %8.1f GFLOP/s\n",
+                    r.engine.c_str(), r.workload.c_str(), r.width, r.n, 1000.0 / r.rate, r.gflops);
     } else if (r.workload == "likelihood") {
         std::printf("%-4s %-14s W=%-4d N=%-8d %14.1f ms/grid (128x128, 32 RK4 steps) %8.1f GFLOP/s\n",
                     r.engine.c_str(), r.workload.c_str(), r.width, r.n, 1000.0 / r.rate, r.gflops);
@@ -138,6 +155,8 @@ int run_bench(const BenchOptions& o) {
     bool skip_ot = o.skip.find("ot") != std::string::npos;
     bool skip_likelihood = o.skip.find("likelihood") != std::string::npos;
     bool skip_instruments = o.skip.find("instruments") != std::string::npos;
+    bool skip_reflow = o.skip.find("reflow") != std::string::npos;
+    bool skip_sinkhorn = o.skip.find("sinkhorn") != std::string::npos;
 
     Dataset source(DatasetKind::Normal), target(DatasetKind::EightGaussians);
     for (const std::string& name : engines) {
@@ -240,6 +259,42 @@ int run_bench(const BenchOptions& o) {
             }, o.seconds);
             print_row({name, "error-map", 128, 0, req.grid.cells(), r, 0}, o.json);
         }
+        if (!skip_reflow) {
+            // One reflow generation's pairs (`fmplay train --reflow-from` defaults): 10,000 source
+            // points through 16 RK4 steps (64 evaluations). rate = pair sets per second.
+            TrainConfig c = config_for(128, 256, CouplingKind::Independent);
+            e.reset(c, source, target);
+            constexpr int k_pairs = 10000;
+            double r = rate_of([&](long sets) {
+                for (long i = 0; i < sets; ++i)
+                    (void)generate_reflow_pairs(e, c.path, source, k_pairs,
+                                                {SolverKind::RK4, 16}, 1);
+            }, o.seconds);
+            const double evals = double(k_pairs) * 16 * solver_evaluations(SolverKind::RK4);
+            print_row({name, "reflow", 128, 0, k_pairs, r, r * evals * forward_flops(c.mlp) / 1e9},
+                      o.json);
+        }
+    }
+    if (!skip_sinkhorn) {
+        // The entropic coupling's plan (`--coupling sinkhorn` at its default ot_reg) on the CPU,
+        // whatever the engine: one 256 x 256 solve, normal vs 8 gaussians, eps 0.05, on batches
+        // drawn beforehand. rate = solves per second.
+        constexpr int k_batch = 256, k_sets = 32;
+        Rng rng(5);
+        std::vector<Points> xs, ys;
+        for (int i = 0; i < k_sets; ++i) {
+            xs.push_back(source.sample(k_batch, rng));
+            ys.push_back(target.sample(k_batch, rng));
+        }
+        SinkhornSolver solver;
+        SinkhornSettings settings;
+        settings.epsilon = 0.05f;
+        long solves = 0, iterations = 0;
+        double r = rate_of([&](long count) {
+            for (long i = 0; i < count; ++i, ++solves)
+                iterations += solver.solve(xs[solves % k_sets], ys[solves % k_sets], settings).iterations;
+        }, o.seconds);
+        print_row({"cpu", "sinkhorn", 0, k_batch, 0, r, 0, double(iterations) / double(solves)}, o.json);
     }
     if (o.cnf_seconds > 0) {
         // Simulation-free training against simulation: the same 3 x 128 network on 8 gaussians.
@@ -281,7 +336,8 @@ Command add_bench_command(CLI::App& app) {
         "Measure training steps/s (widths x batches, 3 hidden layers, SiLU, 8 gaussians from a normal), "
         "particle-steps/s (one Euler step = one forward, W=128) and the implied GFLOP/s (linear layers, "
         "2 x MACs; training = 3 x forward) and the time of a 128x128 likelihood grid (32 RK4 steps with "
-        "the exact divergence; 3 x forward per evaluation) for each engine; the posterior lens (one probe, 2048 data points) and a 128x128 error map.");
+        "the exact divergence; 3 x forward per evaluation) for each engine; the posterior lens (one probe, 2048 data points), a 128x128 error map and one reflow "
+        "generation's pairs (10,000 points, 16 RK4 steps), and one Sinkhorn plan (256 x 256, eps 0.05, on the CPU).");
     sub->add_option("--engines", o->engines, "auto (cpu, plus gl on a hardware GPU), or a list: cpu,gl")
         ->capture_default_str();
     sub->add_option("--widths", o->widths, "comma list of widths")->capture_default_str();
@@ -294,7 +350,9 @@ Command add_bench_command(CLI::App& app) {
                     "also race flow matching (this many seconds) against the same network trained as a CNF by "
                     "maximum likelihood (up to 10x as long) on 8 gaussians, by held-out NLL (0: skip)")
         ->capture_default_str();
-    sub->add_option("--skip", o->skip, "comma list of rows to skip: train, ot, infer, likelihood, instruments");
+    sub->add_option("--skip", o->skip,
+                    "comma list of rows to skip: train, ot, infer, likelihood, instruments, reflow, "
+                    "sinkhorn");
     sub->add_flag("--json", o->json, "one JSON object per row");
     return {sub, [o] { return run_bench(*o); }};
 }

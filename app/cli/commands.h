@@ -23,5 +23,6 @@ Command add_likelihood_command(CLI::App& app);  // app/cli/likelihood_command.cp
 Command add_demo_command(CLI::App& app);    // app/cli/demo_command.cpp
 Command add_bench_command(CLI::App& app);   // app/cli/bench_command.cpp
 Command add_render_command(CLI::App& app);  // app/cli/render_command.cpp
+Command add_eval_command(CLI::App& app);    // app/cli/eval_command.cpp
 
 }  // namespace fmp

@@ -65,7 +65,6 @@ int run_likelihood(const LikelihoodCommandOptions& o) {
     TrainConfig config;
     config.mlp = m.mlp;
     config.path = m.path;
-    config.coupling = m.coupling;
     h.engine->reset(config, m.source, m.target);
     h.engine->set_params(m.params);
     VectorF log_p;

@@ -1,5 +1,6 @@
 // `fmplay train` and `fmplay sample`: headless training to a model file, and sampling from one.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include "app/run/training_run.h"
 #include "core/base/file_io.h"
 #include "core/data/point_io.h"
+#include "core/instruments/reflow.h"
 #include "core/metrics/metrics.h"
 
 namespace fmp {
@@ -28,6 +30,19 @@ struct TrainCommandOptions {
     int solver_steps = 50;
     float tolerance = k_default_tolerance;  // dopri5 only
     bool quiet = false;
+    // Reflow: train on the pairs this model's flow makes instead of on the data.
+    std::string reflow_from;
+    int reflow_pairs = 10000;
+    std::string reflow_solver = "rk4";
+    int reflow_steps = 16;
+    std::string reflow_init = "warm";  // warm: from the parent's weights; fresh: from --seed
+};
+
+// What a reflow run started from, for the summary.
+struct ReflowFigures {
+    int generation = 0;  // the new model's reflow (the parent's + 1)
+    int pairs = 0;
+    double seconds = 0.0;  // generating the pairs
 };
 
 // How straight the generated paths are: their kinetic energy against the least any flow from the
@@ -40,7 +55,8 @@ struct PathEnergyFigures {
 };
 
 std::string summary_json(const TrainSetup& setup, const TrainResult& r, const SampleQuality& q,
-                         const PathEnergyFigures& pe, const std::string& engine,
+                         const PathEnergyFigures& pe, const FlowStraightness& fs,
+                         const ReflowFigures* reflow, const std::string& engine,
                          const TrainCommandOptions& o) {
     // Through the JSON library: names are user text (file names, text: imports) and may hold
     // quotes, backslashes or any length.
@@ -49,6 +65,21 @@ std::string summary_json(const TrainSetup& setup, const TrainResult& r, const Sa
     j["source"] = setup.source.name();
     j["path"] = setup.config.path.name();
     j["coupling"] = coupling_name(setup.config.coupling);
+    if (coupling_solves_plan(setup.config.coupling)) {
+        j["ot_batch"] = setup.config.coupling_options.ot_batch;
+        if (setup.config.coupling == CouplingKind::Sinkhorn) j["ot_reg"] = setup.config.coupling_options.ot_reg;
+        if (setup.config.coupling == CouplingKind::SchrodingerBridge)
+            j["sb_sigma"] = setup.config.coupling_options.sb_sigma;
+    }
+    if (reflow) {
+        j["reflow"] = reflow->generation;
+        j["reflow_from"] = o.reflow_from;
+        j["reflow_pairs"] = reflow->pairs;
+        j["reflow_solver"] = o.reflow_solver;
+        j["reflow_steps"] = o.reflow_steps;
+        j["reflow_init"] = o.reflow_init;
+        j["reflow_pairs_seconds"] = reflow->seconds;
+    }
     j["engine"] = engine;
     j["steps"] = o.train.steps;
     j["batch"] = setup.config.batch;
@@ -71,6 +102,12 @@ std::string summary_json(const TrainSetup& setup, const TrainResult& r, const Sa
     j["w2_squared_source_to_target"] = pe.w2_squared;
     // NPE divides by W2^2: not defined when the source and target samples coincide.
     j["npe"] = std::isfinite(pe.npe) ? nlohmann::ordered_json(pe.npe) : nlohmann::ordered_json();
+    // measure_straightness (core/instruments/reflow.h): its own 64 midpoint steps, so runs with
+    // different --solver settings compare.
+    j["straightness"] = fs.straightness;
+    j["w2_euler_1"] = fs.w2_euler[0];
+    j["w2_euler_2"] = fs.w2_euler[1];
+    j["w2_euler_4"] = fs.w2_euler[2];
     // Invalid UTF-8 in a name (a Latin-1 file name) becomes U+FFFD rather than an exception.
     return j.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
@@ -112,8 +149,88 @@ std::string solver_setting_text(SolverKind solver, int steps, float tolerance) {
 // What a run writes; its --out directory holds these and nothing else.
 const std::vector<std::string> k_run_files = {"model.json", "samples.csv", "loss.csv", "summary.json"};
 
-int run_train(const TrainCommandOptions& o) {
-    TrainSetup setup = resolve_train_flags(o.train);
+// "0.001" as a flag would hold it.
+std::string flag_number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+// A reflow run's network, path and datasets are its parent's: a flag given with another value
+// would be silently ignored, so it is refused. The coupling flags are refused outright (the pairs
+// are trained on as they are).
+void refuse_reflow_overrides(const CLI::App& sub, const TrainOptions& t, const ModelFile& parent) {
+    auto given = [&](const char* flag) { return sub.count(flag) > 0; };
+    auto refuse = [](const std::string& flag, const std::string& value, const std::string& mine) {
+        throw InputError(flag + " " + value + " disagrees with the --reflow-from model's " + mine +
+                         ": a reflow keeps its parent's network, path and datasets (leave the "
+                         "flag out)");
+    };
+    if (given("--width") && t.width != parent.mlp.width)
+        refuse("--width", std::to_string(t.width), std::to_string(parent.mlp.width));
+    if (given("--depth") && t.depth != parent.mlp.depth)
+        refuse("--depth", std::to_string(t.depth), std::to_string(parent.mlp.depth));
+    if (given("--activation") && make_activation(t.activation) != parent.mlp.activation)
+        refuse("--activation", t.activation, activation_name(parent.mlp.activation));
+    if (given("--time-encoding") && make_time_encoding(t.time_encoding) != parent.mlp.time_encoding)
+        refuse("--time-encoding", t.time_encoding, time_encoding_name(parent.mlp.time_encoding));
+    if (given("--path") && make_path(t.path).kind() != parent.path.kind())
+        refuse("--path", t.path, parent.path.name());
+    if (given("--sigma-min") && t.sigma_min != parent.path.params().sigma_min)
+        refuse("--sigma-min", flag_number(t.sigma_min),
+               flag_number(parent.path.params().sigma_min));
+    if (given("--poly-n") && t.poly_n != parent.path.params().poly_n)
+        refuse("--poly-n", flag_number(t.poly_n), flag_number(parent.path.params().poly_n));
+    if (given("--source") && t.source != parent.source.name())
+        refuse("--source", quote_for_message(t.source, 200),
+               quote_for_message(parent.source.name(), 200));
+    if (given("--target") && t.target != parent.target.name())
+        refuse("--target", quote_for_message(t.target, 200),
+               quote_for_message(parent.target.name(), 200));
+    for (const char* flag : {"--coupling", "--ot-batch", "--ot-reg", "--sb-sigma"})
+        if (given(flag))
+            throw InputError(std::string(flag) +
+                             " does not apply to a reflow run: it trains on its pairs as they are "
+                             "(coupling paired)");
+}
+
+int run_train(const TrainCommandOptions& o, const CLI::App& sub) {
+    const bool reflow = !o.reflow_from.empty();
+    ModelFile parent;
+    TrainOptions train_flags = o.train;
+    SolverKind reflow_solver = SolverKind::RK4;
+    if (reflow) {
+        try {
+            parent = load_model(o.reflow_from);
+        } catch (const InputError& e) {
+            throw InputError(std::string("--reflow-from: ") + e.what());
+        }
+        refuse_reflow_overrides(sub, o.train, parent);
+        if (o.reflow_pairs < 1 || o.reflow_pairs > k_max_reflow_pairs)
+            throw InputError("--reflow-pairs must be in 1.." + std::to_string(k_max_reflow_pairs) +
+                             " (got " + std::to_string(o.reflow_pairs) + ")");
+        reflow_solver = make_solver(o.reflow_solver);
+        if (o.reflow_steps < 1 || o.reflow_steps > 10000)
+            throw InputError("--reflow-steps must be in 1..10000");
+        if (o.reflow_init != "warm" && o.reflow_init != "fresh")
+            throw InputError("--reflow-init must be warm or fresh (got " +
+                             quote_for_message(o.reflow_init, 40) + ")");
+        // The datasets are the parent's, so the flags' names are not resolved (a point set's label
+        // may name a file that is gone).
+        train_flags.source = "normal";
+        train_flags.target = "normal";
+    }
+    TrainSetup setup = resolve_train_flags(train_flags);
+    if (reflow) {
+        setup.config.mlp = parent.mlp;
+        setup.config.path = parent.path;
+        setup.config.coupling = CouplingKind::Paired;
+        setup.config.coupling_options = CouplingOptions{};
+        // The run's evaluation (samples, W2, path energy, straightness) and the model file use the
+        // parent's datasets; only training sees the pairs.
+        setup.source = parent.source;
+        setup.target = parent.target;
+    }
     SolverKind solver = make_solver(o.solver);
     if (o.samples < 1 || o.samples > 5000) throw InputError("--samples must be in 1..5000");
     if (o.solver_steps < 1 || o.solver_steps > 10000) throw InputError("--solver-steps must be in 1..10000");
@@ -131,7 +248,38 @@ int run_train(const TrainCommandOptions& o) {
                  setup.config.mlp.depth, setup.config.mlp.width,
                  activation_name(setup.config.mlp.activation).c_str(), setup.config.batch,
                  h.engine->description().c_str());
-    TrainResult r = train_with_progress(*h.engine, setup, o.train.steps, o.quiet);
+    ReflowFigures reflow_figures;
+    TrainResult r;
+    if (reflow) {
+        // The parent's flow makes the pairs (sampling: its coupling plays no part).
+        TrainConfig parent_config = setup.config;
+        parent_config.coupling = CouplingKind::Independent;
+        h.engine->reset(parent_config, parent.source, parent.target);
+        h.engine->set_params(parent.params);
+        const auto t0 = std::chrono::steady_clock::now();
+        const ReflowPairs pairs = generate_reflow_pairs(
+            *h.engine, parent.path, parent.source, o.reflow_pairs,
+            IntegrationSettings{reflow_solver, o.reflow_steps, o.tolerance}, o.train.seed + 5);
+        reflow_figures.seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        reflow_figures.pairs = o.reflow_pairs;
+        reflow_figures.generation = parent.reflow + 1;
+        std::fprintf(stderr, "reflow %d: %d pairs from %s (%s, %s) in %.2f s, %s start\n",
+                     reflow_figures.generation, o.reflow_pairs,
+                     one_line_message(o.reflow_from, 200).c_str(), o.reflow_solver.c_str(),
+                     solver_setting_text(reflow_solver, o.reflow_steps, o.tolerance).c_str(),
+                     reflow_figures.seconds, o.reflow_init.c_str());
+        TrainSetup pair_setup = setup;
+        pair_setup.source = Dataset::from_points(pairs.x0, "reflow x0");
+        pair_setup.target = Dataset::from_points(pairs.x1, "reflow x1");
+        r = train_with_progress(*h.engine, pair_setup, o.train.steps, o.quiet,
+                                o.reflow_init == "warm" ? &parent.params : nullptr);
+        r.model.source = parent.source;
+        r.model.target = parent.target;
+        r.model.reflow = reflow_figures.generation;
+    } else {
+        r = train_with_progress(*h.engine, setup, o.train.steps, o.quiet);
+    }
     // The samples' paths are followed one solver step at a time (the source draw is the one
     // generate_samples makes for this seed) and their energy summed over the steps as
     // |x_{k+1} - x_k|^2 / dt: the energy of the piecewise-linear paths through the solver's points,
@@ -159,12 +307,15 @@ int run_train(const TrainCommandOptions& o) {
     const double w2 = wasserstein2(x0, setup.target.sample(o.samples, target_rng));
     pe.w2_squared = w2 * w2;
     pe.npe = normalized_path_energy(pe.energy, pe.w2_squared);
+    const FlowStraightness fs = measure_straightness(*h.engine, setup.config.path, setup.source,
+                                                     setup.target, o.samples, o.train.seed + 4);
 
     save_model(out.file("model.json"), r.model);
     save_points_csv(out.file("samples.csv"), samples);
     write_file_atomic(out.file("loss.csv"), losses_csv(r.losses));
     write_file_atomic(out.file("summary.json"),
-                      summary_json(setup, r, q, pe, h.engine->description(), o));
+                      summary_json(setup, r, q, pe, fs, reflow ? &reflow_figures : nullptr,
+                                   h.engine->description(), o));
     out.commit();
     std::printf("trained %d steps in %.1f s (%.0f steps/s), final loss %.4f\n", o.train.steps,
                 r.seconds, r.steps_per_second, r.smoothed_loss);
@@ -172,6 +323,12 @@ int run_train(const TrainCommandOptions& o) {
                 o.samples, q.w2_floor);
     std::printf("path energy %.4f, W2^2(source, target) %.4f, NPE %.4f\n", pe.energy, pe.w2_squared,
                 pe.npe);
+    std::printf("straightness %.4g (0: straight paths), W2 with 1/2/4 Euler steps %.4f/%.4f/%.4f\n",
+                fs.straightness, fs.w2_euler[0], fs.w2_euler[1], fs.w2_euler[2]);
+    if (reflow)
+        std::printf("reflow %d: trained on %d pairs of %s, generated in %.2f s\n",
+                    reflow_figures.generation, reflow_figures.pairs,
+                    one_line_message(o.reflow_from, 400).c_str(), reflow_figures.seconds);
     std::printf("wrote %s/{%s, %s, %s, %s}\n", one_line_message(o.out, 400).c_str(), k_run_files[0].c_str(),
                 k_run_files[1].c_str(), k_run_files[2].c_str(), k_run_files[3].c_str());
     return 0;
@@ -242,8 +399,7 @@ int run_sample(const SampleCommandOptions& o) {
     TrainSetup setup;
     setup.config.mlp = m.mlp;
     setup.config.path = m.path;
-    setup.config.coupling = m.coupling;
-    h.engine->reset(setup.config, m.source, m.target);
+    h.engine->reset(setup.config, m.source, m.target);  // sampling: the coupling plays no part
     h.engine->set_params(m.params);
     Points x;
     IntegrationStats stats;
@@ -285,7 +441,9 @@ Command add_train_command(CLI::App& app) {
         "train",
         "Train a velocity network with conditional flow matching and write model.json, "
         "samples.csv, loss.csv and summary.json (W2 against held-out target points, the path "
-        "energy of the samples' paths and its NPE) to --out.");
+        "energy of the samples' paths and its NPE, the straightness and W2 with 1, 2 and 4 Euler "
+        "steps) to --out. With --reflow-from, train on the pairs a trained model's flow makes "
+        "(rectified flow) instead of on the data.");
     add_train_flags(*sub, o->train);
     sub->add_option("--out", o->out, "output directory")->capture_default_str();
     sub->add_option("--engine", o->engine, "engine: auto, cpu, gl")->capture_default_str();
@@ -299,7 +457,32 @@ Command add_train_command(CLI::App& app) {
         ->capture_default_str();
     sub->add_option("--tolerance", o->tolerance, k_tolerance_help)->capture_default_str();
     sub->add_flag("--quiet", o->quiet, "no progress line");
-    return {sub, [o] { return run_train(*o); }};
+    CLI::Option* from = sub->add_option(
+        "--reflow-from", o->reflow_from,
+        "reflow (rectified flow, Liu et al.): integrate this model's flow from --reflow-pairs "
+        "source points and train on the pairs (x0, x1) it makes (coupling paired) instead of on "
+        "the data. The network (--width, --depth, --activation, --time-encoding), the path "
+        "(--path, --sigma-min, --poly-n) and the datasets (--source, --target: the samples and "
+        "the evaluation use them) are the model's; one of these flags given with another value "
+        "is an error, and so are the coupling flags. The new model.json has reflow = the "
+        "model's + 1");
+    sub->add_option("--reflow-pairs", o->reflow_pairs, "reflow: pairs generated (1..1000000)")
+        ->capture_default_str()
+        ->needs(from);
+    sub->add_option("--reflow-solver", o->reflow_solver,
+                    "reflow: ODE solver of the pairs: " + join_names(solver_names()) +
+                        " (dopri5 at --tolerance)")
+        ->capture_default_str()
+        ->needs(from);
+    sub->add_option("--reflow-steps", o->reflow_steps, "reflow: ODE steps of the pairs (1..10000)")
+        ->capture_default_str()
+        ->needs(from);
+    sub->add_option("--reflow-init", o->reflow_init,
+                    "reflow: warm (start from the model's weights) or fresh (new weights from "
+                    "--seed)")
+        ->capture_default_str()
+        ->needs(from);
+    return {sub, [o, sub] { return run_train(*o, *sub); }};
 }
 
 Command add_sample_command(CLI::App& app) {

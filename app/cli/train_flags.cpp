@@ -15,7 +15,19 @@ void add_train_flags(CLI::App& app, TrainOptions& o) {
     app.add_option("--path", o.path, "probability path: " + join_names(path_names()))
         ->capture_default_str();
     app.add_option("--coupling", o.coupling,
-                   "pairing of x0 and x1 in a batch: " + join_names(coupling_names()))
+                   "pairing of x0 and x1 in a batch: " + join_names(coupling_names()) +
+                       " (exact minibatch OT, entropic OT, Schroedinger bridge)")
+        ->capture_default_str();
+    app.add_option("--ot-batch", o.ot_batch,
+                   "ot/sinkhorn/sb solve their plan on sub-batches of this many rows (0: the whole "
+                   "batch)")
+        ->capture_default_str();
+    app.add_option("--ot-reg", o.ot_reg,
+                   "sinkhorn: the entropic regularization epsilon, in squared-distance units")
+        ->capture_default_str();
+    app.add_option("--sb-sigma", o.sb_sigma,
+                   "sb: the bridge noise sigma (paths get sigma sqrt(t(1-t)) noise; the plan uses "
+                   "epsilon = 2 sigma^2)")
         ->capture_default_str();
     app.add_option("--steps", o.steps, "training steps")->capture_default_str();
     app.add_option("--batch", o.batch, "batch size (1..65536)")->capture_default_str();

@@ -541,7 +541,10 @@ ExportJob::ExportJob(const ExportSettings& settings, FrameSink* sink, std::optio
         ModelFile mf = load_model(settings.model);
         d.setup.config.mlp = mf.mlp;
         d.setup.config.path = mf.path;
-        d.setup.config.coupling = mf.coupling;
+        // A reflow model's "paired" coupling needs pair sets the file does not carry; drawing
+        // its conditional paths pairs them independently.
+        d.setup.config.coupling = mf.coupling == CouplingKind::Paired ? CouplingKind::Independent : mf.coupling;
+        d.setup.config.coupling_options = mf.coupling_options;
         d.setup.source = mf.source;
         d.setup.target = mf.target;
         d.loaded.emplace(mf.mlp, 1);
@@ -552,6 +555,7 @@ ExportJob::ExportJob(const ExportSettings& settings, FrameSink* sink, std::optio
     d.spec.target = d.setup.target;
     d.spec.path = d.setup.config.path;
     d.spec.coupling = d.setup.config.coupling;
+    d.spec.coupling_options = d.setup.config.coupling_options;
     d.spec.solver = make_solver(settings.solver);
     d.spec.steps = settings.solver_steps;
     d.spec.tolerance = settings.solver_tolerance;

@@ -165,6 +165,11 @@ void ExportSettings::validate() const {
     (void)make_activation(train.activation);
     (void)make_path(train.path);
     (void)make_coupling(train.coupling);
+    CouplingOptions co;
+    co.ot_batch = train.ot_batch;
+    co.ot_reg = train.ot_reg;
+    co.sb_sigma = train.sb_sigma;
+    co.validate();
     range(engine == "auto" || engine == "cpu" || engine == "gl", "engine must be one of auto, cpu, gl");
     range(particles >= 1 && particles <= 2'000'000, "particles.count must be in 1..2000000");
     (void)make_solver(solver);
@@ -382,7 +387,8 @@ std::string export_settings_to_json(const ExportSettings& s) {
     j["version"] = 1;
     j["mode"] = k_mode_names[static_cast<int>(s.mode)];
     j["data"] = {{"target", s.train.target}, {"source", s.train.source}, {"path", s.train.path},
-                 {"coupling", s.train.coupling}};
+                 {"coupling", s.train.coupling}, {"ot_batch", s.train.ot_batch},
+                 {"ot_reg", s.train.ot_reg}, {"sb_sigma", s.train.sb_sigma}};
     j["network"] = {{"width", s.train.width}, {"depth", s.train.depth}, {"activation", s.train.activation}};
     j["training"] = {{"steps", s.train.steps}, {"lr", s.train.lr}, {"batch", s.train.batch},
                      {"seed", s.train.seed}, {"engine", s.engine}};
@@ -456,6 +462,9 @@ ExportSettings export_settings_from_json(const std::string& text, const std::str
             dr.named("source", s.train.source, [](const std::string& n) { (void)make_dataset(n); });
             dr.named("path", s.train.path, [](const std::string& n) { (void)make_path(n); });
             dr.named("coupling", s.train.coupling, [](const std::string& n) { (void)make_coupling(n); });
+            dr.number("ot_batch", s.train.ot_batch);
+            dr.number("ot_reg", s.train.ot_reg);
+            dr.number("sb_sigma", s.train.sb_sigma);
             dr.finish();
         }
         if (const json* n = r.find("network")) {

@@ -64,6 +64,9 @@ ExportSettings ExportPanel::settings_from_window(const GuiApp& app) const {
                          : dataset_names()[u.source];
     s.train.path = path_names()[u.path];
     s.train.coupling = coupling_names()[u.coupling];
+    s.train.ot_batch = u.ot_batch;
+    s.train.ot_reg = u.ot_reg;
+    s.train.sb_sigma = u.sb_sigma;
     s.train.width = u.width;
     s.train.depth = u.depth;
     s.train.activation = activation_names()[u.activation];

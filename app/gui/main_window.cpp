@@ -120,6 +120,9 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     m_settings.path = name_index(path_names(), path_name(make_path(options.path).kind()));
     m_settings.coupling =
         name_index(coupling_names(), coupling_name(make_coupling(options.coupling)));
+    if (m_settings.coupling < 0)
+        throw InputError("--coupling paired is set by reflow, not chosen; valid: " +
+                         join_names(coupling_names()));
     m_settings.solver = name_index(solver_names(), solver_name(make_solver(options.solver)));
     if (options.solver_steps < 1 || options.solver_steps > 1000)
         throw InputError("--steps must be in 1..1000");
@@ -229,6 +232,9 @@ TrainConfig GuiApp::train_config() const {
     TrainConfig config;
     config.path = ProbabilityPath(*path_kind_from_name(path_names()[s.path]));
     config.coupling = *coupling_kind_from_name(coupling_names()[s.coupling]);
+    config.coupling_options.ot_batch = s.ot_batch;
+    config.coupling_options.ot_reg = s.ot_reg;
+    config.coupling_options.sb_sigma = s.sb_sigma;
     config.mlp.width = s.width;
     config.mlp.depth = s.depth;
     config.mlp.activation = *activation_from_name(activation_names()[s.activation]);
@@ -261,6 +267,7 @@ void GuiApp::reset_training() {
     m_spec.target = target;
     m_spec.path = m_path;
     m_spec.coupling = config.coupling;
+    m_spec.coupling_options = config.coupling_options;
     if (data_changed) m_fit_pending = true;
     update_spec();
 }
@@ -661,6 +668,7 @@ void GuiApp::render_canvas() {
     in.t = m_t;
     build_scene(in, m_scene_options, m_view, m_scene);
     m_instruments->add_layers(*this, m_scene);
+    m_coupling_plan->add_layers(*this, m_scene);
     // The side panels are opaque: only the strip between them needs drawing.
     if (m_panels) {
         int left = static_cast<int>(m_left_w), right = static_cast<int>(m_right_w);

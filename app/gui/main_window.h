@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "app/gui/cnf_race_panel.h"
+#include "app/gui/coupling_plan_panel.h"
 #include "app/gui/draw_panel.h"
 #include "app/gui/export_panel.h"
 #include "app/gui/flow_worker.h"
@@ -26,6 +27,9 @@ enum class PlayMode { Once, Loop, PingPong };
 // Everything the panels edit. Indices point into the core's name lists.
 struct UiSettings {
     int target = 0, source = 0, path = 0, coupling = 0, solver = 0;
+    int ot_batch = 0;       // 0: the whole batch
+    float ot_reg = 0.05f;   // sinkhorn's epsilon
+    float sb_sigma = 0.5f;  // sb's bridge noise
     int solver_steps = 20;
     float solver_tolerance = 1e-4f;  // dopri5 only
     int particles = 20000;
@@ -69,6 +73,8 @@ class GuiApp {
     void draw_axis_labels();
     // [settings_panel.cpp]
     void draw_settings_panel();
+    void draw_coupling_section();
+    void apply_coupling();  // the panels' coupling to the trainer, weights kept
     // [view_panel.cpp]
     void draw_view_panel();
     std::string seeing_line() const;
@@ -76,6 +82,7 @@ class GuiApp {
     friend class DrawPanel;    // drawing and imports edit the datasets (draw_panel.cpp)
     friend class InstrumentsPanel;  // the lens, error map, likelihood... (instruments_panel.cpp)
     friend class SolverLabPanel;    // samples vs NFE per solver (solver_lab_panel.cpp)
+    friend class CouplingPlanPanel;  // a small batch's plan and pairs (coupling_plan_panel.cpp)
     friend class CnfRacePanel;      // flow matching vs a maximum-likelihood CNF (cnf_race_panel.cpp)
     // The dataset for a combo index (the last index is the drawn set of that side).
     Dataset dataset_at(int index, DrawWhich which);
@@ -143,6 +150,7 @@ class GuiApp {
     std::unique_ptr<InstrumentsPanel> m_instruments = std::make_unique<InstrumentsPanel>();
     std::unique_ptr<SolverLabPanel> m_solver_lab = std::make_unique<SolverLabPanel>();
     std::unique_ptr<CnfRacePanel> m_cnf_race = std::make_unique<CnfRacePanel>();
+    std::unique_ptr<CouplingPlanPanel> m_coupling_plan = std::make_unique<CouplingPlanPanel>();
 };
 
 }  // namespace fmp

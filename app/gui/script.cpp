@@ -37,6 +37,8 @@ void GuiApp::parse_script(const std::string& text) {
             for (const auto& d : InstrumentsPanel::script_keys()) k.push_back(d);
             for (const auto& d : SolverLabPanel::script_keys()) k.push_back(d);
             for (const auto& d : CnfRacePanel::script_keys()) k.push_back(d);
+            for (const auto& d : CouplingPlanPanel::script_keys()) k.push_back(d);
+            for (const char* d : {"ot_reg", "sb_sigma", "ot_batch"}) k.push_back(d);
             k.push_back("tolerance");
             return k;
         }();
@@ -49,6 +51,17 @@ void GuiApp::parse_script(const std::string& text) {
         if (name_index(InstrumentsPanel::script_keys(), key) >= 0)
             InstrumentsPanel::check_script(key, value);
         if (name_index(CnfRacePanel::script_keys(), key) >= 0) CnfRacePanel::check_script(key, value);
+        if (name_index(CouplingPlanPanel::script_keys(), key) >= 0) CouplingPlanPanel::check_script(key, value);
+        if (key == "ot_reg" || key == "sb_sigma" || key == "ot_batch") {
+            CouplingOptions c;
+            if (key == "ot_reg") c.ot_reg = static_cast<float>(number_value(key, value));
+            if (key == "sb_sigma") c.sb_sigma = static_cast<float>(number_value(key, value));
+            if (key == "ot_batch") c.ot_batch = static_cast<int>(number_value(key, value));
+            c.validate();
+        }
+        if (key == "coupling" && name_index(coupling_names(), value) < 0)
+            throw InputError("--script coupling=" + quote_for_message(value) +
+                             ": valid: " + join_names(coupling_names()));
         if (key == "tolerance") validate_tolerance(number_value(key, value));
         if (key == "batch") validate_batch_size(static_cast<int>(number_value(key, value)));
         if (key == "width" || key == "depth") {
@@ -65,6 +78,7 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
     if (m_instruments->apply_script(*this, key, value)) return;
     if (m_solver_lab->apply_script(*this, key, value)) return;
     if (m_cnf_race->apply_script(*this, key, value)) return;
+    if (m_coupling_plan->apply_script(*this, key, value)) return;
     auto pick = [&](const std::vector<std::string>& names, int& slot) {
         int i = name_index(names, value);
         if (&names == &dataset_names() && (value == "drawn" || value == "custom"))
@@ -80,7 +94,13 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
     else if (key == "path")
         pick(path_names(), m_settings.path), reset_training();
     else if (key == "coupling")
-        pick(coupling_names(), m_settings.coupling), reset_training();
+        pick(coupling_names(), m_settings.coupling), apply_coupling();
+    else if (key == "ot_reg")
+        m_settings.ot_reg = std::strtof(value.c_str(), nullptr), apply_coupling();
+    else if (key == "sb_sigma")
+        m_settings.sb_sigma = std::strtof(value.c_str(), nullptr), apply_coupling();
+    else if (key == "ot_batch")
+        m_settings.ot_batch = std::atoi(value.c_str()), apply_coupling();
     else if (key == "solver")
         pick(solver_names(), m_settings.solver), update_spec();
     else if (key == "steps")

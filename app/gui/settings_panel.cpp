@@ -37,11 +37,20 @@ const char* k_tip_path =
     "loss); "
     "averaged over all pairs through x this is the marginal velocity u_t(x).";
 const char* k_tip_coupling =
-    "How training pairs x0 with x1. Independent: random pairs, so conditional paths cross and the "
-    "learned "
-    "marginal field averages them (curved sampling paths). Minibatch OT: each batch is re-paired "
-    "by the optimal "
-    "assignment minimising Σ|x0 − x1|², so paths barely cross and the flow gets straighter.";
+    "How training pairs x0 with x1 in each batch. Any joint π(x0, x1) with the right marginals "
+    "gives a valid flow; the pairing decides how straight its paths are. Changing it keeps the "
+    "weights: the flow re-bends live.";
+const char* k_coupling_labels[] = {"independent", "minibatch OT", "Sinkhorn", "Schrödinger bridge"};
+const char* k_coupling_tips[] = {
+    "I-CFM: x0 and x1 drawn independently, π = p0 ⊗ p1. Conditional paths cross, and the learned "
+    "marginal field averages them: curved sampling paths.",
+    "OT-CFM: each batch re-paired by the exact optimal assignment, min_σ Σ|x0_i − x1_σ(i)|². Paths "
+    "barely cross; the flow approaches the OT map and straightens.",
+    "Entropic OT: pairs drawn from the Sinkhorn plan P = argmin ⟨P, C⟩ − ε H(P), C_ij = |x0_i − "
+    "x1_j|². ε → 0 gives exact OT, ε → ∞ the independent coupling.",
+    "SB-CFM (Tong et al.): pairs from the entropic plan with ε = 2σ², and Brownian-bridge noise on "
+    "each path: x_t = (1−t)x0 + t x1 + σ√(t(1−t)) z, u_t = x1 − x0 + σ(1−2t)/(2√(t(1−t))) z. Its "
+    "marginals are those of the Schrödinger bridge between p0 and p1."};
 const char* k_tip_width =
     "Units per hidden layer of the velocity network v_θ(x, y, t) → (vx, vy). Changing it restarts "
     "training.";
@@ -77,6 +86,65 @@ const char* k_tip_loss_t =
 
 // ---------------------------------------------------------------------------------------------
 // [SECTION] Settings and training
+
+void GuiApp::draw_coupling_section() {
+    UiSettings& st = m_settings;
+    bool changed = false;
+    for (int i = 0; i < static_cast<int>(coupling_names().size()); ++i) {
+        if (ImGui::RadioButton(k_coupling_labels[i], st.coupling == i) && st.coupling != i)
+            st.coupling = i, changed = true;
+        tip(std::string(k_coupling_tips[i]) + "\n\n" + k_tip_coupling);
+        if (i % 2 == 0) ImGui::SameLine(ImGui::GetContentRegionAvail().x * 0.5f);
+    }
+    const CouplingKind kind = *coupling_kind_from_name(coupling_names()[st.coupling]);
+    const float label_w = ImGui::GetContentRegionAvail().x * 0.62f;
+    if (kind == CouplingKind::Sinkhorn) {
+        ImGui::SetNextItemWidth(label_w);
+        ImGui::SliderFloat("ε (entropy)", &st.ot_reg, 1e-3f, 10.0f, "%.3g",
+                           ImGuiSliderFlags_Logarithmic | ImGuiSliderFlags_AlwaysClamp);
+        changed |= ImGui::IsItemDeactivatedAfterEdit();
+        tip("The entropic regularization ε of the Sinkhorn plan, in squared-distance units: small ε "
+            "pairs like exact OT, large ε blurs the plan toward independent pairs.");
+    } else if (kind == CouplingKind::SchrodingerBridge) {
+        ImGui::SetNextItemWidth(label_w);
+        ImGui::SliderFloat("σ (bridge)", &st.sb_sigma, 0.02f, 2.0f, "%.3g",
+                           ImGuiSliderFlags_Logarithmic | ImGuiSliderFlags_AlwaysClamp);
+        changed |= ImGui::IsItemDeactivatedAfterEdit();
+        tip("The Brownian bridge's noise σ: paths wiggle by σ√(t(1−t)) around the straight line, "
+            "and the plan uses ε = 2σ². σ → 0 is OT-CFM.");
+        ImGui::TextDisabled("plan ε = 2σ² = %.3g", 2.0 * st.sb_sigma * st.sb_sigma);
+    }
+    if (coupling_solves_plan(kind)) {
+        static const int k_sizes[] = {0, 16, 32, 64, 128, 256, 512, 1024};
+        int current = 0;
+        for (int i = 0; i < 8; ++i)
+            if (k_sizes[i] == st.ot_batch) current = i;
+        char preview[32];
+        std::snprintf(preview, sizeof preview, st.ot_batch ? "%d rows" : "whole batch", st.ot_batch);
+        ImGui::SetNextItemWidth(label_w);
+        if (ImGui::BeginCombo("OT batch", preview)) {
+            for (int i = 0; i < 8; ++i) {
+                char item[32];
+                std::snprintf(item, sizeof item, k_sizes[i] ? "%d rows" : "whole batch", k_sizes[i]);
+                if (ImGui::Selectable(item, i == current) && i != current)
+                    st.ot_batch = k_sizes[i], changed = true;
+            }
+            ImGui::EndCombo();
+        }
+        tip("The plan is solved on sub-batches of this many rows: smaller is cheaper (exact OT grows "
+            "like n³) but pairs only within each sub-batch, so the coupling is less optimal.");
+    }
+    m_coupling_plan->draw_toggle(*this);
+    if (changed) apply_coupling();
+}
+
+void GuiApp::apply_coupling() {
+    const TrainConfig config = train_config();
+    m_spec.coupling = config.coupling;
+    m_spec.coupling_options = config.coupling_options;
+    m_trainer->set_coupling(config.coupling, config.coupling_options);
+    update_spec();
+}
 
 void GuiApp::draw_settings_panel() {
     const float s = m_scale;
@@ -151,18 +219,7 @@ void GuiApp::draw_settings_panel() {
         ImGui::TextColored(ImGui::ColorConvertU32ToFloat4(ui_color::sigma_curve), "%s", buf);
     }
 
-    if (ImGui::CollapsingHeader("Coupling", ImGuiTreeNodeFlags_DefaultOpen)) {
-        for (int i = 0; i < static_cast<int>(coupling_names().size()); ++i) {
-            const std::string& name = coupling_names()[i];
-            std::string label = name == "ot" ? "minibatch OT" : name;
-            if (ImGui::RadioButton(label.c_str(), st.coupling == i) && st.coupling != i) {
-                st.coupling = i;
-                reset_training();
-            }
-            tip(k_tip_coupling);
-            if (i + 1 < static_cast<int>(coupling_names().size())) ImGui::SameLine();
-        }
-    }
+    if (ImGui::CollapsingHeader("Coupling", ImGuiTreeNodeFlags_DefaultOpen)) draw_coupling_section();
 
     if (ImGui::CollapsingHeader("Training", ImGuiTreeNodeFlags_DefaultOpen)) {
         if (m_divergence_open) {

@@ -96,6 +96,14 @@ void Trainer::set_batch_size(int batch) {
     m_wake.notify_all();
 }
 
+void Trainer::set_coupling(CouplingKind kind, const CouplingOptions& options) {
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_pending_coupling = std::make_pair(kind, options);
+    }
+    m_wake.notify_all();
+}
+
 TrainingSnapshot Trainer::snapshot() const {
     std::lock_guard<std::mutex> lock(m_mutex);
     return m_snapshot;
@@ -124,7 +132,7 @@ void Trainer::worker_loop() {
         {
             std::unique_lock<std::mutex> lock(m_mutex);
             m_wake.wait(lock, [this] {
-                return m_stop || m_pending_reset || m_pending_datasets || m_pending_lr || m_pending_batch ||
+                return m_stop || m_pending_reset || m_pending_datasets || m_pending_lr || m_pending_batch || m_pending_coupling ||
                        m_pending_acknowledge || m_single_steps > 0 ||
                        (m_running.load() && m_has_model && m_error.empty() &&
                         !m_snapshot.health.diverged);  // a diverged engine would not train
@@ -140,6 +148,7 @@ bool Trainer::slice(double budget_ms) {
     std::optional<ResetCommand> reset;
     std::optional<DatasetsCommand> datasets;
     std::optional<float> lr;
+    std::optional<std::pair<CouplingKind, CouplingOptions>> coupling;
     std::optional<int> batch;
     bool acknowledge = false;
     int single = 0;
@@ -149,6 +158,7 @@ bool Trainer::slice(double budget_ms) {
         datasets.swap(m_pending_datasets);
         lr.swap(m_pending_lr);
         batch.swap(m_pending_batch);
+        coupling.swap(m_pending_coupling);
         std::swap(acknowledge, m_pending_acknowledge);
         single = m_single_steps;
         m_single_steps = 0;
@@ -174,6 +184,7 @@ bool Trainer::slice(double budget_ms) {
         if (datasets) m_engine->set_datasets(datasets->source, datasets->target);
         if (lr) m_engine->set_learning_rate(*lr);
         if (batch) m_engine->set_batch_size(*batch);
+        if (coupling) m_engine->set_coupling(coupling->first, coupling->second);
         if (acknowledge) m_engine->acknowledge_divergence();
         int steps = single;
         if (m_running.load()) steps += m_chunk;

@@ -47,6 +47,8 @@ class Trainer {
     void step_once(int steps = 1);
     void set_learning_rate(float lr);
     void set_batch_size(int batch);
+    // The coupling and its options, the weights kept (Engine::set_coupling).
+    void set_coupling(CouplingKind kind, const CouplingOptions& options);
     // Lets training go on after a divergence (applied after a learning rate set before it).
     void acknowledge_divergence();
 
@@ -89,6 +91,7 @@ class Trainer {
     std::optional<DatasetsCommand> m_pending_datasets;
     std::optional<float> m_pending_lr;
     std::optional<int> m_pending_batch;
+    std::optional<std::pair<CouplingKind, CouplingOptions>> m_pending_coupling;
     bool m_pending_acknowledge = false;
     TrainingSnapshot m_snapshot;
     std::vector<LossRecord> m_losses;

@@ -23,6 +23,7 @@ struct FlowSpec {
     Dataset target;
     ProbabilityPath path;
     CouplingKind coupling = CouplingKind::Independent;
+    CouplingOptions coupling_options;
     SolverKind solver = SolverKind::Midpoint;
     int steps = 20;  // frames at t = k / steps (dopri5 integrates between them adaptively)
     float tolerance = k_default_tolerance;  // dopri5 only

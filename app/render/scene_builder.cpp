@@ -78,14 +78,11 @@ ConditionalPairs make_conditional_pairs(const Trajectory& trajectory, const Flow
     pairs.x0 = trajectory.x0.topRows(n);
     Rng rng(spec.seed * 31 + 7, 5);
     Points x1 = spec.target.sample(n, rng);
-    if (spec.coupling == CouplingKind::MinibatchOT) {
-        // The same pairing the trainer's minibatch OT makes: x0[i] goes to x1[perm[i]].
-        std::vector<int> perm = optimal_assignment(pairs.x0, x1);
-        pairs.x1.resize(n, 2);
-        for (int i = 0; i < n; ++i) pairs.x1.row(i) = x1.row(perm[i]);
-    } else {
-        pairs.x1 = std::move(x1);
-    }
+    // The pairing the trainer's coupling makes: x0[i] goes to x1[partner[i]] (exact OT: the
+    // assignment; entropic: a draw from row i of the plan).
+    const std::vector<int> partner = partner_rows(spec.coupling, spec.coupling_options, pairs.x0, x1, rng);
+    pairs.x1.resize(n, 2);
+    for (int i = 0; i < n; ++i) pairs.x1.row(i) = x1.row(partner[static_cast<std::size_t>(i)]);
     return pairs;
 }
 

@@ -12,6 +12,11 @@ TrainSetup resolve_train_options(const TrainOptions& o) {
     pp.poly_n = o.poly_n;
     s.config.path = make_path(o.path, pp);
     s.config.coupling = make_coupling(o.coupling);
+    if (s.config.coupling == CouplingKind::Paired)
+        throw InputError("the paired coupling is set by reflow (--reflow-from), not chosen");
+    s.config.coupling_options.ot_batch = o.ot_batch;
+    s.config.coupling_options.ot_reg = o.ot_reg;
+    s.config.coupling_options.sb_sigma = o.sb_sigma;
     s.config.mlp.width = o.width;
     s.config.mlp.depth = o.depth;
     s.config.mlp.activation = make_activation(o.activation);

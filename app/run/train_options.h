@@ -12,6 +12,9 @@ struct TrainOptions {
     std::string source = "normal";
     std::string path = "condot";
     std::string coupling = "independent";
+    int ot_batch = 0;        // 0: the whole batch
+    float ot_reg = 0.05f;    // sinkhorn's epsilon
+    float sb_sigma = 0.5f;   // sb's bridge noise
     std::string activation = "silu";
     std::string time_encoding = "raw";
     std::string optimizer = "adam";

@@ -87,9 +87,11 @@ void throw_if_diverged(Engine& engine, const TrainSetup& setup, bool wait) {
         h, setup.config, diagnose_divergence(setup.config, setup.source, setup.target)));
 }
 
-TrainResult train_with_progress(Engine& engine, const TrainSetup& setup, int steps, bool quiet) {
+TrainResult train_with_progress(Engine& engine, const TrainSetup& setup, int steps, bool quiet,
+                                const std::vector<float>* initial_params) {
     using clock = std::chrono::steady_clock;
     engine.reset(setup.config, setup.source, setup.target);
+    if (initial_params) engine.set_params(*initial_params);
     TrainResult r;
     const bool tty = isatty(STDERR_FILENO);
     bool open_line = false;  // a carriage-return progress line waits for its newline
@@ -144,6 +146,7 @@ TrainResult train_with_progress(Engine& engine, const TrainSetup& setup, int ste
     m.mlp = setup.config.mlp;
     m.path = setup.config.path;
     m.coupling = setup.config.coupling;
+    m.coupling_options = setup.config.coupling_options;
     m.source = setup.source;
     m.target = setup.target;
     m.steps_trained = engine.step_count();

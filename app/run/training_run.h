@@ -21,7 +21,11 @@ struct TrainResult {
 // Resets the engine to the setup and trains `steps` steps, printing "step, loss, steps/s, ETA"
 // to stderr about twice a second (a carriage-return line on a terminal, plain lines otherwise).
 // A divergence (the engine's guard) stops it at once: InputError with divergence_message().
-TrainResult train_with_progress(Engine& engine, const TrainSetup& setup, int steps, bool quiet = false);
+// With initial_params the run starts from those weights instead of fresh ones from the seed (a
+// warm start: reflow trains generation k + 1 from generation k's weights).
+TrainResult train_with_progress(Engine& engine, const TrainSetup& setup, int steps,
+                                bool quiet = false,
+                                const std::vector<float>* initial_params = nullptr);
 
 // What most likely made a run diverge, judged from its settings: an AdamW weight decay with
 // lr * wd >= 1 (each step multiplies the weights by 1 - lr * wd <= 0), data far larger than a few

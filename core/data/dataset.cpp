@@ -61,6 +61,10 @@ constexpr float k_pinwheel_radial_std = 0.3f;
 constexpr float k_pinwheel_tangential_std = 0.1f;
 constexpr float k_pinwheel_rate = 0.25f;
 constexpr float k_pinwheel_scale = 2.0f;
+// S curve: (sin t, sign(t) (cos t - 1)) for t uniform in [-3 pi / 2, 3 pi / 2], as sklearn's
+// make_s_curve in its x-z plane, scaled to span about [-1.2, 1.2] x [-2.4, 2.4].
+constexpr float k_scurve_scale = 1.2f;
+constexpr float k_scurve_noise = 0.08f;
 
 struct Sample {
     float x, y;
@@ -138,6 +142,14 @@ Sample sample_analytic(DatasetKind kind, Rng& rng) {
             float c = std::cos(a), s = std::sin(a);
             return {k_pinwheel_scale * (c * r - s * tng), k_pinwheel_scale * (s * r + c * tng)};
         }
+        case DatasetKind::SCurve: {
+            float t = 3.0f * k_pi * (rng.uniform() - 0.5f);
+            float z = (t < 0.0f ? -1.0f : 1.0f) * (std::cos(t) - 1.0f);
+            float nx = rng.normal();
+            float ny = rng.normal();
+            return {k_scurve_scale * std::sin(t) + k_scurve_noise * nx,
+                    k_scurve_scale * z + k_scurve_noise * ny};
+        }
         case DatasetKind::PointSet:
             break;
     }
@@ -149,6 +161,7 @@ const std::vector<DatasetKind>& analytic_kinds() {
         DatasetKind::Normal,  DatasetKind::Uniform,      DatasetKind::EightGaussians,
         DatasetKind::Moons,   DatasetKind::Checkerboard, DatasetKind::Spirals,
         DatasetKind::Circles, DatasetKind::SwissRoll,    DatasetKind::Pinwheel,
+        DatasetKind::SCurve,
     };
     return kinds;
 }
@@ -322,6 +335,8 @@ std::string dataset_name(DatasetKind kind) {
             return "swissroll";
         case DatasetKind::Pinwheel:
             return "pinwheel";
+        case DatasetKind::SCurve:
+            return "scurve";
         case DatasetKind::PointSet:
             return "points";
     }
@@ -362,6 +377,9 @@ std::string dataset_description(DatasetKind kind) {
         case DatasetKind::Pinwheel:
             return "5-armed pinwheel of radius about 2 (radial std 0.6, tangential std 0.2, twist "
                    "0.25)";
+        case DatasetKind::SCurve:
+            return "S curve (sin t, sign(t)(cos t - 1)) x 1.2 for t in [-1.5 pi, 1.5 pi] (sklearn's "
+                   "make_s_curve, x-z plane), noise std 0.08";
         case DatasetKind::PointSet:
             return "A user point set (CSV file, drawing, image or text), sampled uniformly with "
                    "replacement";

@@ -22,6 +22,7 @@ enum class DatasetKind {
     Circles,         // two concentric circles
     SwissRoll,       // 2D swiss roll
     Pinwheel,        // 5-armed pinwheel
+    SCurve,          // the S curve of Tong et al.'s 2D benchmark (sklearn's make_s_curve, x-z plane)
     PointSet,        // any list of 2D points (CSV, drawn, image, text): sampled uniformly
 };
 

@@ -36,7 +36,7 @@ public:
         m_config = config;
         m_mlp = Mlp(config.mlp, config.seed);
         m_optimizer = AdamOptimizer(config.optimizer, m_mlp.params().size());
-        m_coupler = Coupler(config.coupling);
+        m_coupler = Coupler(config.coupling, config.coupling_options);
         m_rng.reseed(config.seed, 1);
         m_step = 0;
         m_losses.clear();
@@ -56,6 +56,7 @@ public:
     }
 
     void set_datasets(const Dataset& source, const Dataset& target) override {
+        check_paired(m_config, source, target);
         m_source = source;
         m_target = target;
         m_marginal_points = marginal_reference_points(target);
@@ -72,12 +73,22 @@ public:
         m_config.batch = batch;
     }
 
+    void set_coupling(CouplingKind kind, const CouplingOptions& options) override {
+        TrainConfig next = m_config;
+        next.coupling = kind;
+        next.coupling_options = options;
+        next.coupling_options.validate();
+        check_paired(next, m_source, m_target);
+        m_coupler = Coupler(kind, options);
+        m_config = next;
+    }
+
     const TrainConfig& config() const override { return m_config; }
 
     void train(int steps) override {
         if (m_health.diverged || steps < 1) return;
         take_snapshot(false);
-        if (m_config.coupling == CouplingKind::MinibatchOT && steps > 1 && thread_count() > 1) {
+        if (coupling_solves_plan(m_config.coupling) && steps > 1 && thread_count() > 1) {
             train_pipelined(steps);
             return;
         }
@@ -163,10 +174,27 @@ private:
         batch.x0.resize(b, 2);
         batch.x1.resize(b, 2);
         batch.t.resize(b);
-        m_source.sample_into(batch.x0, m_rng);
-        m_target.sample_into(batch.x1, m_rng);
+        if (m_config.coupling == CouplingKind::Paired) {
+            // One index for both sides: the pair stays a pair.
+            const Points& src = m_source.points();
+            const Points& tgt = m_target.points();
+            for (int i = 0; i < b; ++i) {
+                const auto j = static_cast<Eigen::Index>(m_rng.below(static_cast<uint32_t>(src.rows())));
+                batch.x0.row(i) = src.row(j);
+                batch.x1.row(i) = tgt.row(j);
+            }
+        } else {
+            m_source.sample_into(batch.x0, m_rng);
+            m_target.sample_into(batch.x1, m_rng);
+        }
         for (int i = 0; i < b; ++i) batch.t[i] = m_rng.uniform();
-        m_coupler.couple(batch.x0, batch.x1);
+        m_coupler.couple(batch.x0, batch.x1, m_rng);
+        if (m_config.coupling == CouplingKind::SchrodingerBridge) {
+            batch.noise.resize(b, 2);
+            for (int i = 0; i < b; ++i) batch.noise(i, 0) = m_rng.normal(), batch.noise(i, 1) = m_rng.normal();
+        } else {
+            batch.noise.resize(0, 2);
+        }
     }
 
     // The exact OT solve (about 0.36 ms at batch 256) is sequential and would double the step
@@ -214,6 +242,8 @@ private:
     // Forward pass and CFM loss of a batch; leaves activations in m_ctx and dL/dv in m_dL_dv.
     float forward_loss(const Batch& batch) {
         m_config.path.sample_xt_and_target(batch.x0, batch.x1, batch.t, m_xt, m_ut);
+        if (m_config.coupling == CouplingKind::SchrodingerBridge && batch.noise.rows() == batch.t.size())
+            add_bridge_noise(m_config.coupling_options.sb_sigma, batch.t, batch.noise, m_xt, m_ut);
         m_mlp.forward(m_xt, batch.t, m_v, &m_ctx);
         return cfm_loss(m_v, m_ut, &m_dL_dv);
     }

@@ -21,8 +21,17 @@ void TrainConfig::validate() const {
     mlp.validate();
     validate_batch_size(batch);
     validate_learning_rate(optimizer.lr);
+    coupling_options.validate();
     if (!(optimizer.weight_decay >= 0.0f) || !std::isfinite(optimizer.weight_decay))
         throw InputError("weight decay must be a finite number >= 0");
+}
+
+void check_paired(const TrainConfig& config, const Dataset& source, const Dataset& target) {
+    if (config.coupling != CouplingKind::Paired) return;
+    if (source.kind() != DatasetKind::PointSet || target.kind() != DatasetKind::PointSet ||
+        source.points().rows() != target.points().rows() || source.points().rows() == 0)
+        throw InputError("the paired coupling needs a source and a target point set of equal size "
+                         "(row i of each is a pair)");
 }
 
 std::string engine_kind_name(EngineKind kind) { return kind == EngineKind::Cpu ? "cpu" : "gl"; }

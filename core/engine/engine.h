@@ -20,6 +20,7 @@ namespace fmp {
 struct TrainConfig {
     ProbabilityPath path;                                // = CondOT
     CouplingKind coupling = CouplingKind::Independent;
+    CouplingOptions coupling_options;                    // OT sub-batch, epsilon, SB sigma
     MlpConfig mlp;                                       // = 3 x 128 SiLU, raw t
     OptimizerConfig optimizer;                           // = Adam, lr 1e-3
     int batch = 256;                                     // 1..65536
@@ -30,12 +31,18 @@ struct TrainConfig {
 // The live-tunable settings' checks, shared by TrainConfig::validate and the engines' setters.
 void validate_batch_size(int batch);         // throws InputError unless 1..65536
 void validate_learning_rate(float lr);       // throws InputError unless a number in (0, 1]
+// The Paired coupling needs two point sets of equal size (row i of each is a pair); throws
+// InputError otherwise. Nothing to check for the other couplings.
+void check_paired(const TrainConfig& config, const Dataset& source, const Dataset& target);
 
 // One explicit training batch: source samples, target samples (already coupled) and times.
+// With the Schroedinger-bridge coupling, `noise` holds the bridge's standard normals (one row per
+// batch row; see add_bridge_noise); empty, or any other coupling: no bridge noise.
 struct Batch {
     Points x0;
     Points x1;
     VectorF t;
+    Points noise;
 };
 
 struct LossRecord {
@@ -98,6 +105,10 @@ public:
     virtual void set_datasets(const Dataset& source, const Dataset& target) = 0;
     virtual void set_learning_rate(float lr) = 0;
     virtual void set_batch_size(int batch) = 0;
+    // Changes how batches are paired from the next step on, keeping the weights and the
+    // optimizer state (the coupling's sliders act live). Throws InputError for bad options, or
+    // Paired without pair sets.
+    virtual void set_coupling(CouplingKind kind, const CouplingOptions& options) = 0;
     virtual const TrainConfig& config() const = 0;
     // Runs `steps` training steps: sample a batch, couple it, CFM loss and gradients, update.
     virtual void train(int steps) = 0;

@@ -1,7 +1,9 @@
 // Minibatch couplings: the exact Jonker-Volgenant assignment solver and the batch re-ordering.
 #include "core/flow/coupling.h"
 
+#include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -413,19 +415,186 @@ std::vector<int> optimal_assignment(const Points& a, const Points& b) {
     return solver.solve(a, b);
 }
 
-void Coupler::couple(Points& x0, const Points& x1) {
+void CouplingOptions::validate() const {
+    if (ot_batch != 0 && (ot_batch < 2 || ot_batch > 65536))
+        throw InputError("the OT batch must be 0 (the whole batch) or 2..65536 (got " +
+                         std::to_string(ot_batch) + ")");
+    if (!(ot_reg >= 1e-4f && ot_reg <= 100.0f))
+        throw InputError("the entropic regularization (--ot-reg) must be in [1e-4, 100]");
+    if (!(sb_sigma >= 1e-3f && sb_sigma <= 10.0f))
+        throw InputError("the Schroedinger-bridge sigma (--sb-sigma) must be in [0.001, 10]");
+}
+
+bool coupling_solves_plan(CouplingKind kind) {
+    return kind == CouplingKind::MinibatchOT || kind == CouplingKind::Sinkhorn ||
+           kind == CouplingKind::SchrodingerBridge;
+}
+
+float bridge_scale(float sigma, float t) { return sigma * std::sqrt(std::max(t * (1.0f - t), 0.0f)); }
+
+float bridge_scale_rate(float sigma, float t) {
+    const float tc = std::clamp(t, 1e-4f, 1.0f - 1e-4f);
+    return sigma * (1.0f - 2.0f * tc) / (2.0f * std::sqrt(tc * (1.0f - tc)));
+}
+
+void add_bridge_noise(float sigma, const VectorF& t, const Points& eps, Points& xt, Points& ut) {
+    if (eps.rows() != t.size() || xt.rows() != t.size() || ut.rows() != t.size())
+        throw InputError("bridge noise needs one row per batch row");
+    for (Eigen::Index i = 0; i < t.size(); ++i) {
+        xt.row(i) += bridge_scale(sigma, t[i]) * eps.row(i);
+        ut.row(i) += bridge_scale_rate(sigma, t[i]) * eps.row(i);
+    }
+}
+
+Coupler::Coupler(CouplingKind kind, CouplingOptions options) : m_kind(kind), m_options(options) {
+    options.validate();
+}
+
+float Coupler::epsilon_of(CouplingKind kind, const CouplingOptions& options) {
+    if (kind == CouplingKind::Sinkhorn) return options.ot_reg;
+    if (kind == CouplingKind::SchrodingerBridge) return 2.0f * options.sb_sigma * options.sb_sigma;
+    return 0.0f;
+}
+
+void Coupler::couple(Points& x0, Points& x1, Rng& rng) {
     if (x0.rows() != x1.rows())
         throw InputError("coupling needs batches of equal size, got " + std::to_string(x0.rows()) +
                          " and " + std::to_string(x1.rows()));
-    if (m_kind == CouplingKind::Independent) return;
-    const std::vector<int>& perm = m_solver.solve(x0, x1);
-    m_scratch.resize(x0.rows(), 2);
-    for (Eigen::Index i = 0; i < x0.rows(); ++i) m_scratch.row(perm[static_cast<std::size_t>(i)]) = x0.row(i);
-    x0 = m_scratch;  // same size: copies without allocating
+    if (!coupling_solves_plan(m_kind)) return;
+    const Eigen::Index b = x0.rows();
+    const Eigen::Index chunk = m_options.ot_batch > 0 ? m_options.ot_batch : b;
+    for (Eigen::Index begin = 0; begin < b; begin += chunk)
+        couple_rows(x0, x1, begin, std::min(chunk, b - begin), &rng);
+}
+
+void Coupler::couple(Points& x0, const Points& x1) {
+    if (m_kind == CouplingKind::Sinkhorn || m_kind == CouplingKind::SchrodingerBridge)
+        throw std::logic_error("entropic couplings resample both sides: use couple(x0, x1, rng)");
+    Points x1_copy = x1;  // only permuted couplings get here: x1 stays as it is
+    Rng unused;
+    couple(x0, x1_copy, unused);
+}
+
+void Coupler::couple_rows(Points& x0, Points& x1, Eigen::Index begin, Eigen::Index n, Rng* rng) {
+    if (n < 2) return;
+    const bool whole = begin == 0 && n == x0.rows();
+    if (m_kind == CouplingKind::MinibatchOT) {
+        m_a = x0.middleRows(begin, n);
+        const std::vector<int>& perm =
+            whole ? m_solver.solve(x0, x1) : m_solver.solve(m_a, Points(x1.middleRows(begin, n)));
+        m_scratch.resize(n, 2);
+        for (Eigen::Index i = 0; i < n; ++i) m_scratch.row(perm[static_cast<std::size_t>(i)]) = m_a.row(i);
+        x0.middleRows(begin, n) = m_scratch;
+        return;
+    }
+    // Entropic: n pairs (i, j) drawn from the plan of this sub-batch.
+    m_a = x0.middleRows(begin, n);
+    m_b = x1.middleRows(begin, n);
+    SinkhornSettings settings;
+    settings.epsilon = epsilon_of(m_kind, m_options);
+    m_sinkhorn.solve(m_a, m_b, settings);
+    m_sinkhorn.sample_pairs(static_cast<int>(n), *rng, m_rows, m_cols);
+    for (Eigen::Index k = 0; k < n; ++k) {
+        x0.row(begin + k) = m_a.row(m_rows[static_cast<std::size_t>(k)]);
+        x1.row(begin + k) = m_b.row(m_cols[static_cast<std::size_t>(k)]);
+    }
+}
+
+std::vector<int> partner_rows(CouplingKind kind, const CouplingOptions& options, const Points& a,
+                              const Points& b, Rng& rng) {
+    if (a.rows() != b.rows()) throw InputError("partner_rows needs two sets of equal size");
+    const int n = static_cast<int>(a.rows());
+    std::vector<int> partner(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) partner[static_cast<std::size_t>(i)] = i;
+    if (n < 2) return partner;
+    if (kind == CouplingKind::MinibatchOT) return optimal_assignment(a, b);
+    if (kind != CouplingKind::Sinkhorn && kind != CouplingKind::SchrodingerBridge) return partner;
+    SinkhornSolver solver;
+    SinkhornSettings settings;
+    settings.epsilon = Coupler::epsilon_of(kind, options);
+    solver.solve(a, b, settings);
+    const std::vector<float>& plan = solver.plan();
+    for (int i = 0; i < n; ++i) {
+        const float* row = plan.data() + static_cast<std::size_t>(i) * static_cast<std::size_t>(n);
+        double total = 0.0;
+        for (int j = 0; j < n; ++j) total += row[j];
+        double u = rng.uniform() * total, acc = 0.0;
+        int pick = n - 1;
+        for (int j = 0; j < n; ++j) {
+            acc += row[j];
+            if (u < acc) {
+                pick = j;
+                break;
+            }
+        }
+        partner[static_cast<std::size_t>(i)] = pick;
+    }
+    return partner;
+}
+
+std::vector<float> coupling_plan(CouplingKind kind, const CouplingOptions& options, const Points& a,
+                                 const Points& b) {
+    if (a.rows() != b.rows() || a.rows() < 1) throw InputError("coupling_plan needs two non-empty sets of equal size");
+    const auto n = static_cast<std::size_t>(a.rows());
+    std::vector<float> plan(n * n, 0.0f);
+    const float inv = 1.0f / static_cast<float>(n);
+    switch (kind) {
+        case CouplingKind::Independent:
+            std::fill(plan.begin(), plan.end(), inv * inv);
+            break;
+        case CouplingKind::Paired:
+            for (std::size_t i = 0; i < n; ++i) plan[i * n + i] = inv;
+            break;
+        case CouplingKind::MinibatchOT: {
+            const std::vector<int> perm = optimal_assignment(a, b);
+            for (std::size_t i = 0; i < n; ++i) plan[i * n + static_cast<std::size_t>(perm[i])] = inv;
+            break;
+        }
+        case CouplingKind::Sinkhorn:
+        case CouplingKind::SchrodingerBridge: {
+            SinkhornSolver solver;
+            SinkhornSettings settings;
+            settings.epsilon = Coupler::epsilon_of(kind, options);
+            solver.solve(a, b, settings);
+            plan = solver.plan();
+            break;
+        }
+    }
+    return plan;
+}
+
+namespace {
+
+double orient(const Eigen::Vector2d& p, const Eigen::Vector2d& q, const Eigen::Vector2d& r) {
+    return (q.x() - p.x()) * (r.y() - p.y()) - (q.y() - p.y()) * (r.x() - p.x());
+}
+
+}  // namespace
+
+int64_t count_crossings(const Points& a, const Points& b, const std::vector<int>& partner) {
+    const auto n = static_cast<std::size_t>(a.rows());
+    if (partner.size() != n) throw InputError("count_crossings needs one partner per row");
+    std::vector<Eigen::Vector2d> p(n), q(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const int j = partner[i];
+        if (j < 0 || j >= b.rows()) throw InputError("count_crossings: a partner out of range");
+        p[i] = a.row(static_cast<Eigen::Index>(i)).cast<double>().transpose();
+        q[i] = b.row(j).cast<double>().transpose();
+    }
+    int64_t crossings = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t k = i + 1; k < n; ++k) {
+            // Proper intersection: each segment's ends strictly on opposite sides of the other.
+            const double d1 = orient(p[i], q[i], p[k]), d2 = orient(p[i], q[i], q[k]);
+            const double d3 = orient(p[k], q[k], p[i]), d4 = orient(p[k], q[k], q[i]);
+            if (((d1 > 0 && d2 < 0) || (d1 < 0 && d2 > 0)) && ((d3 > 0 && d4 < 0) || (d3 < 0 && d4 > 0)))
+                ++crossings;
+        }
+    return crossings;
 }
 
 const std::vector<std::string>& coupling_names() {
-    static const std::vector<std::string> names = {"independent", "ot"};
+    static const std::vector<std::string> names = {"independent", "ot", "sinkhorn", "sb"};
     return names;
 }
 
@@ -433,6 +602,9 @@ std::string coupling_name(CouplingKind kind) {
     switch (kind) {
         case CouplingKind::Independent: return "independent";
         case CouplingKind::MinibatchOT: return "ot";
+        case CouplingKind::Sinkhorn: return "sinkhorn";
+        case CouplingKind::SchrodingerBridge: return "sb";
+        case CouplingKind::Paired: return "paired";
     }
     return "independent";
 }
@@ -440,6 +612,9 @@ std::string coupling_name(CouplingKind kind) {
 std::optional<CouplingKind> coupling_kind_from_name(const std::string& name) {
     if (name == "independent") return CouplingKind::Independent;
     if (name == "ot" || name == "minibatch-ot") return CouplingKind::MinibatchOT;
+    if (name == "sinkhorn" || name == "entropic-ot") return CouplingKind::Sinkhorn;
+    if (name == "sb" || name == "schrodinger-bridge") return CouplingKind::SchrodingerBridge;
+    if (name == "paired") return CouplingKind::Paired;
     return std::nullopt;
 }
 

@@ -1,4 +1,4 @@
-// Distances between point sets (exact W2, sliced W2, MMD) and the kinetic energy of trajectories.
+// Point-set distances (exact W2, sliced W2, MMD); trajectories' energy and straightness.
 #include "core/metrics/metrics.h"
 
 #include <algorithm>
@@ -211,6 +211,35 @@ double path_energy(const std::vector<Points>& trajectory, float t_a, float t_b) 
         for (Eigen::Index i = 0; i < n; ++i) total += sq_dist(trajectory[k + 1], i, trajectory[k], i);
     // Dividing each squared step by dt = (t_b - t_a) / steps.
     return total * steps / (double(t_b) - double(t_a)) / double(n);
+}
+
+double straightness(const std::vector<Points>& trajectory) {
+    if (trajectory.size() < 2)
+        throw InputError("straightness needs at least 2 frames of a trajectory, got " +
+                         std::to_string(trajectory.size()));
+    const Eigen::Index n = trajectory.front().rows();
+    if (n == 0) throw InputError("straightness: the trajectory has no particles");
+    for (const Points& p : trajectory)
+        if (p.rows() != n)
+            throw InputError("straightness: every frame needs the same number of particles (" +
+                             std::to_string(n) + "), got " + std::to_string(p.rows()));
+    // Term by term rather than as path energy minus |X_1 - X_0|^2: the difference of two nearly
+    // equal sums would lose the small S of a nearly straight flow to rounding.
+    const std::size_t steps = trajectory.size() - 1;
+    const double K = double(steps);
+    const Points& first = trajectory.front();
+    const Points& last = trajectory.back();
+    double total = 0.0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+        const double dx = double(last(i, 0)) - double(first(i, 0));
+        const double dy = double(last(i, 1)) - double(first(i, 1));
+        for (std::size_t k = 0; k < steps; ++k) {
+            const double vx = K * (double(trajectory[k + 1](i, 0)) - double(trajectory[k](i, 0)));
+            const double vy = K * (double(trajectory[k + 1](i, 1)) - double(trajectory[k](i, 1)));
+            total += (dx - vx) * (dx - vx) + (dy - vy) * (dy - vy);
+        }
+    }
+    return total / K / double(n);
 }
 
 double normalized_path_energy(double path_energy, double w2_squared) {

@@ -1,4 +1,4 @@
-// Distances between point sets: exact W2, sliced W2, MMD, and the path energy of trajectories.
+// Distances between point sets: exact W2, sliced W2, MMD; path energy and straightness of paths.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -39,5 +39,15 @@ double path_energy(const std::vector<Points>& frames, float t_a, float t_b);
 // least energy any flow from p0 to p1 can have). w2_squared is W2^2, the square of what
 // wasserstein2() returns. NaN when w2_squared is not positive (p0 = p1: not defined).
 double normalized_path_energy(double path_energy, double w2_squared);
+
+// The straightness of a flow (Liu et al., rectified flow): S = int_0^1 E|(X_1 - X_0) - dX_t/dt|^2
+// dt, 0 exactly when every particle moves straight at constant speed. trajectory[k] is the set at
+// t_k = k / K (K = frames - 1), and the velocity on step k is the chord's, K (X_{k+1} - X_k) (the
+// piecewise-linear path through the solver's points), so
+//   S = (1/K) sum_k mean_i |(X_K - X_0)_i - K (X_{k+1} - X_k)_i|^2,
+// which equals the path energy of those frames minus E|X_1 - X_0|^2: a path that bends pays for
+// the bend in extra energy. Throws InputError on fewer than 2 frames, sets of different sizes, or
+// no particles.
+double straightness(const std::vector<Points>& trajectory);
 
 }  // namespace fmp

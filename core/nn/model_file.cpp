@@ -133,6 +133,10 @@ std::string model_to_json(const ModelFile& m) {
                  {"beta_min", pp.beta_min},          {"beta_max", pp.beta_max},
                  {"poly_n", pp.poly_n},              {"ve_sigma_max", pp.ve_sigma_max}};
     j["coupling"] = coupling_name(m.coupling);
+    j["coupling_options"] = {{"ot_batch", m.coupling_options.ot_batch},
+                             {"ot_reg", m.coupling_options.ot_reg},
+                             {"sb_sigma", m.coupling_options.sb_sigma}};
+    j["reflow"] = m.reflow;
     j["steps_trained"] = m.steps_trained;
     j["loss"] = std::isfinite(m.loss) ? m.loss : 0.0f;
     j["source"] = dataset_to_json(m.source);
@@ -167,6 +171,16 @@ ModelFile model_from_json(const std::string& text_in, const std::string& where) 
     pp.ve_sigma_max = single(path, "ve_sigma_max", where);
     m.path = make_path(text(path, "name", where), pp);
     m.coupling = make_coupling(text(j, "coupling", where));
+    if (j.contains("coupling_options")) {
+        const json& co = j["coupling_options"];
+        m.coupling_options.ot_batch = static_cast<int>(integer_in(field(co, "ot_batch", where), 0, 65536,
+                                                                  "field 'ot_batch'", where));
+        m.coupling_options.ot_reg = single(co, "ot_reg", where);
+        m.coupling_options.sb_sigma = single(co, "sb_sigma", where);
+        m.coupling_options.validate();
+    }
+    if (j.contains("reflow"))
+        m.reflow = static_cast<int>(integer_in(j["reflow"], 0, 1000, "field 'reflow'", where));
     m.steps_trained = integer_in(field(j, "steps_trained", where), 0,
                                  std::numeric_limits<int64_t>::max(), "field 'steps_trained'", where);
     m.loss = single(j, "loss", where);

@@ -1,6 +1,9 @@
 // Tests for the exact assignment solver (brute force, LEMON network simplex) and the couplings.
 #include <doctest/doctest.h>
 
+#include <set>
+#include <stdexcept>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -229,18 +232,203 @@ TEST_CASE("Coupler permutes x0 so that row i pairs optimally with x1 row i") {
 }
 
 TEST_CASE("coupling names") {
-    CHECK(coupling_names() == std::vector<std::string>{"independent", "ot"});
+    CHECK(coupling_names() == std::vector<std::string>{"independent", "ot", "sinkhorn", "sb"});
     for (const std::string& name : coupling_names()) CHECK(coupling_name(make_coupling(name)) == name);
     CHECK(make_coupling("minibatch-ot") == CouplingKind::MinibatchOT);
-    CHECK_FALSE(coupling_kind_from_name("sinkhorn").has_value());
+    CHECK(make_coupling("paired") == CouplingKind::Paired);
+    CHECK(coupling_name(CouplingKind::Paired) == "paired");
+    CHECK_FALSE(coupling_kind_from_name("emd").has_value());
     try {
-        make_coupling("sinkhorn");
+        make_coupling("emd");
         FAIL("expected InputError");
     } catch (const InputError& e) {
         const std::string msg = e.what();
-        CHECK(msg.find("sinkhorn") != std::string::npos);
-        CHECK(msg.find("independent, ot") != std::string::npos);
+        CHECK(msg.find("emd") != std::string::npos);
+        CHECK(msg.find("independent, ot, sinkhorn, sb") != std::string::npos);
     }
+}
+
+TEST_CASE("coupling options are checked") {
+    CouplingOptions o;
+    CHECK_NOTHROW(o.validate());
+    for (int bad : {1, -3, 70000}) {
+        CouplingOptions c;
+        c.ot_batch = bad;
+        CHECK_THROWS_AS(c.validate(), InputError);
+    }
+    for (float bad : {0.0f, -1.0f, 1e-5f, 1e3f, NAN}) {
+        CouplingOptions c;
+        c.ot_reg = bad;
+        CHECK_THROWS_AS(c.validate(), InputError);
+        CouplingOptions d;
+        d.sb_sigma = bad;
+        CHECK_THROWS_AS(d.validate(), InputError);
+    }
+    CHECK_THROWS_AS(Coupler(CouplingKind::Sinkhorn, CouplingOptions{0, -1.0f, 0.5f}), InputError);
+    CHECK(Coupler::epsilon_of(CouplingKind::SchrodingerBridge, CouplingOptions{0, 0.05f, 0.3f}) ==
+          doctest::Approx(0.18f));
+    CHECK(Coupler::epsilon_of(CouplingKind::Sinkhorn, CouplingOptions{0, 0.2f, 0.3f}) == 0.2f);
+    CHECK(Coupler::epsilon_of(CouplingKind::MinibatchOT, CouplingOptions{}) == 0.0f);
+}
+
+TEST_CASE("the Brownian bridge noise: s(t) = sigma sqrt(t(1-t)) and its derivative") {
+    const float sigma = 0.7f;
+    for (float t : {0.05f, 0.2f, 0.5f, 0.8f, 0.97f}) {
+        CAPTURE(t);
+        CHECK(bridge_scale(sigma, t) == doctest::Approx(sigma * std::sqrt(t * (1 - t))));
+        // s'(t) against a central difference in double.
+        const double h = 1e-4;
+        const double fd = (sigma * std::sqrt((t + h) * (1 - t - h)) - sigma * std::sqrt((t - h) * (1 - t + h))) / (2 * h);
+        CHECK(bridge_scale_rate(sigma, t) == doctest::Approx(fd).epsilon(1e-3));
+    }
+    // The ends: s = 0, s' clamped (finite, 50 sigma at most).
+    CHECK(bridge_scale(sigma, 0.0f) == 0.0f);
+    CHECK(bridge_scale(sigma, 1.0f) == 0.0f);
+    CHECK(std::isfinite(bridge_scale_rate(sigma, 0.0f)));
+    CHECK(bridge_scale_rate(sigma, 0.0f) <= 50.0f * sigma);
+    CHECK(bridge_scale_rate(sigma, 1.0f) >= -50.0f * sigma);
+    // x_t and u_t move by s(t) eps and s'(t) eps, row by row.
+    VectorF t(3);
+    t << 0.1f, 0.5f, 0.9f;
+    Points eps(3, 2), xt = Points::Zero(3, 2), ut = Points::Ones(3, 2);
+    eps << 1, 0, 0, 2, -1, 1;
+    add_bridge_noise(sigma, t, eps, xt, ut);
+    for (int i = 0; i < 3; ++i) {
+        CHECK(xt(i, 0) == doctest::Approx(bridge_scale(sigma, t[i]) * eps(i, 0)));
+        CHECK(ut(i, 1) == doctest::Approx(1.0f + bridge_scale_rate(sigma, t[i]) * eps(i, 1)));
+    }
+    // At t = 1/2 the noise is largest and its rate zero: the velocity is unchanged.
+    CHECK(ut(1, 0) == doctest::Approx(1.0f));
+    Points short_eps(2, 2);
+    CHECK_THROWS_AS(add_bridge_noise(sigma, t, short_eps, xt, ut), InputError);
+}
+
+TEST_CASE("entropic couplings draw pairs from the plan; OT sub-batches pair within each") {
+    Rng rng(21);
+    const Points x0 = normal_points(128, rng);
+    const Points x1 = moons_points(128, rng);
+    // Rows of the result are rows of the inputs (pairs drawn from the plan, with repeats).
+    auto row_set = [](const Points& p) {
+        std::set<std::pair<float, float>> r;
+        for (int i = 0; i < p.rows(); ++i) r.emplace(p(i, 0), p(i, 1));
+        return r;
+    };
+    auto mean_cost = [](const Points& a, const Points& b) { return double((a - b).rowwise().squaredNorm().mean()); };
+    const double independent_cost = mean_cost(x0, x1);
+    CouplingOptions small;
+    small.ot_reg = 0.01f;
+    Coupler sinkhorn(CouplingKind::Sinkhorn, small);
+    Points a = x0, b = x1;
+    Rng draw(3);
+    sinkhorn.couple(a, b, draw);
+    const auto s0 = row_set(x0), s1 = row_set(x1);
+    for (int i = 0; i < a.rows(); ++i) {
+        CHECK(s0.count({a(i, 0), a(i, 1)}) == 1);
+        CHECK(s1.count({b(i, 0), b(i, 1)}) == 1);
+    }
+    // A small epsilon pairs nearly as cheaply as the exact assignment, far below independent.
+    Points ot0 = x0;
+    Coupler(CouplingKind::MinibatchOT).couple(ot0, x1);
+    const double exact = mean_cost(ot0, x1), entropic = mean_cost(a, b);
+    MESSAGE("mean |x0 - x1|^2: independent " << independent_cost << ", sinkhorn(0.01) " << entropic
+                                            << ", exact OT " << exact);
+    CHECK(entropic < 0.5 * independent_cost);
+    CHECK(entropic < 1.5 * exact + 0.05);
+    // A huge epsilon is the independent coupling again (in expectation).
+    CouplingOptions big;
+    big.ot_reg = 100.0f;
+    Coupler blurred(CouplingKind::Sinkhorn, big);
+    double blurred_cost = 0.0;
+    for (int r = 0; r < 8; ++r) {
+        Points c = x0, d = x1;
+        blurred.couple(c, d, draw);
+        blurred_cost += mean_cost(c, d) / 8;
+    }
+    CHECK(blurred_cost == doctest::Approx(independent_cost).epsilon(0.15));
+    // The SB coupling with sigma s uses epsilon 2 s^2: same draws as sinkhorn at that epsilon.
+    CouplingOptions sb;
+    sb.sb_sigma = 0.25f;
+    CouplingOptions same;
+    same.ot_reg = 2 * 0.25f * 0.25f;
+    Points e = x0, f = x1, g = x0, h = x1;
+    Rng r1(9), r2(9);
+    Coupler(CouplingKind::SchrodingerBridge, sb).couple(e, f, r1);
+    Coupler(CouplingKind::Sinkhorn, same).couple(g, h, r2);
+    CHECK(e == g);
+    CHECK(f == h);
+    // Entropic couplings need the two-sided call.
+    Coupler entropic_coupler(CouplingKind::Sinkhorn);
+    Points p = x0;
+    CHECK_THROWS_AS(entropic_coupler.couple(p, x1), std::logic_error);
+
+    // Exact OT on sub-batches of 32: each block of 32 rows is a permutation of its own rows,
+    // optimal within the block, and the whole costs more than one global assignment.
+    CouplingOptions blocks;
+    blocks.ot_batch = 32;
+    Points sub = x0;
+    Points x1_copy = x1;
+    Rng unused;
+    Coupler(CouplingKind::MinibatchOT, blocks).couple(sub, x1_copy, unused);
+    CHECK(x1_copy == x1);
+    for (int blk = 0; blk < 4; ++blk) {
+        const Points orig = x0.middleRows(blk * 32, 32), got = sub.middleRows(blk * 32, 32);
+        CHECK(row_set(orig) == row_set(got));
+        Points best = orig;
+        Coupler(CouplingKind::MinibatchOT).couple(best, Points(x1.middleRows(blk * 32, 32)));
+        CHECK(mean_cost(got, x1.middleRows(blk * 32, 32)) == doctest::Approx(mean_cost(best, x1.middleRows(blk * 32, 32))));
+    }
+    CHECK(mean_cost(sub, x1) >= exact - 1e-6);
+    // Independent and paired batches stay as drawn.
+    for (CouplingKind k : {CouplingKind::Independent, CouplingKind::Paired}) {
+        Points q = x0, w = x1;
+        Coupler(k).couple(q, w, draw);
+        CHECK(q == x0);
+        CHECK(w == x1);
+    }
+}
+
+TEST_CASE("plans, partners and crossings") {
+    // Two sources on the left, two targets on the right, at the same heights: the straight
+    // pairing crosses nothing, the swapped one crosses once.
+    Points a(2, 2), b(2, 2);
+    a << 0, 0, 0, 1;
+    b << 2, 0, 2, 1;
+    CHECK(count_crossings(a, b, {0, 1}) == 0);
+    CHECK(count_crossings(a, b, {1, 0}) == 1);
+    CHECK_THROWS_AS(count_crossings(a, b, {0, 5}), InputError);
+    CHECK_THROWS_AS(count_crossings(a, b, {0}), InputError);
+    Rng rng(4);
+    CHECK(partner_rows(CouplingKind::MinibatchOT, {}, a, b, rng) == std::vector<int>{0, 1});
+    const std::vector<float> ot = coupling_plan(CouplingKind::MinibatchOT, {}, a, b);
+    CHECK(ot == std::vector<float>{0.5f, 0.0f, 0.0f, 0.5f});
+    const std::vector<float> ind = coupling_plan(CouplingKind::Independent, {}, a, b);
+    for (float v : ind) CHECK(v == 0.25f);
+    // The entropic plan of this square: P_11 / P_12 = exp((C_12 - C_11) / eps) = exp(1 / eps).
+    CouplingOptions o;
+    o.ot_reg = 0.5f;
+    const std::vector<float> ent = coupling_plan(CouplingKind::Sinkhorn, o, a, b);
+    CHECK(ent[0] / ent[1] == doctest::Approx(std::exp(1.0 / 0.5)).epsilon(1e-3));
+    CHECK(ent[0] + ent[1] + ent[2] + ent[3] == doctest::Approx(1.0f).epsilon(1e-5));
+
+    // On a real batch: exact OT crosses (almost) never, independent pairs cross often, and a
+    // small epsilon crosses far less than a large one.
+    const Points x0 = normal_points(64, rng), x1 = moons_points(64, rng);
+    std::vector<int> identity(64);
+    std::iota(identity.begin(), identity.end(), 0);
+    const int64_t independent = count_crossings(x0, x1, identity);
+    const int64_t exact = count_crossings(x0, x1, partner_rows(CouplingKind::MinibatchOT, {}, x0, x1, rng));
+    CouplingOptions sharp, blurry;
+    sharp.ot_reg = 0.005f;
+    blurry.ot_reg = 20.0f;
+    const int64_t sharp_x = count_crossings(x0, x1, partner_rows(CouplingKind::Sinkhorn, sharp, x0, x1, rng));
+    const int64_t blurry_x = count_crossings(x0, x1, partner_rows(CouplingKind::Sinkhorn, blurry, x0, x1, rng));
+    MESSAGE("crossings of 64 pairs: independent " << independent << ", sinkhorn eps 20 " << blurry_x
+                                                  << ", eps 0.005 " << sharp_x << ", exact OT " << exact);
+    // Optimal pairs under squared cost never pass the same point at the same time (cyclical
+    // monotonicity); their segments may still cross at different times, rarely.
+    CHECK(exact * 10 < independent);
+    CHECK(independent > 100);
+    CHECK(sharp_x < blurry_x / 4);
 }
 
 // Timing of the training-step use (normal source, moons target). Run with --no-skip.

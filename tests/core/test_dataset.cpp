@@ -110,7 +110,8 @@ std::vector<DatasetKind> analytic_kinds() {
 TEST_CASE("names round-trip, in menu order, case-insensitively") {
     const std::vector<std::string> expected = {"normal",  "uniform",      "8gaussians",
                                                "moons",   "checkerboard", "spirals",
-                                               "circles", "swissroll",    "pinwheel"};
+                                               "circles", "swissroll",    "pinwheel",
+                                               "scurve"};
     CHECK(dataset_names() == expected);
     for (const auto& name : dataset_names()) {
         auto kind = dataset_kind_from_name(name);
@@ -151,7 +152,7 @@ TEST_CASE("make_dataset: CSV files and errors naming the choices") {
     } catch (const InputError& e) {
         CHECK(std::string(e.what()) ==
               "unknown dataset 'foo': choose one of normal, uniform, 8gaussians, moons, "
-              "checkerboard, spirals, circles, swissroll, pinwheel, a CSV file of x,y points, "
+              "checkerboard, spirals, circles, swissroll, pinwheel, scurve, a CSV file of x,y points, "
               "image:FILE.png or text:WORDS");
     }
     CHECK_THROWS_AS(make_dataset(""), InputError);
@@ -441,4 +442,26 @@ TEST_CASE("pinwheel: 5 equal arms of radius ~2, 5-fold symmetric, not rotation i
     CHECK(hi > 2 * lo);
     for (int k = 0; k < 4; ++k)  // and the pattern repeats every fifth of a turn
         CHECK(std::abs(fine[k] - fine[k + 4]) < 600);
+}
+
+TEST_CASE("s curve: on (sin t, sign(t)(cos t - 1)) x 1.2, both halves, centred, named s-curve too") {
+    Points p = draw(DatasetKind::SCurve, 100000);
+    Stats s = stats_of(p);
+    CHECK(std::abs(s.mx) < 0.02);
+    CHECK(std::abs(s.my) < 0.03);
+    // Every point is within noise of the unit circle around (0, +-1) in curve units: for t > 0
+    // z = cos t - 1 <= 0, so x^2 + (1 - |z|)^2 = sin^2 t + cos^2 t = 1.
+    double mean_dev = 0;
+    int upper = 0;
+    for (Eigen::Index i = 0; i < p.rows(); ++i) {
+        const double x = p(i, 0) / 1.2, z = p(i, 1) / 1.2;
+        mean_dev += std::abs(std::hypot(x, 1.0 - std::abs(z)) - 1.0);
+        upper += z > 0;
+    }
+    CHECK(mean_dev / p.rows() < 0.08);
+    CHECK(std::abs(upper - 50000) < 1000);
+    CHECK(p.col(1).maxCoeff() < 2.4f + 0.5f);
+    CHECK(p.col(1).minCoeff() > -2.4f - 0.5f);
+    CHECK(make_dataset("s-curve").kind() == DatasetKind::SCurve);
+    CHECK(dataset_name(DatasetKind::SCurve) == "scurve");
 }

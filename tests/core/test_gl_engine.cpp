@@ -398,3 +398,68 @@ TEST_CASE("GL minibatch-OT training, batch and learning-rate changes, parameter 
     CHECK(engine->params() == mlp_init_params(config.mlp, config.seed));
     check_no_gl_messages();
 }
+
+TEST_CASE("GL couplings: SB bridge noise, paired pools, entropic training, live coupling changes") {
+    make_gl_current("GL engine tests");
+    MlpConfig mlp = mlp_config(32, 2, Activation::SiLU);
+    auto gl = make_gl_engine();
+    auto cpu = make_cpu_engine();
+    // The bridge noise of an explicit batch: the same loss and gradients as the CPU engine.
+    TrainConfig config = train_config(mlp, 48);
+    config.coupling = CouplingKind::SchrodingerBridge;
+    config.coupling_options.sb_sigma = 0.4f;
+    gl->reset(config, k_source, k_target);
+    cpu->reset(config, k_source, k_target);
+    Rng rng(31);
+    Batch batch = random_batch(48, rng, 0.02f, 0.98f);
+    std::vector<float> g_plain;
+    const float plain = gl->gradients(batch, g_plain, nullptr);
+    batch.noise = random_points(48, rng, 1.0f);
+    std::vector<float> g_gl, g_cpu;
+    const float loss_gl = gl->gradients(batch, g_gl, nullptr);
+    const float loss_cpu = cpu->gradients(batch, g_cpu, nullptr);
+    CHECK(std::abs(loss_gl - loss_cpu) / loss_cpu < 1e-4f);
+    CHECK(rel_err(g_gl, g_cpu) < 2e-4f);
+    CHECK(std::abs(loss_gl - plain) > 1e-3f);  // the noise is really applied
+    // Sinkhorn and SB training on the GPU (pairs from the CPU's plan) stays finite and learns.
+    for (CouplingKind kind : {CouplingKind::Sinkhorn, CouplingKind::SchrodingerBridge}) {
+        CAPTURE(coupling_name(kind));
+        TrainConfig c = train_config(mlp, 128);
+        c.coupling = kind;
+        c.optimizer.lr = 1e-2f;
+        gl->reset(c, k_source, k_target);
+        gl->train(60);
+        glFinish();
+        auto losses = gl->take_losses();
+        REQUIRE(losses.size() == 60);
+        for (const auto& r : losses) CHECK(std::isfinite(r.loss));
+        double first = 0, last = 0;
+        for (int i = 0; i < 10; ++i) first += losses[i].loss, last += losses[50 + i].loss;
+        CHECK(last < first);
+    }
+    // Paired pools: x1 = x0 + (3, 0) row by row, v = 0, so every sampled row's loss is 9.
+    Points a = random_points(40, rng, 1.0f), b = a;
+    b.col(0).array() += 3.0f;
+    TrainConfig paired = train_config(mlp, 256);
+    paired.coupling = CouplingKind::Paired;
+    gl->reset(paired, Dataset::from_points(a, "x0"), Dataset::from_points(b, "x1"));
+    gl->set_params(std::vector<float>(mlp.parameter_count(), 0.0f));
+    gl->train(1);
+    glFinish();
+    auto losses = gl->take_losses();
+    REQUIRE(losses.size() == 1);
+    CHECK(losses[0].loss == doctest::Approx(9.0f).epsilon(1e-5));
+    CHECK_THROWS_AS(gl->set_datasets(k_source, Dataset::from_points(b, "x1")), InputError);
+    // Live coupling change: weights kept, config updated; a bad one refused.
+    gl->reset(train_config(mlp, 64), k_source, k_target);
+    gl->train(3);
+    const std::vector<float> before = gl->params();
+    gl->set_coupling(CouplingKind::MinibatchOT, {});
+    CHECK(gl->params() == before);
+    CHECK(gl->config().coupling == CouplingKind::MinibatchOT);
+    CHECK_THROWS_AS(gl->set_coupling(CouplingKind::Paired, {}), InputError);
+    CHECK(gl->config().coupling == CouplingKind::MinibatchOT);
+    gl->train(2);
+    CHECK(gl->step_count() == 5);
+    check_no_gl_messages();
+}

@@ -246,3 +246,66 @@ TEST_CASE("normalized path energy: 0 for the straight OT flow, the bulge's extra
     CHECK(normalized_path_energy(7.5, 5.0) == doctest::Approx(0.5));
     CHECK(std::isnan(normalized_path_energy(1.0, 0.0)));
 }
+
+TEST_CASE("straightness: 0 for straight constant-speed paths, a quarter circle's closed form") {
+    // Straight lines at constant speed in exactly representable steps (multiples of 1/4 from
+    // integers): every chord velocity equals X_K - X_0 to the last bit, so S is 0 exactly.
+    const int frames = 9;
+    std::vector<Points> straight;
+    for (int k = 0; k < frames; ++k) {
+        Points p(50, 2);
+        for (int i = 0; i < 50; ++i) {
+            p(i, 0) = float(i - 25) + 0.5f * float(k);
+            p(i, 1) = float(3 - i) - 0.25f * float(i % 7) * float(k);
+        }
+        straight.push_back(p);
+    }
+    CHECK(straightness(straight) == 0.0);
+
+    // A quarter circle of radius r at constant angular speed theta = pi/2, X_t = r (cos theta t,
+    // sin theta t): S = int |D - X'_t|^2 dt = |X'|^2 - |D|^2 (the chord velocities average to D)
+    // = r^2 theta^2 - 2 r^2 (1 - cos theta). Over K frames the chords give K^2 |c|^2 - |D|^2 with
+    // |c| = 2 r sin(theta / 2K), which is within 1e-6 of the integral for K = 1000. Each particle
+    // i runs on its own circle (radius 1 + i/10; centred at 0, so the float frames stay small).
+    const double theta = 3.141592653589793 / 2.0;
+    const int K = 1000, n = 8;
+    std::vector<Points> arc;
+    double expected = 0.0;
+    for (int i = 0; i < n; ++i) {
+        const double r = 1.0 + 0.1 * i;
+        expected += (r * r * theta * theta - 2.0 * r * r * (1.0 - std::cos(theta))) / n;
+    }
+    for (int k = 0; k <= K; ++k) {
+        Points p(n, 2);
+        const double a = theta * double(k) / K;
+        for (int i = 0; i < n; ++i) {
+            const double r = 1.0 + 0.1 * i;
+            p(i, 0) = float(r * std::cos(a));
+            p(i, 1) = float(r * std::sin(a));
+        }
+        arc.push_back(p);
+    }
+    MESSAGE("quarter circles: S = " << straightness(arc) << ", closed form " << expected);
+    CHECK(std::abs(straightness(arc) - expected) < 1e-3);
+    // S is the path energy less E|X_1 - X_0|^2.
+    double d2 = 0.0;
+    for (int i = 0; i < n; ++i)
+        d2 += (arc.back().row(i) - arc.front().row(i)).cast<double>().squaredNorm() / n;
+    CHECK(straightness(arc) == doctest::Approx(path_energy(arc) - d2).epsilon(1e-4));
+
+    // A straight line at uneven speed is not straight in this sense: x_t = t^2 d gives
+    // int |d - 2 t d|^2 dt = |d|^2 / 3 (K frames: (1/3 - 1/(3 K^2)) |d|^2).
+    std::vector<Points> uneven;
+    for (int k = 0; k <= 10; ++k) {
+        Points p(1, 2);
+        const float s = float(k * k) / 100.0f;
+        p << 3.0f * s, 4.0f * s;
+        uneven.push_back(p);
+    }
+    CHECK(straightness(uneven) == doctest::Approx(25.0 * (1.0 / 3.0 - 1.0 / 300.0)).epsilon(1e-5));
+
+    CHECK_THROWS_AS(straightness({}), InputError);
+    CHECK_THROWS_AS(straightness({straight[0]}), InputError);
+    CHECK_THROWS_AS(straightness({straight[0], Points::Zero(3, 2)}), InputError);
+    CHECK_THROWS_AS(straightness({Points(0, 2), Points(0, 2)}), InputError);
+}

@@ -3,6 +3,7 @@
 
 #include "core/engine/engine.h"
 #include "core/metrics/metrics.h"
+#include "core/nn/mlp.h"
 
 using namespace fmp;
 
@@ -118,4 +119,86 @@ TEST_CASE("OT training pipelined over threads gives the same run as one step at 
     for (std::size_t i = 0; i < pa.size(); ++i) worst = std::max(worst, std::fabs(pa[i] - pb[i]));
     CHECK(worst < 1e-6f);
     CHECK(a->step_count() == 40);
+}
+
+TEST_CASE("entropic and Schroedinger-bridge couplings train; the bridge noise enters the loss") {
+    Dataset source(DatasetKind::Normal), target(DatasetKind::EightGaussians);
+    Rng rng(7, 8);
+    Points held_out = target.sample(800, rng);
+    for (CouplingKind kind : {CouplingKind::Sinkhorn, CouplingKind::SchrodingerBridge}) {
+        CAPTURE(coupling_name(kind));
+        auto e = make_cpu_engine();
+        TrainConfig c = small_config(kind, 3);
+        c.coupling_options.ot_reg = 0.05f;
+        c.coupling_options.sb_sigma = 0.3f;
+        e->reset(c, source, target);
+        e->train(2000);
+        Points x = sample_model(*e, source, 800, 32, nullptr);
+        const double w2 = wasserstein2(x, held_out);
+        MESSAGE(coupling_name(kind) << ": W2 after 2000 steps " << w2);
+        CHECK(w2 < 0.6);
+    }
+    // On a fixed batch the SB loss is the CFM loss of x_t + s(t) eps against u + s'(t) eps.
+    auto e = make_cpu_engine();
+    TrainConfig c = small_config(CouplingKind::SchrodingerBridge, 5);
+    c.coupling_options.sb_sigma = 0.5f;
+    e->reset(c, source, target);
+    Batch b;
+    b.x0 = source.sample(64, rng);
+    b.x1 = target.sample(64, rng);
+    b.t.resize(64);
+    for (int i = 0; i < 64; ++i) b.t[i] = rng.uniform(0.05f, 0.95f);
+    std::vector<float> g;
+    const float plain = e->gradients(b, g, nullptr);  // no noise rows: no bridge
+    b.noise = source.sample(64, rng);
+    const float bridged = e->gradients(b, g, nullptr);
+    Points xt, ut, v;
+    c.path.sample_xt_and_target(b.x0, b.x1, b.t, xt, ut);
+    add_bridge_noise(0.5f, b.t, b.noise, xt, ut);
+    Mlp m(c.mlp, c.seed);
+    m.forward(xt, b.t, v, nullptr);
+    CHECK(bridged == doctest::Approx(cfm_loss(v, ut, nullptr)).epsilon(1e-5));
+    CHECK(std::abs(bridged - plain) > 1e-3f);
+}
+
+TEST_CASE("paired training keeps each pair; set_coupling changes the pairing, not the weights") {
+    // Pairs x0 -> x0 + (3, 0): with v = 0 every row's loss is |x1 - x0|^2 = 9 exactly.
+    Rng rng(3, 1);
+    Points a = Dataset(DatasetKind::Normal).sample(50, rng);
+    Points b = a;
+    b.col(0).array() += 3.0f;
+    TrainConfig c = small_config(CouplingKind::Paired, 1);
+    c.batch = 128;
+    auto e = make_cpu_engine();
+    e->reset(c, Dataset::from_points(a, "x0"), Dataset::from_points(b, "x1"));
+    e->set_params(std::vector<float>(e->params().size(), 0.0f));
+    e->train(1);
+    auto losses = e->take_losses();
+    REQUIRE(losses.size() == 1);
+    CHECK(losses[0].loss == doctest::Approx(9.0f).epsilon(1e-5));
+    // Pairs need two point sets of equal size.
+    CHECK_THROWS_AS(e->set_datasets(Dataset(DatasetKind::Normal), Dataset::from_points(b, "x1")), InputError);
+    CHECK_THROWS_AS(e->set_datasets(Dataset::from_points(a.topRows(10), "x0"), Dataset::from_points(b, "x1")),
+                    InputError);
+
+    // Live coupling changes keep the weights and the step count.
+    auto f = make_cpu_engine();
+    f->reset(small_config(CouplingKind::Independent, 2), Dataset(DatasetKind::Normal), Dataset(DatasetKind::Moons));
+    f->train(20);
+    const std::vector<float> before = f->params();
+    CouplingOptions o;
+    o.ot_reg = 0.2f;
+    f->set_coupling(CouplingKind::Sinkhorn, o);
+    CHECK(f->params() == before);
+    CHECK(f->step_count() == 20);
+    CHECK(f->config().coupling == CouplingKind::Sinkhorn);
+    CHECK(f->config().coupling_options.ot_reg == 0.2f);
+    f->train(5);
+    CHECK(f->step_count() == 25);
+    // A bad option or pairs without pair sets are refused, and nothing changes.
+    o.ot_reg = -1.0f;
+    CHECK_THROWS_AS(f->set_coupling(CouplingKind::Sinkhorn, o), InputError);
+    CHECK_THROWS_AS(f->set_coupling(CouplingKind::Paired, {}), InputError);
+    CHECK(f->config().coupling == CouplingKind::Sinkhorn);
+    CHECK(f->config().coupling_options.ot_reg == 0.2f);
 }

@@ -244,12 +244,14 @@ class GlEngine final : public Engine {
         m_next_slot = 0;
         take_snapshot(true);
         m_ot_rng.reseed(m_config.seed, 0x6f74);
+        m_coupler = Coupler(m_config.coupling, m_config.coupling_options);
         set_datasets(source, target);
         m_loss_by_time.fill(std::nanf(""));
         m_losses.clear();
     }
 
     void set_datasets(const Dataset& source, const Dataset& target) override {
+        check_paired(m_config, source, target);
         m_source = source;
         m_target = target;
         Rng rng(m_config.seed, 0x706f6f6c);
@@ -282,6 +284,16 @@ class GlEngine final : public Engine {
         m_config.batch = batch;
     }
 
+    void set_coupling(CouplingKind kind, const CouplingOptions& options) override {
+        TrainConfig next = m_config;
+        next.coupling = kind;
+        next.coupling_options = options;
+        next.coupling_options.validate();
+        check_paired(next, m_source, m_target);
+        m_coupler = Coupler(kind, options);
+        m_config = next;
+    }
+
     const TrainConfig& config() const override { return m_config; }
 
     void train(int steps) override {
@@ -289,7 +301,9 @@ class GlEngine final : public Engine {
         collect_losses(false);  // a divergence already on the GPU stops this call
         if (m_health.diverged || steps < 1) return;
         take_snapshot(false);
-        bool ot = m_config.coupling == CouplingKind::MinibatchOT;
+        // Couplings that solve a plan pair the batch on the CPU and upload it; the rest sample
+        // their rows on the GPU.
+        bool ot = coupling_solves_plan(m_config.coupling);
         for (int s = 0; s < steps; ++s) {
             int b = m_config.batch;
             if (ot) upload_batch(sample_ot_batch(b));
@@ -653,16 +667,28 @@ class GlEngine final : public Engine {
         batch.x1 = m_target.sample(b, m_ot_rng);
         batch.t.resize(b);
         for (int i = 0; i < b; ++i) batch.t[i] = m_ot_rng.uniform();
-        m_coupler.couple(batch.x0, batch.x1);
+        m_coupler.couple(batch.x0, batch.x1, m_ot_rng);
+        if (m_config.coupling == CouplingKind::SchrodingerBridge) {
+            batch.noise.resize(b, 2);
+            for (int i = 0; i < b; ++i)
+                batch.noise(i, 0) = m_ot_rng.normal(), batch.noise(i, 1) = m_ot_rng.normal();
+        }
         return batch;
     }
 
+    // x0 | x1 | t, then the bridge noise when the batch carries it and the coupling uses it.
     void upload_batch(const Batch& batch) {
         auto b = static_cast<std::size_t>(batch.x0.rows());
-        m_batch_data.resize(5 * b);
+        m_bridge_sigma = m_config.coupling == CouplingKind::SchrodingerBridge &&
+                                 static_cast<std::size_t>(batch.noise.rows()) == b
+                             ? m_config.coupling_options.sb_sigma
+                             : 0.0f;
+        m_batch_data.resize((m_bridge_sigma > 0.0f ? 7 : 5) * b);
+        m_batch.reserve(m_batch_data.size() * 4);
         std::memcpy(m_batch_data.data(), batch.x0.data(), b * 8);
         std::memcpy(m_batch_data.data() + 2 * b, batch.x1.data(), b * 8);
         std::memcpy(m_batch_data.data() + 4 * b, batch.t.data(), b * 4);
+        if (m_bridge_sigma > 0.0f) std::memcpy(m_batch_data.data() + 5 * b, batch.noise.data(), b * 8);
         m_batch.upload(m_batch_data.data(), m_batch_data.size() * 4);
     }
 
@@ -803,7 +829,9 @@ class GlEngine final : public Engine {
             std::max<std::size_t>(std::size_t(groups) * scratch * 4, m_scratch.bytes()));
         m_dx_offset = static_cast<unsigned>(groups * k_stat_words);
         m_stats.reserve((std::size_t(m_dx_offset) + std::size_t(2) * b) * 4);
-        if (!sampled || m_batch.bytes() == 0) m_batch.reserve(std::size_t(5) * b * 4);
+        // An explicit batch was uploaded (and its buffer sized) already; growing it here would
+        // drop its contents. Sampled passes only need the binding to exist.
+        if (sampled && m_batch.bytes() == 0) m_batch.reserve(16);
 
         m_train.use();
         m_train.set("u_batch", static_cast<unsigned>(b));
@@ -812,6 +840,8 @@ class GlEngine final : public Engine {
                     static_cast<unsigned>(m_config.seed >> 32));
         m_train.set("u_step", static_cast<unsigned>(m_step));
         m_train.set("u_source_normal", m_source.kind() == DatasetKind::Normal ? 1 : 0);
+        m_train.set("u_paired", m_config.coupling == CouplingKind::Paired ? 1 : 0);
+        m_train.set("u_bridge_sigma", sampled ? 0.0f : m_bridge_sigma);
         m_train.set("u_source_offset", 0u);
         m_train.set("u_source_count", m_source_count);
         m_train.set("u_target_offset", m_source_count);
@@ -1019,6 +1049,7 @@ class GlEngine final : public Engine {
 
     Rng m_ot_rng;
     Coupler m_coupler{CouplingKind::MinibatchOT};
+    float m_bridge_sigma = 0.0f;  // of the uploaded batch (0: no noise in it)
 };
 
 }  // namespace
