@@ -92,8 +92,13 @@ void DrawPanel::push(GuiApp& app) {
     }
     m_last_push = now_seconds();
     if (!changed) return;
-    app.m_trainer->set_datasets(app.m_spec.source, app.m_spec.target);
-    app.update_spec();
+    if (app.m_reflow->active()) {
+        // A reflow generation trains on pairs of the old data: new data starts over from it.
+        app.reset_training();
+    } else {
+        app.m_trainer->set_datasets(app.m_spec.source, app.m_spec.target);
+        app.update_spec();
+    }
     ++m_swaps;
     m_swap_step = app.m_snapshot.step;
 }

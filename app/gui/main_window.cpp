@@ -256,6 +256,7 @@ void GuiApp::reset_training() {
                         m_spec.path.kind() != m_path.kind();
     m_trainer->reset(config, source, target);
     m_trainer->set_running(m_training && m_steps_per_frame == 0);
+    m_reflow->on_reset();  // fresh weights on the data: reflow generations start over
     // Fresh weights: nothing to roll back or explain any more.
     m_divergence_open = false;
     if (!m_divergence_status.empty() && m_message == m_divergence_status) m_message_until = 0.0;
@@ -364,6 +365,9 @@ int GuiApp::run(GuiRunStats* stats) {
                     static_cast<unsigned long long>(snap.generation));
         std::printf("divergences: %d\ntraining paused: %s\nlearning rate: %g\n",
                     m_divergence_total, m_training ? "no" : "yes", m_settings.lr);
+        std::printf("reflow generation: %d\n", m_reflow->generation());
+        if (m_reflow->live_measured())
+            std::printf("live straightness: %.6g\n", m_reflow->live_straightness());
         std::fflush(stdout);
     }
     if (stats) {

@@ -8,6 +8,7 @@
 
 #include "app/gui/cnf_race_panel.h"
 #include "app/gui/coupling_plan_panel.h"
+#include "app/gui/reflow_panel.h"
 #include "app/gui/draw_panel.h"
 #include "app/gui/export_panel.h"
 #include "app/gui/flow_worker.h"
@@ -83,6 +84,7 @@ class GuiApp {
     friend class InstrumentsPanel;  // the lens, error map, likelihood... (instruments_panel.cpp)
     friend class SolverLabPanel;    // samples vs NFE per solver (solver_lab_panel.cpp)
     friend class CouplingPlanPanel;  // a small batch's plan and pairs (coupling_plan_panel.cpp)
+    friend class ReflowPanel;       // rectified-flow generations (reflow_panel.cpp)
     friend class CnfRacePanel;      // flow matching vs a maximum-likelihood CNF (cnf_race_panel.cpp)
     // The dataset for a combo index (the last index is the drawn set of that side).
     Dataset dataset_at(int index, DrawWhich which);
@@ -151,6 +153,7 @@ class GuiApp {
     std::unique_ptr<SolverLabPanel> m_solver_lab = std::make_unique<SolverLabPanel>();
     std::unique_ptr<CnfRacePanel> m_cnf_race = std::make_unique<CnfRacePanel>();
     std::unique_ptr<CouplingPlanPanel> m_coupling_plan = std::make_unique<CouplingPlanPanel>();
+    std::unique_ptr<ReflowPanel> m_reflow = std::make_unique<ReflowPanel>();
 };
 
 }  // namespace fmp

@@ -61,6 +61,7 @@ void GuiApp::draw_panels() {
     m_solver_lab->draw_window(*this);
     m_cnf_race->draw_window(*this);
     m_coupling_plan->draw_window(*this);
+    m_reflow->draw_window(*this);
 
     const float bar_h =
         ImGui::GetFrameHeightWithSpacing() * 2.0f + ImGui::GetStyle().WindowPadding.y * 2.0f;

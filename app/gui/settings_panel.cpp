@@ -135,10 +135,18 @@ void GuiApp::draw_coupling_section() {
             "like n³) but pairs only within each sub-batch, so the coupling is less optimal.");
     }
     m_coupling_plan->draw_toggle(*this);
+    m_reflow->draw_toggle(*this);
+    if (m_reflow->active())
+        ImGui::TextColored(ImVec4(0.55f, 0.85f, 0.78f, 1.0f), "training a reflow generation on pairs");
     if (changed) apply_coupling();
 }
 
 void GuiApp::apply_coupling() {
+    // A reflow generation trains on pairs: another coupling means going back to the data.
+    if (m_reflow->active()) {
+        reset_training();
+        return;
+    }
     const TrainConfig config = train_config();
     m_spec.coupling = config.coupling;
     m_spec.coupling_options = config.coupling_options;

@@ -32,10 +32,11 @@ Trainer::~Trainer() {
     if (m_thread.joinable()) m_thread.join();
 }
 
-void Trainer::reset(const TrainConfig& config, const Dataset& source, const Dataset& target) {
+void Trainer::reset(const TrainConfig& config, const Dataset& source, const Dataset& target,
+                    std::shared_ptr<const std::vector<float>> initial) {
     {
         std::lock_guard<std::mutex> lock(m_mutex);
-        m_pending_reset = ResetCommand{config, source, target};
+        m_pending_reset = ResetCommand{config, source, target, std::move(initial)};
         m_pending_datasets.reset();
         m_pending_lr.reset();
         m_pending_batch.reset();
@@ -166,6 +167,7 @@ bool Trainer::slice(double budget_ms) {
     try {
         if (reset) {
             m_engine->reset(reset->config, reset->source, reset->target);
+            if (reset->initial) m_engine->set_params(*reset->initial);
             m_engine->take_losses();
             m_has_model = true;
             m_divergences_seen = 0;

@@ -39,7 +39,10 @@ class Trainer {
     Trainer& operator=(const Trainer&) = delete;
 
     // All of these return at once; the worker applies them before its next slice.
-    void reset(const TrainConfig& config, const Dataset& source, const Dataset& target);
+    // With `initial`, training starts from those weights instead of the seed's (reflow's warm
+    // start, switching between generations).
+    void reset(const TrainConfig& config, const Dataset& source, const Dataset& target,
+               std::shared_ptr<const std::vector<float>> initial = nullptr);
     // Swaps the datasets keeping the weights and the optimizer (drawing): training goes on.
     void set_datasets(const Dataset& source, const Dataset& target);
     void set_running(bool running);
@@ -83,6 +86,7 @@ class Trainer {
     struct ResetCommand {
         TrainConfig config;
         Dataset source, target;
+        std::shared_ptr<const std::vector<float>> initial;
     };
     std::optional<ResetCommand> m_pending_reset;
     struct DatasetsCommand {
