@@ -39,7 +39,7 @@ constexpr double k_max_log_step = 10.0;
 // is 0 never receives mass. High enough that products with scalings in range (K v, u K) stay
 // clear of denormals, which are slow. Squares of entries are taken of at least k_square_floor.
 constexpr float k_flush = 1e-35f;
-constexpr float k_square_floor = 1e-19f;
+constexpr float k_square_floor = 1e-18f;
 // Absorbing scalings multiplies them into the kernel, which keeps zeros zero; once the potentials
 // have moved this far (in units of eps) since the kernel was last built from them, it is rebuilt
 // instead, so entries that have come back into float's range are there again.
