@@ -188,12 +188,13 @@ int run_bench(const BenchOptions& o) {
                     print_row({name, "train", w, b, 0, r, r * b * 3.0 * forward_flops(c.mlp) / 1e9}, o.json);
                 }
         if (!skip_ot) {
-            for (CouplingKind k : {CouplingKind::Independent, CouplingKind::MinibatchOT}) {
+            // The couplings' cost per step, each beside independent pairing in the same run.
+            for (CouplingKind k : {CouplingKind::Independent, CouplingKind::MinibatchOT, CouplingKind::Sinkhorn,
+                                   CouplingKind::SchrodingerBridge}) {
                 TrainConfig c = config_for(128, 256, k);
                 double r = train_rate(c);
-                print_row({name, k == CouplingKind::MinibatchOT ? "train-ot" : "train-indep", 128, 256, 0, r,
-                           r * 256 * 3.0 * forward_flops(c.mlp) / 1e9},
-                          o.json);
+                const std::string row = k == CouplingKind::Independent ? "train-indep" : "train-" + coupling_name(k);
+                print_row({name, row, 128, 256, 0, r, r * 256 * 3.0 * forward_flops(c.mlp) / 1e9}, o.json);
             }
         }
         if (!skip_infer)

@@ -216,7 +216,7 @@ std::string eval_markdown(const std::vector<EvalRow>& rows, const std::string& p
              eval_method_label(e.method) + " | " + std::to_string(e.seeds) + " | " +
              mean_sd(e.mean[0], e.stdev[0], e.seeds, "%.3f") + " | " +
              mean_sd(e.mean[1], e.stdev[1], e.seeds, "%.3f") + " | " +
-             mean_sd(e.mean[2], e.stdev[2], e.seeds, "%.3f") + " | " +
+             mean_sd(e.mean[2], e.stdev[2], e.seeds, "%.3g") + " | " +
              mean_sd(e.mean[3], e.stdev[3], e.seeds, "%.3f") + " | " +
              mean_sd(e.mean[4], e.stdev[4], e.seeds, "%.1f") + " |\n";
         last_task = e.task;

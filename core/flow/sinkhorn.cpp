@@ -13,6 +13,7 @@ namespace {
 using Vec16f = float __attribute__((vector_size(64)));
 using Vec16i = int __attribute__((vector_size(64)));
 using Vec8f = float __attribute__((vector_size(32)));
+using Vec8d = double __attribute__((vector_size(64)));
 constexpr int k_lanes = 16;  // kernel rows and columns are padded to whole Vec16f
 
 constexpr double k_inf = std::numeric_limits<double>::infinity();
@@ -27,10 +28,9 @@ constexpr int k_squarings = 2;
 constexpr double k_eps_factor = 1.0 / (1 << k_squarings);
 constexpr double k_eps_start = 1.0 / 16.0;
 constexpr double k_stage_tolerance = 0.05;
-// Scalings are folded into the log potentials (and the kernel rebuilt) once any leaves
-// [1 / k_absorb, k_absorb]; a Newton step moves a log scaling by at most k_max_log_step. Together
-// they keep u, v, u^2 and every product far inside float's range, and kernel entries flushed to
-// zero (below 1e-38) can never carry visible mass.
+// Scalings are absorbed into the potentials and the kernel once any leaves [1 / k_absorb,
+// k_absorb]; a Newton step moves a log scaling by at most k_max_log_step. Together they keep u, v,
+// u^2 and every product with a kernel entry inside float's normal range.
 constexpr float k_absorb = 1e4f;
 constexpr double k_max_log_step = 10.0;
 // Kernel entries below this are set to 0. Low enough to keep everything within ~65 eps of its
@@ -67,8 +67,45 @@ Vec16f load(const float* p) {
     std::memcpy(&r, p, sizeof r);
     return r;
 }
-void store(float* p, Vec16f v) { std::memcpy(p, &v, sizeof v); }
-Vec16f splat(float x) { return Vec16f{} + x; }
+void store(float* p, Vec16f v) {
+    std::memcpy(p, &v, sizeof v);
+}
+Vec16f splat(float x) {
+    return Vec16f{} + x;
+}
+
+Vec8d load8(const double* p) {
+    Vec8d r;
+    std::memcpy(&r, p, sizeof r);
+    return r;
+}
+void store8(double* p, Vec8d v) {
+    std::memcpy(p, &v, sizeof v);
+}
+
+double hsum8(Vec8d v) {
+    double s = 0.0;
+    for (int k = 0; k < 8; ++k) s += v[k];
+    return s;
+}
+
+double hmax8(Vec8d v) {
+    double r = v[0];
+    for (int k = 1; k < 8; ++k) r = v[k] > r ? v[k] : r;
+    return r;
+}
+
+// sum_j a_j b_j over n (a multiple of 8), in two chains of vectors.
+double dot(const double* a, const double* b, int n) {
+    Vec8d s0 = Vec8d{}, s1 = Vec8d{};
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        s0 += load8(a + j) * load8(b + j);
+        s1 += load8(a + j + 8) * load8(b + j + 8);
+    }
+    if (j < n) s0 += load8(a + j) * load8(b + j);
+    return hsum8(s0 + s1);
+}
 
 float hsum(Vec16f v) {
     float s = 0.0f;
@@ -135,27 +172,41 @@ Vec16f log16(Vec16f x) {
     return __builtin_convertvector(e, Vec16f) * 0.693147180559945f + 2.0f * s * p;
 }
 
+// 16 doubles to floats.
+Vec16f narrow(Vec8d lo, Vec8d hi) {
+    const Vec8f a = __builtin_convertvector(lo, Vec8f), b = __builtin_convertvector(hi, Vec8f);
+    return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+
 // Lane r of the result is the sum of the lanes of acc[r]. Four rounds, each adding the two halves
 // of every pair of vectors into one, so 16 sums cost 15 shuffles-and-adds, not 16 reductions.
 Vec16f sum_rows(Vec16f acc[k_lanes]) {
     Vec16f s8[8], s4[4], s2[2];
     for (int k = 0; k < 8; ++k) {
         const Vec16f x = acc[2 * k], y = acc[2 * k + 1];
-        s8[k] = __builtin_shufflevector(x, y, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
-                __builtin_shufflevector(x, y, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+        s8[k] =
+            __builtin_shufflevector(x, y, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+            __builtin_shufflevector(x, y, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30,
+                                    31);
     }
     for (int k = 0; k < 4; ++k) {
         const Vec16f x = s8[2 * k], y = s8[2 * k + 1];
-        s4[k] = __builtin_shufflevector(x, y, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
-                __builtin_shufflevector(x, y, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+        s4[k] = __builtin_shufflevector(x, y, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26,
+                                        27) +
+                __builtin_shufflevector(x, y, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29,
+                                        30, 31);
     }
     for (int k = 0; k < 2; ++k) {
         const Vec16f x = s4[2 * k], y = s4[2 * k + 1];
-        s2[k] = __builtin_shufflevector(x, y, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
-                __builtin_shufflevector(x, y, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+        s2[k] = __builtin_shufflevector(x, y, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28,
+                                        29) +
+                __builtin_shufflevector(x, y, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27,
+                                        30, 31);
     }
-    return __builtin_shufflevector(s2[0], s2[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
-           __builtin_shufflevector(s2[0], s2[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    return __builtin_shufflevector(s2[0], s2[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                   28, 30) +
+           __builtin_shufflevector(s2[0], s2[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
+                                   29, 31);
 }
 
 // Lane r: row r of a block of 16 kernel rows (stride mp) dotted with x.
@@ -193,14 +244,16 @@ void block_axpy(const float* kb, int mp, Vec16f s, Vec16f s2, float* w, float* w
 void check_points(const Points& p, const char* what) {
     if (p.rows() == 0) throw InputError(std::string("sinkhorn: the ") + what + " set is empty");
     if (!p.allFinite())
-        throw InputError(std::string("sinkhorn: the ") + what + " set contains a non-finite coordinate");
+        throw InputError(std::string("sinkhorn: the ") + what +
+                         " set contains a non-finite coordinate");
 }
 
 }  // namespace
 
 void SinkhornSettings::validate() const {
     if (!(std::isfinite(epsilon) && epsilon > 0.0f))
-        throw InputError("sinkhorn: epsilon must be a finite number > 0, got " + std::to_string(epsilon));
+        throw InputError("sinkhorn: epsilon must be a finite number > 0, got " +
+                         std::to_string(epsilon));
     if (max_iterations < 1 || max_iterations > 1000000)
         throw InputError("sinkhorn: max_iterations must be in 1..1000000, got " +
                          std::to_string(max_iterations));
@@ -215,9 +268,12 @@ void SinkhornSettings::validate() const {
 // themselves. Returns the plan's marginal error (see finish_kernel).
 double SinkhornSolver::rebuild_kernel(double eps) {
     const int n = m_n, mp = m_stride;
-    const float inv_eps = static_cast<float>(1.0 / eps);
+    // Clamped so that the largest term's 0 * (1 / eps) stays 0 for a denormal eps.
+    const float inv_eps = static_cast<float>(std::min(1.0 / eps, 1e38));
     float* gs = m_vx.data();
     for (int j = 0; j < mp; ++j) gs[j] = static_cast<float>(m_g[j]);  // padding: -inf, K = 0
+    std::fill(m_colsum.begin(), m_colsum.end(), 0.0f);
+    std::fill(m_colsq.begin(), m_colsq.end(), 0.0f);
     for (int i = 0; i < n; ++i) {
         const float* c = m_cost.data() + std::size_t(i) * mp;
         float* k = m_kernel.data() + std::size_t(i) * mp;
@@ -234,7 +290,6 @@ double SinkhornSolver::rebuild_kernel(double eps) {
             sum += e;
         }
         const double s = hsum(sum);
-        m_f[i] = -double(mx) - eps * std::log(double(n) * s);
         scale_row(i, static_cast<float>(1.0 / (double(n) * s)));
     }
     m_drift = 0.0;
@@ -248,8 +303,10 @@ double SinkhornSolver::rebuild_kernel(double eps) {
 double SinkhornSolver::power_kernel(double eps) {
     const int n = m_n, m = m_m, mp = m_stride;
     const double eps_next = eps * k_eps_factor;
-    fold_scalings(eps, false);  // g only: f is set below
+    fold_scalings(eps);
     const float* v = m_v.data();
+    std::fill(m_colsum.begin(), m_colsum.end(), 0.0f);
+    std::fill(m_colsq.begin(), m_colsq.end(), 0.0f);
     for (int i = 0; i < n; ++i) {
         float* k = m_kernel.data() + std::size_t(i) * mp;
         // x = n P_ij: the rows are exact, so x sums to 1 and its largest is at least 1/m.
@@ -263,25 +320,21 @@ double SinkhornSolver::power_kernel(double eps) {
             sum += x;
         }
         const double s = hsum(sum);
-        m_f[i] += eps * std::log(double(nu)) - eps_next * std::log(double(n) * s);
         scale_row(i, static_cast<float>(1.0 / (double(n) * s)));
     }
     std::fill(m_v.begin(), m_v.begin() + m, 1.0f);
-    // Entries lost to drift were at least k_max_drift - 87 eps below their row's largest; to the
-    // 4th power they are far below float's range at the new eps: the new kernel misses nothing.
+    // Entries lost to drift (see absorb) are still some 35 eps below their row's largest: to the
+    // 4th power they are far below float's range at the new eps, so the new kernel misses nothing.
     m_drift = 0.0;
     return finish_kernel(eps_next);
 }
 
 // Row i of the kernel times `scale` (so it sums to a_i), entries under k_flush set to 0, and its
-// contributions to the column sums and sums of squares. Rows are then exact: u_i = 1.
+// contributions added to the column sums and sums of squares (zeroed by the caller before row 0).
+// Rows are then exact: u_i = 1.
 void SinkhornSolver::scale_row(int i, float scale) {
     const int mp = m_stride;
     float* k = m_kernel.data() + std::size_t(i) * mp;
-    if (i == 0) {
-        std::fill(m_colsum.begin(), m_colsum.end(), 0.0f);
-        std::fill(m_colsq.begin(), m_colsq.end(), 0.0f);
-    }
     float* colsum = m_colsum.data();
     float* colsq = m_colsq.data();
     for (int j = 0; j < mp; j += k_lanes) {
@@ -302,21 +355,34 @@ double SinkhornSolver::finish_kernel(double eps) {
     const float* colsum = m_colsum.data();
     std::fill(m_v.begin(), m_v.end(), 1.0f);
     bool fixed = false;
+    const double inv_eps = 1.0 / eps;
     for (int j = 0; j < m; ++j) {
         if (colsum[j] > 0.0f) continue;
         // Every entry of column j underflowed: g_j is far too low for this eps. The exact column
         // update against f gives the column its mass; the rows only gain some, and the row update
-        // below rebalances them.
-        const double inv_eps = 1.0 / eps;
+        // below rebalances them. The row potentials are not kept: each row's largest entry gives
+        // its f_i = eps log K_ij + C_ij - g_j.
+        if (!fixed) {
+            m_f.resize(std::size_t(n));
+            for (int i = 0; i < n; ++i) {
+                const float* k = m_kernel.data() + std::size_t(i) * mp;
+                const int top = int(std::max_element(k, k + m) - k);
+                m_f[i] =
+                    eps * std::log(double(k[top])) + m_cost[std::size_t(i) * mp + top] - m_g[top];
+            }
+        }
         double mx = -k_inf;
-        for (int i = 0; i < n; ++i) mx = std::max(mx, m_f[i] - double(m_cost[std::size_t(i) * mp + j]));
+        for (int i = 0; i < n; ++i)
+            mx = std::max(mx, m_f[i] - double(m_cost[std::size_t(i) * mp + j]));
         double s = 0.0;
         for (int i = 0; i < n; ++i)
             s += std::exp((m_f[i] - double(m_cost[std::size_t(i) * mp + j]) - mx) * inv_eps);
         m_g[j] = -mx - eps * std::log(double(m) * s);
-        for (int i = 0; i < n; ++i)
-            m_kernel[std::size_t(i) * mp + j] = static_cast<float>(
+        for (int i = 0; i < n; ++i) {
+            const float e = static_cast<float>(
                 std::exp((m_f[i] + m_g[j] - double(m_cost[std::size_t(i) * mp + j])) * inv_eps));
+            m_kernel[std::size_t(i) * mp + j] = e < k_flush ? 0.0f : e;
+        }
         fixed = true;
     }
     if (fixed) return update_rows();
@@ -329,20 +395,18 @@ double SinkhornSolver::finish_kernel(double eps) {
     return err;
 }
 
-// f += eps log u (when `rows`) and g += eps log v: the scalings move into the potentials. Returns
-// the largest |log u_i| + |log v_j|, how far (in units of eps) any kernel entry moved.
-double SinkhornSolver::fold_scalings(double eps, bool rows) {
+// g += eps log v: the column scalings move into the potentials (the row potentials are implied
+// by the kernel, see finish_kernel). Returns the largest |log u_i| + |log v_j|: how far, in units
+// of eps, any kernel entry moves when the scalings are absorbed.
+double SinkhornSolver::fold_scalings(double eps) {
     const float e = static_cast<float>(eps);
     float most_u = 0.0f, most_v = 0.0f;
-    if (rows)
-        for (int i = 0; i < m_rows_padded; i += k_lanes) {
-            const Vec16f u = load(m_u.data() + i);
-            const Vec16f lu = log16(u > 0.0f ? u : splat(1.0f));  // padding rows have u = 0
-            for (int q = 0; q < k_lanes && i + q < m_n; ++q) {
-                m_f[i + q] += e * lu[q];
-                most_u = std::max(most_u, std::fabs(lu[q]));
-            }
-        }
+    for (int i = 0; i < m_rows_padded; i += k_lanes) {
+        const Vec16f u = load(m_u.data() + i);
+        const Vec16f lu = log16(u > 0.0f ? u : splat(1.0f));  // padding rows have u = 0
+        for (int q = 0; q < k_lanes && i + q < m_n; ++q)
+            most_u = std::max(most_u, std::fabs(lu[q]));
+    }
     for (int j = 0; j < m_stride; j += k_lanes) {
         const Vec16f lv = log16(load(m_v.data() + j));
         for (int q = 0; q < k_lanes && j + q < m_m; ++q) {
@@ -357,7 +421,7 @@ double SinkhornSolver::fold_scalings(double eps, bool rows) {
 // the plan, its column sums and the Hessian's diagonal stay as they are (returns -1). After too
 // much drift, rebuilds the kernel instead and returns the rebuilt plan's error.
 double SinkhornSolver::absorb(double eps) {
-    m_drift += fold_scalings(eps, true);
+    m_drift += fold_scalings(eps);
     if (m_drift > k_max_drift) return rebuild_kernel(eps);
     const int n = m_n, mp = m_stride;
     for (int i = 0; i < n; ++i) {
@@ -390,7 +454,7 @@ double SinkhornSolver::update_rows() {
         const float* kb = m_kernel.data() + std::size_t(i0) * mp;
         Vec16f t = block_dots(kb, mp, m_v.data());
         // Padding rows (all zero) get u = 0. Every real row has an entry of at least a / m and
-        // v >= 1 / k_absorb, so t > 0; the floor only keeps a broken input from making inf.
+        // v >= e^-k_max_log_step / k_absorb, so t > 0; the floor only guards against inf.
         t = t > 1e-30f ? t : splat(1e-30f);
         const Vec16f u = lane + float(i0) < float(n) ? a / t : splat(0.0f);
         store(m_u.data() + i0, u);
@@ -417,7 +481,7 @@ void SinkhornSolver::hessian_product(const double* x, double* y) {
     double xmax = 0.0;
     for (int j = 0; j < m; ++j) xmax = std::max(xmax, std::fabs(x[j]));
     if (!(xmax > 0.0)) {
-        std::fill(y, y + m, 0.0);
+        std::fill(y, y + mp, 0.0);
         return;
     }
     const double scale = 1.0 / xmax;
@@ -441,29 +505,30 @@ void SinkhornSolver::hessian_product(const double* x, double* y) {
 // never needs the null space removed. Returns the new error, or -1 when no step was accepted
 // (v and the plan are then as before).
 double SinkhornSolver::newton_step(double err, double stop, int budget, int& used) {
-    const int m = m_m;
+    const int m = m_m, mp = m_stride;
     const double b = 1.0 / m;
+    // CG's vectors, padded with zeros to whole Vec8d.
     double* r = m_cg.data();
-    double* d = r + m;
-    double* p = d + m;
-    double* z = p + m;
-    double* hp = z + m;
-    double rz = 0.0;
+    double* d = r + mp;
+    double* p = d + mp;
+    double* z = p + mp;
+    double* hp = z + mp;
+    double* inv_diag = hp + mp;
+    std::fill(m_cg.begin(), m_cg.end(), 0.0);
     for (int j = 0; j < m; ++j) {
         r[j] = b - m_col[j];
-        d[j] = 0.0;
-        z[j] = r[j] / m_diag[j];
+        inv_diag[j] = 1.0 / m_diag[j];
+        z[j] = r[j] * inv_diag[j];
         p[j] = z[j];
-        rz += r[j] * z[j];
     }
+    double rz = dot(r, z, mp);
     // CG may use all but the one pass the line search needs, and no more than k_cg_max: when
     // the Hessian is that ill-conditioned the plan's support still has to move, which the
     // quadratic model cannot see and the Sinkhorn fallback does better.
     for (int k = 0; k < k_cg_max && used < budget - 1; ++k) {
         hessian_product(p, hp);
         ++used;
-        double php = 0.0;
-        for (int j = 0; j < m; ++j) php += p[j] * hp[j];
+        const double php = dot(p, hp, mp);
         if (!(php > 0.0) || !std::isfinite(php)) {
             // Float rounding made the curvature vanish: keep what CG has, or on the first
             // iteration the preconditioned gradient, and let the line search judge it.
@@ -471,21 +536,21 @@ double SinkhornSolver::newton_step(double err, double stop, int budget, int& use
             break;
         }
         const double alpha = rz / php;
-        double worst = 0.0;
-        for (int j = 0; j < m; ++j) {
-            d[j] += alpha * p[j];
-            r[j] -= alpha * hp[j];
-            worst = std::max(worst, std::fabs(r[j]));
+        Vec8d worst = Vec8d{}, rz8 = Vec8d{};
+        for (int j = 0; j < mp; j += 8) {
+            const Vec8d rj = load8(r + j) - alpha * load8(hp + j), zj = rj * load8(inv_diag + j);
+            store8(d + j, load8(d + j) + alpha * load8(p + j));
+            store8(r + j, rj);
+            store8(z + j, zj);
+            const Vec8d a = rj < 0.0 ? -rj : rj;
+            worst = a > worst ? a : worst;
+            rz8 += rj * zj;
         }
-        if (worst * m <= stop) break;
-        double rz_new = 0.0;
-        for (int j = 0; j < m; ++j) {
-            z[j] = r[j] / m_diag[j];
-            rz_new += r[j] * z[j];
-        }
+        if (hmax8(worst) * m <= stop) break;
+        const double rz_new = hsum8(rz8);
         const double beta = rz_new / rz;
         rz = rz_new;
-        for (int j = 0; j < m; ++j) p[j] = z[j] + beta * p[j];
+        for (int j = 0; j < mp; j += 8) store8(p + j, load8(z + j) + beta * load8(p + j));
     }
     double step_max = 0.0;
     for (int j = 0; j < m; ++j) step_max = std::max(step_max, std::fabs(d[j]));
@@ -498,7 +563,10 @@ double SinkhornSolver::newton_step(double err, double stop, int budget, int& use
     std::copy(m_col.begin(), m_col.end(), r);
     std::copy(m_diag.begin(), m_diag.end(), z);
     for (int tries = 0; tries < k_line_search_tries && used < budget; ++tries, alpha *= 0.5) {
-        for (int j = 0; j < m; ++j) m_v[j] = m_v_saved[j] * static_cast<float>(std::exp(alpha * d[j]));
+        for (int j = 0; j < mp; j += k_lanes) {
+            const Vec16f step = narrow(load8(d + j) * alpha, load8(d + j + 8) * alpha);
+            store(m_v.data() + j, load(m_v_saved.data() + j) * exp16(step));  // padding: d = 0
+        }
         const double trial = update_rows();
         ++used;
         // Sufficient decrease relative to the (possibly clamped) full step: a clamped step along
@@ -515,7 +583,8 @@ double SinkhornSolver::newton_step(double err, double stop, int budget, int& use
 // A plain Sinkhorn iteration: the exact column update, then the exact row update.
 double SinkhornSolver::sinkhorn_step() {
     const double b = 1.0 / m_m;
-    for (int j = 0; j < m_m; ++j) m_v[j] = static_cast<float>(m_v[j] * (b / m_col[j]));
+    for (int j = 0; j < m_m; ++j)
+        m_v[j] = static_cast<float>(m_v[j] * (b / std::max(m_col[j], 1e-30 * b)));
     return update_rows();
 }
 
@@ -537,8 +606,10 @@ bool SinkhornSolver::scalings_in_range() const {
 double SinkhornSolver::materialize() {
     const int n = m_n, m = m_m, mp = m_stride;
     m_plan.resize(std::size_t(n) * m);
+    // Column sums: in float over each block of 16 rows, then in double.
     double* col = m_cg.data();  // free between Newton steps; m_col must survive
-    std::fill(col, col + m, 0.0);
+    float* block = m_colsum.data();
+    std::fill(col, col + mp, 0.0);
     double err = 0.0, cost = 0.0;
     for (int i = 0; i < n; ++i) {
         const float* k = m_kernel.data() + std::size_t(i) * mp;
@@ -551,9 +622,21 @@ double SinkhornSolver::materialize() {
             rs += e;
             cs += e * load(c + j);
             store(m_vx.data() + j, e);
+            store(block + j, i % k_lanes == 0 ? e : load(block + j) + e);
         }
         std::memcpy(p, m_vx.data(), sizeof(float) * std::size_t(m));
-        for (int j = 0; j < m; ++j) col[j] += p[j];
+        if (i % k_lanes == k_lanes - 1 || i == n - 1)
+            for (int j = 0; j < mp; j += k_lanes) {
+                const Vec16f e = load(block + j);
+                store8(col + j,
+                       load8(col + j) +
+                           __builtin_convertvector(
+                               __builtin_shufflevector(e, e, 0, 1, 2, 3, 4, 5, 6, 7), Vec8d));
+                store8(col + j + 8,
+                       load8(col + j + 8) +
+                           __builtin_convertvector(
+                               __builtin_shufflevector(e, e, 8, 9, 10, 11, 12, 13, 14, 15), Vec8d));
+            }
         double row = 0.0, rc = 0.0;
         for (int q = 0; q < k_lanes; ++q) {
             row += rs[q];
@@ -571,10 +654,11 @@ double SinkhornSolver::materialize() {
 // the Newton system by conjugate gradients, whose passes over K cost what Sinkhorn iterations do.
 // Plain Sinkhorn (even overrelaxed) crawls at small eps, where clusters of the 8-gaussians target
 // trade mass through entries of size exp(-gap / eps): those few slow modes take it thousands of
-// iterations, and CG a handful. Stabilization as in Schmitzer (2019): the kernel is built around
-// log potentials in double and iterated with float scalings, which are absorbed into the
-// potentials before they leave a safe range. Iterations counts passes over the n x m kernel (row
-// updates and Hessian products), kernel rebuilds not included.
+// iterations, and CG a handful. Plain Sinkhorn iterations remain the fallback where a Newton step
+// fails. Stabilization as in Schmitzer (2019): the kernel is built around the log potentials and
+// iterated with float scalings, which are absorbed before they leave a safe range; epsilon
+// scaling from a large eps, each stage warm-started from the last. The reported iterations count
+// passes over the n x m kernel (row updates and Hessian products); kernel builds not included.
 const SinkhornReport& SinkhornSolver::solve(const Points& a, const Points& b,
                                             const SinkhornSettings& settings) {
     settings.validate();
@@ -583,8 +667,9 @@ const SinkhornReport& SinkhornSolver::solve(const Points& a, const Points& b,
     const int n = int(a.rows()), m = int(b.rows());
     const int mp = (m + k_lanes - 1) / k_lanes * k_lanes;
     const int np = (n + k_lanes - 1) / k_lanes * k_lanes;
-    // Squared distances in float: the problem is the one for these costs, all later arithmetic
-    // on them is in double where it matters. The largest sets the schedule and must not overflow.
+    // Squared distances in float: the problem solved is the one for these costs (the kernel's
+    // exponents, formed in float too, are as exact as the costs are). The largest sets the
+    // schedule and must not overflow.
     m_cost.resize(std::size_t(n) * mp);
     m_bxy.resize(2 * std::size_t(mp));
     float* bx = m_bxy.data();
@@ -614,8 +699,9 @@ const SinkhornReport& SinkhornSolver::solve(const Points& a, const Points& b,
     m_rows_padded = np;
     m_stride = mp;
     m_cdf_ready = false;
-    // Padding rows of the kernel stay zero; rebuilds write only the real rows.
-    m_kernel.assign(std::size_t(np) * mp, 0.0f);
+    // Kernel builds write every real row in full; padding rows must be (and stay) zero.
+    m_kernel.resize(std::size_t(np) * mp);
+    std::fill(m_kernel.begin() + std::ptrdiff_t(n) * mp, m_kernel.end(), 0.0f);
     m_u.assign(std::size_t(np), 0.0f);
     m_v.assign(std::size_t(mp), 1.0f);
     m_v_saved.resize(std::size_t(mp));
@@ -623,12 +709,11 @@ const SinkhornReport& SinkhornSolver::solve(const Points& a, const Points& b,
     m_colsum.resize(std::size_t(mp));
     m_colsq.resize(std::size_t(mp));
     m_vx.resize(std::size_t(mp));
-    m_f.assign(std::size_t(n), 0.0);
     m_g.assign(std::size_t(mp), -k_inf);
     std::fill(m_g.begin(), m_g.begin() + m, 0.0);
     m_col.resize(std::size_t(m));
     m_diag.resize(std::size_t(m));
-    m_cg.resize(5 * std::size_t(m));
+    m_cg.resize(6 * std::size_t(mp));
 
     const double eps_target = settings.epsilon;
     const double tol = settings.tolerance;
@@ -693,14 +778,15 @@ const SinkhornReport& SinkhornSolver::solve(const Points& a, const Points& b,
             err = power_kernel(eps);
             eps *= k_eps_factor;
         } else {
-            fold_scalings(eps, true);
+            fold_scalings(eps);
             eps = eps_target;
             err = rebuild_kernel(eps);
         }
     }
 }
 
-void SinkhornSolver::sample_pairs(int count, Rng& rng, std::vector<int>& rows, std::vector<int>& cols) {
+void SinkhornSolver::sample_pairs(int count, Rng& rng, std::vector<int>& rows,
+                                  std::vector<int>& cols) {
     if (count < 0) throw InputError("sinkhorn: cannot draw a negative number of pairs");
     if (m_plan.empty()) throw InputError("sinkhorn: no plan to sample from (solve first)");
     const std::size_t size = m_plan.size();
@@ -715,9 +801,11 @@ void SinkhornSolver::sample_pairs(int count, Rng& rng, std::vector<int>& rows, s
     const double total = m_cdf.back();
     for (int k = 0; k < count; ++k) {
         // Two 24-bit draws make a 48-bit uniform: plan entries far below 2^-24 keep their odds.
-        const double u = (double(rng.uniform()) + double(rng.uniform()) * (1.0 / 16777216.0)) * total;
+        const double u =
+            (double(rng.uniform()) + double(rng.uniform()) * (1.0 / 16777216.0)) * total;
         // The first entry whose cumulative sum exceeds u: entries of zero mass are never chosen.
-        std::size_t idx = std::size_t(std::upper_bound(m_cdf.begin(), m_cdf.end(), u) - m_cdf.begin());
+        std::size_t idx =
+            std::size_t(std::upper_bound(m_cdf.begin(), m_cdf.end(), u) - m_cdf.begin());
         idx = std::min(idx, size - 1);
         rows[std::size_t(k)] = int(idx / std::size_t(m_m));
         cols[std::size_t(k)] = int(idx % std::size_t(m_m));

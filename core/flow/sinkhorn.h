@@ -19,7 +19,7 @@ struct SinkhornSettings {
 };
 
 struct SinkhornReport {
-    int iterations = 0;
+    int iterations = 0;  // passes over the n x m kernel, each about one Sinkhorn iteration's work
     double marginal_error = 0.0;  // max relative row/column sum error of the returned plan
     bool converged = false;       // marginal_error <= tolerance
     double transport_cost = 0.0;  // <P, C>
@@ -44,7 +44,7 @@ private:
     double power_kernel(double eps);
     void scale_row(int i, float scale);
     double finish_kernel(double eps);
-    double fold_scalings(double eps, bool rows);
+    double fold_scalings(double eps);
     double absorb(double eps);
     double update_rows();
     void hessian_product(const double* x, double* y);
@@ -61,9 +61,11 @@ private:
     std::vector<double> m_cdf;  // cumulative plan for sampling, built by the first draw
     bool m_cdf_ready = false;
     // Scratch for the iterations. The plan is diag(u) K diag(v) with the kernel
-    // K_ij = exp((f_i + g_j - C_ij) / eps): potentials in double, kernel and scalings in float.
-    std::vector<float> m_cost, m_bxy, m_kernel, m_u, m_v, m_u_saved, m_v_saved, m_colsum, m_colsq, m_vx;
-    std::vector<double> m_f, m_g, m_col, m_diag, m_cg;
+    // K_ij = exp((f_i + g_j - C_ij) / eps); the column potentials g are kept (in double), the row
+    // potentials f only computed when needed. Kernel and scalings in float.
+    std::vector<float> m_cost, m_bxy, m_kernel, m_u, m_v, m_u_saved, m_v_saved, m_colsum, m_colsq,
+        m_vx;
+    std::vector<double> m_g, m_f, m_col, m_diag, m_cg;
 };
 
 }  // namespace fmp
