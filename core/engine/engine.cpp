@@ -34,6 +34,16 @@ void check_paired(const TrainConfig& config, const Dataset& source, const Datase
                          "(row i of each is a pair)");
 }
 
+TrainConfig with_coupling(const TrainConfig& config, CouplingKind kind, const CouplingOptions& options,
+                          const Dataset& source, const Dataset& target) {
+    TrainConfig next = config;
+    next.coupling = kind;
+    next.coupling_options = options;
+    next.coupling_options.validate();
+    check_paired(next, source, target);
+    return next;
+}
+
 std::string engine_kind_name(EngineKind kind) { return kind == EngineKind::Cpu ? "cpu" : "gl"; }
 
 std::string divergence_cause_name(DivergenceCause cause) {

@@ -34,6 +34,10 @@ void validate_learning_rate(float lr);       // throws InputError unless a numbe
 // The Paired coupling needs two point sets of equal size (row i of each is a pair); throws
 // InputError otherwise. Nothing to check for the other couplings.
 void check_paired(const TrainConfig& config, const Dataset& source, const Dataset& target);
+// The config with another coupling, checked (options, and pairs for Paired) against the
+// datasets being trained on: what Engine::set_coupling applies. Throws InputError.
+TrainConfig with_coupling(const TrainConfig& config, CouplingKind kind, const CouplingOptions& options,
+                          const Dataset& source, const Dataset& target);
 
 // One explicit training batch: source samples, target samples (already coupled) and times.
 // With the Schroedinger-bridge coupling, `noise` holds the bridge's standard normals (one row per

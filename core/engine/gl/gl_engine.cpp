@@ -285,13 +285,8 @@ class GlEngine final : public Engine {
     }
 
     void set_coupling(CouplingKind kind, const CouplingOptions& options) override {
-        TrainConfig next = m_config;
-        next.coupling = kind;
-        next.coupling_options = options;
-        next.coupling_options.validate();
-        check_paired(next, m_source, m_target);
+        m_config = with_coupling(m_config, kind, options, m_source, m_target);
         m_coupler = Coupler(kind, options);
-        m_config = next;
     }
 
     const TrainConfig& config() const override { return m_config; }
