@@ -100,7 +100,7 @@ void CouplingPlanPanel::refresh(GuiApp& app) {
             m_plan[k] = coupling_plan(kinds[k], spec.coupling_options, m_x0, m_x1);
             Rng pick(static_cast<uint64_t>(7 + m_draw), 3);
             m_partner[k] = partner_rows(kinds[k], spec.coupling_options, m_x0, m_x1, pick);
-            m_crossings[k] = count_crossings(m_x0, m_x1, m_partner[k]);
+            m_crossings[k] = count_crossings(m_x0, m_x1, m_partner[k], k == 1 ? &m_segment_crossings : nullptr);
             double cost = 0.0;
             const auto n = static_cast<std::size_t>(m_pairs);
             for (std::size_t i = 0; i < n; ++i)
@@ -128,24 +128,13 @@ void CouplingPlanPanel::add_layers(GuiApp& app, Scene& scene) {
     if (!m_open || !m_on_canvas) return;
     refresh(app);
     if (m_plan[1].empty()) return;
-    // Which pairs cross another (the count is over pairs of segments; here, per segment).
     const std::vector<int>& partner = m_partner[1];
     const int n = static_cast<int>(partner.size());
-    std::vector<bool> crosses(static_cast<std::size_t>(n), false);
-    for (int i = 0; i < n; ++i)
-        for (int k = i + 1; k < n; ++k) {
-            Points a(2, 2), b(2, 2);
-            a.row(0) = m_x0.row(i), a.row(1) = m_x0.row(k);
-            b.row(0) = m_x1.row(partner[static_cast<std::size_t>(i)]);
-            b.row(1) = m_x1.row(partner[static_cast<std::size_t>(k)]);
-            if (count_crossings(a, b, {0, 1}) > 0)
-                crosses[static_cast<std::size_t>(i)] = crosses[static_cast<std::size_t>(k)] = true;
-        }
     SegmentLayer seg;
     for (int i = 0; i < n; ++i) {
         const Eigen::Vector2f a = m_x0.row(i).transpose();
         const Eigen::Vector2f b = m_x1.row(partner[static_cast<std::size_t>(i)]).transpose();
-        const uint32_t c = crosses[static_cast<std::size_t>(i)] ? k_crossing_rgba : k_clear_rgba;
+        const uint32_t c = m_segment_crossings[static_cast<std::size_t>(i)] > 0 ? k_crossing_rgba : k_clear_rgba;
         seg.add(a, b, c, c, 2.0f * app.m_scale);
     }
     scene.layers.emplace_back(std::move(seg));

@@ -42,6 +42,7 @@ class CouplingPlanPanel {
     std::vector<float> m_plan[2];  // exact OT, the current coupling
     std::vector<int> m_partner[2];
     int64_t m_crossings[2] = {0, 0};
+    std::vector<int> m_segment_crossings;  // per pair of the current coupling: others it crosses
     double m_cost[2] = {0, 0};
     std::string m_title;
     std::string m_error;

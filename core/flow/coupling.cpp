@@ -480,8 +480,8 @@ void Coupler::couple_rows(Points& x0, Points& x1, Eigen::Index begin, Eigen::Ind
     const bool whole = begin == 0 && n == x0.rows();
     if (m_kind == CouplingKind::MinibatchOT) {
         m_a = x0.middleRows(begin, n);
-        const std::vector<int>& perm =
-            whole ? m_solver.solve(x0, x1) : m_solver.solve(m_a, Points(x1.middleRows(begin, n)));
+        if (!whole) m_b = x1.middleRows(begin, n);
+        const std::vector<int>& perm = m_solver.solve(m_a, whole ? x1 : m_b);
         m_scratch.resize(n, 2);
         for (Eigen::Index i = 0; i < n; ++i) m_scratch.row(perm[static_cast<std::size_t>(i)]) = m_a.row(i);
         x0.middleRows(begin, n) = m_scratch;
@@ -571,9 +571,11 @@ double orient(const Eigen::Vector2d& p, const Eigen::Vector2d& q, const Eigen::V
 
 }  // namespace
 
-int64_t count_crossings(const Points& a, const Points& b, const std::vector<int>& partner) {
+int64_t count_crossings(const Points& a, const Points& b, const std::vector<int>& partner,
+                        std::vector<int>* per_segment) {
     const auto n = static_cast<std::size_t>(a.rows());
     if (partner.size() != n) throw InputError("count_crossings needs one partner per row");
+    if (per_segment) per_segment->assign(n, 0);
     std::vector<Eigen::Vector2d> p(n), q(n);
     for (std::size_t i = 0; i < n; ++i) {
         const int j = partner[i];
@@ -587,8 +589,10 @@ int64_t count_crossings(const Points& a, const Points& b, const std::vector<int>
             // Proper intersection: each segment's ends strictly on opposite sides of the other.
             const double d1 = orient(p[i], q[i], p[k]), d2 = orient(p[i], q[i], q[k]);
             const double d3 = orient(p[k], q[k], p[i]), d4 = orient(p[k], q[k], q[i]);
-            if (((d1 > 0 && d2 < 0) || (d1 < 0 && d2 > 0)) && ((d3 > 0 && d4 < 0) || (d3 < 0 && d4 > 0)))
+            if (((d1 > 0 && d2 < 0) || (d1 < 0 && d2 > 0)) && ((d3 > 0 && d4 < 0) || (d3 < 0 && d4 > 0))) {
                 ++crossings;
+                if (per_segment) ++(*per_segment)[i], ++(*per_segment)[k];
+            }
         }
     return crossings;
 }

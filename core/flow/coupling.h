@@ -104,8 +104,9 @@ std::vector<float> coupling_plan(CouplingKind kind, const CouplingOptions& optio
 
 // How many of the segments a_i -> b_partner[i] cross another one (pairs of segments that
 // intersect properly, counted once each): straight conditional paths that cross are what a
-// coupling can untangle.
-int64_t count_crossings(const Points& a, const Points& b, const std::vector<int>& partner);
+// coupling can untangle. per_segment (if given) receives how many others each segment crosses.
+int64_t count_crossings(const Points& a, const Points& b, const std::vector<int>& partner,
+                        std::vector<int>* per_segment = nullptr);
 
 // The couplings a user picks: "independent", "ot", "sinkhorn", "sb" ("paired", which reflow sets,
 // is also a name: coupling_name and make_coupling know it).

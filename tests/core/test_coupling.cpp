@@ -395,6 +395,11 @@ TEST_CASE("plans, partners and crossings") {
     b << 2, 0, 2, 1;
     CHECK(count_crossings(a, b, {0, 1}) == 0);
     CHECK(count_crossings(a, b, {1, 0}) == 1);
+    std::vector<int> each;
+    CHECK(count_crossings(a, b, {1, 0}, &each) == 1);
+    CHECK(each == std::vector<int>{1, 1});
+    CHECK(count_crossings(a, b, {0, 1}, &each) == 0);
+    CHECK(each == std::vector<int>{0, 0});
     CHECK_THROWS_AS(count_crossings(a, b, {0, 5}), InputError);
     CHECK_THROWS_AS(count_crossings(a, b, {0}), InputError);
     Rng rng(4);
