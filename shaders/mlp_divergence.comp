@@ -18,6 +18,7 @@ layout(local_size_x = WG) in;
 #include "mlp_layout.glsl"
 #define ACT_BASE (gl_WorkGroupID.x * uint(2 * TILE * MAXD))
 #include "mlp_tile.glsl"
+#include "path_coefficients.glsl"
 
 layout(std430, binding = 1) buffer Points { vec2 points[]; };
 layout(std430, binding = 2) writeonly buffer Velocities { vec2 velocities[]; };
@@ -148,6 +149,15 @@ void output_layer(int bi) {
             s_div[r] = s;
     }
     SYNC();
+    if (u_prediction != 0) {
+        // The output is a prediction: v = a x + b f, div v = 2 a + b div f (prediction.h).
+        if (lid < uint(PT)) {
+            vec2 ab = prediction_affine(s_tin[lid]);
+            s_out[lid] = ab.x * s_in[lid] + ab.y * s_out[lid];
+            s_div[lid] = 2.0 * ab.x + ab.y * s_div[lid];
+        }
+        SYNC();
+    }
 }
 
 // v and div v of the tile's points (s_in, s_tin) into s_out and s_div.

@@ -8,6 +8,7 @@ layout(local_size_x = WG) in;
 #include "mlp_layout.glsl"
 #define ACT_BASE (gl_WorkGroupID.x * uint(2 * TILE * MAXD))
 #include "mlp_tile.glsl"
+#include "path_coefficients.glsl"
 
 layout(std430, binding = 1) buffer Points { vec2 points[]; };
 layout(std430, binding = 2) writeonly buffer Velocities { vec2 velocities[]; };
@@ -47,7 +48,7 @@ void main() {
             if (owner) { s_in[lid] = x; s_tin[lid] = u_t; }
             SYNC();
             forward_tile();
-            if (valid) velocities[i] = s_out[lid];
+            if (valid) velocities[i] = prediction_to_velocity(s_out[lid], x, u_t);
             SYNC();
             continue;
         }
@@ -58,7 +59,7 @@ void main() {
                 if (owner) { s_in[lid] = x + a[s] * u_h * k; s_tin[lid] = t + c[s] * u_h; }
                 SYNC();
                 forward_tile();
-                if (owner) { k = s_out[lid]; sum += b[s] * k; }
+                if (owner) { k = prediction_to_velocity(s_out[lid], s_in[lid], s_tin[lid]); sum += b[s] * k; }
             }
             x += u_h * sum;
         }

@@ -39,45 +39,11 @@ uniform uint u_source_offset, u_source_count, u_target_offset, u_target_count;
 uniform int u_want_dx;         // write dL/dx after the group stats
 uniform int u_guard;           // 1: a training step, which a diverged run skips
 uniform uint u_dx_offset;
-// The probability path (probability_path.h): kind and parameters.
-uniform int u_path;            // 0 CondOT, 1 LipmanOT, 2 VP, 3 Cosine, 4 LinearVP, 5 Polynomial, 6 VE
-uniform float u_sigma_min, u_beta_min, u_beta_max, u_poly_n, u_ve_sigma_max;
+#include "path_coefficients.glsl"
 
 shared vec2 s_u[TILE];       // the regression target per row
 shared vec2 s_dv[TILE];      // dL/dv per row
 shared float s_loss[TILE];   // |v - u|^2 per row (0 for rows past the batch)
-
-// alpha, sigma, d_alpha, d_sigma at t.
-vec4 path_coefficients(float t) {
-    if (u_path == 0) return vec4(t, 1.0 - t, 1.0, -1.0);
-    if (u_path == 1) return vec4(t, 1.0 - (1.0 - u_sigma_min) * t, 1.0, -(1.0 - u_sigma_min));
-    if (u_path == 2) {
-        // alpha = exp(-T(1-t)/2), T(s) = beta_min s + (beta_max - beta_min) s^2 / 2.
-        float s = 1.0 - t;
-        float T = u_beta_min * s + 0.5 * (u_beta_max - u_beta_min) * s * s;
-        float beta = u_beta_min + (u_beta_max - u_beta_min) * s;  // dT/ds
-        float alpha = exp(-0.5 * T);
-        float d_alpha = 0.5 * beta * alpha;
-        float sigma = sqrt(max(1.0 - alpha * alpha, 0.0));
-        float d_sigma = sigma > 0.0 ? -alpha * d_alpha / sigma : 0.0;
-        return vec4(alpha, sigma, d_alpha, d_sigma);
-    }
-    if (u_path == 3) {
-        float h = 1.57079632679489662;
-        return vec4(sin(h * t), cos(h * t), h * cos(h * t), -h * sin(h * t));
-    }
-    if (u_path == 4) {
-        float sigma = sqrt(max(1.0 - t * t, 0.0));
-        return vec4(t, sigma, 1.0, sigma > 0.0 ? -t / sigma : 0.0);
-    }
-    if (u_path == 5) {
-        float tn = pow(t, u_poly_n);
-        float d = u_poly_n * pow(t, u_poly_n - 1.0);
-        return vec4(tn, 1.0 - tn, d, -d);
-    }
-    float sigma = u_sigma_min * pow(u_ve_sigma_max / u_sigma_min, 1.0 - t);
-    return vec4(1.0, sigma, 0.0, -sigma * log(u_ve_sigma_max / u_sigma_min));
-}
 
 // PCG hash (Jarzynski & Olano 2020): a counter-based RNG, one stream per (seed, step, row).
 uint pcg(uint v) {
@@ -123,7 +89,8 @@ void load_row(uint r, uint i) {
     vec4 p = path_coefficients(t);
     s_in[r] = p.x * x1 + p.y * x0;
     s_tin[r] = t;
-    s_u[r] = p.z * x1 + p.w * x0;
+    // The regression target of what the network predicts: u_t, x1 or x0 (prediction.h).
+    s_u[r] = u_prediction == 1 ? x1 : (u_prediction == 2 ? x0 : p.z * x1 + p.w * x0);
     if (u_bridge_sigma > 0.0 && u_sampled == 0) {
         // SB-CFM: x_t += s(t) eps, u += s'(t) eps, s = sigma sqrt(t(1-t)) (add_bridge_noise).
         vec2 eps = vec2(batch[5u * u_batch + 2u * i], batch[5u * u_batch + 2u * i + 1u]);

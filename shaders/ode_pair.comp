@@ -11,6 +11,7 @@ layout(local_size_x = WG) in;
 #include "mlp_layout.glsl"
 #define ACT_BASE (gl_WorkGroupID.x * uint(2 * TILE * MAXD))
 #include "mlp_tile.glsl"
+#include "path_coefficients.glsl"
 
 layout(std430, binding = 1) readonly buffer Points { vec2 points[]; };
 // Stage s of particle i at s * u_count + i.
@@ -51,7 +52,7 @@ void main() {
         forward_tile();
         if (owner) s_err[lid] = 0.0;
         if (valid) {
-            vec2 ks = s_out[lid];
+            vec2 ks = prediction_to_velocity(s_out[lid], y, u_t + u_c * u_h);
             k[uint(u_stage) * u_count + i] = ks;
             if (u_last == 1) {
                 candidate[i] = y;

@@ -174,6 +174,8 @@ void refuse_reflow_overrides(const CLI::App& sub, const TrainOptions& t, const M
         refuse("--activation", t.activation, activation_name(parent.mlp.activation));
     if (given("--time-encoding") && make_time_encoding(t.time_encoding) != parent.mlp.time_encoding)
         refuse("--time-encoding", t.time_encoding, time_encoding_name(parent.mlp.time_encoding));
+    if (given("--prediction") && make_prediction(t.prediction) != parent.mlp.prediction)
+        refuse("--prediction", t.prediction, prediction_name(parent.mlp.prediction));
     if (given("--path") && make_path(t.path).kind() != parent.path.kind())
         refuse("--path", t.path, parent.path.name());
     if (given("--sigma-min") && t.sigma_min != parent.path.params().sigma_min)

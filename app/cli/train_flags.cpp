@@ -29,6 +29,11 @@ void add_train_flags(CLI::App& app, TrainOptions& o) {
                    "sb: the bridge noise sigma (paths get sigma sqrt(t(1-t)) noise; the plan uses "
                    "epsilon = 2 sigma^2)")
         ->capture_default_str();
+    app.add_option("--prediction", o.prediction,
+                   "what the network predicts: velocity (the CFM loss), data (x1, a denoiser: loss "
+                   "|f - x1|^2) or noise (x0, epsilon: loss |f - x0|^2); sampling converts it to the "
+                   "velocity along the path")
+        ->capture_default_str();
     app.add_option("--steps", o.steps, "training steps")->capture_default_str();
     app.add_option("--batch", o.batch, "batch size (1..65536)")->capture_default_str();
     app.add_option("--width", o.width, "hidden units per layer (16..512)")->capture_default_str();

@@ -11,6 +11,7 @@
 
 #include "core/data/dataset.h"
 #include "core/data/point_io.h"
+#include "core/flow/prediction.h"
 #include "core/flow/coupling.h"
 #include "core/flow/ode_solver.h"
 #include "core/flow/probability_path.h"
@@ -165,6 +166,7 @@ void ExportSettings::validate() const {
     (void)make_activation(train.activation);
     (void)make_path(train.path);
     (void)make_coupling(train.coupling);
+    (void)make_prediction(train.prediction);
     CouplingOptions co;
     co.ot_batch = train.ot_batch;
     co.ot_reg = train.ot_reg;
@@ -222,7 +224,7 @@ void ExportSettings::validate() const {
 namespace {
 
 const std::vector<std::string> k_color_names = {"source", "mode", "single"};
-const std::vector<std::string> k_arrow_names = {"learned", "exact", "difference"};
+const std::vector<std::string> k_arrow_names = {"learned", "exact", "difference", "score"};
 const std::vector<std::string> k_pathmode_names = {"marginal", "conditional", "both"};
 const std::vector<std::string> k_mode_names = {"sweep", "timelapse"};
 const std::vector<std::string> k_show_names = {"samples", "sweep"};
@@ -389,7 +391,8 @@ std::string export_settings_to_json(const ExportSettings& s) {
     j["data"] = {{"target", s.train.target}, {"source", s.train.source}, {"path", s.train.path},
                  {"coupling", s.train.coupling}, {"ot_batch", s.train.ot_batch},
                  {"ot_reg", s.train.ot_reg}, {"sb_sigma", s.train.sb_sigma}};
-    j["network"] = {{"width", s.train.width}, {"depth", s.train.depth}, {"activation", s.train.activation}};
+    j["network"] = {{"width", s.train.width}, {"depth", s.train.depth}, {"activation", s.train.activation},
+                    {"prediction", s.train.prediction}};
     j["training"] = {{"steps", s.train.steps}, {"lr", s.train.lr}, {"batch", s.train.batch},
                      {"seed", s.train.seed}, {"engine", s.engine}};
     j["model"] = s.model;
@@ -472,6 +475,7 @@ ExportSettings export_settings_from_json(const std::string& text, const std::str
             nr.number("width", s.train.width);
             nr.number("depth", s.train.depth);
             nr.named("activation", s.train.activation, [](const std::string& a) { (void)make_activation(a); });
+            nr.named("prediction", s.train.prediction, [](const std::string& a) { (void)make_prediction(a); });
             nr.finish();
         }
         if (const json* t = r.find("training")) {

@@ -7,6 +7,7 @@
 #include "core/data/dataset.h"
 #include "core/flow/coupling.h"
 #include "core/flow/ode_solver.h"
+#include "core/flow/prediction.h"
 #include "core/flow/probability_path.h"
 
 namespace fmp {
@@ -21,6 +22,10 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
     app.add_option("--path", o.path, "Probability path: " + join_names(path_names()))
         ->capture_default_str();
     app.add_option("--coupling", o.coupling, "Coupling: " + join_names(coupling_names()))
+        ->capture_default_str();
+    app.add_option("--prediction", o.prediction,
+                   "What the network predicts: " + join_names(prediction_names()) +
+                       " (converted to the velocity along the path for sampling)")
         ->capture_default_str();
     app.add_option("--solver", o.solver,
                    "ODE solver for the particles: " + join_names(solver_names()))
@@ -68,7 +73,7 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
         "draw=x0,y0,x1,y1, erase=x0,y0,x1,y1, undo, redo, clear, draw_which=target|source, "
         "drawmode=on|off; solverlab=open|close|compute|wait; "
         "cnfrace=open|close|start|wait|cancel, cnfrace_seconds=S; coupling options: ot_reg=EPS, "
-        "sb_sigma=S, ot_batch=N; plan=open|close, plan_pairs=16|32|64, plan_canvas=on|off; reflow=open|close|run|wait|measure, "
+        "sb_sigma=S, ot_batch=N; prediction=velocity|data|noise; plan=open|close, plan_pairs=16|32|64, plan_canvas=on|off; reflow=open|close|run|wait|measure, "
         "reflow_pairs=N, reflow_init=warm|fresh, reflow_use=K; instruments: lens=X,Y|off, "
         "errormap=off|raw|weighted, likelihood=off|model|true, trace=X,Y, fmcfm=on|off)");
 }

@@ -14,6 +14,7 @@ struct GuiOptions {
     std::string source = "normal";
     std::string path = "condot";
     std::string coupling = "independent";
+    std::string prediction = "velocity";  // what the network predicts: velocity, data, noise
     std::string solver = "midpoint";
     int solver_steps = 20;
     float solver_tolerance = 1e-4f;  // dopri5's

@@ -123,6 +123,12 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     if (m_settings.coupling < 0)
         throw InputError("--coupling paired is set by reflow, not chosen; valid: " +
                          join_names(coupling_names()));
+    m_settings.prediction = static_cast<int>(make_prediction(options.prediction));
+    if (m_settings.prediction != 0 &&
+        make_coupling(options.coupling) == CouplingKind::SchrodingerBridge)
+        throw InputError("--prediction " + options.prediction +
+                         " cannot train with --coupling sb (its bridge noise breaks the conversion "
+                         "to the velocity)");
     m_settings.solver = name_index(solver_names(), solver_name(make_solver(options.solver)));
     if (options.solver_steps < 1 || options.solver_steps > 1000)
         throw InputError("--steps must be in 1..1000");
@@ -238,6 +244,8 @@ TrainConfig GuiApp::train_config() const {
     config.mlp.width = s.width;
     config.mlp.depth = s.depth;
     config.mlp.activation = *activation_from_name(activation_names()[s.activation]);
+    config.mlp.prediction = static_cast<Prediction>(s.prediction);
+    config.mlp.path = config.path;
     config.optimizer.lr = s.lr;
     config.batch = s.batch;
     config.seed = static_cast<uint64_t>(s.seed);

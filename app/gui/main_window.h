@@ -31,6 +31,7 @@ struct UiSettings {
     int ot_batch = 0;       // 0: the whole batch
     float ot_reg = 0.05f;   // sinkhorn's epsilon
     float sb_sigma = 0.5f;  // sb's bridge noise
+    int prediction = 0;     // Prediction: velocity, data, noise
     int solver_steps = 20;
     float solver_tolerance = 1e-4f;  // dopri5 only
     int particles = 20000;
@@ -55,6 +56,8 @@ class GuiApp {
     void sync_with_workers();
     void render_canvas();
     void reset_training();  // settings that need fresh weights
+    // Another prediction (fresh weights); refused with a message while the coupling is sb.
+    void apply_prediction(int prediction);
     TrainConfig train_config() const;  // the panels' settings as a config
     void update_spec();     // settings that only re-integrate
     // The engine stopped a diverging run and rolled it back: pause and say why.
@@ -75,6 +78,7 @@ class GuiApp {
     // [settings_panel.cpp]
     void draw_settings_panel();
     void draw_coupling_section();
+    void draw_prediction_section();
     void apply_coupling();  // the panels' coupling to the trainer, weights kept
     // [view_panel.cpp]
     void draw_view_panel();

@@ -39,7 +39,7 @@ void GuiApp::parse_script(const std::string& text) {
             for (const auto& d : CnfRacePanel::script_keys()) k.push_back(d);
             for (const auto& d : CouplingPlanPanel::script_keys()) k.push_back(d);
             for (const auto& d : ReflowPanel::script_keys()) k.push_back(d);
-            for (const char* d : {"ot_reg", "sb_sigma", "ot_batch"}) k.push_back(d);
+            for (const char* d : {"ot_reg", "sb_sigma", "ot_batch", "prediction"}) k.push_back(d);
             k.push_back("tolerance");
             return k;
         }();
@@ -64,6 +64,7 @@ void GuiApp::parse_script(const std::string& text) {
         if (key == "coupling" && name_index(coupling_names(), value) < 0)
             throw InputError("--script coupling=" + quote_for_message(value) +
                              ": valid: " + join_names(coupling_names()));
+        if (key == "prediction") (void)make_prediction(value);
         if (key == "tolerance") validate_tolerance(number_value(key, value));
         if (key == "batch") validate_batch_size(static_cast<int>(number_value(key, value)));
         if (key == "width" || key == "depth") {
@@ -104,6 +105,8 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
         m_settings.sb_sigma = std::strtof(value.c_str(), nullptr), apply_coupling();
     else if (key == "ot_batch")
         m_settings.ot_batch = std::atoi(value.c_str()), apply_coupling();
+    else if (key == "prediction")
+        apply_prediction(static_cast<int>(make_prediction(value)));
     else if (key == "solver")
         pick(solver_names(), m_settings.solver), update_spec();
     else if (key == "steps")

@@ -9,6 +9,7 @@
 #include "app/gui/main_window.h"
 #include "app/gui/theme.h"
 #include "app/gui/widgets.h"
+#include "core/base/clock.h"
 
 namespace fmp {
 namespace {
@@ -91,8 +92,11 @@ void GuiApp::draw_coupling_section() {
     UiSettings& st = m_settings;
     bool changed = false;
     for (int i = 0; i < static_cast<int>(coupling_names().size()); ++i) {
+        const bool blocked = st.prediction != 0 && coupling_names()[i] == "sb";
+        ImGui::BeginDisabled(blocked);
         if (ImGui::RadioButton(k_coupling_labels[i], st.coupling == i) && st.coupling != i)
             st.coupling = i, changed = true;
+        ImGui::EndDisabled();
         tip(std::string(k_coupling_tips[i]) + "\n\n" + k_tip_coupling);
         if (i % 2 == 0) ImGui::SameLine(ImGui::GetContentRegionAvail().x * 0.5f);
     }
@@ -141,7 +145,60 @@ void GuiApp::draw_coupling_section() {
     if (changed) apply_coupling();
 }
 
+void GuiApp::draw_prediction_section() {
+    static const char* labels[] = {"velocity", "data x₁", "noise ε"};
+    static const char* tips[] = {
+        "v_θ ≈ E[u_t | x_t]: the CFM loss |v_θ(x_t, t) − (α̇_t·x1 + σ̇_t·x0)|². Sampling uses it "
+        "as it is.",
+        "A denoiser: f_θ ≈ E[x1 | x_t], loss |f_θ(x_t, t) − x1|². Sampling converts it: "
+        "v = (σ̇_t/σ_t)·x + (α̇_t − σ̇_t·α_t/σ_t)·f, on condot v = (f − x)/(1 − t). Singular where "
+        "σ_t = 0 (t = 1): the coefficients are taken at t ≤ 0.99 there.",
+        "ε-prediction (as in DDPM): f_θ ≈ E[x0 | x_t], loss |f_θ(x_t, t) − x0|². Sampling "
+        "converts it: v = (α̇_t/α_t)·x + (σ̇_t − α̇_t·σ_t/α_t)·f, on condot v = (x − f)/t. Singular "
+        "where α_t = 0 (t = 0): the coefficients are taken at t ≥ 0.01 there."};
+    int pick = m_settings.prediction;
+    const bool sb = coupling_names()[m_settings.coupling] == "sb";
+    for (int i = 0; i < 3; ++i) {
+        if (i) ImGui::SameLine();
+        ImGui::BeginDisabled(sb && i != 0);
+        ImGui::RadioButton(labels[i], &pick, i);
+        ImGui::EndDisabled();
+        tip(std::string(tips[i]) +
+            "\n\nAll three learn the same flow: x = α·E[x1|x] + σ·E[x0|x] and v = α̇·E[x1|x] + "
+            "σ̇·E[x0|x], so each is an affine function of the others. They differ in how the error "
+            "is weighted over t, and where the conversion blows up. Changing it restarts training." +
+            (sb && i != 0 ? "\n\nNot with the Schrödinger bridge: its bridge noise is not part "
+                            "of x = α·x1 + σ·x0, so the conversion would not hold."
+                          : ""));
+    }
+    if (pick != m_settings.prediction) apply_prediction(pick);
+    ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled));
+    ImGui::PushTextWrapPos(0.0f);
+    ImGui::TextUnformatted(prediction_formula(static_cast<Prediction>(m_settings.prediction)).c_str());
+    ImGui::PopTextWrapPos();
+    ImGui::PopStyleColor();
+}
+
+void GuiApp::apply_prediction(int prediction) {
+    if (prediction == m_settings.prediction) return;
+    if (prediction != 0 && coupling_names()[m_settings.coupling] == "sb") {
+        m_message = "prediction " + prediction_names()[static_cast<std::size_t>(prediction)] +
+                    " is not possible with the Schrödinger bridge coupling (velocity only)";
+        m_message_until = now_seconds() + 10.0;
+        return;
+    }
+    m_settings.prediction = prediction;
+    reset_training();
+}
+
 void GuiApp::apply_coupling() {
+    if (m_settings.prediction != 0 && coupling_names()[m_settings.coupling] == "sb") {
+        m_settings.coupling = name_index(coupling_names(), coupling_name(m_spec.coupling));
+        m_message = "the Schrödinger bridge trains velocity prediction only: switch the "
+                    "prediction to velocity first";
+        m_message_until = now_seconds() + 10.0;
+        return;
+    }
     // A reflow generation trains on pairs: another coupling means going back to the data.
     if (m_reflow->active()) {
         reset_training();
@@ -228,6 +285,8 @@ void GuiApp::draw_settings_panel() {
     }
 
     if (ImGui::CollapsingHeader("Coupling", ImGuiTreeNodeFlags_DefaultOpen)) draw_coupling_section();
+
+    if (ImGui::CollapsingHeader("What the network predicts")) draw_prediction_section();
 
     if (ImGui::CollapsingHeader("Training", ImGuiTreeNodeFlags_DefaultOpen)) {
         if (m_divergence_open) {

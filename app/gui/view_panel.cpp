@@ -36,6 +36,9 @@ std::string GuiApp::seeing_line() const {
     else if (o.arrows && o.arrow_mode == ArrowMode::Exact)
         line = std::string("The exact marginal velocity u_t(x) at t = ") + t +
                ": the posterior-weighted average of the conditional velocities of all data points.";
+    else if (o.arrows && o.arrow_mode == ArrowMode::Score)
+        line = std::string("The score ∇log p_t(x) at t = ") + t +
+               ", read off the learned velocity: it points to where the particles are denser.";
     else if (o.arrows && o.arrow_mode == ArrowMode::Difference)
         line = std::string("Error of the network at t = ") + t +
                ": v_θ(x,t) − u_t(x). It shrinks as training goes on.";
@@ -117,6 +120,15 @@ void GuiApp::draw_view_panel() {
         ImGui::RadioButton("difference", &mode, 2);
         tip("v_θ(x, t) − u_t(x): where the network is still wrong. Watch it shrink while "
             "training.");
+        ImGui::SameLine();
+        ImGui::RadioButton("score", &mode, 3);
+        tip("The score ∇log p_t(x), derived from the learned velocity (Tweedie, for a standard "
+            "normal source and the independent coupling): E[x0|x_t] = −σ_t ∇log p_t, and "
+            "v = α̇·E[x1|x] + σ̇·E[x0|x] with x = α·E[x1|x] + σ·E[x0|x], so\n"
+            "∇log p_t(x) = (α̇_t·x − α_t·v) / (σ_t·(α_t·σ̇_t − α̇_t·σ_t)).\n"
+            "On condot: ∇log p_t(x) = −(x − t·v)/(1 − t). It points up the density; the SDE "
+            "sampler adds (g²/2)·score to the drift. Singular at t = 1 (σ = 0): t is clamped "
+            "to 0.99 there.");
         o.arrow_mode = static_cast<ArrowMode>(mode);
         ImGui::SliderFloat("spacing", &o.arrow_spacing, 18.0f, 90.0f, "%.0f px");
         tip("Distance between arrows on screen (smaller = denser grid).");
@@ -207,6 +219,8 @@ void GuiApp::draw_view_panel() {
         if (o.arrows) {
             if (o.arrow_mode == ArrowMode::Difference) {
                 swatch(palette::difference, "v_θ − u_t (error)", true);
+            } else if (o.arrow_mode == ArrowMode::Score) {
+                swatch(palette::score, "score ∇log p_t (bright = strong)", true);
             } else {
                 ImDrawList* dl = ImGui::GetWindowDrawList();
                 ImVec2 p = ImGui::GetCursorScreenPos();

@@ -5,6 +5,7 @@
 
 #include "core/base/rng.h"
 #include "core/flow/marginal_velocity.h"
+#include "core/flow/prediction.h"
 
 namespace fmp {
 namespace {
@@ -65,6 +66,8 @@ ArrowField compute_arrows(const ArrowRequest& r, const Mlp* mlp, const Probabili
         }
     if (r.learned && mlp) mlp->evaluate(f.base, r.t, f.learned);
     if (r.exact) marginal_velocity(path, reference.target, r.t, f.base, f.exact);
+    if (r.score && f.learned.rows() == f.base.rows())
+        score_from_velocity(path, f.base, r.t, f.learned, f.score);
     return f;
 }
 

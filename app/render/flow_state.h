@@ -57,9 +57,10 @@ struct ArrowRequest {
     int ny = 16;
     bool learned = true;
     bool exact = false;
+    bool score = false;  // also grad log p_t from the learned velocity (needs learned)
     bool operator==(const ArrowRequest& o) const {
         return t == o.t && box.min() == o.box.min() && box.max() == o.box.max() && nx == o.nx &&
-               ny == o.ny && learned == o.learned && exact == o.exact;
+               ny == o.ny && learned == o.learned && exact == o.exact && score == o.score;
     }
 };
 
@@ -69,6 +70,7 @@ struct ArrowField {
     Points base;     // nx*ny grid points
     Points learned;  // v_theta(x, t) (empty unless requested)
     Points exact;    // u_t(x), the exact marginal (empty unless requested)
+    Points score;    // grad log p_t(x) from v_theta (score_from_velocity; empty unless requested)
 };
 
 // Static reference samples for a spec: what the markers show and what the exact field uses.

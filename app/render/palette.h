@@ -22,6 +22,7 @@ constexpr uint32_t target = rgba8(255, 255, 255);      // target markers (drawn 
 constexpr uint32_t source = rgba8(150, 160, 190);      // source markers (drawn faint)
 constexpr uint32_t particle = rgba8(120, 220, 200);    // single-colour particles: mint
 constexpr uint32_t traced = rgba8(190, 140, 255);      // a traced path (the inverse map): violet
+constexpr uint32_t score = rgba8(120, 255, 140);       // score arrows grad log p_t: green
 }  // namespace palette
 
 // Twelve categorical colours for target modes, distinct on a dark background.

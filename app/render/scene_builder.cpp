@@ -15,7 +15,7 @@ const std::vector<std::string>& view_names() {
     static const std::vector<std::string> names = {
         "particles", "arrows", "paths", "trails",     "heatmap",  "targets",
         "sources",   "grid",   "exact", "difference", "marginal", "conditional",
-        "bystart",   "bymode", "plain", "glow",       "panels",   "nopanels"};
+        "bystart",   "bymode", "plain", "glow",       "panels",   "nopanels", "score"};
     return names;
 }
 
@@ -48,6 +48,8 @@ void apply_views(const std::string& list, SceneOptions& o, bool* panels) {
             o.arrows = true, o.arrow_mode = ArrowMode::Exact;
         else if (name == "difference")
             o.arrows = true, o.arrow_mode = ArrowMode::Difference;
+        else if (name == "score")
+            o.arrows = true, o.arrow_mode = ArrowMode::Score;
         else if (name == "marginal")
             o.paths = true, o.path_mode = PathMode::Marginal;
         else if (name == "conditional")
@@ -100,7 +102,8 @@ ArrowRequest arrow_request_for(const View2D& view, const SceneOptions& o, float 
     r.box = Eigen::AlignedBox2f(Eigen::Vector2f(x0, y0),
                                 Eigen::Vector2f(x0 + r.nx * spacing, y0 + r.ny * spacing));
     r.learned = o.arrow_mode != ArrowMode::Exact;
-    r.exact = o.arrow_mode != ArrowMode::Learned;
+    r.exact = o.arrow_mode == ArrowMode::Exact || o.arrow_mode == ArrowMode::Difference;
+    r.score = o.arrow_mode == ArrowMode::Score;
     return r;
 }
 
@@ -326,6 +329,8 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
             v = f.learned;
         else if (o.arrow_mode == ArrowMode::Exact)
             v = f.exact;
+        else if (o.arrow_mode == ArrowMode::Score)
+            v = f.score;
         else if (f.learned.rows() == f.exact.rows())
             v = f.learned - f.exact;
         if (v.rows() == f.base.rows()) {
@@ -357,6 +362,8 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
                 uint32_t c =
                     o.arrow_mode == ArrowMode::Difference
                         ? fade(palette::difference, std::clamp(0.25f + rel, 0.25f, 1.0f))
+                    : o.arrow_mode == ArrowMode::Score
+                        ? fade(palette::score, std::clamp(0.35f + 0.65f * std::sqrt(rel), 0.35f, 1.0f))
                         : fade(speed_color(std::sqrt(rel)), 0.9f);
                 Eigen::Vector2f base =
                     f.base.row(i).transpose() - 0.5f * vec;  // centred on the grid point

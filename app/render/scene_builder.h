@@ -12,7 +12,8 @@
 namespace fmp {
 
 enum class ColorMode { Source, TargetMode, Single };
-enum class ArrowMode { Learned, Exact, Difference };
+// Score: grad log p_t(x) derived from the learned velocity (prediction.h; a normal source).
+enum class ArrowMode { Learned, Exact, Difference, Score };
 enum class PathMode { Marginal, Conditional, Both };
 
 // Which layers are shown and how; the names are what --views takes.

@@ -21,6 +21,8 @@ TrainSetup resolve_train_options(const TrainOptions& o) {
     s.config.mlp.depth = o.depth;
     s.config.mlp.activation = make_activation(o.activation);
     s.config.mlp.time_encoding = make_time_encoding(o.time_encoding);
+    s.config.mlp.prediction = make_prediction(o.prediction);
+    s.config.mlp.path = s.config.path;
     s.config.optimizer.kind = make_optimizer_kind(o.optimizer);
     s.config.optimizer.lr = o.lr;
     s.config.optimizer.weight_decay = o.weight_decay;

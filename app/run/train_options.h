@@ -15,6 +15,7 @@ struct TrainOptions {
     int ot_batch = 0;        // 0: the whole batch
     float ot_reg = 0.05f;    // sinkhorn's epsilon
     float sb_sigma = 0.5f;   // sb's bridge noise
+    std::string prediction = "velocity";  // what the network predicts: velocity, data, noise
     std::string activation = "silu";
     std::string time_encoding = "raw";
     std::string optimizer = "adam";

@@ -240,7 +240,9 @@ private:
         if (m_config.coupling == CouplingKind::SchrodingerBridge && batch.noise.rows() == batch.t.size())
             add_bridge_noise(m_config.coupling_options.sb_sigma, batch.t, batch.noise, m_xt, m_ut);
         m_mlp.forward(m_xt, batch.t, m_v, &m_ctx);
-        return cfm_loss(m_v, m_ut, &m_dL_dv);
+        // The regression target of what the network predicts: u_t, x1 or x0.
+        m_target_of_batch = &prediction_target(m_config.mlp.prediction, batch.x0, batch.x1, m_ut);
+        return cfm_loss(m_v, *m_target_of_batch, &m_dL_dv);
     }
 
     // A non-finite loss skips the update (the GL engine does the same on the GPU); an update
@@ -303,7 +305,8 @@ private:
         const int b = static_cast<int>(t.size());
         for (int i = 0; i < b; ++i) {
             int bin = std::clamp(static_cast<int>(t[i] * k_loss_time_bins), 0, k_loss_time_bins - 1);
-            float ex = m_v(i, 0) - m_ut(i, 0), ey = m_v(i, 1) - m_ut(i, 1);
+            const Points& u = *m_target_of_batch;
+            float ex = m_v(i, 0) - u(i, 0), ey = m_v(i, 1) - u(i, 1);
             sum[bin] += ex * ex + ey * ey;
             ++count[bin];
         }
@@ -339,6 +342,7 @@ private:
     Batch m_batch;
     Batch m_pipeline[2];
     Points m_xt, m_ut, m_v, m_dL_dv;
+    const Points* m_target_of_batch = &m_ut;  // the last forward_loss's regression target
     MlpContext m_ctx;
     std::vector<float> m_grads;
     Points m_particles;

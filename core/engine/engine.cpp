@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
 namespace fmp {
@@ -22,6 +23,17 @@ void TrainConfig::validate() const {
     validate_batch_size(batch);
     validate_learning_rate(optimizer.lr);
     coupling_options.validate();
+    if (mlp.prediction != Prediction::Velocity) {
+        // The bridge noise is not part of x_t = alpha x1 + sigma x0, so the conversions to the
+        // velocity would not hold.
+        if (coupling == CouplingKind::SchrodingerBridge)
+            throw InputError("the Schroedinger-bridge coupling trains velocity prediction only (its "
+                             "bridge noise breaks the " + prediction_name(mlp.prediction) +
+                             " -> velocity conversion)");
+        if (mlp.path != path)
+            throw std::logic_error("TrainConfig: mlp.path must be the training path (" + path.name() +
+                                   ") for " + prediction_name(mlp.prediction) + " prediction");
+    }
     if (!(optimizer.weight_decay >= 0.0f) || !std::isfinite(optimizer.weight_decay))
         throw InputError("weight decay must be a finite number >= 0");
 }
@@ -39,7 +51,7 @@ TrainConfig with_coupling(const TrainConfig& config, CouplingKind kind, const Co
     TrainConfig next = config;
     next.coupling = kind;
     next.coupling_options = options;
-    next.coupling_options.validate();
+    next.validate();
     check_paired(next, source, target);
     return next;
 }

@@ -59,6 +59,14 @@ public:
     // A one-line formula for tooltips ("x_t = (1-t)*x0 + t*x1; target velocity x1 - x0").
     std::string formula() const;
 
+    // The same schedule: kind and every parameter equal.
+    bool operator==(const ProbabilityPath& other) const {
+        const PathParams &a = m_params, &b = other.m_params;
+        return m_kind == other.m_kind && a.sigma_min == b.sigma_min && a.beta_min == b.beta_min &&
+               a.beta_max == b.beta_max && a.poly_n == b.poly_n && a.ve_sigma_max == b.ve_sigma_max;
+    }
+    bool operator!=(const ProbabilityPath& other) const { return !(*this == other); }
+
 private:
     PathKind m_kind = PathKind::CondOT;
     PathParams m_params;

@@ -129,9 +129,12 @@ bool run_with_marks(double budget, const CnfRaceSettings& race, std::vector<NllM
 
 }  // namespace
 
-CnfRace race_cnf_with_fm(const MlpConfig& mlp, const ProbabilityPath& path, const Dataset& source,
-                         const Dataset& target, const CnfRaceSettings& race,
+CnfRace race_cnf_with_fm(const MlpConfig& window_mlp, const ProbabilityPath& path,
+                         const Dataset& source, const Dataset& target, const CnfRaceSettings& race,
                          const CnfSettings& settings, const CnfRaceObserver& observer) {
+    // Both sides learn the velocity: the race is about the loss, not the parametrization.
+    MlpConfig mlp = window_mlp;
+    mlp.prediction = Prediction::Velocity;
     race.validate();
     settings.validate();
     CnfRace out;

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "core/base/types.h"
+#include "core/flow/prediction.h"
+#include "core/flow/probability_path.h"
 
 namespace fmp {
 
@@ -25,6 +27,12 @@ struct MlpConfig {
     Activation activation = Activation::SiLU;
     TimeEncoding time_encoding = TimeEncoding::Raw;
     int fourier_frequencies = 8;      // K, 1..32, for TimeEncoding::Fourier
+    // What the output f predicts (prediction.h) and the path it converts to the velocity along:
+    // forward() returns f itself (the training loss compares it with the prediction's target),
+    // evaluate() and evaluate_divergence() return the velocity a x + b f. The path must be the
+    // training path (TrainConfig::validate checks); it is unused for Velocity.
+    Prediction prediction = Prediction::Velocity;
+    ProbabilityPath path;
 
     int input_dim() const;            // 3 or 3 + 2K
     static constexpr int output_dim = 2;
@@ -87,17 +95,21 @@ public:
     std::vector<float>& params() { return m_params; }
     void set_params(std::vector<float> params);  // throws InputError on a size mismatch
 
-    // v = v_theta(x, t). With ctx, the activations are saved for backward().
+    // The raw output f_theta(x, t) (the velocity only for Prediction::Velocity). With ctx, the
+    // activations are saved for backward().
     void forward(const Points& x, const VectorF& t, Points& v, MlpContext* ctx = nullptr) const;
-    // Forward for inference on large sets: splits rows into chunks over both cores, no context.
+    // The velocity v(x, t) (the output converted as config().prediction says), for inference on
+    // large sets: splits rows into chunks over both cores, no context.
     void evaluate(const Points& x, float t, Points& v) const;
-    // v = v_theta(x, t) and its exact divergence div[i] = dv_x/dx + dv_y/dy at row i, by
+    // The velocity v(x, t) and its exact divergence div[i] = dv_x/dx + dv_y/dy at row i (a
+    // converted prediction adds 2a to b times the output's divergence), by
     // forward-mode differentiation (core/nn/mlp_divergence.cpp); split over cores like evaluate.
     void evaluate_divergence(const Points& x, float t, Points& v, VectorF& div) const;
     // Reverse mode through that: for a loss L(v, div) at one time t, given dL/dv (B x 2) and
     // dL/d(div) (B), ADDS dL/dtheta to dL_dparams (sized parameter_count()) and writes dL/dx
     // (B x 2). Exact, through the activation's second derivative (div depends on act'(z)):
     // what maximum-likelihood training of a CNF needs (core/nn/mlp_divergence_backward.cpp).
+    // Velocity prediction only (throws InputError otherwise).
     // The forward pass is recomputed; v and div are returned when asked. One thread.
     void divergence_backward(const Points& x, float t, const Points& dL_dv, const VectorF& dL_ddiv,
                              std::vector<float>& dL_dparams, Points& dL_dx, Points* v = nullptr,

@@ -780,6 +780,10 @@ void Mlp::evaluate(const Points& x, float t, Points& v) const {
     }
     InferJob job{&net, x.data(), nullptr, bias0.data(), v.data()};
     run_inference(job, m_config.activation, static_cast<std::size_t>(x.rows()));
+    if (m_config.prediction != Prediction::Velocity) {
+        const AffineMap m = velocity_from_prediction(m_config.path, m_config.prediction, t);
+        v = m.a * x + m.b * v;
+    }
 }
 
 void Mlp::backward(const MlpContext& ctx, const Points& dL_dv, std::vector<float>& dL_dparams,

@@ -177,6 +177,12 @@ void Mlp::evaluate_divergence(const Points& x, float t, Points& v, VectorF& div)
         static_cast<std::size_t>(x.rows()),
         [&job](std::size_t r0, std::size_t r1, int) { divergence_rows(job, r0, r1); },
         k_min_rows_per_worker);
+    if (m_config.prediction != Prediction::Velocity) {
+        // v = a x + b f: div v = 2 a + b div f.
+        const AffineMap m = velocity_from_prediction(m_config.path, m_config.prediction, t);
+        v = m.a * x + m.b * v;
+        div = (m.b * div.array() + 2.0f * m.a).matrix();
+    }
 }
 
 }  // namespace fmp

@@ -41,6 +41,8 @@ void Mlp::divergence_backward(const Points& x, float t, const Points& dL_dv, con
                               std::vector<float>& dL_dparams, Points& dL_dx, Points* v_out,
                               VectorF* div_out) const {
     const MlpConfig& c = m_config;
+    if (c.prediction != Prediction::Velocity)
+        throw InputError("divergence_backward: only a velocity-predicting network trains as a CNF");
     const Eigen::Index B = x.rows();
     if (dL_dv.rows() != B || dL_ddiv.size() != B)
         throw InputError("divergence_backward: gradient sizes do not match the batch");

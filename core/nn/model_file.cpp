@@ -127,7 +127,8 @@ std::string model_to_json(const ModelFile& m) {
                 {"width", m.mlp.width},
                 {"activation", activation_name(m.mlp.activation)},
                 {"time_encoding", time_encoding_name(m.mlp.time_encoding)},
-                {"fourier_frequencies", m.mlp.fourier_frequencies}};
+                {"fourier_frequencies", m.mlp.fourier_frequencies},
+                {"prediction", prediction_name(m.mlp.prediction)}};
     const PathParams& pp = m.path.params();
     j["path"] = {{"name", path_name(m.path.kind())}, {"sigma_min", pp.sigma_min},
                  {"beta_min", pp.beta_min},          {"beta_max", pp.beta_max},
@@ -161,6 +162,8 @@ ModelFile model_from_json(const std::string& text_in, const std::string& where) 
     m.mlp.activation = make_activation(text(mlp, "activation", where));
     m.mlp.time_encoding = make_time_encoding(text(mlp, "time_encoding", where));
     m.mlp.fourier_frequencies = integer(mlp, "fourier_frequencies", where);
+    // Older files predate the other predictions: their networks predict the velocity.
+    if (mlp.contains("prediction")) m.mlp.prediction = make_prediction(text(mlp, "prediction", where));
     m.mlp.validate();
     const json& path = field(j, "path", where);
     PathParams pp;
@@ -170,7 +173,11 @@ ModelFile model_from_json(const std::string& text_in, const std::string& where) 
     pp.poly_n = single(path, "poly_n", where);
     pp.ve_sigma_max = single(path, "ve_sigma_max", where);
     m.path = make_path(text(path, "name", where), pp);
+    m.mlp.path = m.path;  // a prediction converts to the velocity along the training path
     m.coupling = make_coupling(text(j, "coupling", where));
+    if (m.mlp.prediction != Prediction::Velocity && m.coupling == CouplingKind::SchrodingerBridge)
+        fail(where, "a " + prediction_name(m.mlp.prediction) +
+                        "-predicting network cannot have the sb coupling (velocity only)");
     if (j.contains("coupling_options")) {
         const json& co = j["coupling_options"];
         m.coupling_options.ot_batch = static_cast<int>(integer_in(field(co, "ot_batch", where), 0, 65536,

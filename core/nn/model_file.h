@@ -12,7 +12,8 @@ namespace fmp {
 
 // Format (docs/model_format.md): a JSON object
 // { "format": "fmplay-model", "version": 1,
-//   "mlp": {"depth", "width", "activation", "time_encoding", "fourier_frequencies"},
+//   "mlp": {"depth", "width", "activation", "time_encoding", "fourier_frequencies",
+//           optional "prediction": "velocity"|"data"|"noise" (absent: velocity)},
 //   "path": {"name", "sigma_min", "beta_min", "beta_max", "poly_n", "ve_sigma_max"},
 //   "coupling": "independent"|"ot"|"sinkhorn"|"sb"|"paired", "steps_trained": N,
 //   "loss": last smoothed loss,

@@ -428,6 +428,7 @@ class GlEngine final : public Engine {
         int chunk = static_cast<int>(
             std::clamp<int64_t>(k_max_evals_per_dispatch / evals_per_step, 1, steps));
         m_field.use();
+        set_path_uniforms(m_field);
         m_field.set("u_mode", 1);
         m_field.set("u_count", static_cast<unsigned>(m_particle_count));
         m_field.set("u_h", h);
@@ -461,6 +462,7 @@ class GlEngine final : public Engine {
         const unsigned groups = field_groups(m_particle_count);
         m_error_sums.reserve(std::size_t(groups) * 4);
         m_pair.use();
+        set_path_uniforms(m_pair);
         m_pair.set("u_count", static_cast<unsigned>(n));
         for (int j = 0; j < tab.stages; ++j) {
             const std::string e = "u_e[" + std::to_string(j) + "]";
@@ -544,6 +546,7 @@ class GlEngine final : public Engine {
         m_points.upload(x.data(), std::size_t(x.rows()) * 8);
         m_velocities.reserve(std::size_t(x.rows()) * 8);
         m_field.use();
+        set_path_uniforms(m_field);
         m_field.set("u_mode", 0);
         m_field.set("u_count", static_cast<unsigned>(x.rows()));
         m_field.set("u_t", t);
@@ -568,6 +571,7 @@ class GlEngine final : public Engine {
         m_velocities.reserve(n * 8);
         m_divs.reserve(n * 4);
         m_divergence.use();
+        set_path_uniforms(m_divergence);
         m_divergence.set("u_mode", 0);
         m_divergence.set("u_count", static_cast<unsigned>(n));
         m_divergence.set("u_t", t);
@@ -596,6 +600,7 @@ class GlEngine final : public Engine {
         const int chunk = static_cast<int>(
             std::clamp<int64_t>(k_max_evals_per_dispatch / (3 * evals_per_step), 1, steps));
         m_divergence.use();
+        set_path_uniforms(m_divergence);
         m_divergence.set("u_mode", 1);
         m_divergence.set("u_count", static_cast<unsigned>(n));
         m_divergence.set("u_h", h);
@@ -691,6 +696,22 @@ class GlEngine final : public Engine {
         m_params.upload(p.data(), p.size() * 4);
         std::vector<float> t = transpose_weights(m_config.mlp, p);
         m_params_t.upload(t.data(), t.size() * 4);
+    }
+
+    // The path and the prediction's conversion (path_coefficients.glsl) for a program in use.
+    void set_path_uniforms(ComputeProgram& program) {
+        const PathParams& pp = m_config.path.params();
+        program.set("u_path", path_index(m_config.path.kind()));
+        program.set("u_sigma_min", pp.sigma_min);
+        program.set("u_beta_min", pp.beta_min);
+        program.set("u_beta_max", pp.beta_max);
+        program.set("u_poly_n", pp.poly_n);
+        program.set("u_ve_sigma_max", pp.ve_sigma_max);
+        const Prediction prediction = m_config.mlp.prediction;
+        program.set("u_prediction", static_cast<int>(prediction));
+        // The clamp of prediction.h, as the interval t is clamped to.
+        program.set("u_pred_tmin", prediction_clamped_time(m_config.path, prediction, -1e30f));
+        program.set("u_pred_tmax", prediction_clamped_time(m_config.path, prediction, 1e30f));
     }
 
     // Chooses the tile and storage and compiles the shaders for the network's shape.
@@ -844,13 +865,7 @@ class GlEngine final : public Engine {
         m_train.set("u_want_dx", want_dx ? 1 : 0);
         m_train.set("u_dx_offset", m_dx_offset);
         m_train.set("u_guard", guard ? 1 : 0);
-        const PathParams& pp = m_config.path.params();
-        m_train.set("u_path", path_index(m_config.path.kind()));
-        m_train.set("u_sigma_min", pp.sigma_min);
-        m_train.set("u_beta_min", pp.beta_min);
-        m_train.set("u_beta_max", pp.beta_max);
-        m_train.set("u_poly_n", pp.poly_n);
-        m_train.set("u_ve_sigma_max", pp.ve_sigma_max);
+        set_path_uniforms(m_train);
         m_params.bind(0);
         m_params_t.bind(1);
         m_partials.bind(2);
