@@ -39,6 +39,7 @@ struct RenderOptions {
     std::string engine;
     std::string model;
     int particles = 0;
+    float sde_gamma = -1.0f;  // < 0: as the config says
     std::string mode;
     std::string title;
     std::string x264_preset;
@@ -102,6 +103,7 @@ ExportSettings effective_settings(const RenderOptions& o) {
     if (!o.engine.empty()) s.engine = o.engine;
     if (!o.model.empty()) s.model = o.model;
     if (o.particles > 0) s.particles = o.particles;
+    if (o.sde_gamma >= 0.0f) s.sde_gamma = o.sde_gamma;
     if (!o.mode.empty()) {
         if (o.mode == "sweep") s.mode = ExportMode::Sweep;
         else if (o.mode == "timelapse") s.mode = ExportMode::Timelapse;
@@ -274,6 +276,10 @@ Command add_render_command(CLI::App& app) {
     sub->add_option("--engine", o->engine, "training engine: auto, cpu, gl");
     sub->add_option("--model", o->model, "draw this model file (fmplay train) instead of training");
     sub->add_option("--particles", o->particles, "particles drawn")->check(CLI::Range(1, 2000000));
+    sub->add_option("--sde-gamma", o->sde_gamma,
+                    "particles follow the SDE dX = [v + g^2/2 grad log p_t] dt + g dW with g(t) = "
+                    "GAMMA sigma_t (0..5; the score read off the velocity, normal source): noisy "
+                    "paths with the ODE's marginals; 0: the ODE");
     sub->add_option("--mode", o->mode, "sweep (t0 -> t1 of the trained flow) or timelapse (the flow while it learns)");
     sub->add_option("--title", o->title, "a title drawn in the upper left");
     sub->add_option("--x264-preset", o->x264_preset, "MP4 speed/size trade-off: ultrafast .. veryslow");

@@ -15,6 +15,7 @@
 #include "app/run/training_run.h"
 #include "core/base/file_io.h"
 #include "core/data/point_io.h"
+#include "core/flow/sde_sampler.h"
 #include "core/instruments/reflow.h"
 #include "core/metrics/metrics.h"
 
@@ -65,6 +66,7 @@ std::string summary_json(const TrainSetup& setup, const TrainResult& r, const Sa
     j["source"] = setup.source.name();
     j["path"] = setup.config.path.name();
     j["coupling"] = coupling_name(setup.config.coupling);
+    j["prediction"] = prediction_name(setup.config.mlp.prediction);
     if (coupling_solves_plan(setup.config.coupling)) {
         j["ot_batch"] = setup.config.coupling_options.ot_batch;
         if (setup.config.coupling == CouplingKind::Sinkhorn) j["ot_reg"] = setup.config.coupling_options.ot_reg;
@@ -347,6 +349,7 @@ struct SampleCommandOptions {
     std::string engine = "auto";
     std::string from;          // source points to integrate instead of sampling the source
     std::string trajectories;  // every step of every path
+    float sde_gamma = 0.0f;    // > 0: Euler–Maruyama on the SDE with g(t) = gamma sigma_t
 };
 
 // A trajectory file holds particles x (steps + 1) rows; beyond this it would be gigabytes.
@@ -405,6 +408,48 @@ int run_sample(const SampleCommandOptions& o) {
     h.engine->set_params(m.params);
     Points x;
     IntegrationStats stats;
+    const SdeSettings sde{o.sde_gamma, o.steps};
+    sde.validate();
+    if (o.sde_gamma > 0.0f) {
+        // The score comes from the velocity by Tweedie's formula, which needs the normal source.
+        if (m.source.kind() != DatasetKind::Normal)
+            throw InputError("--sde-gamma needs a model with the normal source (the score is read off "
+                             "the velocity by Tweedie's formula); this one starts from " +
+                             quote_for_message(m.source.name(), 80));
+        if (m.coupling != CouplingKind::Independent)
+            std::fprintf(stderr, "note: the model was trained with the %s coupling; the score from its "
+                                 "velocity assumes the independent one, so the SDE's marginals "
+                                 "can differ from the ODE's\n",
+                         coupling_name(m.coupling).c_str());
+        if (o.from.empty()) {
+            Rng rng(o.seed, 3);  // the draw generate_samples makes for this seed
+            x0 = initial_particles(m.path, m.source, o.n, rng);
+        }
+        x = x0;
+        Rng noise(o.seed, 11);
+        Engine& engine = *h.engine;
+        VelocityFn v = [&engine](const Points& p, float t, Points& out) { engine.eval_velocity(p, t, out); };
+        std::vector<Points> frames;
+        stats.evaluations = integrate_sde(v, m.path, sde, x, 0.0f, 1.0f, noise,
+                                          o.trajectories.empty() ? nullptr : &frames);
+        if (!x.allFinite()) throw InputError("the SDE's samples are not finite: lower --sde-gamma or raise --steps");
+        if (!o.trajectories.empty()) {
+            std::string csv = "particle,step,t,x,y\n";
+            csv.reserve(static_cast<std::size_t>(n * (o.steps + 1) * 48));
+            for (int k = 0; k <= o.steps; ++k)
+                append_frame(csv, k, static_cast<float>(k) / static_cast<float>(o.steps), frames[k]);
+            write_file_atomic(o.trajectories, csv);
+        }
+        save_points_csv(o.out, x);
+        std::printf("wrote %lld samples (SDE: Euler–Maruyama, %d steps, g(t) = %g sigma_t, %lld "
+                    "evaluations, %s) to %s\n",
+                    n, o.steps, static_cast<double>(o.sde_gamma), static_cast<long long>(stats.evaluations),
+                    h.engine->description().c_str(), one_line_message(o.out, 400).c_str());
+        if (!o.trajectories.empty())
+            std::printf("wrote %lld paths of %d steps to %s\n", n, o.steps,
+                        one_line_message(o.trajectories, 400).c_str());
+        return 0;
+    }
     if (o.from.empty() && o.trajectories.empty()) {
         x = generate_samples(*h.engine, m.path, m.source, o.n, solver, o.steps, o.seed,
                              o.tolerance, &stats);
@@ -513,6 +558,12 @@ Command add_sample_command(CLI::App& app) {
                     "also write every step of every path to this CSV: header particle,step,t,x,y, "
                     "then one row per particle per step (step 0..steps at t = step/steps, in time "
                     "order; particle = row of --from or of --out)");
+    sub->add_option("--sde-gamma", o->sde_gamma,
+                    "sample with the SDE dX = [v + g^2/2 grad log p_t] dt + g dW instead of the ODE "
+                    "(Euler–Maruyama, --steps steps, --solver ignored), g(t) = GAMMA sigma_t, the "
+                    "score read off the velocity (normal source): the same marginals for every "
+                    "GAMMA in 0..5; 0 is the ODE")
+        ->capture_default_str();
     return {sub, [o] { return run_sample(*o); }};
 }
 

@@ -559,6 +559,10 @@ ExportJob::ExportJob(const ExportSettings& settings, FrameSink* sink, std::optio
     d.spec.solver = make_solver(settings.solver);
     d.spec.steps = settings.solver_steps;
     d.spec.tolerance = settings.solver_tolerance;
+    d.spec.sde_gamma = settings.sde_gamma;
+    if (d.spec.sde_gamma > 0.0f && d.spec.source.kind() != DatasetKind::Normal)
+        throw InputError("the SDE sampler (particles.sde_gamma, --sde-gamma) needs the normal source: "
+                         "its score is read off the velocity by Tweedie's formula");
     d.spec.particles = settings.particles;
     d.spec.seed = settings.train.seed;
     if (d.model && d.model->reference && settings.mode == ExportMode::Sweep) d.reference = d.model->reference;

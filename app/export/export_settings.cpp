@@ -12,6 +12,7 @@
 #include "core/data/dataset.h"
 #include "core/data/point_io.h"
 #include "core/flow/prediction.h"
+#include "core/flow/sde_sampler.h"
 #include "core/flow/coupling.h"
 #include "core/flow/ode_solver.h"
 #include "core/flow/probability_path.h"
@@ -178,6 +179,7 @@ void ExportSettings::validate() const {
     range(solver_steps >= 1 && solver_steps <= 1000, "particles.steps must be in 1..1000");
     range(solver_tolerance >= k_min_tolerance && solver_tolerance <= k_max_tolerance,
           "particles.tolerance must be in 1e-6..0.1");
+    range(sde_gamma >= 0.0f && sde_gamma <= k_max_sde_gamma, "particles.sde_gamma must be in 0..5");
     range(std::isfinite(center_x) && std::isfinite(center_y) && std::fabs(center_x) <= k_max_coordinate &&
               std::fabs(center_y) <= k_max_coordinate,
           "view.center must be within the coordinate range |x|, |y| <= 1e6");
@@ -399,7 +401,8 @@ std::string export_settings_to_json(const ExportSettings& s) {
     j["particles"] = {{"count", s.particles},
                       {"solver", s.solver},
                       {"steps", s.solver_steps},
-                      {"tolerance", s.solver_tolerance}};
+                      {"tolerance", s.solver_tolerance},
+                      {"sde_gamma", s.sde_gamma}};
     if (s.fit) j["view"] = "fit";
     else j["view"] = {{"center", {s.center_x, s.center_y}}, {"height", s.view_height}};
     j["layers"] = {{"particles", o.particles},
@@ -494,6 +497,7 @@ ExportSettings export_settings_from_json(const std::string& text, const std::str
             pr.named("solver", s.solver, [](const std::string& n) { (void)make_solver(n); });
             pr.number("steps", s.solver_steps);
             pr.number("tolerance", s.solver_tolerance);
+            pr.number("sde_gamma", s.sde_gamma);
             pr.finish();
         }
         if (const json* v = r.find("view")) {

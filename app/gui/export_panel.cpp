@@ -70,6 +70,7 @@ ExportSettings ExportPanel::settings_from_window(const GuiApp& app) const {
     s.train.width = u.width;
     s.train.depth = u.depth;
     s.train.activation = activation_names()[u.activation];
+    s.train.prediction = prediction_names()[static_cast<std::size_t>(u.prediction)];
     s.train.lr = u.lr;
     s.train.batch = u.batch;
     s.train.seed = static_cast<uint64_t>(u.seed);
@@ -80,6 +81,7 @@ ExportSettings ExportPanel::settings_from_window(const GuiApp& app) const {
     s.solver = solver_names()[u.solver];
     s.solver_steps = u.solver_steps;
     s.solver_tolerance = u.solver_tolerance;
+    s.sde_gamma = app.m_spec.sde_gamma;
     s.title = m_title;
     if (m_window_layers) {
         s.layers = app.m_scene_options;

@@ -12,7 +12,8 @@ namespace fmp {
 namespace {
 
 // Rows integrated per slice: ~5-15 ms on two cores for a 3x128 network with a 2-stage solver.
-constexpr int k_block_rows = 4096;
+// The SDE's noise streams are per block of this size (flow_state.h).
+constexpr int k_block_rows = k_sde_block_rows;
 
 }  // namespace
 
@@ -99,7 +100,7 @@ void FlowWorker::loop() {
     // solvers need the same for all).
     int64_t frame_nfe = 0;
     double work_start = 0.0;
-    Points block, x1;
+    Points block, x1, sde_scratch;
 
     auto make_mlp = [](const MlpConfig& config, const std::vector<float>& params, Mlp& out) {
         if (config.parameter_count() != params.size()) return false;
@@ -188,9 +189,14 @@ void FlowWorker::loop() {
         // One frame interval per call: dopri5 lands on the frame time and adapts within it. When
         // it gives up (a stiff field) the block stays where it stopped and the view says why.
         try {
-            const IntegrationStats st = integrate_particles(
-                v, IntegrationSettings{work_spec.solver, 1, work_spec.tolerance}, block, t_a, t_b);
-            frame_nfe = std::max(frame_nfe, st.evaluations);
+            if (work_spec.sde_gamma > 0.0f) {
+                sde_frame(v, work_spec, block, work_step, work_row, sde_scratch);
+                frame_nfe = k_sde_substeps;
+            } else {
+                const IntegrationStats st = integrate_particles(
+                    v, IntegrationSettings{work_spec.solver, 1, work_spec.tolerance}, block, t_a, t_b);
+                frame_nfe = std::max(frame_nfe, st.evaluations);
+            }
         } catch (const InputError& e) {
             work->error = e.what();
         }

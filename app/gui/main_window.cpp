@@ -295,7 +295,15 @@ void GuiApp::update_spec() {
     m_spec.tolerance = m_settings.solver_tolerance;
     m_spec.particles = m_settings.particles;
     m_spec.seed = static_cast<uint64_t>(m_settings.seed);
-    if (m_gpu_particles) {
+    // The SDE's score needs the normal source; elsewhere the switch has no effect.
+    m_spec.sde_gamma = m_settings.sde && m_spec.source.kind() == DatasetKind::Normal ? m_settings.sde_gamma : 0.0f;
+    if (m_gpu_particles && m_spec.sde_gamma > 0.0f) {
+        // The GPU integrates the ODE only: the view worker draws the SDE's particles.
+        m_gpu_particles->set_spec(m_spec);
+        FlowSpec subset = m_spec;
+        subset.particles = std::min(m_spec.particles, 20000);
+        m_worker->set_spec(subset);
+    } else if (m_gpu_particles) {
         // The GPU draws every particle; the CPU worker integrates a subset for the trails, the
         // paths and the heatmap (its first particles are the GPU's first ones).
         m_gpu_particles->set_spec(m_spec);
@@ -374,6 +382,10 @@ int GuiApp::run(GuiRunStats* stats) {
         std::printf("divergences: %d\ntraining paused: %s\nlearning rate: %g\n",
                     m_divergence_total, m_training ? "no" : "yes", m_settings.lr);
         std::printf("reflow generation: %d\n", m_reflow->generation());
+        std::printf("prediction: %s\ncoupling: %s\nsde gamma: %g\n",
+                    prediction_name(snap.mlp.prediction).c_str(), coupling_name(m_spec.coupling).c_str(),
+                    static_cast<double>(m_spec.sde_gamma));
+        if (!m_message.empty()) std::printf("message: %s\n", m_message.c_str());
         if (m_reflow->live_measured())
             std::printf("live straightness: %.6g\n", m_reflow->live_straightness());
         std::fflush(stdout);
@@ -673,7 +685,7 @@ void GuiApp::render_canvas() {
     in.reference = ref.get();
     in.pairs = &m_pairs;
     in.path = &m_path;
-    if (m_gpu_particles &&
+    if (m_gpu_particles && m_spec.sde_gamma == 0.0f &&
         m_gpu_particles->fill_layer(m_t, m_scene_options.color, m_scene_options.point_alpha, ref.get(),
                                     m_gpu_layer))
         in.gpu_particles = &m_gpu_layer;

@@ -15,6 +15,7 @@
 #include "app/gui/gl_window.h"
 #include "app/gui/gpu_particles.h"
 #include "app/gui/gui_app.h"
+#include "app/gui/sde_panel.h"
 #include "app/gui/solver_lab_panel.h"
 #include "app/gui/instruments_panel.h"
 #include "app/gui/trainer.h"
@@ -32,6 +33,8 @@ struct UiSettings {
     float ot_reg = 0.05f;   // sinkhorn's epsilon
     float sb_sigma = 0.5f;  // sb's bridge noise
     int prediction = 0;     // Prediction: velocity, data, noise
+    bool sde = false;        // the particles follow the SDE (sde_sampler.h)
+    float sde_gamma = 1.0f;  // its g(t) = gamma sigma_t
     int solver_steps = 20;
     float solver_tolerance = 1e-4f;  // dopri5 only
     int particles = 20000;
@@ -90,6 +93,7 @@ class GuiApp {
     friend class CouplingPlanPanel;  // a small batch's plan and pairs (coupling_plan_panel.cpp)
     friend class ReflowPanel;       // rectified-flow generations (reflow_panel.cpp)
     friend class CnfRacePanel;      // flow matching vs a maximum-likelihood CNF (cnf_race_panel.cpp)
+    friend class SdePanel;          // ODE vs SDE sampling (sde_panel.cpp)
     // The dataset for a combo index (the last index is the drawn set of that side).
     Dataset dataset_at(int index, DrawWhich which);
 
@@ -155,6 +159,7 @@ class GuiApp {
     std::unique_ptr<DrawPanel> m_draw = std::make_unique<DrawPanel>();
     std::unique_ptr<InstrumentsPanel> m_instruments = std::make_unique<InstrumentsPanel>();
     std::unique_ptr<SolverLabPanel> m_solver_lab = std::make_unique<SolverLabPanel>();
+    std::unique_ptr<SdePanel> m_sde = std::make_unique<SdePanel>();
     std::unique_ptr<CnfRacePanel> m_cnf_race = std::make_unique<CnfRacePanel>();
     std::unique_ptr<CouplingPlanPanel> m_coupling_plan = std::make_unique<CouplingPlanPanel>();
     std::unique_ptr<ReflowPanel> m_reflow = std::make_unique<ReflowPanel>();

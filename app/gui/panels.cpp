@@ -59,6 +59,7 @@ void GuiApp::draw_panels() {
     right = ImGui::GetWindowSize().x;
     ImGui::End();
     m_solver_lab->draw_window(*this);
+    m_sde->draw_window(*this);
     m_cnf_race->draw_window(*this);
     m_coupling_plan->draw_window(*this);
     m_reflow->draw_window(*this);
@@ -108,29 +109,31 @@ void GuiApp::draw_time_bar() {
 
     static const char* modes[] = {"once", "loop", "ping-pong"};
     int mode = static_cast<int>(m_play_mode);
-    ImGui::SetNextItemWidth(110 * s);
+    ImGui::SetNextItemWidth(96 * s);
     if (ImGui::Combo("##mode", &mode, modes, 3)) m_play_mode = static_cast<PlayMode>(mode);
     tip("once: stop at t = 1; loop: jump back to 0; ping-pong: run back and forth.");
     ImGui::SameLine();
-    ImGui::SetNextItemWidth(130 * s);
+    ImGui::SetNextItemWidth(112 * s);
     ImGui::SliderFloat("##speed", &m_speed, 0.05f, 1.0f, "speed %.2f/s",
                        ImGuiSliderFlags_Logarithmic);
     tip("How fast t advances, in units of t per second (0.25: one sweep in 4 seconds).");
     ImGui::SameLine();
     ImGui::TextDisabled("│");
     ImGui::SameLine();
-    ImGui::SetNextItemWidth(100 * s);
+    ImGui::SetNextItemWidth(92 * s);
+    ImGui::BeginDisabled(m_settings.sde);
     if (combo("##solver", m_settings.solver, solver_names())) update_spec();
+    ImGui::EndDisabled();
     tip(k_tip_solver);
     ImGui::SameLine();
-    ImGui::SetNextItemWidth(100 * s);
+    ImGui::SetNextItemWidth(88 * s);
     ImGui::SliderInt("##steps", &m_settings.solver_steps, 1, 200, "%d steps",
                      ImGuiSliderFlags_Logarithmic);
     if (ImGui::IsItemDeactivatedAfterEdit()) update_spec();
     tip(k_tip_steps);
     ImGui::SameLine();
     const SolverKind solver = *solver_kind_from_name(solver_names()[m_settings.solver]);
-    if (solver_is_adaptive(solver)) {
+    if (solver_is_adaptive(solver) && m_spec.sde_gamma == 0.0f) {
         ImGui::SetNextItemWidth(92 * s);
         ImGui::SliderFloat("##tolerance", &m_settings.solver_tolerance, k_min_tolerance,
                            k_max_tolerance, "tol %.0e", ImGuiSliderFlags_Logarithmic);
@@ -153,6 +156,9 @@ void GuiApp::draw_time_bar() {
             tip("Network evaluations per particle the last integration used (NFE), summed over the "
                 "frames: dopri5 decides it from the tolerance and the field.");
         }
+    } else if (m_spec.sde_gamma > 0.0f) {
+        ImGui::TextDisabled("%d evals", m_settings.solver_steps * k_sde_substeps);
+        tip("The SDE takes 8 Euler–Maruyama steps per frame (the solver choice is unused).");
     } else {
         int nfe = m_settings.solver_steps * solver_evaluations(solver);
         ImGui::TextDisabled("%d evals", nfe);
@@ -160,6 +166,10 @@ void GuiApp::draw_time_bar() {
     }
     ImGui::SameLine();
     m_solver_lab->draw_toggle(*this);
+    ImGui::SameLine();
+    ImGui::TextDisabled("│");
+    ImGui::SameLine();
+    m_sde->draw_controls(*this);
     if (m_worker->busy()) {
         ImGui::SameLine();
         ImGui::TextDisabled("· integrating…");

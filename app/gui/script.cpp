@@ -39,6 +39,7 @@ void GuiApp::parse_script(const std::string& text) {
             for (const auto& d : CnfRacePanel::script_keys()) k.push_back(d);
             for (const auto& d : CouplingPlanPanel::script_keys()) k.push_back(d);
             for (const auto& d : ReflowPanel::script_keys()) k.push_back(d);
+            for (const auto& d : SdePanel::script_keys()) k.push_back(d);
             for (const char* d : {"ot_reg", "sb_sigma", "ot_batch", "prediction"}) k.push_back(d);
             k.push_back("tolerance");
             return k;
@@ -54,6 +55,7 @@ void GuiApp::parse_script(const std::string& text) {
         if (name_index(CnfRacePanel::script_keys(), key) >= 0) CnfRacePanel::check_script(key, value);
         if (name_index(CouplingPlanPanel::script_keys(), key) >= 0) CouplingPlanPanel::check_script(key, value);
         if (name_index(ReflowPanel::script_keys(), key) >= 0) ReflowPanel::check_script(key, value);
+        if (name_index(SdePanel::script_keys(), key) >= 0) SdePanel::check_script(key, value);
         if (key == "ot_reg" || key == "sb_sigma" || key == "ot_batch") {
             CouplingOptions c;
             if (key == "ot_reg") c.ot_reg = static_cast<float>(number_value(key, value));
@@ -83,6 +85,7 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
     if (m_cnf_race->apply_script(*this, key, value)) return;
     if (m_coupling_plan->apply_script(*this, key, value)) return;
     if (m_reflow->apply_script(*this, key, value)) return;
+    if (m_sde->apply_script(*this, key, value)) return;
     auto pick = [&](const std::vector<std::string>& names, int& slot) {
         int i = name_index(names, value);
         if (&names == &dataset_names() && (value == "drawn" || value == "custom"))

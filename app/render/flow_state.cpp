@@ -6,6 +6,7 @@
 #include "core/base/rng.h"
 #include "core/flow/marginal_velocity.h"
 #include "core/flow/prediction.h"
+#include "core/flow/sde_sampler.h"
 
 namespace fmp {
 namespace {
@@ -44,11 +45,38 @@ std::shared_ptr<Trajectory> integrate_trajectory(const FlowSpec& spec, const Mlp
     traj->x0 = particle_starts(spec, std::max(1, spec.particles));
     Points x = traj->x0 * spec.path.source_scale();
     VelocityFn v = [&mlp](const Points& p, float t, Points& out) { mlp.evaluate(p, t, out); };
+    if (spec.sde_gamma > 0.0f) {
+        const int steps = std::max(1, spec.steps);
+        traj->frames.assign(static_cast<std::size_t>(steps) + 1, x);
+        for (Eigen::Index row = 0; row < x.rows(); row += k_sde_block_rows) {
+            const Eigen::Index len = std::min<Eigen::Index>(k_sde_block_rows, x.rows() - row);
+            Points block = x.middleRows(row, len), scratch;
+            for (int k = 0; k < steps; ++k) {
+                sde_frame(v, spec, block, k, row, scratch);
+                traj->frames[static_cast<std::size_t>(k) + 1].middleRows(row, len) = block;
+            }
+        }
+        traj->stats.evaluations = int64_t(steps) * k_sde_substeps;
+        traj->stats.accepted = steps * k_sde_substeps;
+        label_modes(*traj, &reference.modes);
+        return traj;
+    }
     traj->stats = integrate_particles(
         v, IntegrationSettings{spec.solver, std::max(1, spec.steps), spec.tolerance}, x, 0.0f,
         1.0f, &traj->frames);
     label_modes(*traj, &reference.modes);
     return traj;
+}
+
+void sde_frame(const VelocityFn& v, const FlowSpec& spec, Points& block, int frame, Eigen::Index row,
+               Points& scratch) {
+    const int steps = std::max(1, spec.steps);
+    const float h = 1.0f / static_cast<float>(steps * k_sde_substeps);
+    Rng rng(spec.seed ^ 0x5de5de5dULL, static_cast<uint64_t>(frame) * 1000003ULL + static_cast<uint64_t>(row));
+    for (int s = 0; s < k_sde_substeps; ++s) {
+        const float t = static_cast<float>(frame * k_sde_substeps + s) * h;
+        sde_step(v, spec.path, spec.sde_gamma, block, t, h, rng, scratch);
+    }
 }
 
 ArrowField compute_arrows(const ArrowRequest& r, const Mlp* mlp, const ProbabilityPath& path,

@@ -29,11 +29,23 @@ struct FlowSpec {
     float tolerance = k_default_tolerance;  // dopri5 only
     int particles = 20000;
     uint64_t seed = 1;
+    // > 0: the particles follow the SDE of sde_sampler.h with g(t) = sde_gamma sigma_t instead of
+    // the ODE (Euler–Maruyama, k_sde_substeps steps per frame; solver and tolerance unused).
+    float sde_gamma = 0.0f;
 };
+inline constexpr int k_sde_substeps = 8;
+// The noise of frame k's Euler–Maruyama steps for particle rows [row, ...): one stream per frame
+// and row block, so the CPU worker's blocks and a whole-trajectory integration draw alike.
+inline constexpr int k_sde_block_rows = 4096;
 
 // The particles' source samples (unscaled): the same for a spec and seed on the CPU and GPU
 // paths, and the first n of a larger draw equal a smaller draw for the analytic datasets.
 Points particle_starts(const FlowSpec& spec, int n);
+
+// One frame interval (frame k -> k + 1) of the SDE for a block of particle rows starting at `row`
+// (a multiple of k_sde_block_rows): k_sde_substeps Euler–Maruyama steps with that block's noise.
+void sde_frame(const VelocityFn& v, const FlowSpec& spec, Points& block, int frame, Eigen::Index row,
+               Points& scratch);
 
 // Particles integrated from t=0 to t=1: frames[k] holds them at t = k / steps.
 struct Trajectory {
