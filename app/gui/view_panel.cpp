@@ -120,8 +120,7 @@ void GuiApp::draw_view_panel() {
         ImGui::RadioButton("difference", &mode, 2);
         tip("v_θ(x, t) − u_t(x): where the network is still wrong. Watch it shrink while "
             "training.");
-        ImGui::SameLine();
-        ImGui::RadioButton("score", &mode, 3);
+        ImGui::RadioButton("score ∇log p_t", &mode, 3);
         tip("The score ∇log p_t(x), derived from the learned velocity (Tweedie, for a standard "
             "normal source and the independent coupling): E[x0|x_t] = −σ_t ∇log p_t, and "
             "v = α̇·E[x1|x] + σ̇·E[x0|x] with x = α·E[x1|x] + σ·E[x0|x], so\n"
