@@ -55,6 +55,14 @@ inline long long report_value(const std::string& output, const std::string& key)
     return std::stoll(m[1]);
 }
 
+// A path quoted for the shell (built by appending: GCC 12 warns falsely on "'" + s + "'").
+inline std::string quoted(const std::filesystem::path& p) {
+    std::string s = "'";
+    s += p.string();
+    s += '\'';
+    return s;
+}
+
 // The number of lines of a program's output.
 inline int lines(const std::string& s) {
     int n = 0;

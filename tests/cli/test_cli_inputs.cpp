@@ -29,37 +29,33 @@ std::string slurp(const fs::path& p) {
 }
 
 
-std::string q(const fs::path& p) {
-    return "'" + p.string() + "'";
-}
-
 }  // namespace
 
 TEST_CASE("an output that is one of the inputs is refused and the input survives") {
     fs::path d = fresh_dir("cli_in_out");
-    REQUIRE(run_fmplay("train" + k_quick + " --out " + q(d / "run")).code == 0);
+    REQUIRE(run_fmplay("train" + k_quick + " --out " + quoted(d / "run")).code == 0);
     const fs::path model = d / "run" / "model.json";
     const std::string before = slurp(model);
-    check_one_error(run_fmplay("sample --engine cpu --model " + q(model) + " --out " + q(model)),
+    check_one_error(run_fmplay("sample --engine cpu --model " + quoted(model) + " --out " + quoted(model)),
                     "--model");
-    check_one_error(run_fmplay("sample --engine cpu --model " + q(model) + " --out " +
-                               q(d / "run" / ".." / "run" / "model.json")),
+    check_one_error(run_fmplay("sample --engine cpu --model " + quoted(model) + " --out " +
+                               quoted(d / "run" / ".." / "run" / "model.json")),
                     "--model");
     fs::create_symlink(model, d / "link.json");
     check_one_error(
-        run_fmplay("sample --engine cpu --model " + q(d / "link.json") + " --out " + q(model)),
+        run_fmplay("sample --engine cpu --model " + quoted(d / "link.json") + " --out " + quoted(model)),
         "--model");
     CHECK(slurp(model) == before);
 
-    REQUIRE(run_fmplay("render --save-config " + q(d / "scene.json")).code == 0);
+    REQUIRE(run_fmplay("render --save-config " + quoted(d / "scene.json")).code == 0);
     const std::string scene = slurp(d / "scene.json");
     check_one_error(
-        run_fmplay("render --save-config " + q(d / "x.json") + " --out " + q(d / "x.json")),
+        run_fmplay("render --save-config " + quoted(d / "x.json") + " --out " + quoted(d / "x.json")),
         "same file");
-    check_one_error(run_fmplay("render --config " + q(d / "scene.json") + " --save-config " +
-                               q(d / "scene.json") + " --out " + q(d / "scene.json")),
+    check_one_error(run_fmplay("render --config " + quoted(d / "scene.json") + " --save-config " +
+                               quoted(d / "scene.json") + " --out " + quoted(d / "scene.json")),
                     "--config");
-    check_one_error(run_fmplay("render --model " + q(model) + " --out " + q(model)), "--model");
+    check_one_error(run_fmplay("render --model " + quoted(model) + " --out " + quoted(model)), "--model");
     CHECK(slurp(d / "scene.json") == scene);
     CHECK(slurp(model) == before);
     CHECK(!fs::exists(d / "x.json"));
@@ -71,10 +67,10 @@ TEST_CASE("a pipe given as a file is refused at once instead of waiting for a wr
     REQUIRE(::mkfifo((d / "model.json").c_str(), 0644) == 0);
     auto start = std::chrono::steady_clock::now();
     check_one_error(
-        run_fmplay("train --target " + q(d / "points.csv") + k_quick + " --out " + q(d / "run")),
+        run_fmplay("train --target " + quoted(d / "points.csv") + k_quick + " --out " + quoted(d / "run")),
         "not a regular file");
-    check_one_error(run_fmplay("sample --engine cpu --model " + q(d / "model.json") + " --out " +
-                               q(d / "s.csv")),
+    check_one_error(run_fmplay("sample --engine cpu --model " + quoted(d / "model.json") + " --out " +
+                               quoted(d / "s.csv")),
                     "not a regular file");
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
     CHECK(!fs::exists(d / "run"));
@@ -84,8 +80,8 @@ TEST_CASE("summary.json is valid JSON whatever the names hold") {
     fs::path d = fresh_dir("cli_names");
     const fs::path odd = d / "a\"b\\c.csv";
     std::ofstream(odd) << "0,0\n1,1\n-1,1\n1,-1\n";
-    REQUIRE(run_fmplay("train --target " + q(odd) + " --source 'text:say \"hi\"'" + k_quick +
-                       " --out " + q(d / "run"))
+    REQUIRE(run_fmplay("train --target " + quoted(odd) + " --source 'text:say \"hi\"'" + k_quick +
+                       " --out " + quoted(d / "run"))
                 .code == 0);
     auto j = nlohmann::json::parse(slurp(d / "run" / "summary.json"));
     CHECK(j["target"] == odd.string());
@@ -98,7 +94,7 @@ TEST_CASE("--samples 1, the low end of its range, trains and writes its run") {
     fs::path d = fresh_dir("cli_one_sample");
     CommandResult r =
         run_fmplay("train --steps 20 --width 16 --depth 1 --samples 1 --engine cpu --quiet --out " +
-                   q(d / "run"));
+                   quoted(d / "run"));
     INFO(r.output);
     REQUIRE(r.code == 0);
     auto j = nlohmann::json::parse(slurp(d / "run" / "summary.json"));
@@ -122,16 +118,16 @@ TEST_CASE("--out is checked before training, and a directory with other files is
     auto start = std::chrono::steady_clock::now();
     // 10^7 steps would take minutes: the path must be refused first.
     const std::string slow = " --steps 10000000 --engine cpu --quiet";
-    check_one_error(run_fmplay("train" + slow + " --out " + q(d / "file")), "not a directory");
-    check_one_error(run_fmplay("train" + slow + " --out " + q(d / "mine")), "thesis.tex");
-    check_one_error(run_fmplay("train" + slow + " --out " + q(d / "file" / "run")), "file");
+    check_one_error(run_fmplay("train" + slow + " --out " + quoted(d / "file")), "not a directory");
+    check_one_error(run_fmplay("train" + slow + " --out " + quoted(d / "mine")), "thesis.tex");
+    check_one_error(run_fmplay("train" + slow + " --out " + quoted(d / "file" / "run")), "file");
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
     CHECK(slurp(d / "mine" / "thesis.tex") == "precious");
 }
 
 TEST_CASE("a run killed mid-way leaves the previous run whole; the next run cleans up after it") {
     fs::path d = fresh_dir("cli_kill");
-    REQUIRE(run_fmplay("train" + k_quick + " --out " + q(d / "run")).code == 0);
+    REQUIRE(run_fmplay("train" + k_quick + " --out " + quoted(d / "run")).code == 0);
     const std::string model_before = slurp(d / "run" / "model.json");
     const std::string summary_before = slurp(d / "run" / "summary.json");
 
@@ -155,7 +151,7 @@ TEST_CASE("a run killed mid-way leaves the previous run whole; the next run clea
     CHECK(slurp(d / "run" / "model.json") == model_before);
     CHECK(slurp(d / "run" / "summary.json") == summary_before);
 
-    REQUIRE(run_fmplay("train" + k_quick + " --seed 7 --out " + q(d / "run")).code == 0);
+    REQUIRE(run_fmplay("train" + k_quick + " --seed 7 --out " + quoted(d / "run")).code == 0);
     int entries = 0;
     for (auto& e : fs::directory_iterator(d)) (void)e, ++entries;
     CHECK(entries == 1);  // the killed run's temporary directory is gone
@@ -164,7 +160,7 @@ TEST_CASE("a run killed mid-way leaves the previous run whole; the next run clea
 
 TEST_CASE("concurrent runs into one directory leave one run's files, not a mix") {
     fs::path d = fresh_dir("cli_concurrent");
-    const std::string out = q(d / "run");
+    const std::string out = quoted(d / "run");
     CommandResult a, b;
     std::thread ta([&] {
         a = run_fmplay(
@@ -195,8 +191,8 @@ TEST_CASE("an export whose training diverges stops with the diagnosis instead of
     std::ofstream(d / "scene.json")
         << R"({"training": {"lr": 0.9, "steps": 300}, "network": {"width": 512, "depth": 6}})";
     auto start = std::chrono::steady_clock::now();
-    CommandResult r = run_fmplay("render --quiet --config " + q(d / "scene.json") + " --out " +
-                                 q(d / "clip.mp4"));
+    CommandResult r = run_fmplay("render --quiet --config " + quoted(d / "scene.json") + " --out " +
+                                 quoted(d / "clip.mp4"));
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(60));
     check_one_error(r, "diverged");
     CHECK(!fs::exists(d / "clip.mp4"));

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/json_test_support.h"
 #include "tests/test_support.h"
 
 using namespace fmp::test;
@@ -15,22 +16,8 @@ namespace {
 
 const std::string k_small = " --width 32 --samples 300 --engine cpu --quiet";
 
-nlohmann::json read_json(const fs::path& p) {
-    std::ifstream f(p);
-    REQUIRE_MESSAGE(f.good(), "cannot read " << p);
-    return nlohmann::json::parse(f);
-}
-
-// A path quoted for the shell (built by appending: GCC 12 warns falsely on "'" + s + "'").
-std::string q(const fs::path& p) {
-    std::string s = "'";
-    s += p.string();
-    s += '\'';
-    return s;
-}
-
 CommandResult train(const std::string& args, const fs::path& out) {
-    return run_fmplay("train" + args + " --out " + q(out));
+    return run_fmplay("train" + args + " --out " + quoted(out));
 }
 
 }  // namespace
@@ -49,7 +36,7 @@ TEST_CASE("train --reflow-from trains generation k + 1 on its parent's pairs") {
     CHECK_FALSE(s0.contains("reflow"));
 
     CommandResult r1 =
-        train(" --reflow-from " + q(d / "k0" / "model.json") +
+        train(" --reflow-from " + quoted(d / "k0" / "model.json") +
                   " --steps 400 --reflow-pairs 3000 --samples 300 --engine cpu --quiet",
               d / "k1");
     INFO(r1.output);
@@ -81,13 +68,13 @@ TEST_CASE("train --reflow-from trains generation k + 1 on its parent's pairs") {
     CHECK(s1["w2_euler_1"].get<double>() < s0["w2_euler_1"].get<double>());
 
     CommandResult s = run_fmplay("sample --engine cpu --n 200 --model " +
-                                 q(d / "k1" / "model.json") + " --out " + q(d / "k1_samples.csv"));
+                                 quoted(d / "k1" / "model.json") + " --out " + quoted(d / "k1_samples.csv"));
     INFO(s.output);
     CHECK(s.code == 0);
     CHECK(fs::exists(d / "k1_samples.csv"));
 
     // Generation 2 from generation 1, from fresh weights, with flags that agree with the model.
-    CommandResult r2 = train(" --reflow-from " + q(d / "k1" / "model.json") +
+    CommandResult r2 = train(" --reflow-from " + quoted(d / "k1" / "model.json") +
                                  " --reflow-init fresh --reflow-solver euler --reflow-steps 4"
                                  " --width 32 --target 8gaussians --steps 50 --reflow-pairs 500"
                                  " --samples 100 --engine cpu --quiet",
@@ -107,18 +94,18 @@ TEST_CASE("train --reflow-from: bad inputs are one-line errors, exit 2") {
               d / "k0");
     INFO(r0.output);
     REQUIRE(r0.code == 0);
-    const std::string model = " --reflow-from " + q(d / "k0" / "model.json");
-    const std::string tail = " --steps 5 --samples 20 --engine cpu --quiet --out " + q(d / "bad");
+    const std::string model = " --reflow-from " + quoted(d / "k0" / "model.json");
+    const std::string tail = " --steps 5 --samples 20 --engine cpu --quiet --out " + quoted(d / "bad");
 
-    check_one_error(run_fmplay("train --reflow-from " + q(d / "missing.json") + tail),
+    check_one_error(run_fmplay("train --reflow-from " + quoted(d / "missing.json") + tail),
                     "--reflow-from");
     {
         std::ofstream f(d / "not_a_model.json");
         f << "{\"format\": \"something else\"}\n";
     }
-    check_one_error(run_fmplay("train --reflow-from " + q(d / "not_a_model.json") + tail),
+    check_one_error(run_fmplay("train --reflow-from " + quoted(d / "not_a_model.json") + tail),
                     "--reflow-from");
-    check_one_error(run_fmplay("train --reflow-from " + q(d / "k0" / "samples.csv") + tail),
+    check_one_error(run_fmplay("train --reflow-from " + quoted(d / "k0" / "samples.csv") + tail),
                     "--reflow-from");
     check_one_error(run_fmplay("train" + model + " --reflow-pairs 0" + tail), "--reflow-pairs");
     check_one_error(run_fmplay("train" + model + " --reflow-pairs 1000001" + tail),

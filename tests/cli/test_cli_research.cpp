@@ -31,18 +31,10 @@ void write(const fs::path& p, const std::string& text) {
     f << text;
 }
 
-// A path quoted for the shell (built by appending: GCC 12 warns falsely on "'" + s + "'").
-std::string q(const fs::path& p) {
-    std::string s = "'";
-    s += p.string();
-    s += '\'';
-    return s;
-}
-
 
 // Trains a tiny model into dir/run and returns its model file.
 fs::path train(const fs::path& dir, const std::string& args) {
-    CommandResult r = run_fmplay("train" + args + " --out " + q(dir / "run"));
+    CommandResult r = run_fmplay("train" + args + " --out " + quoted(dir / "run"));
     INFO(r.output);
     REQUIRE(r.code == 0);
     return dir / "run" / "model.json";
@@ -126,9 +118,9 @@ TEST_CASE("sample --from integrates the given points in order; --trajectories ho
     write(d / "reversed.csv", reversed_text);
     const int steps = 6, n = static_cast<int>(rows.size());
 
-    CommandResult r = run_fmplay("sample --engine cpu --solver rk4 --steps 6 --model " + q(model) +
-                                 " --from " + q(d / "from.csv") + " --out " + q(d / "out.csv") +
-                                 " --trajectories " + q(d / "traj.csv"));
+    CommandResult r = run_fmplay("sample --engine cpu --solver rk4 --steps 6 --model " + quoted(model) +
+                                 " --from " + quoted(d / "from.csv") + " --out " + quoted(d / "out.csv") +
+                                 " --trajectories " + quoted(d / "traj.csv"));
     INFO(r.output);
     REQUIRE(r.code == 0);
     const fmp::Points out = fmp::load_points_csv((d / "out.csv").string());
@@ -155,8 +147,8 @@ TEST_CASE("sample --from integrates the given points in order; --trajectories ho
     // The points moved, and each kept its place: the same points reversed come out reversed.
     CHECK((out - from).norm() > 0.1);
     CommandResult rr =
-        run_fmplay("sample --engine cpu --solver rk4 --steps 6 --model " + q(model) + " --from " +
-                   q(d / "reversed.csv") + " --out " + q(d / "rev.csv"));
+        run_fmplay("sample --engine cpu --solver rk4 --steps 6 --model " + quoted(model) + " --from " +
+                   quoted(d / "reversed.csv") + " --out " + quoted(d / "rev.csv"));
     REQUIRE(rr.code == 0);
     const fmp::Points rev = fmp::load_points_csv((d / "rev.csv").string());
     REQUIRE(rev.rows() == n);
@@ -167,11 +159,11 @@ TEST_CASE("sample --from integrates the given points in order; --trajectories ho
 
     // Without --from the trajectories start from the seed's source draw: the same samples as a
     // plain `sample` (up to the float rounding of stepping one step per call).
-    REQUIRE(run_fmplay("sample --engine cpu --n 50 --steps 8 --seed 4 --model " + q(model) +
-                       " --out " + q(d / "plain.csv"))
+    REQUIRE(run_fmplay("sample --engine cpu --n 50 --steps 8 --seed 4 --model " + quoted(model) +
+                       " --out " + quoted(d / "plain.csv"))
                 .code == 0);
-    REQUIRE(run_fmplay("sample --engine cpu --n 50 --steps 8 --seed 4 --model " + q(model) +
-                       " --out " + q(d / "stepped.csv") + " --trajectories " + q(d / "t2.csv"))
+    REQUIRE(run_fmplay("sample --engine cpu --n 50 --steps 8 --seed 4 --model " + quoted(model) +
+                       " --out " + quoted(d / "stepped.csv") + " --trajectories " + quoted(d / "t2.csv"))
                 .code == 0);
     const fmp::Points plain = fmp::load_points_csv((d / "plain.csv").string());
     const fmp::Points stepped = fmp::load_points_csv((d / "stepped.csv").string());
@@ -196,26 +188,26 @@ TEST_CASE("bad sample --from / --trajectories input exits 2 with one line and wr
     for (int i = 0; i < 600; ++i) many += "0.5,0.5\n";
     write(d / "many.csv", many);
     const fs::path out = d / "out.csv", traj = d / "traj.csv";
-    const std::string base = "sample --engine cpu --model " + q(model);
+    const std::string base = "sample --engine cpu --model " + quoted(model);
     struct Case {
         std::string args, mention;
     };
     const Case cases[] = {
-        {base + " --from " + q(d / "missing.csv") + " --out " + q(out), "missing.csv"},
-        {base + " --from " + q(d / "text.csv") + " --out " + q(out), "line 3"},
-        {base + " --from " + q(d / "nan.csv") + " --out " + q(out), "line 2"},
-        {base + " --from " + q(d / "far.csv") + " --out " + q(out), "line 2"},
-        {base + " --from " + q(d / "good.csv") + " --out " + q(d / "good.csv"), "--from"},
-        {base + " --from " + q(d / "good.csv") + " --out " + q(out) + " --trajectories " +
-             q(d / "good.csv"),
+        {base + " --from " + quoted(d / "missing.csv") + " --out " + quoted(out), "missing.csv"},
+        {base + " --from " + quoted(d / "text.csv") + " --out " + quoted(out), "line 3"},
+        {base + " --from " + quoted(d / "nan.csv") + " --out " + quoted(out), "line 2"},
+        {base + " --from " + quoted(d / "far.csv") + " --out " + quoted(out), "line 2"},
+        {base + " --from " + quoted(d / "good.csv") + " --out " + quoted(d / "good.csv"), "--from"},
+        {base + " --from " + quoted(d / "good.csv") + " --out " + quoted(out) + " --trajectories " +
+             quoted(d / "good.csv"),
          "--from"},
-        {base + " --out " + q(out) + " --trajectories " + q(model), "--model"},
-        {base + " --out " + q(out) + " --trajectories " + q(out), "--out"},
-        {base + " --from " + q(d / "good.csv") + " --n 5 --out " + q(out), "--n"},
-        {base + " --from " + q(d / "many.csv") + " --steps 10000 --out " + q(out) +
-             " --trajectories " + q(traj),
+        {base + " --out " + quoted(out) + " --trajectories " + quoted(model), "--model"},
+        {base + " --out " + quoted(out) + " --trajectories " + quoted(out), "--out"},
+        {base + " --from " + quoted(d / "good.csv") + " --n 5 --out " + quoted(out), "--n"},
+        {base + " --from " + quoted(d / "many.csv") + " --steps 10000 --out " + quoted(out) +
+             " --trajectories " + quoted(traj),
          "--trajectories"},
-        {base + " --from " + q(d / "good.csv") + " --steps 0 --out " + q(out), "--steps"},
+        {base + " --from " + quoted(d / "good.csv") + " --steps 0 --out " + quoted(out), "--steps"},
     };
     for (const Case& c : cases) {
         CommandResult r = run_fmplay(c.args);
@@ -255,8 +247,8 @@ TEST_CASE("likelihood writes x,y,log_p per point in order and prints a summary")
     std::string text;
     const fmp::Points p = points_csv({{0.0f, 0.0f}, {1.0f, -0.5f}, {-2.0f, 0.25f}}, text);
     write(d / "p.csv", text);
-    CommandResult r = run_fmplay("likelihood --engine cpu --model " + q(model) + " --points " +
-                                 q(d / "p.csv") + " --out " + q(d / "ll.csv") + " --steps 8");
+    CommandResult r = run_fmplay("likelihood --engine cpu --model " + quoted(model) + " --points " +
+                                 quoted(d / "p.csv") + " --out " + quoted(d / "ll.csv") + " --steps 8");
     INFO(r.output);
     REQUIRE(r.code == 0);
     const std::vector<std::array<float, 3>> rows = read_log_p(d / "ll.csv");
@@ -289,7 +281,7 @@ TEST_CASE("likelihood matches the closed form of a learned normal -> N(m, s^2) f
     }
     write(d / "target.csv", target);
     const fs::path model =
-        train(d, " --source normal --target " + q(d / "target.csv") +
+        train(d, " --source normal --target " + quoted(d / "target.csv") +
                      " --steps 1500 --width 64 --depth 2 --samples 100 --engine cpu --quiet");
     // Evaluation points within two standard deviations, where a trained model is accurate.
     std::string points = "x,y\n";
@@ -302,8 +294,8 @@ TEST_CASE("likelihood matches the closed form of a learned normal -> N(m, s^2) f
         points += line;
     }
     write(d / "eval.csv", points);
-    CommandResult r = run_fmplay("likelihood --engine cpu --model " + q(model) + " --points " +
-                                 q(d / "eval.csv") + " --out " + q(d / "ll.csv"));
+    CommandResult r = run_fmplay("likelihood --engine cpu --model " + quoted(model) + " --points " +
+                                 quoted(d / "eval.csv") + " --out " + quoted(d / "ll.csv"));
     INFO(r.output);
     REQUIRE(r.code == 0);
     const std::vector<std::array<float, 3>> rows = read_log_p(d / "ll.csv");
@@ -331,34 +323,34 @@ TEST_CASE("bad likelihood input exits 2 with one line and writes nothing") {
     write(d / "text.csv", "x,y\n1,2\nhello,3\n");
     write(d / "garbage.json", "\x89PNG not a model");
     const fs::path out = d / "ll.csv";
-    const std::string pts = " --points " + q(d / "p.csv");
+    const std::string pts = " --points " + quoted(d / "p.csv");
     struct Case {
         std::string args, mention;
     };
     const Case cases[] = {
-        {"likelihood --engine cpu --model " + q(moons_model) + pts + " --out " + q(out),
+        {"likelihood --engine cpu --model " + quoted(moons_model) + pts + " --out " + quoted(out),
          "known density"},
-        {"likelihood --engine cpu --model " + q(d / "garbage.json") + pts + " --out " + q(out),
+        {"likelihood --engine cpu --model " + quoted(d / "garbage.json") + pts + " --out " + quoted(out),
          "garbage.json"},
-        {"likelihood --engine cpu --model " + q(d / "missing.json") + pts + " --out " + q(out),
+        {"likelihood --engine cpu --model " + quoted(d / "missing.json") + pts + " --out " + quoted(out),
          "missing.json"},
-        {"likelihood --engine cpu --model " + q(model) + " --points " + q(d / "text.csv") +
-             " --out " + q(out),
+        {"likelihood --engine cpu --model " + quoted(model) + " --points " + quoted(d / "text.csv") +
+             " --out " + quoted(out),
          "line 3"},
-        {"likelihood --engine cpu --model " + q(model) + " --points " + q(d / "nope.csv") +
-             " --out " + q(out),
+        {"likelihood --engine cpu --model " + quoted(model) + " --points " + quoted(d / "nope.csv") +
+             " --out " + quoted(out),
          "nope.csv"},
-        {"likelihood --engine cpu --model " + q(model) + pts + " --out " + q(d / "p.csv"),
+        {"likelihood --engine cpu --model " + quoted(model) + pts + " --out " + quoted(d / "p.csv"),
          "--points"},
-        {"likelihood --engine cpu --model " + q(model) + pts + " --out " + q(model), "--model"},
-        {"likelihood --engine cpu --model " + q(model) + pts + " --steps 0 --out " + q(out),
+        {"likelihood --engine cpu --model " + quoted(model) + pts + " --out " + quoted(model), "--model"},
+        {"likelihood --engine cpu --model " + quoted(model) + pts + " --steps 0 --out " + quoted(out),
          "steps"},
-        {"likelihood --engine cpu --model " + q(model) + pts + " --solver nosuch --out " + q(out),
+        {"likelihood --engine cpu --model " + quoted(model) + pts + " --solver nosuch --out " + quoted(out),
          "rk4"},
-        {"likelihood --engine cpu --model " + q(model) + pts + " --solver dopri5 --out " + q(out),
+        {"likelihood --engine cpu --model " + quoted(model) + pts + " --solver dopri5 --out " + quoted(out),
          "fixed-step"},
-        {"likelihood --engine nosuch --model " + q(model) + pts + " --out " + q(out), "cpu"},
-        {"likelihood --engine cpu --model " + q(model) + pts, "--out"},
+        {"likelihood --engine nosuch --model " + quoted(model) + pts + " --out " + quoted(out), "cpu"},
+        {"likelihood --engine cpu --model " + quoted(model) + pts, "--out"},
     };
     for (const Case& c : cases) {
         CommandResult r = run_fmplay(c.args);

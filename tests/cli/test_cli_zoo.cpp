@@ -10,28 +10,12 @@
 #include "core/data/point_io.h"
 #include "core/data/dataset.h"
 #include "core/metrics/metrics.h"
+#include "tests/json_test_support.h"
 #include "tests/test_support.h"
 
 using namespace fmp;
 using namespace fmp::test;
 namespace fs = std::filesystem;
-
-namespace {
-
-nlohmann::json read_json(const fs::path& p) {
-    std::ifstream f(p);
-    REQUIRE_MESSAGE(f.good(), "cannot read " << p);
-    return nlohmann::json::parse(f);
-}
-
-std::string q(const fs::path& p) {
-    std::string s = "'";
-    s += p.string();
-    s += '\'';
-    return s;
-}
-
-}  // namespace
 
 TEST_CASE("train --prediction data/noise learns 8 gaussians and records what the network predicts") {
     const fs::path d = fresh_dir("cli_zoo");
@@ -40,7 +24,7 @@ TEST_CASE("train --prediction data/noise learns 8 gaussians and records what the
         const fs::path out = d / prediction;
         const CommandResult r = run_fmplay(std::string("train --target 8gaussians --steps 3000 --width 64 --samples 800 "
                                                        "--engine cpu --quiet --prediction ") +
-                                           prediction + " --out " + q(out));
+                                           prediction + " --out " + quoted(out));
         INFO(r.output);
         REQUIRE(r.code == 0);
         CHECK(read_json(out / "model.json")["mlp"]["prediction"] == prediction);
@@ -52,9 +36,9 @@ TEST_CASE("train --prediction data/noise learns 8 gaussians and records what the
     }
     // The SDE sampler from that model: its samples match the ODE's within a loose bound.
     const fs::path model = d / "data" / "model.json";
-    const CommandResult ode = run_fmplay("sample --model " + q(model) + " --n 1500 --steps 100 --solver rk4 --engine cpu --out " + q(d / "ode.csv"));
-    const CommandResult sde = run_fmplay("sample --model " + q(model) + " --n 1500 --steps 200 --sde-gamma 1.5 --engine cpu --out " +
-                                         q(d / "sde.csv") + " --trajectories " + q(d / "sde_paths.csv"));
+    const CommandResult ode = run_fmplay("sample --model " + quoted(model) + " --n 1500 --steps 100 --solver rk4 --engine cpu --out " + quoted(d / "ode.csv"));
+    const CommandResult sde = run_fmplay("sample --model " + quoted(model) + " --n 1500 --steps 200 --sde-gamma 1.5 --engine cpu --out " +
+                                         quoted(d / "sde.csv") + " --trajectories " + quoted(d / "sde_paths.csv"));
     INFO(sde.output);
     REQUIRE(ode.code == 0);
     REQUIRE(sde.code == 0);
@@ -71,22 +55,22 @@ TEST_CASE("train --prediction data/noise learns 8 gaussians and records what the
 
 TEST_CASE("the zoo's bad inputs are one-line errors") {
     const fs::path d = fresh_dir("cli_zoo_bad");
-    check_one_error(run_fmplay("train --prediction score --steps 10 --out " + q(d / "a")), "prediction");
-    check_one_error(run_fmplay("train --prediction data --coupling sb --steps 10 --engine cpu --out " + q(d / "b")),
+    check_one_error(run_fmplay("train --prediction score --steps 10 --out " + quoted(d / "a")), "prediction");
+    check_one_error(run_fmplay("train --prediction data --coupling sb --steps 10 --engine cpu --out " + quoted(d / "b")),
                     "Schroedinger-bridge");
     // A moons-source model has no score from Tweedie's formula.
     const CommandResult m = run_fmplay("train --source moons --target 8gaussians --steps 20 --width 16 --samples 50 "
-                                       "--engine cpu --quiet --out " + q(d / "moons"));
+                                       "--engine cpu --quiet --out " + quoted(d / "moons"));
     REQUIRE(m.code == 0);
-    check_one_error(run_fmplay("sample --model " + q(d / "moons" / "model.json") + " --sde-gamma 1 --out " + q(d / "s.csv")),
+    check_one_error(run_fmplay("sample --model " + quoted(d / "moons" / "model.json") + " --sde-gamma 1 --out " + quoted(d / "s.csv")),
                     "normal source");
     const CommandResult n = run_fmplay("train --target moons --steps 20 --width 16 --samples 50 --engine cpu --quiet --out " +
-                                       q(d / "normal"));
+                                       quoted(d / "normal"));
     REQUIRE(n.code == 0);
-    check_one_error(run_fmplay("sample --model " + q(d / "normal" / "model.json") + " --sde-gamma 7 --out " + q(d / "s.csv")),
+    check_one_error(run_fmplay("sample --model " + quoted(d / "normal" / "model.json") + " --sde-gamma 7 --out " + quoted(d / "s.csv")),
                     "gamma");
-    check_one_error(run_fmplay("render --model " + q(d / "normal" / "model.json") + " --sde-gamma 9 --quiet --out " + q(d / "r.png")),
+    check_one_error(run_fmplay("render --model " + quoted(d / "normal" / "model.json") + " --sde-gamma 9 --quiet --out " + quoted(d / "r.png")),
                     "sde_gamma");
-    check_one_error(run_fmplay("render --model " + q(d / "moons" / "model.json") + " --sde-gamma 1 --quiet --out " + q(d / "r.png")),
+    check_one_error(run_fmplay("render --model " + quoted(d / "moons" / "model.json") + " --sde-gamma 1 --quiet --out " + quoted(d / "r.png")),
                     "normal source");
 }
