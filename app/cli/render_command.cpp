@@ -183,12 +183,16 @@ int run_render(const RenderOptions& o) {
         if (!render_context) throw std::runtime_error("no OpenGL 4.3 context to render with: " + error);
         render_context->make_current();
     }
-    if (!o.quiet)
-        std::fprintf(stderr, "fmplay render: %s -> %s, %dx%d, %s, training on %s, drawing with %s\n",
-                     s.train.source.c_str(), s.train.target.c_str(), s.video.width, s.video.height,
+    if (!o.quiet) {
+        // A model file brings its own datasets: name the file rather than the scene's defaults.
+        const std::string what = s.model.empty() ? s.train.source + " -> " + s.train.target + ", training on " +
+                                                       h.engine->description()
+                                                 : "model " + one_line_message(s.model, 200);
+        std::fprintf(stderr, "fmplay render: %s, %dx%d, %s, drawing with %s\n", what.c_str(), s.video.width,
+                     s.video.height,
                      figure ? "figure" : (std::to_string(s.frame_count()) + " frames at " + std::to_string(s.video.fps) + " fps").c_str(),
-                     s.model.empty() ? h.engine->description().c_str() : "(model file)",
                      gl_engine ? h.context->renderer().c_str() : render_context->renderer().c_str());
+    }
 
     if (figure) {
         render_figure(s, o.out, {}, std::move(h.engine), gl_engine);

@@ -153,9 +153,13 @@ void InstrumentWorker::loop() {
             version = m_params_version;
             step = m_step;
             wants = m_wants;
-            trace = m_trace_request;
-            m_trace_request.reset();
-            if (trace) trace_id = ++m_trace_id;
+            // A trace waits for the first weights: taken before them, it would be dropped and a
+            // scripted screenshot would wait for it in vain.
+            if (params) {
+                trace = m_trace_request;
+                m_trace_request.reset();
+                if (trace) trace_id = ++m_trace_id;
+            }
         }
         if (!params) continue;
         std::string failure;
