@@ -82,6 +82,7 @@ class GuiApp {
     void draw_settings_panel();
     void draw_coupling_section();
     void draw_prediction_section();
+    void draw_prediction_gain();  // |b(t)| of both conversions on the current path
     void apply_coupling();  // the panels' coupling to the trainer, weights kept
     // [view_panel.cpp]
     void draw_view_panel();

@@ -177,6 +177,47 @@ void GuiApp::draw_prediction_section() {
     ImGui::TextUnformatted(prediction_formula(static_cast<Prediction>(m_settings.prediction)).c_str());
     ImGui::PopTextWrapPos();
     ImGui::PopStyleColor();
+    draw_prediction_gain();
+}
+
+void GuiApp::draw_prediction_gain() {
+    // |b(t)| of v = a x + b f for data and noise prediction on the current path, log scale: how
+    // much an error in the prediction grows in the velocity (1 for velocity prediction).
+    const float s = m_scale;
+    ImVec2 p = ImGui::GetCursorScreenPos();
+    const float w = ImGui::GetContentRegionAvail().x, h = 70.0f * s;
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    dl->AddRectFilled(p, ImVec2(p.x + w, p.y + h), IM_COL32(16, 18, 24, 255), 5.0f * s);
+    const float lo = -1.0f, hi = 3.0f;  // log10 |b| from 0.1 to 1000
+    auto to_px = [&](float t, float gain) {
+        const float l = std::clamp(std::log10(std::max(gain, 1e-6f)), lo, hi);
+        return ImVec2(p.x + 6 * s + t * (w - 12 * s), p.y + h - 6 * s - (l - lo) / (hi - lo) * (h - 12 * s));
+    };
+    // The gain 1 of velocity prediction as a faint reference line.
+    dl->AddLine(to_px(0.0f, 1.0f), to_px(1.0f, 1.0f), IM_COL32(255, 255, 255, 50), 1.0f * s);
+    const int n = 96;
+    const ImU32 colors[2] = {ui_color::alpha_curve, ui_color::sigma_curve};  // data amber, noise blue
+    for (int k = 0; k < 2; ++k) {
+        const Prediction pred = k == 0 ? Prediction::Data : Prediction::Noise;
+        ImVec2 pts[n + 1];
+        for (int i = 0; i <= n; ++i) {
+            const float t = static_cast<float>(i) / n;
+            pts[i] = to_px(t, std::abs(velocity_from_prediction(m_path, pred, t).b));
+        }
+        const bool chosen = m_settings.prediction == static_cast<int>(pred);
+        dl->AddPolyline(pts, n + 1, chosen ? colors[k] : (colors[k] & 0x60FFFFFFu), 0,
+                        (chosen ? 2.0f : 1.2f) * s);
+    }
+    dl->AddLine(ImVec2(to_px(m_t, 1.0f).x, p.y + 4 * s), ImVec2(to_px(m_t, 1.0f).x, p.y + h - 4 * s),
+                IM_COL32(255, 255, 255, 70), 1.0f * s);
+    ImGui::Dummy(ImVec2(w, h));
+    tip("How much an error in the network's output grows in the velocity: |b(t)| of v = a·x + b·f, "
+        "log scale (0.1 … 1000; the faint line is 1, velocity prediction). Amber: data x₁, which "
+        "blows up like 1/σ_t toward t = 1; blue: noise ε, like 1/α_t toward t = 0. The flat ends "
+        "are the clamp (coefficients taken 0.01 from the singular end). Where the gain is large, "
+        "the loss by t shows that prediction's error weighed less than the velocity needs.");
+    const float b_now = std::abs(velocity_from_prediction(m_path, static_cast<Prediction>(m_settings.prediction), m_t).b);
+    ImGui::TextDisabled("error gain at t = %.2f: ×%.3g", static_cast<double>(m_t), static_cast<double>(b_now));
 }
 
 void GuiApp::apply_prediction(int prediction) {
