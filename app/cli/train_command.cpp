@@ -67,6 +67,10 @@ std::string summary_json(const TrainSetup& setup, const TrainResult& r, const Sa
     j["path"] = setup.config.path.name();
     j["coupling"] = coupling_name(setup.config.coupling);
     j["prediction"] = prediction_name(setup.config.mlp.prediction);
+    if (setup.config.mlp.classes > 0) {
+        j["classes"] = setup.config.mlp.classes;
+        j["p_uncond"] = setup.config.p_uncond;
+    }
     if (coupling_solves_plan(setup.config.coupling)) {
         j["ot_batch"] = setup.config.coupling_options.ot_batch;
         if (setup.config.coupling == CouplingKind::Sinkhorn) j["ot_reg"] = setup.config.coupling_options.ot_reg;
@@ -191,7 +195,7 @@ void refuse_reflow_overrides(const CLI::App& sub, const TrainOptions& t, const M
     if (given("--target") && t.target != parent.target.name())
         refuse("--target", quote_for_message(t.target, 200),
                quote_for_message(parent.target.name(), 200));
-    for (const char* flag : {"--coupling", "--ot-batch", "--ot-reg", "--sb-sigma"})
+    for (const char* flag : {"--coupling", "--ot-batch", "--ot-reg", "--sb-sigma", "--classes", "--p-uncond"})
         if (given(flag))
             throw InputError(std::string(flag) +
                              " does not apply to a reflow run: it trains on its pairs as they are "
@@ -210,6 +214,9 @@ int run_train(const TrainCommandOptions& o, const CLI::App& sub) {
             throw InputError(std::string("--reflow-from: ") + e.what());
         }
         refuse_reflow_overrides(sub, o.train, parent);
+        if (parent.mlp.classes > 0)
+            throw InputError("--reflow-from: a class-conditional model cannot be reflowed yet (its pairs "
+                             "would need their classes)");
         if (o.reflow_pairs < 1 || o.reflow_pairs > k_max_reflow_pairs)
             throw InputError("--reflow-pairs must be in 1.." + std::to_string(k_max_reflow_pairs) +
                              " (got " + std::to_string(o.reflow_pairs) + ")");
@@ -243,7 +250,7 @@ int run_train(const TrainCommandOptions& o, const CLI::App& sub) {
     // The run is written into a hidden sibling of --out and swapped into place when complete: a
     // kill or an error leaves the previous run as it was, and concurrent runs never mix files.
     // The path is checked here, before training.
-    EngineHandle h = make_headless_engine(o.engine);
+    EngineHandle h = make_headless_engine(o.engine, setup.config.mlp);
     AtomicDirectory out(o.out, k_run_files);
     std::fprintf(stderr, "fmplay train: %s -> %s, path %s, coupling %s, %dx%d %s, batch %d on %s\n",
                  one_line_message(setup.source.name(), 200).c_str(),
@@ -350,6 +357,8 @@ struct SampleCommandOptions {
     std::string from;          // source points to integrate instead of sampling the source
     std::string trajectories;  // every step of every path
     float sde_gamma = 0.0f;    // > 0: Euler–Maruyama on the SDE with g(t) = gamma sigma_t
+    int cls = -1;              // a class-conditional model's class (-1: unconditional)
+    float guidance = 1.0f;     // classifier-free guidance scale w
 };
 
 // A trajectory file holds particles x (steps + 1) rows; beyond this it would be gigabytes.
@@ -400,12 +409,15 @@ int run_sample(const SampleCommandOptions& o) {
                          std::to_string(o.steps + 1) + " steps; at most " +
                          std::to_string(k_max_trajectory_rows) +
                          " rows: use fewer points or --steps");
-    EngineHandle h = make_headless_engine(o.engine);
+    EngineHandle h = make_headless_engine(o.engine, m.mlp);
     TrainSetup setup;
     setup.config.mlp = m.mlp;
     setup.config.path = m.path;
     h.engine->reset(setup.config, m.source, m.target);  // sampling: the coupling plays no part
     h.engine->set_params(m.params);
+    if (o.cls >= 0 && m.mlp.classes == 0)
+        throw InputError("--class: this model has no classes (train it with --classes)");
+    h.engine->set_guidance(ClassGuidance{o.cls, o.guidance});
     Points x;
     IntegrationStats stats;
     const SdeSettings sde{o.sde_gamma, o.steps};
@@ -558,6 +570,14 @@ Command add_sample_command(CLI::App& app) {
                     "also write every step of every path to this CSV: header particle,step,t,x,y, "
                     "then one row per particle per step (step 0..steps at t = step/steps, in time "
                     "order; particle = row of --from or of --out)");
+    sub->add_option("--class", o->cls,
+                    "a class-conditional model's class to sample (0..classes-1; -1: the "
+                    "unconditional field, the null class)")
+        ->capture_default_str();
+    sub->add_option("--guidance", o->guidance,
+                    "classifier-free guidance scale w (0..10): v = v(x, t | null) + w (v(x, t | "
+                    "class) - v(x, t | null)); 1 is the conditional field, > 1 pushes past it")
+        ->capture_default_str();
     sub->add_option("--sde-gamma", o->sde_gamma,
                     "sample with the SDE dX = [v + g^2/2 grad log p_t] dt + g dW instead of the ODE "
                     "(Euler–Maruyama, --steps steps, --solver ignored), g(t) = GAMMA sigma_t, the "

@@ -34,6 +34,13 @@ void add_train_flags(CLI::App& app, TrainOptions& o) {
                    "|f - x1|^2) or noise (x0, epsilon: loss |f - x0|^2); sampling converts it to the "
                    "velocity along the path")
         ->capture_default_str();
+    app.add_flag("--classes", o.classes,
+                 "condition the network on the target's classes (8gaussians: the mode, moons: the "
+                 "moon, checkerboard: the cell, a CSV's third column 0..7), with a null class for "
+                 "classifier-free guidance (sample --class, --guidance)");
+    app.add_option("--p-uncond", o.p_uncond,
+                   "with --classes: the probability a training row's class is dropped to the null class")
+        ->capture_default_str();
     app.add_option("--steps", o.steps, "training steps")->capture_default_str();
     app.add_option("--batch", o.batch, "batch size (1..65536)")->capture_default_str();
     app.add_option("--width", o.width, "hidden units per layer (16..512)")->capture_default_str();

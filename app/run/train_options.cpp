@@ -28,9 +28,17 @@ TrainSetup resolve_train_options(const TrainOptions& o) {
     s.config.optimizer.weight_decay = o.weight_decay;
     s.config.batch = o.batch;
     s.config.seed = o.seed;
-    s.config.validate();
     s.target = make_dataset(o.target);
     s.source = make_dataset(o.source);
+    if (o.classes) {
+        s.config.mlp.classes = s.target.class_count();
+        if (s.config.mlp.classes < 2)
+            throw InputError("--classes: the target " + quote_for_message(s.target.name(), 80) +
+                             " has no classes (8gaussians, moons, checkerboard, or a CSV with a class "
+                             "column 0..7 have)");
+        s.config.p_uncond = o.p_uncond;
+    }
+    s.config.validate();
     return s;
 }
 

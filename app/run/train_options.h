@@ -16,6 +16,8 @@ struct TrainOptions {
     float ot_reg = 0.05f;    // sinkhorn's epsilon
     float sb_sigma = 0.5f;   // sb's bridge noise
     std::string prediction = "velocity";  // what the network predicts: velocity, data, noise
+    bool classes = false;    // condition on the target's classes (classifier-free guidance)
+    float p_uncond = 0.2f;   // with classes: the null-class dropout
     std::string activation = "silu";
     std::string time_encoding = "raw";
     std::string optimizer = "adam";

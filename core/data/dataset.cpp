@@ -68,6 +68,7 @@ constexpr float k_scurve_noise = 0.08f;
 
 struct Sample {
     float x, y;
+    int cls = 0;  // the mode (8gaussians), moon, or filled cell (checkerboard)
 };
 
 Sample sample_analytic(DatasetKind kind, Rng& rng) {
@@ -81,11 +82,12 @@ Sample sample_analytic(DatasetKind kind, Rng& rng) {
             return {x, rng.uniform(-k_sqrt3, k_sqrt3)};
         }
         case DatasetKind::EightGaussians: {
-            float a = static_cast<float>(rng.below(8)) * (k_pi / 4.0f);
+            const int mode = static_cast<int>(rng.below(8));
+            float a = static_cast<float>(mode) * (k_pi / 4.0f);
             float nx = rng.normal();
             float ny = rng.normal();
             return {k_gauss8_radius * std::cos(a) + k_gauss8_std * nx,
-                    k_gauss8_radius * std::sin(a) + k_gauss8_std * ny};
+                    k_gauss8_radius * std::sin(a) + k_gauss8_std * ny, mode};
         }
         case DatasetKind::Moons: {
             bool upper = rng.below(2) == 0;
@@ -95,15 +97,16 @@ Sample sample_analytic(DatasetKind kind, Rng& rng) {
             float nx = rng.normal();
             float ny = rng.normal();
             return {k_moons_scale * (x - 0.5f) + k_moons_noise * nx,
-                    k_moons_scale * (y - 0.25f) + k_moons_noise * ny};
+                    k_moons_scale * (y - 0.25f) + k_moons_noise * ny, upper ? 0 : 1};
         }
         case DatasetKind::Checkerboard: {
             auto col = static_cast<int>(rng.below(k_checker_cells));
-            int row = 2 * static_cast<int>(rng.below(k_checker_cells / 2)) + (col & 1);
+            const int half_row = static_cast<int>(rng.below(k_checker_cells / 2));
+            int row = 2 * half_row + (col & 1);
             float cell = 2.0f * k_checker_half / k_checker_cells;
             float x = -k_checker_half + cell * (static_cast<float>(col) + rng.uniform());
             float y = -k_checker_half + cell * (static_cast<float>(row) + rng.uniform());
-            return {x, y};
+            return {x, y, col * (k_checker_cells / 2) + half_row};
         }
         case DatasetKind::Spirals: {
             bool second = rng.below(2) == 1;
@@ -189,6 +192,37 @@ bool has_csv_extension(const std::string& spec) {
 
 }  // namespace
 
+Dataset Dataset::from_points(Points points, std::string label, std::vector<uint8_t> classes) {
+    if (!classes.empty() && classes.size() != static_cast<std::size_t>(points.rows()))
+        throw InputError("point set " + quote_for_message(label) + " has " + std::to_string(classes.size()) +
+                         " classes for " + std::to_string(points.rows()) + " points");
+    for (uint8_t c : classes)
+        if (c >= k_max_classes)
+            throw InputError("point set " + quote_for_message(label) + " has class " + std::to_string(c) +
+                             "; classes are 0.." + std::to_string(k_max_classes - 1));
+    Dataset d = from_points(std::move(points), std::move(label));
+    if (!classes.empty()) d.m_classes = std::make_shared<const std::vector<uint8_t>>(std::move(classes));
+    return d;
+}
+
+int Dataset::class_count() const {
+    switch (m_kind) {
+        case DatasetKind::EightGaussians: return 8;
+        case DatasetKind::Moons: return 2;
+        case DatasetKind::Checkerboard: return 8;
+        case DatasetKind::PointSet:
+            if (m_classes && !m_classes->empty())
+                return 1 + *std::max_element(m_classes->begin(), m_classes->end());
+            return 0;
+        default: return 0;
+    }
+}
+
+const std::vector<uint8_t>& Dataset::point_classes() const {
+    static const std::vector<uint8_t> none;
+    return m_classes ? *m_classes : none;
+}
+
 Dataset Dataset::from_points(Points points, std::string label) {
     const std::string shown = "point set " + quote_for_message(label);
     if (points.rows() == 0) throw InputError(shown + " has no points");
@@ -228,7 +262,9 @@ Points Dataset::sample(int n, Rng& rng) const {
     return out;
 }
 
-void Dataset::sample_into(Eigen::Ref<Points> out, Rng& rng) const {
+void Dataset::sample_into(Eigen::Ref<Points> out, Rng& rng) const { sample_into(out, rng, nullptr); }
+
+void Dataset::sample_into(Eigen::Ref<Points> out, Rng& rng, int* classes) const {
     const Eigen::Index n = out.rows();
     if (m_kind == DatasetKind::PointSet) {
         // A PointSet made by the constructor rather than from_points has nothing to draw from.
@@ -240,13 +276,16 @@ void Dataset::sample_into(Eigen::Ref<Points> out, Rng& rng) const {
             auto j = static_cast<Eigen::Index>(rng.below(count));
             out(i, 0) = pts(j, 0);
             out(i, 1) = pts(j, 1);
+            if (classes) classes[i] = m_classes ? (*m_classes)[static_cast<std::size_t>(j)] : 0;
         }
         return;
     }
+    const bool labelled = class_count() > 0;
     for (Eigen::Index i = 0; i < n; ++i) {
         Sample s = sample_analytic(m_kind, rng);
         out(i, 0) = s.x;
         out(i, 1) = s.y;
+        if (classes) classes[i] = labelled ? s.cls : 0;
     }
 }
 
@@ -393,7 +432,10 @@ Dataset make_dataset(const std::string& spec) {
     if (spec.rfind("text:", 0) == 0) return Dataset::from_points(text_to_points(spec.substr(5), {}), spec);
     std::error_code ec;
     if (!spec.empty() && (has_csv_extension(spec) || std::filesystem::is_regular_file(spec, ec)))
-        return Dataset::from_points(load_points_csv(spec), spec);
+    {
+        LabelledPoints csv = load_labelled_points_csv(spec);
+        return Dataset::from_points(std::move(csv.points), spec, std::move(csv.classes));
+    }
     throw InputError("unknown dataset " + quote_for_message(spec) + ": choose one of " +
                      join_names(dataset_names()) +
                      ", a CSV file of x,y points, image:FILE.png or text:WORDS");

@@ -26,6 +26,11 @@ enum class DatasetKind {
     PointSet,        // any list of 2D points (CSV, drawn, image, text): sampled uniformly
 };
 
+// Classes for class-conditional flows: 8 gaussians (class = mode), moons (class = moon),
+// checkerboard (class = filled cell), and point sets with a class per point (a CSV's third column,
+// drawn in class colours). At most k_max_classes; other datasets have none.
+inline constexpr int k_max_classes = 8;
+
 // A distribution that can be sampled. PointSet datasets carry their points (shared, immutable).
 class Dataset {
 public:
@@ -33,6 +38,8 @@ public:
     explicit Dataset(DatasetKind kind) : m_kind(kind) {}
     // A user point set; `label` is what name() reports (e.g. the CSV path or "drawn").
     static Dataset from_points(Points points, std::string label);
+    // The same with a class 0..k_max_classes-1 per point (as many as points; empty: none).
+    static Dataset from_points(Points points, std::string label, std::vector<uint8_t> classes);
 
     DatasetKind kind() const { return m_kind; }
     // The name a user types ("moons"), or the point set's label.
@@ -45,6 +52,15 @@ public:
     Points sample(int n, Rng& rng) const;
     // Fills every row of `out` with a sample (no allocation).
     void sample_into(Eigen::Ref<Points> out, Rng& rng) const;
+    // The same draws, and each sample's class into classes[0 .. rows) (0 for a dataset without
+    // classes).
+    void sample_into(Eigen::Ref<Points> out, Rng& rng, int* classes) const;
+
+    // How many classes the samples carry: 8 (8gaussians, checkerboard), 2 (moons), a labelled
+    // point set's largest class + 1; 0 for the others.
+    int class_count() const;
+    // A point set's class per point (empty when it has none).
+    const std::vector<uint8_t>& point_classes() const;
 
     // Whether the density is known in closed form (normal, uniform, 8gaussians, checkerboard).
     bool has_density() const;
@@ -55,6 +71,7 @@ public:
 private:
     DatasetKind m_kind = DatasetKind::Normal;
     std::shared_ptr<const Points> m_points;
+    std::shared_ptr<const std::vector<uint8_t>> m_classes;  // point sets only; may be null
     std::string m_label;
 };
 

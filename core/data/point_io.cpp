@@ -91,7 +91,44 @@ std::string coordinate_range_error(const std::string& what) {
                   "(the built-in datasets span about [-4, 4])";
 }
 
+namespace {
+
+// The class column: digits only, 0 .. k_max_class.
+bool parse_class(std::string_view field, uint8_t& out) {
+    constexpr int k_max_class = 7;
+    if (field.empty() || field.size() > 3) return false;
+    int v = 0;
+    for (char ch : field) {
+        if (ch < '0' || ch > '9') return false;
+        v = v * 10 + (ch - '0');
+    }
+    if (v > k_max_class) return false;
+    out = static_cast<uint8_t>(v);
+    return true;
+}
+
+// Both parsers: x,y per line, and with `classes` an optional third column of classes.
+Points parse_csv(std::string_view text, const std::string& source_name, std::vector<uint8_t>* classes);
+
+}  // namespace
+
 Points parse_points_csv(std::string_view text, const std::string& source_name) {
+    return parse_csv(text, source_name, nullptr);
+}
+
+LabelledPoints parse_labelled_points_csv(std::string_view text, const std::string& source_name) {
+    LabelledPoints out;
+    out.points = parse_csv(text, source_name, &out.classes);
+    return out;
+}
+
+LabelledPoints load_labelled_points_csv(const std::string& path) {
+    return parse_labelled_points_csv(read_file(path, k_max_csv_bytes), path);
+}
+
+namespace {
+
+Points parse_csv(std::string_view text, const std::string& source_name, std::vector<uint8_t>* classes) {
     // A UTF-8 byte order mark, as spreadsheet programs write, is not part of the first field.
     if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
 
@@ -102,6 +139,7 @@ Points parse_points_csv(std::string_view text, const std::string& source_name) {
     xy.reserve(2 * std::min(line_estimate, k_max_points));
 
     bool seen_content = false;
+    std::size_t columns = 0;  // set by the first data line: 2, or 3 with classes
     std::size_t line_no = 0;
     std::size_t pos = 0;
     while (pos < text.size()) {
@@ -136,10 +174,22 @@ Points parse_points_csv(std::string_view text, const std::string& source_name) {
         // The optional header: the first content line when none of its fields is a number.
         if (first_content && !any_number) continue;
 
-        if (count != 2)
+        const std::size_t want = columns ? columns : (classes && count == 3 ? 3 : 2);
+        if (count != want)
             csv_fail(source_name, line_no,
                      "found " + std::to_string(count) + (count == 1 ? " column" : " columns") +
-                         " in " + quoted(line) + ", expected 2 numbers x,y");
+                         " in " + quoted(line) + ", expected 2 numbers x,y" +
+                         (classes ? (columns == 3 ? " and a class, as the lines before"
+                                                  : " (and an optional class 0..7)")
+                                  : ""));
+        columns = want;
+        if (want == 3) {
+            uint8_t c = 0;
+            if (!parse_class(fields[2], c))
+                csv_fail(source_name, line_no,
+                         quoted(fields[2]) + " is not a class (an integer 0..7 in the third column)");
+            classes->push_back(c);
+        }
         for (std::size_t f = 0; f < 2; ++f) {
             switch (status[f]) {
                 case FieldStatus::Number:
@@ -176,6 +226,8 @@ Points parse_points_csv(std::string_view text, const std::string& source_name) {
     std::copy(xy.begin(), xy.end(), points.data());
     return points;
 }
+
+}  // namespace
 
 Points load_points_csv(const std::string& path) {
     return parse_points_csv(read_file(path, k_max_csv_bytes), path);

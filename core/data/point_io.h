@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/base/file_io.h"
 #include "core/base/types.h"
@@ -27,6 +28,15 @@ std::string coordinate_range_error(const std::string& what);
 Points parse_points_csv(std::string_view text, const std::string& source_name = "input");
 // Reads a file (at most k_max_csv_bytes) and parses it. Throws InputError.
 Points load_points_csv(const std::string& path);
+
+// Points with an optional third column: the class of each point, an integer 0..7 (every line
+// has it or none does). classes is empty when the file has two columns.
+struct LabelledPoints {
+    Points points;
+    std::vector<uint8_t> classes;
+};
+LabelledPoints parse_labelled_points_csv(std::string_view text, const std::string& source_name = "input");
+LabelledPoints load_labelled_points_csv(const std::string& path);
 // "x,y\n" then one "%.9g,%.9g" row per point, written atomically.
 void save_points_csv(const std::string& path, const Points& points);
 

@@ -38,6 +38,7 @@ public:
         m_optimizer = AdamOptimizer(config.optimizer, m_mlp.params().size());
         m_coupler = Coupler(config.coupling, config.coupling_options);
         m_rng.reseed(config.seed, 1);
+        m_guidance = ClassGuidance{};
         m_step = 0;
         m_losses.clear();
         // Steps append here until take_losses(); room for a GUI slice keeps steps allocation-free.
@@ -79,6 +80,12 @@ public:
     }
 
     const TrainConfig& config() const override { return m_config; }
+
+    void set_guidance(const ClassGuidance& guidance) override {
+        guidance.validate(m_config.mlp);
+        m_guidance = guidance;
+    }
+    ClassGuidance guidance() const override { return m_guidance; }
 
     void train(int steps) override {
         if (m_health.diverged || steps < 1) return;
@@ -137,23 +144,25 @@ public:
     IntegrationStats integrate_particles(float t_a, float t_b,
                                          const IntegrationSettings& settings) override {
         const Mlp& mlp = m_mlp;
-        VelocityFn v = [&mlp](const Points& x, float t, Points& out) { mlp.evaluate(x, t, out); };
+        const ClassGuidance g = m_guidance;
+        VelocityFn v = [&mlp, g](const Points& x, float t, Points& out) { mlp.evaluate(x, t, out, g); };
         return fmp::integrate_particles(v, settings, m_particles, t_a, t_b);
     }
 
     void read_particles(Points& x) const override { x = m_particles; }
 
-    void eval_velocity(const Points& x, float t, Points& v) override { m_mlp.evaluate(x, t, v); }
+    void eval_velocity(const Points& x, float t, Points& v) override { m_mlp.evaluate(x, t, v, m_guidance); }
 
     void eval_velocity_divergence(const Points& x, float t, Points& v, VectorF& div) override {
-        m_mlp.evaluate_divergence(x, t, v, div);
+        m_mlp.evaluate_divergence(x, t, v, div, m_guidance);
     }
 
     void integrate_with_divergence(Points& x, VectorF& div_integral, float t_a, float t_b,
                                    SolverKind solver, int steps) override {
         const Mlp& mlp = m_mlp;
-        VelocityDivergenceFn f = [&mlp](const Points& p, float t, Points& v, VectorF& div) {
-            mlp.evaluate_divergence(p, t, v, div);
+        const ClassGuidance g = m_guidance;
+        VelocityDivergenceFn f = [&mlp, g](const Points& p, float t, Points& v, VectorF& div) {
+            mlp.evaluate_divergence(p, t, v, div, g);
         };
         fmp::integrate_with_divergence(f, solver, x, div_integral, t_a, t_b, steps);
     }
@@ -180,16 +189,64 @@ private:
             }
         } else {
             m_source.sample_into(batch.x0, m_rng);
-            m_target.sample_into(batch.x1, m_rng);
+            const int classes = m_config.mlp.classes;
+            if (classes > 0) {
+                batch.classes.resize(static_cast<std::size_t>(b));
+                m_target.sample_into(batch.x1, m_rng, batch.classes.data());
+            } else {
+                m_target.sample_into(batch.x1, m_rng);
+            }
         }
         for (int i = 0; i < b; ++i) batch.t[i] = m_rng.uniform();
-        m_coupler.couple(batch.x0, batch.x1, m_rng);
+        const bool labelled = m_config.mlp.classes > 0 && m_config.coupling != CouplingKind::Paired;
+        if (labelled && coupling_solves_plan(m_config.coupling))
+            couple_within_classes(batch);
+        else
+            m_coupler.couple(batch.x0, batch.x1, m_rng);
+        if (labelled) {
+            // Classifier-free guidance's dropout: the null class teaches the unconditional field.
+            for (int& c : batch.classes)
+                if (m_rng.uniform() < m_config.p_uncond) c = m_config.mlp.classes;
+        } else {
+            batch.classes.clear();
+        }
         if (m_config.coupling == CouplingKind::SchrodingerBridge) {
             batch.noise.resize(b, 2);
             for (int i = 0; i < b; ++i) batch.noise(i, 0) = m_rng.normal(), batch.noise(i, 1) = m_rng.normal();
         } else {
             batch.noise.resize(0, 2);
         }
+    }
+
+    // A class-conditional field transports the source to each class's points: a plan over the
+    // whole batch would send class k only the source points near it, and its field would be
+    // untrained elsewhere. So the rows are grouped by class and each group coupled on its own.
+    void couple_within_classes(Batch& batch) {
+        const int b = static_cast<int>(batch.t.size());
+        m_order.resize(static_cast<std::size_t>(b));
+        for (int i = 0; i < b; ++i) m_order[static_cast<std::size_t>(i)] = i;
+        std::stable_sort(m_order.begin(), m_order.end(), [&](int i, int j) {
+            return batch.classes[static_cast<std::size_t>(i)] < batch.classes[static_cast<std::size_t>(j)];
+        });
+        m_group_x0.resize(b, 2);
+        m_group_x1.resize(b, 2);
+        std::vector<int> sorted(static_cast<std::size_t>(b));
+        for (int k = 0; k < b; ++k) {
+            const int i = m_order[static_cast<std::size_t>(k)];
+            m_group_x0.row(k) = batch.x0.row(i);
+            m_group_x1.row(k) = batch.x1.row(i);
+            sorted[static_cast<std::size_t>(k)] = batch.classes[static_cast<std::size_t>(i)];
+        }
+        for (int begin = 0; begin < b;) {
+            int end = begin + 1;
+            while (end < b && sorted[static_cast<std::size_t>(end)] == sorted[static_cast<std::size_t>(begin)]) ++end;
+            Points x0 = m_group_x0.middleRows(begin, end - begin), x1 = m_group_x1.middleRows(begin, end - begin);
+            m_coupler.couple(x0, x1, m_rng);
+            batch.x0.middleRows(begin, end - begin) = x0;
+            batch.x1.middleRows(begin, end - begin) = x1;
+            begin = end;
+        }
+        batch.classes = sorted;
     }
 
     // The exact OT solve (about 0.36 ms at batch 256) is sequential and would double the step
@@ -239,7 +296,9 @@ private:
         m_config.path.sample_xt_and_target(batch.x0, batch.x1, batch.t, m_xt, m_ut);
         if (m_config.coupling == CouplingKind::SchrodingerBridge && batch.noise.rows() == batch.t.size())
             add_bridge_noise(m_config.coupling_options.sb_sigma, batch.t, batch.noise, m_xt, m_ut);
-        m_mlp.forward(m_xt, batch.t, m_v, &m_ctx);
+        const bool labelled = !batch.classes.empty() &&
+                              static_cast<Eigen::Index>(batch.classes.size()) == batch.t.size();
+        m_mlp.forward(m_xt, batch.t, m_v, &m_ctx, labelled ? batch.classes.data() : nullptr);
         // The regression target of what the network predicts: u_t, x1 or x0.
         m_target_of_batch = &prediction_target(m_config.mlp.prediction, batch.x0, batch.x1, m_ut);
         return cfm_loss(m_v, *m_target_of_batch, &m_dL_dv);
@@ -327,6 +386,7 @@ private:
     AdamOptimizer m_optimizer;
     Coupler m_coupler;
     Rng m_rng{1};
+    ClassGuidance m_guidance;
     int64_t m_step = 0;
     std::vector<LossRecord> m_losses;
     LossByTime m_loss_by_time{};
@@ -342,6 +402,8 @@ private:
     Batch m_batch;
     Batch m_pipeline[2];
     Points m_xt, m_ut, m_v, m_dL_dv;
+    std::vector<int> m_order;            // couple_within_classes' scratch
+    Points m_group_x0, m_group_x1;
     const Points* m_target_of_batch = &m_ut;  // the last forward_loss's regression target
     MlpContext m_ctx;
     std::vector<float> m_grads;

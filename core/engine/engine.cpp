@@ -23,6 +23,8 @@ void TrainConfig::validate() const {
     validate_batch_size(batch);
     validate_learning_rate(optimizer.lr);
     coupling_options.validate();
+    if (!(p_uncond >= 0.0f && p_uncond <= 1.0f))
+        throw InputError("the class dropout p_uncond must be in 0..1");
     if (mlp.prediction != Prediction::Velocity) {
         // The bridge noise is not part of x_t = alpha x1 + sigma x0, so the conversions to the
         // velocity would not hold.

@@ -24,6 +24,9 @@ struct TrainConfig {
     MlpConfig mlp;                                       // = 3 x 128 SiLU, raw t
     OptimizerConfig optimizer;                           // = Adam, lr 1e-3
     int batch = 256;                                     // 1..65536
+    // With mlp.classes > 0: the target's classes condition the network, each row's class
+    // replaced by the null class with this probability (classifier-free guidance's dropout).
+    float p_uncond = 0.2f;                               // 0..1
     uint64_t seed = 1;
     void validate() const;                               // throws InputError
 };
@@ -47,6 +50,9 @@ struct Batch {
     Points x1;
     VectorF t;
     Points noise;
+    // Class-conditional networks: each row's class (the null class is config.mlp.classes); empty:
+    // every row the null class.
+    std::vector<int> classes;
 };
 
 struct LossRecord {
@@ -114,6 +120,11 @@ public:
     // Paired without pair sets.
     virtual void set_coupling(CouplingKind kind, const CouplingOptions& options) = 0;
     virtual const TrainConfig& config() const = 0;
+    // The class and guidance scale every field evaluation below uses from now on (particles, arrows,
+    // likelihood) for a class-conditional network: the default is the unconditional field.
+    // Throws InputError for a class the network does not have or a scale out of 0..10.
+    virtual void set_guidance(const ClassGuidance& guidance) = 0;
+    virtual ClassGuidance guidance() const = 0;
     // Runs `steps` training steps: sample a batch, couple it, CFM loss and gradients, update.
     virtual void train(int steps) = 0;
     // One step on a given batch (no sampling, no coupling); returns its loss. For tests and for

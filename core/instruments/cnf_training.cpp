@@ -135,6 +135,7 @@ CnfRace race_cnf_with_fm(const MlpConfig& window_mlp, const ProbabilityPath& pat
     // Both sides learn the velocity: the race is about the loss, not the parametrization.
     MlpConfig mlp = window_mlp;
     mlp.prediction = Prediction::Velocity;
+    mlp.classes = 0;
     race.validate();
     settings.validate();
     CnfRace out;

@@ -7,8 +7,19 @@
 
 namespace fmp {
 
-int MlpConfig::input_dim() const {
+int MlpConfig::class_offset() const {
     return time_encoding == TimeEncoding::Fourier ? 3 + 2 * fourier_frequencies : 3;
+}
+
+int MlpConfig::input_dim() const { return class_offset() + (classes > 0 ? classes + 1 : 0); }
+
+void ClassGuidance::validate(const MlpConfig& config) const {
+    if (!(scale >= 0.0f && scale <= k_max_guidance))
+        throw InputError("the guidance scale must be in 0..10 (1: the conditional field)");
+    if (cls >= 0 && cls >= config.classes)
+        throw InputError(config.classes == 0 ? std::string("this network has no classes")
+                                             : "class " + std::to_string(cls) + " is not one of the network's 0.." +
+                                                   std::to_string(config.classes - 1));
 }
 
 std::size_t MlpConfig::parameter_count() const {
@@ -27,6 +38,8 @@ void MlpConfig::validate() const {
         (fourier_frequencies < 1 || fourier_frequencies > 32))
         throw InputError("Fourier frequencies must be 1..32 (got " +
                          std::to_string(fourier_frequencies) + ")");
+    if (classes != 0 && (classes < 2 || classes > 8))
+        throw InputError("a class-conditional network has 2..8 classes (got " + std::to_string(classes) + ")");
 }
 
 LayerLayout mlp_layer_layout(const MlpConfig& config, int l) {
@@ -58,10 +71,15 @@ std::vector<float> mlp_init_params(const MlpConfig& config, uint64_t seed) {
     return params;
 }
 
-void encode_input_row(const MlpConfig& config, float x, float y, float t, float* row) {
+void encode_input_row(const MlpConfig& config, float x, float y, float t, float* row, int cls) {
     row[0] = x;
     row[1] = y;
     row[2] = t;
+    if (config.classes > 0) {
+        float* hot = row + config.class_offset();
+        for (int c = 0; c <= config.classes; ++c) hot[c] = 0.0f;
+        hot[cls >= 0 && cls < config.classes ? cls : config.classes] = 1.0f;
+    }
     if (config.time_encoding != TimeEncoding::Fourier) return;
     // The angle-addition recurrence in double is exact to ~1e-15 for k <= 32 and needs one
     // sin/cos pair per row instead of 2K.
@@ -77,13 +95,15 @@ void encode_input_row(const MlpConfig& config, float x, float y, float t, float*
     }
 }
 
-void encode_inputs(const MlpConfig& config, const Points& x, const VectorF& t, MatrixRM& in) {
+void encode_inputs(const MlpConfig& config, const Points& x, const VectorF& t, MatrixRM& in,
+                   const int* classes) {
     if (x.rows() != t.size())
         throw InputError("encode_inputs: " + std::to_string(x.rows()) + " points but " +
                          std::to_string(t.size()) + " times");
     in.resize(x.rows(), config.input_dim());
     for (Eigen::Index i = 0; i < x.rows(); ++i)
-        encode_input_row(config, x(i, 0), x(i, 1), t(i), in.data() + i * in.cols());
+        encode_input_row(config, x(i, 0), x(i, 1), t(i), in.data() + i * in.cols(),
+                         classes ? classes[i] : -1);
 }
 
 float cfm_loss(const Points& v, const Points& u, Points* dL_dv) {

@@ -33,8 +33,15 @@ struct MlpConfig {
     // training path (TrainConfig::validate checks); it is unused for Velocity.
     Prediction prediction = Prediction::Velocity;
     ProbabilityPath path;
+    // Class conditioning: 0 (none) or K in 2..8 classes. The input then ends with a one-hot of
+    // K + 1 entries, the last the null class (classifier-free guidance drops to it), so the first
+    // layer's rows for them are a learned class embedding added to its pre-activations.
+    int classes = 0;
 
-    int input_dim() const;            // 3 or 3 + 2K
+    // Where the one-hot starts in the input (3 or 3 + 2K).
+    int class_offset() const;
+
+    int input_dim() const;            // 3 or 3 + 2K, plus classes + 1 with classes
     static constexpr int output_dim = 2;
     std::size_t parameter_count() const;
     // Throws InputError naming the valid range.
@@ -57,10 +64,24 @@ LayerLayout mlp_layer_layout(const MlpConfig& config, int l);
 // for nn.Linear), b likewise.
 std::vector<float> mlp_init_params(const MlpConfig& config, uint64_t seed);
 
-// Writes the input features of (x, t) into `in` (rows x input_dim).
-void encode_inputs(const MlpConfig& config, const Points& x, const VectorF& t, MatrixRM& in);
-// One row of those features (input_dim floats).
-void encode_input_row(const MlpConfig& config, float x, float y, float t, float* row);
+// Writes the input features of (x, t) into `in` (rows x input_dim); classes[i] is row i's class
+// (null: every row the null class; ignored without classes).
+void encode_inputs(const MlpConfig& config, const Points& x, const VectorF& t, MatrixRM& in,
+                   const int* classes = nullptr);
+// One row of those features (input_dim floats); cls < 0 or >= classes is the null class.
+void encode_input_row(const MlpConfig& config, float x, float y, float t, float* row, int cls = -1);
+
+// Classifier-free guidance (Ho & Salimans): the velocity of class `cls` pushed away from the
+// unconditional one, v = v(x, t | null) + scale (v(x, t | cls) - v(x, t | null)). scale 1 is the
+// conditional field, 0 the unconditional one, > 1 guided; cls < 0 is the unconditional field.
+struct ClassGuidance {
+    int cls = -1;
+    float scale = 1.0f;
+    void validate(const MlpConfig& config) const;  // throws InputError
+};
+inline constexpr float k_max_guidance = 10.0f;
+// The most one-hot inputs a network can have (8 classes and the null class).
+inline constexpr int k_max_classes_input = 9;
 
 // The activation exactly as the CPU passes compute it (vectorised, with a polynomial exp good to
 // ~2e-7 relative), elementwise over n values; the derivative is that of the same formula.
@@ -97,14 +118,17 @@ public:
 
     // The raw output f_theta(x, t) (the velocity only for Prediction::Velocity). With ctx, the
     // activations are saved for backward().
-    void forward(const Points& x, const VectorF& t, Points& v, MlpContext* ctx = nullptr) const;
+    // classes[i]: row i's class (null: the null class), for class-conditional networks.
+    void forward(const Points& x, const VectorF& t, Points& v, MlpContext* ctx = nullptr,
+                 const int* classes = nullptr) const;
     // The velocity v(x, t) (the output converted as config().prediction says), for inference on
     // large sets: splits rows into chunks over both cores, no context.
-    void evaluate(const Points& x, float t, Points& v) const;
+    void evaluate(const Points& x, float t, Points& v, const ClassGuidance& guidance = {}) const;
     // The velocity v(x, t) and its exact divergence div[i] = dv_x/dx + dv_y/dy at row i (a
     // converted prediction adds 2a to b times the output's divergence), by
     // forward-mode differentiation (core/nn/mlp_divergence.cpp); split over cores like evaluate.
-    void evaluate_divergence(const Points& x, float t, Points& v, VectorF& div) const;
+    void evaluate_divergence(const Points& x, float t, Points& v, VectorF& div,
+                             const ClassGuidance& guidance = {}) const;
     // Reverse mode through that: for a loss L(v, div) at one time t, given dL/dv (B x 2) and
     // dL/d(div) (B), ADDS dL/dtheta to dL_dparams (sized parameter_count()) and writes dL/dx
     // (B x 2). Exact, through the activation's second derivative (div depends on act'(z)):

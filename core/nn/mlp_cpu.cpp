@@ -485,6 +485,7 @@ struct TrainForwardJob {
     const VectorF* t;
     Points* v;
     MlpContext* ctx;
+    const int* classes;  // per row, or null (the null class)
 };
 
 // One worker's rows, in chunks of kTrainChunk so each chunk's activations stay in L2 between
@@ -501,7 +502,8 @@ void forward_train_rows(const TrainForwardJob& job, std::size_t r0, std::size_t 
         float* in = ctx.input.data() + c0 * in_dim;
         for (std::size_t i = 0; i < n; ++i) {
             const auto r = static_cast<Eigen::Index>(c0 + i);
-            encode_input_row(config, (*job.x)(r, 0), (*job.x)(r, 1), (*job.t)(r), in + i * in_dim);
+            encode_input_row(config, (*job.x)(r, 0), (*job.x)(r, 1), (*job.t)(r), in + i * in_dim,
+                             job.classes ? job.classes[r] : -1);
         }
         auto pre = [&](int l) { return ctx.pre[l].data() + c0 * w; };
         auto post = [&](int l) { return ctx.post[l].data() + c0 * w; };
@@ -629,6 +631,7 @@ struct InferJob {
     const float* t;        // N times, or null: then bias0 already holds the time's contribution
     const float* bias0;    // first-layer bias (with the constant time features folded in if t is null)
     float* v;              // N x 2
+    const int* classes = nullptr;  // with t: each row's class (null: the null class)
 };
 
 template <class A>
@@ -655,7 +658,8 @@ void infer_rows(const InferJob& job, std::size_t r0, std::size_t r1) {
             float* in = scratch.in.data();
             for (std::size_t i = 0; i < n; ++i)
                 encode_input_row(*net.config, job.x[2 * (c0 + i)], job.x[2 * (c0 + i) + 1],
-                                 job.t[c0 + i], in + i * in_dim);
+                                 job.t[c0 + i], in + i * in_dim,
+                                 job.classes ? job.classes[c0 + i] : -1);
             if (in_dim == 3) {
                 small_first_layer<A, 3, false>(in, 3, n, net.W(0), job.bias0, w, nullptr, h, nullptr);
             } else {
@@ -726,7 +730,8 @@ void Mlp::set_params(std::vector<float> params) {
     m_params = std::move(params);
 }
 
-void Mlp::forward(const Points& x, const VectorF& t, Points& v, MlpContext* ctx) const {
+void Mlp::forward(const Points& x, const VectorF& t, Points& v, MlpContext* ctx,
+                  const int* classes) const {
     if (x.rows() != t.size())
         throw InputError("MLP forward: " + std::to_string(x.rows()) + " points but " +
                          std::to_string(t.size()) + " times");
@@ -734,7 +739,7 @@ void Mlp::forward(const Points& x, const VectorF& t, Points& v, MlpContext* ctx)
     const Eigen::Index B = x.rows();
     v.resize(B, 2);
     if (!ctx) {
-        InferJob job{&net, x.data(), t.data(), net.b(0), v.data()};
+        InferJob job{&net, x.data(), t.data(), net.b(0), v.data(), classes};
         run_inference(job, m_config.activation, static_cast<std::size_t>(B));
         return;
     }
@@ -753,7 +758,7 @@ void Mlp::forward(const Points& x, const VectorF& t, Points& v, MlpContext* ctx)
     }
     ctx->batch = static_cast<int>(B);
 
-    TrainForwardJob job{&net, &x, &t, &v, ctx};
+    TrainForwardJob job{&net, &x, &t, &v, ctx, classes};
     with_activation(m_config.activation, [&](auto act) {
         using A = decltype(act);
         parallel_for(
@@ -763,13 +768,22 @@ void Mlp::forward(const Points& x, const VectorF& t, Points& v, MlpContext* ctx)
     });
 }
 
-void Mlp::evaluate(const Points& x, float t, Points& v) const {
+void Mlp::evaluate(const Points& x, float t, Points& v, const ClassGuidance& guidance) const {
+    if (m_config.classes > 0 && guidance.cls >= 0 && guidance.scale != 1.0f) {
+        // v_null + w (v_c - v_null); the prediction's conversion is affine, so it commutes.
+        Points v_null;
+        evaluate(x, t, v_null, ClassGuidance{-1, 1.0f});
+        evaluate(x, t, v, ClassGuidance{guidance.cls, 1.0f});
+        v = v_null + guidance.scale * (v - v_null);
+        return;
+    }
     const Net net = make_net(m_config, m_params);
     const int w = net.width, in_dim = net.in_dim;
     v.resize(x.rows(), 2);
-    // With one t for every row, the time features are constant: fold them into the first bias.
-    std::array<float, 3 + 2 * 32> features;
-    encode_input_row(m_config, 0.0f, 0.0f, t, features.data());
+    // With one t and one class for every row, those features are constant: fold them into the
+    // first bias.
+    std::array<float, 3 + 2 * 32 + k_max_classes_input> features;
+    encode_input_row(m_config, 0.0f, 0.0f, t, features.data(), guidance.cls);
     std::array<float, kMaxWidth> bias0;
     const float* W0 = net.W(0);
     const float* b0 = net.b(0);

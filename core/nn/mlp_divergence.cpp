@@ -142,7 +142,18 @@ void divergence_rows(const DivergenceJob& job, std::size_t r0, std::size_t r1) {
 
 }  // namespace
 
-void Mlp::evaluate_divergence(const Points& x, float t, Points& v, VectorF& div) const {
+void Mlp::evaluate_divergence(const Points& x, float t, Points& v, VectorF& div,
+                              const ClassGuidance& guidance) const {
+    if (m_config.classes > 0 && guidance.cls >= 0 && guidance.scale != 1.0f) {
+        // Guidance is linear in the two fields, so it is in their divergences too.
+        Points v_null;
+        VectorF div_null;
+        evaluate_divergence(x, t, v_null, div_null, ClassGuidance{-1, 1.0f});
+        evaluate_divergence(x, t, v, div, ClassGuidance{guidance.cls, 1.0f});
+        v = v_null + guidance.scale * (v - v_null);
+        div = div_null + guidance.scale * (div - div_null);
+        return;
+    }
     if (m_params.size() != m_config.parameter_count())
         throw InputError("MLP has " + std::to_string(m_params.size()) +
                          " parameters, its config needs " +
@@ -154,8 +165,8 @@ void Mlp::evaluate_divergence(const Points& x, float t, Points& v, VectorF& div)
 
     // One t for every row: the time features are constant, folded into the first bias (as in
     // Mlp::evaluate), and they contribute nothing to the tangents.
-    std::array<float, 3 + 2 * 32> features;
-    encode_input_row(m_config, 0.0f, 0.0f, t, features.data());
+    std::array<float, 3 + 2 * 32 + k_max_classes_input> features;
+    encode_input_row(m_config, 0.0f, 0.0f, t, features.data(), guidance.cls);
     const LayerLayout first = mlp_layer_layout(m_config, 0);
     const float* W0 = m_params.data() + first.w_offset;
     const float* b0 = m_params.data() + first.b_offset;

@@ -43,6 +43,7 @@ void Mlp::divergence_backward(const Points& x, float t, const Points& dL_dv, con
     const MlpConfig& c = m_config;
     if (c.prediction != Prediction::Velocity)
         throw InputError("divergence_backward: only a velocity-predicting network trains as a CNF");
+    if (c.classes > 0) throw InputError("divergence_backward: a class-conditional network does not train as a CNF");
     const Eigen::Index B = x.rows();
     if (dL_dv.rows() != B || dL_ddiv.size() != B)
         throw InputError("divergence_backward: gradient sizes do not match the batch");

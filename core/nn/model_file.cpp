@@ -25,6 +25,7 @@ json dataset_to_json(const Dataset& d) {
         const Points& p = d.points();
         for (Eigen::Index i = 0; i < p.rows(); ++i) pts.push_back({p(i, 0), p(i, 1)});
         j["points"] = std::move(pts);
+        if (!d.point_classes().empty()) j["classes"] = d.point_classes();
     }
     return j;
 }
@@ -105,8 +106,20 @@ Dataset dataset_from_json(const json& j, const std::string& where) {
                 p(i, c) = static_cast<float>(v);
             }
         }
+        std::vector<uint8_t> classes;
+        if (j.contains("classes")) {
+            const json& cs = j.at("classes");
+            if (!cs.is_array() || cs.size() != pts.size())
+                fail(where, "'classes' must be an array with one class per point");
+            classes.reserve(cs.size());
+            for (std::size_t i = 0; i < cs.size(); ++i) {
+                if (!cs[i].is_number_integer() || cs[i].get<int64_t>() < 0 || cs[i].get<int64_t>() >= k_max_classes)
+                    fail(where, "classes[" + std::to_string(i) + "] must be an integer 0..7");
+                classes.push_back(static_cast<uint8_t>(cs[i].get<int64_t>()));
+            }
+        }
         try {
-            return Dataset::from_points(std::move(p), name);
+            return Dataset::from_points(std::move(p), name, std::move(classes));
         } catch (const InputError& e) {
             fail(where, e.what());
         }
@@ -128,7 +141,8 @@ std::string model_to_json(const ModelFile& m) {
                 {"activation", activation_name(m.mlp.activation)},
                 {"time_encoding", time_encoding_name(m.mlp.time_encoding)},
                 {"fourier_frequencies", m.mlp.fourier_frequencies},
-                {"prediction", prediction_name(m.mlp.prediction)}};
+                {"prediction", prediction_name(m.mlp.prediction)},
+                {"classes", m.mlp.classes}};
     const PathParams& pp = m.path.params();
     j["path"] = {{"name", path_name(m.path.kind())}, {"sigma_min", pp.sigma_min},
                  {"beta_min", pp.beta_min},          {"beta_max", pp.beta_max},
@@ -164,6 +178,9 @@ ModelFile model_from_json(const std::string& text_in, const std::string& where) 
     m.mlp.fourier_frequencies = integer(mlp, "fourier_frequencies", where);
     // Older files predate the other predictions: their networks predict the velocity.
     if (mlp.contains("prediction")) m.mlp.prediction = make_prediction(text(mlp, "prediction", where));
+    // Older files have no classes: unconditional.
+    if (mlp.contains("classes"))
+        m.mlp.classes = static_cast<int>(integer_in(mlp["classes"], 0, 8, "field 'mlp.classes'", where));
     m.mlp.validate();
     const json& path = field(j, "path", where);
     PathParams pp;

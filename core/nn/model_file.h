@@ -13,7 +13,9 @@ namespace fmp {
 // Format (docs/model_format.md): a JSON object
 // { "format": "fmplay-model", "version": 1,
 //   "mlp": {"depth", "width", "activation", "time_encoding", "fourier_frequencies",
-//           optional "prediction": "velocity"|"data"|"noise" (absent: velocity)},
+//           optional "prediction": "velocity"|"data"|"noise" (absent: velocity),
+//           optional "classes": 0 or 2..8 (absent: 0; the input then ends with a one-hot of
+//           classes + 1 entries, the last the null class)},
 //   "path": {"name", "sigma_min", "beta_min", "beta_max", "poly_n", "ve_sigma_max"},
 //   "coupling": "independent"|"ot"|"sinkhorn"|"sb"|"paired", "steps_trained": N,
 //   "loss": last smoothed loss,

@@ -74,3 +74,40 @@ TEST_CASE("the zoo's bad inputs are one-line errors") {
     check_one_error(run_fmplay("render --model " + quoted(d / "moons" / "model.json") + " --sde-gamma 1 --quiet --out " + quoted(d / "r.png")),
                     "normal source");
 }
+
+TEST_CASE("train --classes and sample --class --guidance: class-conditional flows from the command line") {
+    const fs::path d = fresh_dir("cli_zoo_classes");
+    const CommandResult r = run_fmplay("train --target 8gaussians --classes --steps 3000 --width 64 --samples 300 "
+                                       "--quiet --out " + quoted(d / "m"));
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(r.output.find("CPU") != std::string::npos);  // auto picks the CPU engine for classes
+    CHECK(read_json(d / "m" / "model.json")["mlp"]["classes"] == 8);
+    CHECK(read_json(d / "m" / "summary.json")["classes"] == 8);
+    const std::string model = quoted(d / "m" / "model.json");
+    const CommandResult s = run_fmplay("sample --model " + model + " --class 2 --n 500 --steps 20 --solver rk4 --out " +
+                                       quoted(d / "c2.csv"));
+    INFO(s.output);
+    REQUIRE(s.code == 0);
+    const Points x = load_points_csv((d / "c2.csv").string());
+    int near = 0;
+    for (int i = 0; i < x.rows(); ++i) near += (x.row(i) - Eigen::RowVector2f(0.0f, 2.5f)).norm() < 1.0f;
+    CHECK(near > 450);  // class 2 is the mode at angle pi/2
+    CHECK(run_fmplay("sample --model " + model + " --class 2 --guidance 3 --n 50 --out " + quoted(d / "g.csv")).code == 0);
+    check_one_error(run_fmplay("sample --model " + model + " --class 8 --out " + quoted(d / "x.csv")), "class 8");
+    check_one_error(run_fmplay("sample --model " + model + " --class 1 --guidance 11 --out " + quoted(d / "x.csv")),
+                    "guidance");
+    check_one_error(run_fmplay("train --target spirals --classes --steps 5 --out " + quoted(d / "s")), "no classes");
+    check_one_error(run_fmplay("train --reflow-from " + model + " --steps 5 --out " + quoted(d / "r")), "class-conditional");
+    // A CSV with a class column trains with its classes.
+    {
+        std::ofstream f(d / "two.csv");
+        f << "x,y,class\n";
+        for (int i = 0; i < 200; ++i) f << (i % 2 ? 2.0 : -2.0) << "," << 0.01 * (i % 7) << "," << i % 2 << "\n";
+    }
+    const CommandResult c = run_fmplay("train --target " + quoted(d / "two.csv") + " --classes --steps 300 --width 32 "
+                                       "--samples 100 --quiet --out " + quoted(d / "csv"));
+    INFO(c.output);
+    CHECK(c.code == 0);
+    CHECK(read_json(d / "csv" / "model.json")["mlp"]["classes"] == 2);
+}

@@ -225,6 +225,9 @@ class GlEngine final : public Engine {
     // ---- training
     void reset(const TrainConfig& config, const Dataset& source, const Dataset& target) override {
         config.validate();
+        if (config.mlp.classes > 0)
+            throw InputError("class-conditional networks train and sample on the CPU engine for now "
+                             "(--engine cpu)");
         drop_pending_losses();
         m_config = config;
         build_programs();
@@ -290,6 +293,10 @@ class GlEngine final : public Engine {
     }
 
     const TrainConfig& config() const override { return m_config; }
+
+    // Without classes (reset refuses them) only the unconditional field exists.
+    void set_guidance(const ClassGuidance& guidance) override { guidance.validate(m_config.mlp); }
+    ClassGuidance guidance() const override { return {}; }
 
     void train(int steps) override {
         require_reset();
