@@ -53,7 +53,7 @@ def main():
            "2·√(sd_ours² + sd_torch²), with sd the seed-to-seed standard deviation of each side "
            "(not the standard error of the mean, so the rule asks whether the two "
            "implementations differ by more than their seed spread, as issue #13 frames it). "
-           "Otherwise the verdict gives z = |Δmean| / √(sd_ours² + sd_torch²). Train time is "
+           "Each verdict gives z = |Δmean| / √(sd_ours² + sd_torch²): within spread means z ≤ 2. Train time is "
            "judged by the same rule for completeness; its ratio torch/ours is the figure that "
            "matters.", ""]
     head = "| task | method | n ours / torch |"
@@ -81,11 +81,11 @@ def main():
             if ma is not None and mb is not None:
                 spread = math.sqrt(sa * sa + sb * sb)
                 diff = abs(ma - mb)
+                z = diff / spread if spread > 0 else (0.0 if diff == 0 else math.inf)
                 if diff <= 2.0 * spread:
-                    verdict = "within spread"
+                    verdict = "within spread (z %.2f)" % z
                     tally[k][0] += 1
                 else:
-                    z = diff / spread if spread > 0 else math.inf
                     verdict = "**outside** (z %.1f)" % z
                     outside.append(f"{task} {LABELS.get(method, method)} {label}")
                 tally[k][1] += 1
