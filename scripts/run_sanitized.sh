@@ -15,7 +15,7 @@ tests=(test_brush test_coupling test_dataset test_file_io test_marginal_velocity
        test_metrics test_mlp test_ode_solver test_optimizer test_point_import test_point_io
        test_probability_path test_training test_export_settings test_model_file
        test_posterior_lens test_loss_gap test_error_map test_likelihood test_solver_lab
-       test_cnf_training test_reflow test_sinkhorn)
+       test_cnf_training test_reflow test_sinkhorn test_classes)
 fuzzers=(fuzz_points_csv fuzz_model_file fuzz_scene fuzz_image fuzz_text)
 cmake --build "$build" -j"$(nproc)" --target "${tests[@]}" "${fuzzers[@]}"
 
