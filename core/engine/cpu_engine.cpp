@@ -230,7 +230,8 @@ private:
         });
         m_group_x0.resize(b, 2);
         m_group_x1.resize(b, 2);
-        std::vector<int> sorted(static_cast<std::size_t>(b));
+        std::vector<int>& sorted = m_sorted_classes;
+        sorted.resize(static_cast<std::size_t>(b));
         for (int k = 0; k < b; ++k) {
             const int i = m_order[static_cast<std::size_t>(k)];
             m_group_x0.row(k) = batch.x0.row(i);
@@ -246,7 +247,7 @@ private:
             batch.x1.middleRows(begin, end - begin) = x1;
             begin = end;
         }
-        batch.classes = sorted;
+        batch.classes.swap(sorted);
     }
 
     // The exact OT solve (about 0.36 ms at batch 256) is sequential and would double the step
@@ -362,9 +363,9 @@ private:
         std::array<double, k_loss_time_bins> sum{};
         std::array<int, k_loss_time_bins> count{};
         const int b = static_cast<int>(t.size());
+        const Points& u = *m_target_of_batch;
         for (int i = 0; i < b; ++i) {
             int bin = std::clamp(static_cast<int>(t[i] * k_loss_time_bins), 0, k_loss_time_bins - 1);
-            const Points& u = *m_target_of_batch;
             float ex = m_v(i, 0) - u(i, 0), ey = m_v(i, 1) - u(i, 1);
             sum[bin] += ex * ex + ey * ey;
             ++count[bin];
@@ -402,7 +403,7 @@ private:
     Batch m_batch;
     Batch m_pipeline[2];
     Points m_xt, m_ut, m_v, m_dL_dv;
-    std::vector<int> m_order;            // couple_within_classes' scratch
+    std::vector<int> m_order, m_sorted_classes;  // couple_within_classes' scratch
     Points m_group_x0, m_group_x1;
     const Points* m_target_of_batch = &m_ut;  // the last forward_loss's regression target
     MlpContext m_ctx;
