@@ -10,11 +10,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
 #include "app/gui/main_window.h"
 #include "app/gui/widgets.h"
+#include "app/render/palette.h"
 #include "core/base/clock.h"
 #include "core/data/point_io.h"
 
@@ -48,7 +50,7 @@ int DrawPanel::custom_index() {
 const std::vector<std::string>& DrawPanel::script_keys() {
     static const std::vector<std::string> keys = {
         "import_text", "import_image", "import_csv", "export_csv", "draw",    "erase",
-        "undo",        "redo",         "clear",      "draw_which", "drawmode"};
+        "undo",        "redo",         "clear",      "draw_which", "drawmode",   "paint_class"};
     return keys;
 }
 
@@ -72,8 +74,13 @@ Dataset DrawPanel::dataset(DrawWhich which, const Dataset& fallback) {
     const PointSetEditor& e = editor(which);
     m_sent_rev[static_cast<int>(which)] = e.revision();
     if (e.count() == 0) return fallback;
-    return Dataset::from_points(e.points(),
-                                which == DrawWhich::Target ? "drawn target" : "drawn source");
+    return Dataset::from_points(e.points(), which == DrawWhich::Target ? "drawn target" : "drawn source",
+                                labels(which));
+}
+
+std::vector<uint8_t> DrawPanel::labels(DrawWhich w) const {
+    const PointSetEditor& e = editor(w);
+    return e.class_count() >= 2 ? e.classes() : std::vector<uint8_t>{};
 }
 
 void DrawPanel::push(GuiApp& app) {
@@ -92,8 +99,11 @@ void DrawPanel::push(GuiApp& app) {
     }
     m_last_push = now_seconds();
     if (!changed) return;
-    if (app.m_reflow->active()) {
-        // A reflow generation trains on pairs of the old data: new data starts over from it.
+    const int k = app.m_spec.target.class_count();
+    const int want = app.m_settings.classes && k >= 2 ? k : 0;
+    if (app.m_reflow->active() || want != app.m_class_net) {
+        // Reflow pairs came from the old data, and a network's class input has a fixed size:
+        // either way training starts over on the new sets.
         app.reset_training();
     } else {
         app.m_trainer->set_datasets(app.m_spec.source, app.m_spec.target);
@@ -117,7 +127,8 @@ void DrawPanel::load_saved(GuiApp& app, bool& target_selected, bool& source_sele
         std::error_code ec;
         if (!std::filesystem::exists(file, ec)) continue;
         try {
-            editor(w).reset(load_points_csv(file));
+            LabelledPoints saved = load_labelled_points_csv(file);
+            editor(w).reset(saved.points, saved.classes);
         } catch (const std::exception& e) {
             failed = std::string("ignored the saved drawing: ") + e.what();
         }
@@ -147,7 +158,7 @@ void DrawPanel::save(const GuiApp& app, bool force) {
                 std::error_code ec;
                 std::filesystem::remove(file, ec);
             } else {
-                save_points_csv(file, editor(w).points());
+                save_points_csv(file, editor(w).points(), labels(w));
             }
             m_saved_rev[i] = editor(w).revision();
         }
@@ -168,7 +179,7 @@ std::string DrawPanel::spec_for_export(const GuiApp& app, DrawWhich which) {
         (std::filesystem::path(dir) / (std::string("drawn_") + side_name(which) + ".csv"))
             .string();
     try {
-        if (editor(which).count() > 0) save_points_csv(file, editor(which).points());
+        if (editor(which).count() > 0) save_points_csv(file, editor(which).points(), labels(which));
     } catch (const std::exception&) {
     }
     (void)app;
@@ -197,8 +208,9 @@ void DrawPanel::fail(GuiApp& app, const std::string& message_in) {
     app.m_message_until = now_seconds() + 10.0;
 }
 
-void DrawPanel::import(GuiApp& app, const std::string& what, const Points& points) {
-    editor(m_which).replace(points);
+void DrawPanel::import(GuiApp& app, const std::string& what, const Points& points,
+                       const std::vector<uint8_t>& classes) {
+    editor(m_which).replace(points, classes);
     select_custom(app, m_which);
     m_sent_rev[static_cast<int>(m_which)] = ~0ull;
     push(app);
@@ -235,8 +247,10 @@ void DrawPanel::do_import_text(GuiApp& app) {
 
 void DrawPanel::do_import_csv(GuiApp& app) {
     try {
+        // A third column paints each point in its class's colour (a labelled target).
+        LabelledPoints csv = load_labelled_points_csv(m_csv_path);
         import(app, std::string("CSV ") + std::filesystem::path(m_csv_path).filename().string(),
-               load_points_csv(m_csv_path));
+               csv.points, csv.classes);
     } catch (const std::exception& e) {
         fail(app, e.what());
     }
@@ -244,20 +258,27 @@ void DrawPanel::do_import_csv(GuiApp& app) {
 
 void DrawPanel::do_export_csv(GuiApp& app) {
     try {
+        // Classes go along as the third column, so a labelled set round-trips.
         Points points;
+        std::vector<uint8_t> classes;
         if (is_selected(app, m_which) && editor(m_which).count() > 0) {
             points = editor(m_which).points();
+            classes = labels(m_which);
         } else {
             const Dataset& d =
                 m_which == DrawWhich::Target ? app.m_spec.target : app.m_spec.source;
             if (d.kind() == DatasetKind::PointSet) {
                 points = d.points();
+                classes = d.point_classes();
             } else {
                 Rng rng(static_cast<uint64_t>(app.m_settings.seed));
-                points = d.sample(k_export_samples, rng);
+                points.resize(k_export_samples, 2);
+                std::vector<int> drawn(static_cast<std::size_t>(k_export_samples));
+                d.sample_into(points, rng, drawn.data());
+                if (d.class_count() >= 2) classes.assign(drawn.begin(), drawn.end());
             }
         }
-        save_points_csv(m_export_path, points);
+        save_points_csv(m_export_path, points, classes);
         m_error.clear();
         m_notice = "Exported " + with_commas(points.rows()) + " " +
                    side_name(m_which) + " points to " + m_export_path;
@@ -376,6 +397,11 @@ bool DrawPanel::apply_script(GuiApp& app, const std::string& key, const std::str
         if (value != "target" && value != "source")
             throw InputError("draw_which is target or source, not '" + value + "'");
         m_which = value == "target" ? DrawWhich::Target : DrawWhich::Source;
+    } else if (key == "paint_class") {
+        char* end = nullptr;
+        const long k = std::strtol(value.c_str(), &end, 10);
+        if (value.empty() || *end != '\0') throw InputError("paint_class is a class 0..7, not '" + value + "'");
+        editor(m_which).set_paint_class(static_cast<int>(k));
     } else if (key == "drawmode") {
         m_active = value == "on" || value == "1";
     } else {
@@ -391,20 +417,24 @@ void DrawPanel::add_layer(Scene& scene, float ui_scale) {
     m_layer_in_scene = false;
     if (!m_active) return;
     const PointSetEditor& e = editor(m_which);
-    if (m_layer_rev != e.revision() || m_layer_which != m_which) {
+    // A set painted in class colours shows them; otherwise one colour per side.
+    const bool labelled = e.class_count() >= 2 || e.paint_class() != 0;
+    if (m_layer_rev != e.revision() || m_layer_which != m_which || m_layer_labelled != labelled) {
         // Strokes that only add points extend the cached copy; anything else rebuilds it.
         std::size_t have = m_layer.xy.size() / 2;
         auto v = e.view();
-        bool append = m_layer_which == m_which && e.in_stroke() && !m_stroke_erases &&
-                      e.count() >= have && have > 0;
-        if (!append) m_layer.xy.clear(), have = 0;
+        bool append = m_layer_which == m_which && m_layer_labelled == labelled && e.in_stroke() &&
+                      !m_stroke_erases && e.count() >= have && have > 0;
+        if (!append) m_layer.xy.clear(), m_layer.rgba.clear(), have = 0;
         m_layer.xy.reserve(e.count() * 2);
         for (std::size_t i = have; i < e.count(); ++i) {
             m_layer.xy.push_back(v(static_cast<Eigen::Index>(i), 0));
             m_layer.xy.push_back(v(static_cast<Eigen::Index>(i), 1));
+            if (labelled) m_layer.rgba.push_back(fade(class_color(e.classes()[i]), 0.55f));
         }
         m_layer_rev = e.revision();
         m_layer_which = m_which;
+        m_layer_labelled = labelled;
     }
     if (m_layer.xy.empty()) return;
     // Warm amber for the target, cool blue for the source: matches the panel's side colours.
@@ -487,6 +517,30 @@ void DrawPanel::panel(GuiApp& app) {
         ImGui::SliderFloat("density", &m_density, 50.0f, 20000.0f, "%.0f /unit²",
                            ImGuiSliderFlags_Logarithmic);
         tip("Points sprayed per unit of data area: a dab of radius r lays density·πr² points.");
+        // The class the brush paints: a target drawn in two or more colours is labelled, and
+        // a class-conditional flow (Classes & guidance) learns one field per colour.
+        ImGui::TextUnformatted("class");
+        PointSetEditor& painted = editor(m_which);
+        const float h = ImGui::GetFrameHeight();
+        for (int k = 0; k < k_max_classes; ++k) {
+            ImGui::SameLine();
+            const uint32_t c = class_color(k);
+            const ImVec4 col(float(c & 0xff) / 255.0f, float((c >> 8) & 0xff) / 255.0f,
+                             float((c >> 16) & 0xff) / 255.0f, 1.0f);
+            ImGui::PushID(k);
+            const bool chosen = painted.paint_class() == k;
+            if (ImGui::ColorButton("##class", col, ImGuiColorEditFlags_NoTooltip, ImVec2(h, h)))
+                painted.set_paint_class(k);
+            if (chosen)
+            ImGui::GetWindowDrawList()->AddRect(ImGui::GetItemRectMin(), ImGui::GetItemRectMax(),
+                                                IM_COL32(255, 255, 255, 255), 3.0f, 0, 2.0f * app.m_scale);
+            ImGui::PopID();
+            tip("Paint class " + std::to_string(k) + ". Points keep the class they were sprayed "
+                "with; a set in two or more colours is a labelled target (8 classes at most), "
+                "saved with a class column (x,y,class) like the CSVs fmplay train --classes reads.");
+        }
+        if (painted.class_count() >= 2)
+            ImGui::TextDisabled("%d classes drawn", painted.class_count());
     }
     float bw = (ImGui::GetContentRegionAvail().x - 2 * ImGui::GetStyle().ItemSpacing.x) / 3.0f;
     ImGui::BeginDisabled(!e.can_undo());

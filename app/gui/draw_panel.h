@@ -52,7 +52,7 @@ class DrawPanel {
     void draw_overlay(GuiApp& app);
 
     // Scripted tests: import_text, import_image, import_csv, export_csv, draw, erase, undo, redo,
-    // clear, draw_which, drawmode. Returns false if the key is not one of these.
+    // clear, draw_which, drawmode, paint_class (0..7). Returns false if the key is not one of these.
     bool apply_script(GuiApp& app, const std::string& key, const std::string& value);
     static const std::vector<std::string>& script_keys();
 
@@ -71,7 +71,10 @@ class DrawPanel {
     bool is_selected(const GuiApp& app, DrawWhich w) const;
     // Hands the drawn set(s) to training and the particles now (weights kept).
     void push(GuiApp& app);
-    void import(GuiApp& app, const std::string& what, const Points& points);
+    void import(GuiApp& app, const std::string& what, const Points& points,
+                const std::vector<uint8_t>& classes = {});
+    // The side's classes when it uses two or more (a labelled set), else none.
+    std::vector<uint8_t> labels(DrawWhich w) const;
     void fail(GuiApp& app, const std::string& message);
     void do_import_image(GuiApp& app);
     void do_import_text(GuiApp& app);
@@ -103,6 +106,7 @@ class DrawPanel {
     bool m_layer_in_scene = false;
     uint64_t m_layer_rev = ~0ull;
     DrawWhich m_layer_which = DrawWhich::Target;
+    bool m_layer_labelled = false;
 
     // Import fields.
     char m_image_path[512] = "";

@@ -183,9 +183,8 @@ void FlowWorker::loop() {
         float t_a = static_cast<float>(work_step) / steps,
               t_b = static_cast<float>(work_step + 1) / steps;
         block = work->frames[work_step].middleRows(work_row, len);
-        VelocityFn v = [&work_mlp](const Points& x, float t, Points& out) {
-            work_mlp.evaluate(x, t, out);
-        };
+        // Each row's class and guidance (class-conditional networks), else the learned velocity.
+        VelocityFn v = particle_velocity(work_mlp, work_spec, work_row);
         // One frame interval per call: dopri5 lands on the frame time and adapts within it. When
         // it gives up (a stiff field) the block stays where it stopped and the view says why.
         try {
@@ -213,6 +212,7 @@ void FlowWorker::loop() {
             // m_reference is written only by this thread, so reading it unlocked here is safe.
             auto ref = m_reference;
             label_modes(*work, ref ? &ref->modes : nullptr);
+            label_classes(*work, work_spec, work_mlp.config().classes);
         }
         lock.lock();
         if (finished) {

@@ -133,7 +133,9 @@ void GpuParticles::update(Engine& engine, uint64_t params_version, double budget
 }
 
 void GpuParticles::upload_colors(ColorMode mode, float alpha, const FlowReference* reference) {
-    const bool by_mode = mode == ColorMode::TargetMode;
+    // The GPU integrates unconditional networks only (the view worker draws class-conditional
+    // ones), so by-class colours fall back to the modes as in the scene builder.
+    const bool by_mode = mode == ColorMode::TargetMode || mode == ColorMode::Class;
     // Colours by start never change for a spec; colours by mode follow each build.
     if (mode == m_color_mode && alpha == m_color_alpha &&
         (!by_mode || m_color_build == m_front_build) && m_color_build != ~uint64_t(0))
@@ -174,7 +176,8 @@ bool GpuParticles::fill_layer(float t, ColorMode mode, float alpha, const FlowRe
     layer.gl_offset_b = m_count * (j + 1);
     layer.gl_mix = tb > ta ? std::clamp((t - ta) / (tb - ta), 0.0f, 1.0f) : 0.0f;
     layer.rgba.clear();
-    if (mode == ColorMode::Single || (mode == ColorMode::TargetMode && !reference)) {
+    if (mode == ColorMode::Single ||
+        ((mode == ColorMode::TargetMode || mode == ColorMode::Class) && !reference)) {
         layer.gl_colors = 0;
     } else {
         upload_colors(mode, alpha, reference);

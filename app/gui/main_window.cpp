@@ -249,6 +249,9 @@ TrainConfig GuiApp::train_config() const {
     config.optimizer.lr = s.lr;
     config.batch = s.batch;
     config.seed = static_cast<uint64_t>(s.seed);
+    const int k = m_spec.target.class_count();
+    config.mlp.classes = s.classes && k >= 2 ? k : 0;
+    config.p_uncond = s.p_uncond;
     return config;
 }
 
@@ -259,6 +262,9 @@ void GuiApp::reset_training() {
     config.validate();
     Dataset source = dataset_at(s.source, DrawWhich::Source);
     Dataset target = dataset_at(s.target, DrawWhich::Target);
+    // The network's class input follows the target being trained on (none if it has no classes).
+    config.mlp.classes = s.classes && target.class_count() >= 2 ? target.class_count() : 0;
+    m_class_net = config.mlp.classes;
     bool data_changed = m_spec.source.name() != source.name() ||
                         m_spec.target.name() != target.name() ||
                         m_spec.path.kind() != m_path.kind();
@@ -281,6 +287,20 @@ void GuiApp::reset_training() {
     update_spec();
 }
 
+ClassGuidance GuiApp::arrow_guidance() const {
+    if (m_class_net <= 0) return {};
+    int cls = m_settings.follow_class;
+    if (cls == k_all_classes)
+        cls = m_scene_options.arrow_mode == ArrowMode::Guidance ? followed_classes(m_spec, m_class_net).front()
+                                                                : k_unconditional;
+    if (cls >= m_class_net) cls = k_unconditional;
+    return ClassGuidance{cls, m_settings.guidance};
+}
+
+bool GuiApp::gpu_draws_particles() const {
+    return m_gpu_particles && m_spec.sde_gamma == 0.0f && m_class_net == 0;
+}
+
 Dataset GuiApp::dataset_at(int index, DrawWhich which) {
     if (index == DrawPanel::custom_index()) {
         // An empty drawing keeps what was there, so choosing it never stops training.
@@ -297,8 +317,11 @@ void GuiApp::update_spec() {
     m_spec.seed = static_cast<uint64_t>(m_settings.seed);
     // The SDE's score needs the normal source; elsewhere the switch has no effect.
     m_spec.sde_gamma = m_settings.sde && m_spec.source.kind() == DatasetKind::Normal ? m_settings.sde_gamma : 0.0f;
-    if (m_gpu_particles && m_spec.sde_gamma > 0.0f) {
-        // The GPU integrates the ODE only: the view worker draws the SDE's particles.
+    m_spec.follow_class = m_settings.follow_class;
+    m_spec.guidance = m_settings.guidance;
+    if (m_gpu_particles && !gpu_draws_particles()) {
+        // The GPU integrates the unconditional ODE only: the view worker draws the SDE's
+        // particles and those of a class-conditional network (each class in its own field).
         m_gpu_particles->set_spec(m_spec);
         FlowSpec subset = m_spec;
         subset.particles = std::min(m_spec.particles, 20000);
@@ -385,6 +408,14 @@ int GuiApp::run(GuiRunStats* stats) {
         std::printf("prediction: %s\ncoupling: %s\nsde gamma: %g\n",
                     prediction_name(snap.mlp.prediction).c_str(), coupling_name(m_spec.coupling).c_str(),
                     static_cast<double>(m_spec.sde_gamma));
+        if (snap.mlp.classes > 0) {
+            const ClassSpread& sp = m_classes->spread();
+            std::printf("classes: %d\nfollow: %d\nguidance: %g\n", snap.mlp.classes, m_spec.follow_class,
+                        static_cast<double>(m_spec.guidance));
+            std::printf("class spread: own %.4f, data %.4f, elsewhere %.4f (%d particles)\n",
+                        static_cast<double>(sp.own), static_cast<double>(sp.data_own),
+                        static_cast<double>(sp.elsewhere), sp.particles);
+        }
         if (!m_message.empty()) std::printf("message: %s\n", m_message.c_str());
         if (m_reflow->live_measured())
             std::printf("live straightness: %.6g\n", m_reflow->live_straightness());
@@ -541,7 +572,7 @@ void GuiApp::advance_time(double dt) {
 void GuiApp::sync_with_workers() {
     if (m_training && m_steps_per_frame > 0) m_trainer->step_once(m_steps_per_frame);
     if (m_gl_engine) m_trainer->pump(8.0);
-    if (m_gpu_particles) {
+    if (gpu_draws_particles()) {
         try {
             m_gpu_particles->update(m_trainer->engine(), m_trainer->snapshot().params_version, 4.0);
         } catch (const std::exception& e) {
@@ -556,6 +587,7 @@ void GuiApp::sync_with_workers() {
         m_divergences_seen = 0;
     }
     m_snapshot = snap;
+    m_classes->sync(*this);
     if (snap.health.divergences > m_divergences_seen) {
         m_divergence_total += snap.health.divergences - m_divergences_seen;
         m_divergences_seen = snap.health.divergences;
@@ -669,10 +701,16 @@ void GuiApp::render_canvas() {
         m_fit_spec = ref->spec_id;
     }
     auto traj = m_worker->trajectory();
-    if (m_scene_options.arrows)
-        m_worker->request_arrows(arrow_request_for(m_view, m_scene_options, m_t));
-    else
-        m_worker->request_arrows(ArrowRequest{0.0f, {}, 1, 1, false, false});
+    if (m_scene_options.arrows) {
+        ArrowRequest request = arrow_request_for(m_view, m_scene_options, m_t);
+        request.guidance = arrow_guidance();
+        m_worker->request_arrows(request);
+    } else {
+        ArrowRequest none;
+        none.nx = none.ny = 1;
+        none.learned = false;
+        m_worker->request_arrows(none);
+    }
     auto arrows = m_worker->arrows();
     if (traj && m_scene_options.paths &&
         (m_pairs.spec_id != traj->spec_id || m_pairs_count != m_scene_options.path_count)) {
@@ -685,7 +723,7 @@ void GuiApp::render_canvas() {
     in.reference = ref.get();
     in.pairs = &m_pairs;
     in.path = &m_path;
-    if (m_gpu_particles && m_spec.sde_gamma == 0.0f &&
+    if (gpu_draws_particles() &&
         m_gpu_particles->fill_layer(m_t, m_scene_options.color, m_scene_options.point_alpha, ref.get(),
                                     m_gpu_layer))
         in.gpu_particles = &m_gpu_layer;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "app/gui/classes_panel.h"
 #include "app/gui/cnf_race_panel.h"
 #include "app/gui/coupling_plan_panel.h"
 #include "app/gui/reflow_panel.h"
@@ -35,6 +36,10 @@ struct UiSettings {
     int prediction = 0;     // Prediction: velocity, data, noise
     bool sde = false;        // the particles follow the SDE (sde_sampler.h)
     float sde_gamma = 1.0f;  // its g(t) = gamma sigma_t
+    bool classes = false;    // condition the network on the target's classes (when it has some)
+    float p_uncond = 0.2f;   // classifier-free guidance's dropout to the null class
+    int follow_class = k_all_classes;  // FlowSpec::follow_class
+    float guidance = 1.0f;   // the guidance scale w
     int solver_steps = 20;
     float solver_tolerance = 1e-4f;  // dopri5 only
     int particles = 20000;
@@ -95,6 +100,12 @@ class GuiApp {
     friend class ReflowPanel;       // rectified-flow generations (reflow_panel.cpp)
     friend class CnfRacePanel;      // flow matching vs a maximum-likelihood CNF (cnf_race_panel.cpp)
     friend class SdePanel;          // ODE vs SDE sampling (sde_panel.cpp)
+    friend class ClassesPanel;      // classes and classifier-free guidance (classes_panel.cpp)
+    // The learned arrows' class and guidance: the followed class, or for the guidance arrows
+    // while every class is followed, the first class the target has.
+    ClassGuidance arrow_guidance() const;
+    // True when the GPU integrates and draws the particles (the GL engine, the ODE, no classes).
+    bool gpu_draws_particles() const;
     // The dataset for a combo index (the last index is the drawn set of that side).
     Dataset dataset_at(int index, DrawWhich which);
 
@@ -106,6 +117,7 @@ class GuiApp {
     std::unique_ptr<GpuParticles> m_gpu_particles;  // with the GL engine only
     PointLayer m_gpu_layer;
     bool m_gl_engine = false;
+    int m_class_net = 0;  // the classes of the network in training (0: unconditional)
     bool m_software_gl = false;  // llvmpipe & co: frames are capped to leave CPU for training
     std::string m_engine_label;
 
@@ -161,6 +173,7 @@ class GuiApp {
     std::unique_ptr<InstrumentsPanel> m_instruments = std::make_unique<InstrumentsPanel>();
     std::unique_ptr<SolverLabPanel> m_solver_lab = std::make_unique<SolverLabPanel>();
     std::unique_ptr<SdePanel> m_sde = std::make_unique<SdePanel>();
+    std::unique_ptr<ClassesPanel> m_classes = std::make_unique<ClassesPanel>();
     std::unique_ptr<CnfRacePanel> m_cnf_race = std::make_unique<CnfRacePanel>();
     std::unique_ptr<CouplingPlanPanel> m_coupling_plan = std::make_unique<CouplingPlanPanel>();
     std::unique_ptr<ReflowPanel> m_reflow = std::make_unique<ReflowPanel>();

@@ -115,6 +115,11 @@ void ReflowPanel::start_job(GuiApp& app, bool reflow) {
         m_status = "no trained weights yet";
         return;
     }
+    if (reflow && snap.mlp.classes > 0) {
+        // As fmplay train --reflow-from: a pair (x0, x1) carries no class to train on.
+        m_status = "reflow needs an unconditional network: turn off \"Condition on the class\" first";
+        return;
+    }
     if (m_thread.joinable()) m_thread.join();
     TrainConfig config = app.train_config();
     config.mlp = snap.mlp;

@@ -40,6 +40,7 @@ void GuiApp::parse_script(const std::string& text) {
             for (const auto& d : CouplingPlanPanel::script_keys()) k.push_back(d);
             for (const auto& d : ReflowPanel::script_keys()) k.push_back(d);
             for (const auto& d : SdePanel::script_keys()) k.push_back(d);
+            for (const auto& d : ClassesPanel::script_keys()) k.push_back(d);
             for (const char* d : {"ot_reg", "sb_sigma", "ot_batch", "prediction"}) k.push_back(d);
             k.push_back("tolerance");
             return k;
@@ -56,6 +57,7 @@ void GuiApp::parse_script(const std::string& text) {
         if (name_index(CouplingPlanPanel::script_keys(), key) >= 0) CouplingPlanPanel::check_script(key, value);
         if (name_index(ReflowPanel::script_keys(), key) >= 0) ReflowPanel::check_script(key, value);
         if (name_index(SdePanel::script_keys(), key) >= 0) SdePanel::check_script(key, value);
+        if (name_index(ClassesPanel::script_keys(), key) >= 0) ClassesPanel::check_script(key, value);
         if (key == "ot_reg" || key == "sb_sigma" || key == "ot_batch") {
             CouplingOptions c;
             if (key == "ot_reg") c.ot_reg = static_cast<float>(number_value(key, value));
@@ -67,6 +69,11 @@ void GuiApp::parse_script(const std::string& text) {
             throw InputError("--script coupling=" + quote_for_message(value) +
                              ": valid: " + join_names(coupling_names()));
         if (key == "prediction") (void)make_prediction(value);
+        if (key == "paint_class") {
+            const float k = number_value(key, value);
+            if (k < 0 || k >= k_max_classes || k != static_cast<float>(static_cast<int>(k)))
+                throw InputError("--script paint_class must be a class 0.." + std::to_string(k_max_classes - 1));
+        }
         if (key == "tolerance") validate_tolerance(number_value(key, value));
         if (key == "batch") validate_batch_size(static_cast<int>(number_value(key, value)));
         if (key == "width" || key == "depth") {
@@ -86,6 +93,7 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
     if (m_coupling_plan->apply_script(*this, key, value)) return;
     if (m_reflow->apply_script(*this, key, value)) return;
     if (m_sde->apply_script(*this, key, value)) return;
+    if (m_classes->apply_script(*this, key, value)) return;
     auto pick = [&](const std::vector<std::string>& names, int& slot) {
         int i = name_index(names, value);
         if (&names == &dataset_names() && (value == "drawn" || value == "custom"))

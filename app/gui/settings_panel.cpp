@@ -329,6 +329,9 @@ void GuiApp::draw_settings_panel() {
 
     if (ImGui::CollapsingHeader("What the network predicts")) draw_prediction_section();
 
+    if (m_settings.classes) ImGui::SetNextItemOpen(true, ImGuiCond_Once);
+    if (ImGui::CollapsingHeader("Classes & guidance")) m_classes->draw_section(*this);
+
     if (ImGui::CollapsingHeader("Training", ImGuiTreeNodeFlags_DefaultOpen)) {
         if (m_divergence_open) {
             // The guard stopped a diverging run: say what happened and offer the usual remedy.

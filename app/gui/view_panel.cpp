@@ -33,7 +33,13 @@ std::string GuiApp::seeing_line() const {
             "Marginal paths: solutions of dx/dt = v_θ(x,t) from x0. Two of them never cross: the "
             "field has one "
             "velocity per point.";
-    else if (o.arrows && o.arrow_mode == ArrowMode::Exact)
+    else if (o.arrows && o.arrow_mode == ArrowMode::Guidance && m_class_net > 0) {
+        char w[16];
+        std::snprintf(w, sizeof w, "%.2f", static_cast<double>(m_settings.guidance));
+        line = std::string("Guidance at t = ") + t + ": the class's field (its colour) and the "
+               "unconditional one (slate); the guided field (rose) = slate + " + w +
+               " × (class − slate). w > 1 pushes past the class's own arrow.";
+    } else if (o.arrows && o.arrow_mode == ArrowMode::Exact)
         line = std::string("The exact marginal velocity u_t(x) at t = ") + t +
                ": the posterior-weighted average of the conditional velocities of all data points.";
     else if (o.arrows && o.arrow_mode == ArrowMode::Score)
@@ -47,6 +53,10 @@ std::string GuiApp::seeing_line() const {
                " with the particles it moves.";
     else if (o.heatmap)
         line = std::string("The density p_t of the particles at t = ") + t + " (log scale).";
+    else if (m_class_net > 0 && m_settings.follow_class == k_all_classes)
+        line = std::string("Each particle follows its class's field (guidance w = ") +
+               std::to_string(m_settings.guidance).substr(0, 4) + ") to t = " + t +
+               ": one network, one flow per class, each colour to its own part of the target.";
     else
         line = std::string("Particles: samples x0 ~ p₀ carried by the learned field to t = ") + t +
                ". At t = 1 they should look like the target.";
@@ -84,6 +94,10 @@ void GuiApp::draw_view_panel() {
             "the source feeds which mode.");
         ImGui::SameLine();
         ImGui::RadioButton("plain", &mode, 2);
+        ImGui::RadioButton("by class", &mode, 3);
+        tip("Colour by the class each particle follows (a class-conditional network: Classes & "
+            "guidance); the target's points take their class's colour too. Without classes: as by "
+            "mode.");
         o.color = static_cast<ColorMode>(mode);
         int count = m_settings.particles;
         ImGui::SliderInt("count", &count, 1000, m_gl_engine ? 1000000 : 100000, "%d",
@@ -128,6 +142,12 @@ void GuiApp::draw_view_panel() {
             "On condot: ∇log p_t(x) = −(x − t·v)/(1 − t). It points up the density; the SDE "
             "sampler adds (g²/2)·score to the drift. Singular at t = 1 (σ = 0): t is clamped "
             "to 0.99 there.");
+        ImGui::SameLine();
+        ImGui::RadioButton("guidance", &mode, 4);
+        tip("Classifier-free guidance (a class-conditional network): three arrows from each grid "
+            "point for the followed class y: slate v(x, t | ∅), the class's colour v(x, t | y), rose "
+            "the guided v_w = v(x, t | ∅) + w·(v(x, t | y) − v(x, t | ∅)), on one linear scale. "
+            "Without classes: the learned field.");
         o.arrow_mode = static_cast<ArrowMode>(mode);
         ImGui::SliderFloat("spacing", &o.arrow_spacing, 18.0f, 90.0f, "%.0f px");
         tip("Distance between arrows on screen (smaller = denser grid).");
@@ -195,7 +215,17 @@ void GuiApp::draw_view_panel() {
                 ImGui::Dummy(ImVec2(h * 1.6f, h));
                 ImGui::SameLine();
                 ImGui::TextUnformatted("particle: colour of its start x0");
-            } else if (o.color == ColorMode::TargetMode) {
+            } else if (o.color == ColorMode::Class && m_class_net > 0) {
+                ImDrawList* dl = ImGui::GetWindowDrawList();
+                ImVec2 p = ImGui::GetCursorScreenPos();
+                float h = ImGui::GetTextLineHeight();
+                for (int i = 0; i < m_class_net; ++i)
+                    dl->AddCircleFilled(ImVec2(p.x + h * 0.4f + i * h * 0.55f, p.y + h * 0.5f),
+                                        h * 0.22f, class_color(i));
+                ImGui::Dummy(ImVec2(h * (0.4f + 0.55f * m_class_net), h));
+                ImGui::SameLine();
+                ImGui::Text("particle: its class (0..%d)", m_class_net - 1);
+            } else if (o.color == ColorMode::TargetMode || o.color == ColorMode::Class) {
                 auto ref = m_worker->reference();
                 int count = ref ? ref->modes.count : 1;
                 ImDrawList* dl = ImGui::GetWindowDrawList();
@@ -220,6 +250,13 @@ void GuiApp::draw_view_panel() {
                 swatch(palette::difference, "v_θ − u_t (error)", true);
             } else if (o.arrow_mode == ArrowMode::Score) {
                 swatch(palette::score, "score ∇log p_t (bright = strong)", true);
+            } else if (o.arrow_mode == ArrowMode::Guidance && m_class_net > 0) {
+                const ClassGuidance g = arrow_guidance();
+                swatch(palette::unconditional, "v(x,t|∅) unconditional", true);
+                swatch(class_color(g.cls), ("v(x,t|" + std::to_string(g.cls) + ") class " + std::to_string(g.cls)).c_str(), true);
+                char buf[64];
+                std::snprintf(buf, sizeof buf, "guided, w = %.2f", static_cast<double>(g.scale));
+                swatch(palette::guided, buf, true);
             } else {
                 ImDrawList* dl = ImGui::GetWindowDrawList();
                 ImVec2 p = ImGui::GetCursorScreenPos();

@@ -25,7 +25,15 @@ std::shared_ptr<FlowReference> make_reference(const FlowSpec& spec, uint64_t spe
     auto ref = std::make_shared<FlowReference>();
     ref->spec_id = spec_id;
     Rng rng(spec.seed * 7919 + 17, 3);
-    ref->target = spec.target.sample(k_reference_points, rng);
+    if (spec.target.class_count() >= 2) {
+        // The same draws as sample(), with each point's class.
+        ref->target.resize(k_reference_points, 2);
+        std::vector<int> classes(static_cast<std::size_t>(k_reference_points));
+        spec.target.sample_into(ref->target, rng, classes.data());
+        ref->target_classes.assign(classes.begin(), classes.end());
+    } else {
+        ref->target = spec.target.sample(k_reference_points, rng);
+    }
     ref->source = spec.source.sample(k_reference_points, rng) * spec.path.source_scale();
     ref->modes = ModeMap::build(ref->target);
     return ref;
@@ -39,18 +47,79 @@ void label_modes(Trajectory& trajectory, const ModeMap* modes) {
             modes ? static_cast<uint8_t>(modes->mode_of(last(i, 0), last(i, 1))) : 0;
 }
 
+void label_classes(Trajectory& trajectory, const FlowSpec& spec, int classes) {
+    trajectory.classes.clear();
+    if (classes <= 0) return;
+    const Eigen::Index n = trajectory.x0.rows();
+    trajectory.classes.resize(static_cast<std::size_t>(n));
+    const std::vector<int> cycle = followed_classes(spec, classes);
+    for (Eigen::Index i = 0; i < n; ++i)
+        trajectory.classes[static_cast<std::size_t>(i)] =
+            static_cast<int8_t>(particle_class(spec, cycle, classes, i));
+}
+
+std::vector<int> followed_classes(const FlowSpec& spec, int classes) {
+    std::vector<int> cycle;
+    if (classes <= 0) return cycle;
+    std::vector<bool> present(static_cast<std::size_t>(classes), spec.target.kind() != DatasetKind::PointSet);
+    if (spec.target.kind() == DatasetKind::PointSet)
+        for (uint8_t c : spec.target.point_classes())
+            if (c < classes) present[c] = true;
+    for (int k = 0; k < classes; ++k)
+        if (present[static_cast<std::size_t>(k)]) cycle.push_back(k);
+    if (cycle.empty())
+        for (int k = 0; k < classes; ++k) cycle.push_back(k);
+    return cycle;
+}
+
+int particle_class(const FlowSpec& spec, const std::vector<int>& cycle, int classes, Eigen::Index row) {
+    if (classes <= 0) return -1;
+    if (spec.follow_class == k_all_classes && !cycle.empty())
+        return cycle[static_cast<std::size_t>(row % static_cast<Eigen::Index>(cycle.size()))];
+    return spec.follow_class >= 0 && spec.follow_class < classes ? spec.follow_class : -1;
+}
+
+VelocityFn particle_velocity(const Mlp& mlp, const FlowSpec& spec, Eigen::Index first_row) {
+    const int classes = mlp.config().classes;
+    const float w = spec.guidance;
+    if (classes <= 0) return [&mlp](const Points& p, float t, Points& out) { mlp.evaluate(p, t, out); };
+    const std::vector<int> cycle = followed_classes(spec, classes);
+    if (spec.follow_class != k_all_classes) {
+        const ClassGuidance g{particle_class(spec, cycle, classes, 0), w};
+        return [&mlp, g](const Points& p, float t, Points& out) { mlp.evaluate(p, t, out, g); };
+    }
+    // Row i follows cycle[(first_row + i) mod C]: each class's rows are every C-th, evaluated
+    // together (the class is one input for all of them) and scattered back.
+    return [&mlp, cycle, w, first_row](const Points& p, float t, Points& out) {
+        out.resize(p.rows(), 2);
+        Points sub, v;
+        const Eigen::Index c = static_cast<Eigen::Index>(cycle.size());
+        for (Eigen::Index q = 0; q < c; ++q) {
+            const Eigen::Index start = ((q - first_row % c) % c + c) % c;
+            if (start >= p.rows()) continue;
+            const Eigen::Index n = (p.rows() - start + c - 1) / c;
+            sub.resize(n, 2);
+            for (Eigen::Index j = 0; j < n; ++j) sub.row(j) = p.row(start + j * c);
+            mlp.evaluate(sub, t, v, ClassGuidance{cycle[static_cast<std::size_t>(q)], w});
+            for (Eigen::Index j = 0; j < n; ++j) out.row(start + j * c) = v.row(j);
+        }
+    };
+}
+
 std::shared_ptr<Trajectory> integrate_trajectory(const FlowSpec& spec, const Mlp& mlp,
                                                  const FlowReference& reference) {
     auto traj = std::make_shared<Trajectory>();
     traj->x0 = particle_starts(spec, std::max(1, spec.particles));
     Points x = traj->x0 * spec.path.source_scale();
-    VelocityFn v = [&mlp](const Points& p, float t, Points& out) { mlp.evaluate(p, t, out); };
+    VelocityFn v = particle_velocity(mlp, spec, 0);
+    label_classes(*traj, spec, mlp.config().classes);
     if (spec.sde_gamma > 0.0f) {
         const int steps = std::max(1, spec.steps);
         traj->frames.assign(static_cast<std::size_t>(steps) + 1, x);
         for (Eigen::Index row = 0; row < x.rows(); row += k_sde_block_rows) {
             const Eigen::Index len = std::min<Eigen::Index>(k_sde_block_rows, x.rows() - row);
             Points block = x.middleRows(row, len), scratch;
+            v = particle_velocity(mlp, spec, row);
             for (int k = 0; k < steps; ++k) {
                 sde_frame(v, spec, block, k, row, scratch);
                 traj->frames[static_cast<std::size_t>(k) + 1].middleRows(row, len) = block;
@@ -92,7 +161,12 @@ ArrowField compute_arrows(const ArrowRequest& r, const Mlp* mlp, const Probabili
             f.base(row, 0) = r.box.min().x() + (i + 0.5f) * size.x() / nx;
             f.base(row, 1) = r.box.min().y() + (j + 0.5f) * size.y() / ny;
         }
-    if (r.learned && mlp) mlp->evaluate(f.base, r.t, f.learned);
+    const bool classes = mlp && mlp->config().classes > 0;
+    if (r.learned && mlp) mlp->evaluate(f.base, r.t, f.learned, classes ? r.guidance : ClassGuidance{});
+    if (r.learned && r.guidance_parts && classes && r.guidance.cls >= 0) {
+        mlp->evaluate(f.base, r.t, f.conditional, ClassGuidance{r.guidance.cls, 1.0f});
+        mlp->evaluate(f.base, r.t, f.unconditional, ClassGuidance{});
+    }
     if (r.exact) marginal_velocity(path, reference.target, r.t, f.base, f.exact);
     if (r.score && f.learned.rows() == f.base.rows())
         score_from_velocity(path, f.base, r.t, f.learned, f.score);

@@ -32,7 +32,15 @@ struct FlowSpec {
     // > 0: the particles follow the SDE of sde_sampler.h with g(t) = sde_gamma sigma_t instead of
     // the ODE (Euler–Maruyama, k_sde_substeps steps per frame; solver and tolerance unused).
     float sde_gamma = 0.0f;
+    // Class-conditional networks (ignored without classes): the class the particles follow,
+    // k_unconditional (the null class's field), a class 0..K-1, or k_all_classes (particle i
+    // follows class i mod K); and the guidance scale w of classifier-free guidance,
+    // v = v(x|null) + w (v(x|k) - v(x|null)) (ClassGuidance; 1 is the class's own field).
+    int follow_class = -2;
+    float guidance = 1.0f;
 };
+inline constexpr int k_unconditional = -1;
+inline constexpr int k_all_classes = -2;
 inline constexpr int k_sde_substeps = 8;
 // The noise of frame k's Euler–Maruyama steps for particle rows [row, ...): one stream per frame
 // and row block, so the CPU worker's blocks and a whole-trajectory integration draw alike.
@@ -41,6 +49,17 @@ inline constexpr int k_sde_block_rows = 4096;
 // The particles' source samples (unscaled): the same for a spec and seed on the CPU and GPU
 // paths, and the first n of a larger draw equal a smaller draw for the analytic datasets.
 Points particle_starts(const FlowSpec& spec, int n);
+
+// The classes k_all_classes cycles through: those of 0..classes-1 the target has points of (a
+// drawn set painted in classes 0 and 3 has no class 1 or 2 to flow to).
+std::vector<int> followed_classes(const FlowSpec& spec, int classes);
+// The class particle `row` follows under the spec, for a network with `classes` classes (0: none);
+// -1 for the null class (unconditional) and for networks without classes. `cycle` is
+// followed_classes(spec, classes).
+int particle_class(const FlowSpec& spec, const std::vector<int>& cycle, int classes, Eigen::Index row);
+// The field particles [first_row, first_row + rows) move in: the learned velocity, each row's
+// class (particle_class) guided at spec.guidance. Keeps a reference to mlp.
+VelocityFn particle_velocity(const Mlp& mlp, const FlowSpec& spec, Eigen::Index first_row);
 
 // One frame interval (frame k -> k + 1) of the SDE for a block of particle rows starting at `row`
 // (a multiple of k_sde_block_rows): k_sde_substeps Euler–Maruyama steps with that block's noise.
@@ -54,6 +73,7 @@ struct Trajectory {
     Points x0;  // the source samples (unscaled: the path multiplies sigma_t)
     std::vector<Points> frames;
     std::vector<uint8_t> mode;  // target mode each particle ends in
+    std::vector<int8_t> classes;  // the class each particle followed (-1 null; empty: no classes)
     IntegrationStats stats;     // what integrating it cost (NFE)
     std::string error;          // why the solver gave up (dopri5), or empty
     int steps() const { return static_cast<int>(frames.size()) - 1; }
@@ -70,9 +90,15 @@ struct ArrowRequest {
     bool learned = true;
     bool exact = false;
     bool score = false;  // also grad log p_t from the learned velocity (needs learned)
+    // The class and guidance scale of the learned arrows (class-conditional networks), and with
+    // guidance_parts also the class's own field and the null class's beside the guided one.
+    ClassGuidance guidance;
+    bool guidance_parts = false;
     bool operator==(const ArrowRequest& o) const {
         return t == o.t && box.min() == o.box.min() && box.max() == o.box.max() && nx == o.nx &&
-               ny == o.ny && learned == o.learned && exact == o.exact && score == o.score;
+               ny == o.ny && learned == o.learned && exact == o.exact && score == o.score &&
+               guidance.cls == o.guidance.cls && guidance.scale == o.guidance.scale &&
+               guidance_parts == o.guidance_parts;
     }
 };
 
@@ -83,12 +109,15 @@ struct ArrowField {
     Points learned;  // v_theta(x, t) (empty unless requested)
     Points exact;    // u_t(x), the exact marginal (empty unless requested)
     Points score;    // grad log p_t(x) from v_theta (score_from_velocity; empty unless requested)
+    Points conditional;    // v(x | class), w = 1 (guidance_parts with a class; else empty)
+    Points unconditional;  // v(x | null) (likewise)
 };
 
 // Static reference samples for a spec: what the markers show and what the exact field uses.
 struct FlowReference {
     uint64_t spec_id = 0;
     Points target;  // 2048 samples of the target
+    std::vector<int8_t> target_classes;  // their classes (empty when the target has none)
     Points source;  // as many source samples, scaled like the particles at t=0
     ModeMap modes;
 };
@@ -98,6 +127,8 @@ std::shared_ptr<FlowReference> make_reference(const FlowSpec& spec, uint64_t spe
 
 // Labels every particle with the target mode its last frame lies in (0 without a mode map).
 void label_modes(Trajectory& trajectory, const ModeMap* modes);
+// Records the class each particle followed (particle_class; nothing without classes).
+void label_classes(Trajectory& trajectory, const FlowSpec& spec, int classes);
 
 // The spec's particles integrated from t=0 to t=1 under `mlp` in one call, modes labelled.
 std::shared_ptr<Trajectory> integrate_trajectory(const FlowSpec& spec, const Mlp& mlp,

@@ -16,6 +16,8 @@ uint32_t mode_color(int mode) {
     return colors[((mode % 12) + 12) % 12];
 }
 
+uint32_t class_color(int k) { return k < 0 ? palette::unconditional : mode_color(k % 8); }
+
 uint32_t position_color(float x, float y, float scale) {
     // HSV with the hue from the angle: neighbours get similar colours, opposite sides contrast.
     float hue = (std::atan2(y, x) + 3.14159265f) / (2.0f * 3.14159265f);

@@ -23,10 +23,16 @@ constexpr uint32_t source = rgba8(150, 160, 190);      // source markers (drawn 
 constexpr uint32_t particle = rgba8(120, 220, 200);    // single-colour particles: mint
 constexpr uint32_t traced = rgba8(190, 140, 255);      // a traced path (the inverse map): violet
 constexpr uint32_t score = rgba8(120, 255, 140);       // score arrows grad log p_t: green
+constexpr uint32_t unconditional = rgba8(170, 176, 196);  // the null class's field: slate
+constexpr uint32_t guided = rgba8(255, 92, 122);          // a guided field (w != 1): rose
 }  // namespace palette
 
 // Twelve categorical colours for target modes, distinct on a dark background.
 uint32_t mode_color(int mode);
+// The colour of class k (0..7; the first eight mode colours), everywhere a class is shown: the
+// particles that follow it, the target's points, the drawing brush, the class buttons. k < 0 is
+// the null class (palette::unconditional).
+uint32_t class_color(int k);
 // A smooth colour field over the plane: hue by angle, saturation by radius (the particles'
 // "where did you start" colouring). `scale` is the radius that gets full saturation.
 uint32_t position_color(float x, float y, float scale);

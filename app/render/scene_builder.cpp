@@ -15,7 +15,8 @@ const std::vector<std::string>& view_names() {
     static const std::vector<std::string> names = {
         "particles", "arrows", "paths", "trails",     "heatmap",  "targets",
         "sources",   "grid",   "exact", "difference", "marginal", "conditional",
-        "bystart",   "bymode", "plain", "glow",       "panels",   "nopanels", "score"};
+        "bystart",   "bymode", "plain", "glow",       "panels",   "nopanels", "score",
+        "byclass",   "guidance"};
     return names;
 }
 
@@ -50,6 +51,10 @@ void apply_views(const std::string& list, SceneOptions& o, bool* panels) {
             o.arrows = true, o.arrow_mode = ArrowMode::Difference;
         else if (name == "score")
             o.arrows = true, o.arrow_mode = ArrowMode::Score;
+        else if (name == "guidance")
+            o.arrows = true, o.arrow_mode = ArrowMode::Guidance;
+        else if (name == "byclass")
+            o.color = ColorMode::Class;
         else if (name == "marginal")
             o.paths = true, o.path_mode = PathMode::Marginal;
         else if (name == "conditional")
@@ -91,7 +96,9 @@ ConditionalPairs make_conditional_pairs(const Trajectory& trajectory, const Flow
 ArrowRequest arrow_request_for(const View2D& view, const SceneOptions& o, float t) {
     ArrowRequest r;
     r.t = t;
-    float spacing_px = std::max(8.0f, o.arrow_spacing * o.ui_scale);
+    // Three arrows per grid point need more room than one.
+    float spacing_px = std::max(8.0f, o.arrow_spacing * o.ui_scale) *
+                       (o.arrow_mode == ArrowMode::Guidance ? 1.8f : 1.0f);
     float spacing = spacing_px / view.pixels_per_unit;
     // Snap the grid to multiples of the spacing so panning does not make the arrows swim.
     Eigen::AlignedBox2f box = view.visible_box();
@@ -104,6 +111,7 @@ ArrowRequest arrow_request_for(const View2D& view, const SceneOptions& o, float 
     r.learned = o.arrow_mode != ArrowMode::Exact;
     r.exact = o.arrow_mode == ArrowMode::Exact || o.arrow_mode == ArrowMode::Difference;
     r.score = o.arrow_mode == ArrowMode::Score;
+    r.guidance_parts = o.arrow_mode == ArrowMode::Guidance;
     return r;
 }
 
@@ -203,6 +211,8 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
         if (o.color == ColorMode::Source) {
             for (Eigen::Index i = 0; i < n; ++i)
                 colors[i] = fade(position_color(traj->x0(i, 0), traj->x0(i, 1), 2.2f), a);
+        } else if (o.color == ColorMode::Class && static_cast<Eigen::Index>(traj->classes.size()) == n) {
+            for (Eigen::Index i = 0; i < n; ++i) colors[i] = fade(class_color(traj->classes[i]), a);
         } else {
             for (Eigen::Index i = 0; i < n; ++i)
                 colors[i] = fade(
@@ -219,8 +229,18 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
     if (o.heatmap && traj) build_heatmap(xy, view, s, scene);
     if (o.sources && in.reference)
         add_points(scene, in.reference->source, fade(palette::source, 0.22f), 2.4f * s, 0.2f);
-    if (o.targets && in.reference)
-        add_points(scene, in.reference->target, fade(palette::target, 0.3f), 2.6f * s, 0.2f);
+    if (o.targets && in.reference) {
+        const FlowReference& ref = *in.reference;
+        add_points(scene, ref.target, fade(palette::target, 0.3f), 2.6f * s, 0.2f);
+        if (o.color == ColorMode::Class &&
+            static_cast<Eigen::Index>(ref.target_classes.size()) == ref.target.rows()) {
+            // Each class's points in its colour, so a particle's colour says where it belongs.
+            PointLayer& layer = std::get<PointLayer>(scene.layers.back());
+            layer.rgba.resize(ref.target_classes.size());
+            for (std::size_t i = 0; i < ref.target_classes.size(); ++i)
+                layer.rgba[i] = fade(class_color(ref.target_classes[i]), 0.45f);
+        }
+    }
 
     if (o.trails && traj && traj->x0.rows() > 0) {
         SegmentLayer trails;
@@ -331,9 +351,39 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
             v = f.exact;
         else if (o.arrow_mode == ArrowMode::Score)
             v = f.score;
+        else if (o.arrow_mode == ArrowMode::Guidance)
+            v = f.learned;
         else if (f.learned.rows() == f.exact.rows())
             v = f.learned - f.exact;
-        if (v.rows() == f.base.rows()) {
+        const bool parts = o.arrow_mode == ArrowMode::Guidance &&
+                           f.conditional.rows() == f.base.rows() &&
+                           f.unconditional.rows() == f.base.rows() && f.learned.rows() == f.base.rows();
+        if (parts) {
+            // Three arrows from each grid point, on one linear scale so that the guided arrow is
+            // visibly the null one plus w times their difference: slate v(x|null), the class's
+            // colour v(x|k), rose the guided v_w.
+            const float spacing = f.request.box.sizes().x() / std::max(1, f.request.nx);
+            std::vector<float> sp(static_cast<std::size_t>(f.conditional.rows()));
+            for (Eigen::Index i = 0; i < f.conditional.rows(); ++i) sp[i] = f.conditional.row(i).norm();
+            const std::size_t k = static_cast<std::size_t>(0.95 * (sp.size() - 1));
+            std::nth_element(sp.begin(), sp.begin() + k, sp.end());
+            const float unit = 0.55f * spacing * o.arrow_scale / std::max(sp[k], 1e-6f);
+            const float cap = 1.8f * spacing * o.arrow_scale;
+            // The guided arrow first, so the two short ones stay visible on top of it.
+            const uint32_t colors[3] = {fade(palette::guided, 0.9f),
+                                        fade(palette::unconditional, 0.95f),
+                                        fade(class_color(f.request.guidance.cls), 1.0f)};
+            const Points* fields[3] = {&f.learned, &f.unconditional, &f.conditional};
+            for (Eigen::Index i = 0; i < f.base.rows(); ++i) {
+                const Eigen::Vector2f base = f.base.row(i).transpose();
+                for (int q = 0; q < 3; ++q) {
+                    Eigen::Vector2f vec = fields[q]->row(i).transpose() * unit;
+                    if (vec.norm() > cap) vec *= cap / vec.norm();
+                    arrows.add_arrow(base, vec, colors[q], (q == 0 ? 1.8f : 1.5f) * s, 5.5f * s,
+                                     view.pixels_per_unit);
+                }
+            }
+        } else if (v.rows() == f.base.rows()) {
             float spacing = f.request.box.sizes().x() / std::max(1, f.request.nx);
             // Speeds relative to the 95th percentile of the field shown (for the difference: of the
             // learned field, so the error visibly shrinks as training goes on). That speed gets an

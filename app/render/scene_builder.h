@@ -11,9 +11,12 @@
 
 namespace fmp {
 
-enum class ColorMode { Source, TargetMode, Single };
+// Class: the class each particle follows (class-conditional networks; else as TargetMode).
+enum class ColorMode { Source, TargetMode, Single, Class };
 // Score: grad log p_t(x) derived from the learned velocity (prediction.h; a normal source).
-enum class ArrowMode { Learned, Exact, Difference, Score };
+// Guidance: for the followed class, its own field v(x|k), the null class's v(x|null) and the guided
+// v_w = v(x|null) + w (v(x|k) - v(x|null)), three arrows per grid point.
+enum class ArrowMode { Learned, Exact, Difference, Score, Guidance };
 enum class PathMode { Marginal, Conditional, Both };
 
 // Which layers are shown and how; the names are what --views takes.
@@ -42,7 +45,7 @@ struct SceneOptions {
 
 // Applies a --views list ("particles,arrows,paths,trails,heatmap,targets,sources,grid", plus
 // "exact"/"difference" for the arrow field, "marginal"/"conditional" for the path mode,
-// "bystart"/"bymode"/"plain" for the particle colours, "glow" for additive blending and
+// "bystart"/"bymode"/"plain"/"byclass" for the particle colours, "guidance" for the guidance arrows, "glow" for additive blending and
 // "panels"/"nopanels"): the named layers are shown, the others hidden. Throws InputError on an
 // unknown name.
 void apply_views(const std::string& list, SceneOptions& options, bool* panels = nullptr);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/data/dataset.h"
 #include "core/data/point_io.h"
 
 namespace fmp {
@@ -26,25 +27,62 @@ PointSetEditor::PointSetEditor(uint64_t seed, std::size_t max_points, std::size_
     : m_rng(seed), m_max_points(max_points), m_max_undo(max_undo),
       m_max_undo_bytes(max_undo_bytes) {}
 
-void PointSetEditor::reset(const Points& points) {
+namespace {
+
+void check_classes(const Points& points, const std::vector<uint8_t>& classes) {
+    if (!classes.empty() && classes.size() != static_cast<std::size_t>(points.rows()))
+        throw InputError("a drawn set needs one class per point (" + std::to_string(points.rows()) +
+                         " points, " + std::to_string(classes.size()) + " classes)");
+    for (uint8_t c : classes)
+        if (c >= k_max_classes)
+            throw InputError("a drawn point's class must be 0.." + std::to_string(k_max_classes - 1));
+}
+
+}  // namespace
+
+void PointSetEditor::reset(const Points& points, const std::vector<uint8_t>& classes) {
+    check_classes(points, classes);
     m_in_stroke = false;
     m_stroke_removed = false;
     m_undo.clear();
     m_redo.clear();
     m_before.clear();
+    m_before_cls.clear();
     const auto n = std::min<std::size_t>(static_cast<std::size_t>(points.rows()), m_max_points);
     m_xy.assign(points.data(), points.data() + 2 * n);
+    if (classes.empty())
+        m_cls.assign(n, 0);
+    else
+        m_cls.assign(classes.begin(), classes.begin() + static_cast<std::ptrdiff_t>(n));
     touch();
 }
 
-void PointSetEditor::replace(const Points& points) {
+void PointSetEditor::replace(const Points& points, const std::vector<uint8_t>& classes) {
+    check_classes(points, classes);
     if (m_in_stroke) end_stroke();
     begin_stroke();
     snapshot_before_removal();
     const auto n = std::min<std::size_t>(static_cast<std::size_t>(points.rows()), m_max_points);
     m_xy.assign(points.data(), points.data() + 2 * n);
+    if (classes.empty())
+        m_cls.assign(n, 0);
+    else
+        m_cls.assign(classes.begin(), classes.begin() + static_cast<std::ptrdiff_t>(n));
     touch();
     end_stroke();
+}
+
+void PointSetEditor::set_paint_class(int cls) {
+    if (cls < 0 || cls >= k_max_classes)
+        throw InputError("the paint class must be 0.." + std::to_string(k_max_classes - 1) + " (got " +
+                         std::to_string(cls) + ")");
+    m_paint_class = cls;
+}
+
+int PointSetEditor::class_count() const {
+    int k = 0;
+    for (uint8_t c : m_cls) k = std::max(k, int(c) + 1);
+    return k;
 }
 
 void PointSetEditor::begin_stroke() {
@@ -55,6 +93,7 @@ void PointSetEditor::begin_stroke() {
     m_stroke_start = count();
     m_stroke_removed = false;
     m_before.clear();
+    m_before_cls.clear();
 }
 
 // Called before the first removal of a stroke. Until then the stroke has only appended, so the
@@ -62,6 +101,7 @@ void PointSetEditor::begin_stroke() {
 void PointSetEditor::snapshot_before_removal() {
     if (m_stroke_removed) return;
     m_before.assign(m_xy.begin(), m_xy.begin() + static_cast<std::ptrdiff_t>(2 * m_stroke_start));
+    m_before_cls.assign(m_cls.begin(), m_cls.begin() + static_cast<std::ptrdiff_t>(m_stroke_start));
     m_stroke_removed = true;
 }
 
@@ -95,6 +135,7 @@ std::size_t PointSetEditor::spray(float x, float y, float radius, float density)
 
     if (m_xy.size() + 2 * n > m_xy.capacity())
         m_xy.reserve(std::max(m_xy.size() + 2 * n, 2 * m_xy.capacity()));
+    if (m_cls.size() + n > m_cls.capacity()) m_cls.reserve(std::max(m_cls.size() + n, 2 * m_cls.capacity()));
     const float two_pi = 6.28318530717958647692f;
     std::size_t added = 0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -106,6 +147,7 @@ std::size_t PointSetEditor::spray(float x, float y, float radius, float density)
         if (!(std::fabs(px) <= k_max_coordinate && std::fabs(py) <= k_max_coordinate)) continue;
         m_xy.push_back(px);
         m_xy.push_back(py);
+        m_cls.push_back(static_cast<uint8_t>(m_paint_class));
         ++added;
     }
     if (added == 0) return 0;
@@ -149,9 +191,11 @@ std::size_t PointSetEditor::erase(float x, float y, float radius) {
         if (inside(px, py)) continue;
         m_xy[2 * out] = px;
         m_xy[2 * out + 1] = py;
+        m_cls[out] = m_cls[i];
         ++out;
     }
     m_xy.resize(2 * out);
+    m_cls.resize(out);
     touch();
     return n - out;
 }
@@ -162,6 +206,7 @@ void PointSetEditor::clear() {
     if (own_stroke) begin_stroke();
     snapshot_before_removal();
     m_xy.clear();
+    m_cls.clear();
     touch();
     if (own_stroke) end_stroke();
 }
@@ -172,20 +217,24 @@ void PointSetEditor::end_stroke() {
     m_has_prev = false;
     if (m_stroke_removed) {
         m_stroke_removed = false;
-        if (m_before == m_xy) {
+        if (m_before == m_xy && m_before_cls == m_cls) {
             m_before.clear();
+            m_before_cls.clear();
             return;
         }
         Step s;
         s.append_only = false;
         s.xy = std::move(m_before);
+        s.cls = std::move(m_before_cls);
         m_before = {};
+        m_before_cls = {};
         push_undo(std::move(s));
     } else if (count() > m_stroke_start) {
         Step s;
         s.append_only = true;
         s.keep = m_stroke_start;
         s.xy.assign(m_xy.begin() + static_cast<std::ptrdiff_t>(2 * m_stroke_start), m_xy.end());
+        s.cls.assign(m_cls.begin() + static_cast<std::ptrdiff_t>(m_stroke_start), m_cls.end());
         push_undo(std::move(s));
     }
 }
@@ -210,10 +259,13 @@ bool PointSetEditor::undo() {
     if (m_undo.empty()) return false;
     Step s = std::move(m_undo.back());
     m_undo.pop_back();
-    if (s.append_only)
+    if (s.append_only) {
         m_xy.resize(2 * s.keep);
-    else
+        m_cls.resize(s.keep);
+    } else {
         std::swap(m_xy, s.xy);
+        std::swap(m_cls, s.cls);
+    }
     m_redo.push_back(std::move(s));
     touch();
     return true;
@@ -224,10 +276,13 @@ bool PointSetEditor::redo() {
     if (m_redo.empty()) return false;
     Step s = std::move(m_redo.back());
     m_redo.pop_back();
-    if (s.append_only)
+    if (s.append_only) {
         m_xy.insert(m_xy.end(), s.xy.begin(), s.xy.end());
-    else
+        m_cls.insert(m_cls.end(), s.cls.begin(), s.cls.end());
+    } else {
         std::swap(m_xy, s.xy);
+        std::swap(m_cls, s.cls);
+    }
     m_undo.push_back(std::move(s));
     // A swapped-in state can be larger than the one it replaced; keep the budget.
     while (!m_undo.empty() && history_bytes() > m_max_undo_bytes) m_undo.pop_front();

@@ -35,10 +35,16 @@ public:
     explicit PointSetEditor(uint64_t seed = 1, std::size_t max_points = 2'000'000,
                             std::size_t max_undo = 50, std::size_t max_undo_bytes = 256u << 20);
 
-    // Replaces the set and forgets the history (e.g. when another dataset is loaded).
-    void reset(const Points& points);
+    // Replaces the set and forgets the history (e.g. when another dataset is loaded). `classes`
+    // gives each point's class (as many as points); empty: every point class 0.
+    void reset(const Points& points, const std::vector<uint8_t>& classes = {});
     // Replaces the set as one undoable step (e.g. an import into the drawing).
-    void replace(const Points& points);
+    void replace(const Points& points, const std::vector<uint8_t>& classes = {});
+
+    // The class (0..7) that spray() gives the points it lays: a drawn set painted in several
+    // class colours is a labelled target for class-conditional flows. Erase removes any class.
+    void set_paint_class(int cls);  // InputError outside 0..7
+    int paint_class() const { return m_paint_class; }
 
     void begin_stroke();
     // Adds points as described above; returns how many were added (0 at the max_points cap).
@@ -64,6 +70,10 @@ public:
     // The current set: a view (valid until the next edit) and a copy.
     Eigen::Map<const Points> view() const;
     Points points() const;
+    // Each point's class, in the order of points().
+    const std::vector<uint8_t>& classes() const { return m_cls; }
+    // How many classes the set uses: the largest class + 1 (0 when empty).
+    int class_count() const;
     std::size_t count() const { return m_xy.size() / 2; }
     std::size_t max_points() const { return m_max_points; }
     bool full() const { return count() >= m_max_points; }
@@ -79,7 +89,8 @@ private:
         bool append_only = true;
         std::size_t keep = 0;        // points before the stroke (append steps)
         std::vector<float> xy;       // the appended points, or the other whole state
-        std::size_t bytes() const { return xy.capacity() * sizeof(float); }
+        std::vector<uint8_t> cls;    // their classes
+        std::size_t bytes() const { return xy.capacity() * sizeof(float) + cls.capacity(); }
     };
 
     void snapshot_before_removal();
@@ -87,6 +98,8 @@ private:
     void touch() { ++m_revision; }
 
     std::vector<float> m_xy;
+    std::vector<uint8_t> m_cls;  // one class per point, kept in step with m_xy
+    int m_paint_class = 0;
     Rng m_rng;
     std::size_t m_max_points;
     std::size_t m_max_undo;
@@ -103,6 +116,7 @@ private:
     std::size_t m_stroke_start = 0;  // count at begin_stroke
     bool m_stroke_removed = false;   // a removal happened: m_before holds the start state
     std::vector<float> m_before;
+    std::vector<uint8_t> m_before_cls;
 };
 
 }  // namespace fmp

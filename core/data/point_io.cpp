@@ -233,8 +233,12 @@ Points load_points_csv(const std::string& path) {
     return parse_points_csv(read_file(path, k_max_csv_bytes), path);
 }
 
-void save_points_csv(const std::string& path, const Points& points) {
-    std::string text = "x,y\n";
+void save_points_csv(const std::string& path, const Points& points, const std::vector<uint8_t>& classes) {
+    const bool labelled = !classes.empty();
+    if (labelled && classes.size() != static_cast<std::size_t>(points.rows()))
+        throw InputError("cannot write " + path + ": " + std::to_string(classes.size()) + " classes for " +
+                         std::to_string(points.rows()) + " points");
+    std::string text = labelled ? "x,y,class\n" : "x,y\n";
     text.reserve(text.size() + static_cast<std::size_t>(points.rows()) * 26);
     char buf[64];
     for (Eigen::Index i = 0; i < points.rows(); ++i) {
@@ -242,8 +246,10 @@ void save_points_csv(const std::string& path, const Points& points) {
         if (!std::isfinite(x) || !std::isfinite(y))
             throw InputError("cannot write " + path + ": point " + std::to_string(i) +
                              " is not finite");
-        int len = std::snprintf(buf, sizeof buf, "%.9g,%.9g\n", static_cast<double>(x),
-                                static_cast<double>(y));
+        int len = labelled ? std::snprintf(buf, sizeof buf, "%.9g,%.9g,%d\n", static_cast<double>(x),
+                                           static_cast<double>(y), int(classes[static_cast<std::size_t>(i)]))
+                           : std::snprintf(buf, sizeof buf, "%.9g,%.9g\n", static_cast<double>(x),
+                                           static_cast<double>(y));
         text.append(buf, static_cast<std::size_t>(len));
     }
     write_file_atomic(path, text);

@@ -37,7 +37,9 @@ struct LabelledPoints {
 };
 LabelledPoints parse_labelled_points_csv(std::string_view text, const std::string& source_name = "input");
 LabelledPoints load_labelled_points_csv(const std::string& path);
-// "x,y\n" then one "%.9g,%.9g" row per point, written atomically.
-void save_points_csv(const std::string& path, const Points& points);
+// "x,y\n" then one "%.9g,%.9g" row per point, written atomically; with classes (one per point)
+// "x,y,class" rows that load_labelled_points_csv reads back.
+void save_points_csv(const std::string& path, const Points& points,
+                     const std::vector<uint8_t>& classes = {});
 
 }  // namespace fmp

@@ -243,3 +243,50 @@ TEST_CASE("strokes stay fast on 200k points") {
     CHECK(ed.count() == 200000);
     CHECK(secs < 2.0);
 }
+
+TEST_CASE("painted classes stay with their points through erase, undo, redo and replace") {
+    PointSetEditor e(5);
+    e.set_paint_class(0);
+    e.spray(-2.0f, 0.0f, 0.5f, 400.0f);
+    e.end_stroke();
+    const std::size_t left = e.count();
+    e.set_paint_class(3);
+    e.spray(2.0f, 0.0f, 0.5f, 400.0f);
+    e.end_stroke();
+    REQUIRE(e.count() > left);
+    REQUIRE(e.classes().size() == e.count());
+    CHECK(e.class_count() == 4);
+    // Each point's class is the one it was sprayed with: the left blob 0, the right one 3.
+    auto consistent = [&] {
+        const Points p = e.points();
+        if (e.classes().size() != static_cast<std::size_t>(p.rows())) return false;
+        for (Eigen::Index i = 0; i < p.rows(); ++i)
+            if ((p(i, 0) < 0.0f ? 0 : 3) != e.classes()[static_cast<std::size_t>(i)]) return false;
+        return true;
+    };
+    CHECK(consistent());
+    // Erasing part of the left blob compacts the classes with the points.
+    e.erase(-2.0f, 0.0f, 0.3f);
+    e.end_stroke();
+    CHECK(consistent());
+    CHECK(e.undo());
+    CHECK(consistent());
+    CHECK(e.undo());  // the class-3 stroke
+    CHECK(e.class_count() == 1);
+    CHECK(e.redo());
+    CHECK(e.class_count() == 4);
+    CHECK(consistent());
+    // Replace and reset take classes, checked.
+    Points two(2, 2);
+    two << 0, 0, 1, 1;
+    e.replace(two, {1, 2});
+    CHECK(e.class_count() == 3);
+    CHECK(e.undo());
+    CHECK(consistent());
+    CHECK_THROWS_AS(e.replace(two, {1}), InputError);
+    CHECK_THROWS_AS(e.reset(two, {1, 9}), InputError);
+    CHECK_THROWS_AS(e.set_paint_class(8), InputError);
+    CHECK_THROWS_AS(e.set_paint_class(-1), InputError);
+    e.reset(two);
+    CHECK(e.class_count() == 1);
+}

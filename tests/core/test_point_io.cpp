@@ -218,6 +218,24 @@ TEST_CASE("save then load round-trips every float exactly") {
     CHECK(contains(error_of([&] { save_points_csv(path, bad); }), "not finite"));
 }
 
+TEST_CASE("save with classes writes a class column that the labelled loader reads back") {
+    TempDir dir;
+    Points p(4, 2);
+    p << 0.5f, -1.25f, 2, 3, -0.1f, 0.2f, 7, 8;
+    const std::vector<uint8_t> classes = {0, 7, 3, 0};
+    const std::string path = (dir.path / "labelled.csv").string();
+    save_points_csv(path, p, classes);
+    CHECK(read_file(path, 1 << 16).rfind("x,y,class\n0.5,-1.25,0\n", 0) == 0);
+    const LabelledPoints back = load_labelled_points_csv(path);
+    REQUIRE(back.points.rows() == 4);
+    CHECK(back.points == p);
+    CHECK(back.classes == classes);
+    // The plain reader refuses the third column rather than dropping it silently.
+    CHECK_THROWS_AS(load_points_csv(path), InputError);
+    CHECK(contains(error_of([&] { save_points_csv(path, p, {1, 2}); }), "classes for"));
+    CHECK(load_labelled_points_csv(path).classes == classes);  // the failed write left it alone
+}
+
 TEST_CASE("atomic write: replaces the file, leaves no temp files, fails cleanly") {
     TempDir dir;
     std::string path = (dir.path / "out.txt").string();
