@@ -40,6 +40,10 @@ struct RenderOptions {
     std::string model;
     int particles = 0;
     float sde_gamma = -1.0f;  // < 0: as the config says
+    bool classes = false;     // train a class-conditional network (network.classes)
+    float p_uncond = -1.0f;   // < 0: as the config says
+    std::string follow;       // empty: as the config says
+    float guidance = -1.0f;
     std::string mode;
     std::string title;
     std::string x264_preset;
@@ -104,6 +108,10 @@ ExportSettings effective_settings(const RenderOptions& o) {
     if (!o.model.empty()) s.model = o.model;
     if (o.particles > 0) s.particles = o.particles;
     if (o.sde_gamma >= 0.0f) s.sde_gamma = o.sde_gamma;
+    if (o.classes) s.train.classes = true;
+    if (o.p_uncond >= 0.0f) s.train.p_uncond = o.p_uncond;
+    if (!o.follow.empty()) s.follow = o.follow;
+    if (o.guidance >= 0.0f) s.guidance = o.guidance;
     if (!o.mode.empty()) {
         if (o.mode == "sweep") s.mode = ExportMode::Sweep;
         else if (o.mode == "timelapse") s.mode = ExportMode::Timelapse;
@@ -284,6 +292,18 @@ Command add_render_command(CLI::App& app) {
                     "particles follow the SDE dX = [v + g^2/2 grad log p_t] dt + g dW with g(t) = "
                     "GAMMA sigma_t (0..5; the score read off the velocity, normal source): noisy "
                     "paths with the ODE's marginals; 0: the ODE");
+    sub->add_flag("--classes", o->classes,
+                  "train a class-conditional network on the target's classes (network.classes): the particles "
+                  "follow each class in its colour (--views byclass)");
+    sub->add_option("--p-uncond", o->p_uncond, "with --classes: the null-class dropout (network.p_uncond)")
+        ->check(CLI::Range(0.0, 1.0));
+    sub->add_option("--follow", o->follow,
+                    "class-conditional networks: the class the particles follow: all (particle i follows class i mod "
+                    "K), none (the unconditional field) or a class 0..7 (particles.follow)");
+    sub->add_option("--guidance", o->guidance,
+                    "class-conditional networks: classifier-free guidance scale w, v = v(x|null) + w (v(x|k) - "
+                    "v(x|null)) (particles.guidance, 0..10)")
+        ->check(CLI::Range(0.0, 10.0));
     sub->add_option("--mode", o->mode, "sweep (t0 -> t1 of the trained flow) or timelapse (the flow while it learns)");
     sub->add_option("--title", o->title, "a title drawn in the upper left");
     sub->add_option("--x264-preset", o->x264_preset, "MP4 speed/size trade-off: ultrafast .. veryslow");

@@ -79,9 +79,11 @@ std::pair<Dataset, Dataset> export_datasets(const ExportSettings& s) {
 
 void check_export_settings(const ExportSettings& s) {
     s.validate();
-    if (!s.instruments.any()) return;
+    // Resolving the training data checks classes against the target too (--classes needs one).
+    const bool classes = s.train.classes && s.model.empty();
+    if (!s.instruments.any() && !classes) return;
     auto [source, target] = export_datasets(s);
-    check_instruments(s.instruments, source, target);
+    if (s.instruments.any()) check_instruments(s.instruments, source, target);
 }
 
 int default_render_helpers() {
@@ -471,7 +473,11 @@ void ExportJob::Impl::render_frame(FrameRenderer& fr, float t, const Snapshot& s
     }
     if (!fr.target) fr.target = std::make_unique<OffscreenTarget>(s.video.width, s.video.height);
     std::optional<ArrowField> arrows;
-    if (options.arrows) arrows = compute_arrows(arrow_request_for(view, options, t), snap.mlp.get(), spec.path, *reference);
+    if (options.arrows) {
+        ArrowRequest request = arrow_request_for(view, options, t);
+        if (snap.mlp) request.guidance = arrow_guidance_for(spec, snap.mlp->config().classes, options);
+        arrows = compute_arrows(request, snap.mlp.get(), spec.path, *reference);
+    }
     if (options.paths) {
         std::lock_guard<std::mutex> lock(mutex);
         if (!pairs_made) {
@@ -560,6 +566,8 @@ ExportJob::ExportJob(const ExportSettings& settings, FrameSink* sink, std::optio
     d.spec.steps = settings.solver_steps;
     d.spec.tolerance = settings.solver_tolerance;
     d.spec.sde_gamma = settings.sde_gamma;
+    d.spec.follow_class = parse_follow_class(settings.follow, "particles.follow");
+    d.spec.guidance = settings.guidance;
     if (d.spec.sde_gamma > 0.0f && d.spec.source.kind() != DatasetKind::Normal)
         throw InputError("the SDE sampler (particles.sde_gamma, --sde-gamma) needs the normal source: "
                          "its score is read off the velocity by Tweedie's formula");
@@ -577,6 +585,15 @@ ExportJob::ExportJob(const ExportSettings& settings, FrameSink* sink, std::optio
     }
     d.overlay_line = d.spec.path.name() + " path, " + coupling_name(d.spec.coupling) + " coupling, " +
                      d.spec.source.name() + " \u2192 " + d.spec.target.name();
+    if (d.setup.config.mlp.classes > 0) {
+        char w[48];
+        std::snprintf(w, sizeof w, ", following %s, guidance w = %.2g",
+                      d.spec.follow_class == k_all_classes ? "every class"
+                      : d.spec.follow_class < 0           ? "no class"
+                                                          : ("class " + std::to_string(d.spec.follow_class)).c_str(),
+                      static_cast<double>(d.spec.guidance));
+        d.overlay_line += w;
+    }
 
     if (settings.mode == ExportMode::Timelapse) {
         d.snapshot_count = settings.snapshots;

@@ -180,6 +180,11 @@ void ExportSettings::validate() const {
     range(solver_tolerance >= k_min_tolerance && solver_tolerance <= k_max_tolerance,
           "particles.tolerance must be in 1e-6..0.1");
     range(sde_gamma >= 0.0f && sde_gamma <= k_max_sde_gamma, "particles.sde_gamma must be in 0..5");
+    (void)parse_follow_class(follow, "particles.follow");
+    range(std::isfinite(guidance) && guidance >= 0.0f && guidance <= k_max_guidance,
+          "particles.guidance must be in 0..10");
+    range(std::isfinite(train.p_uncond) && train.p_uncond >= 0.0f && train.p_uncond <= 1.0f,
+          "network.p_uncond must be in 0..1");
     range(std::isfinite(center_x) && std::isfinite(center_y) && std::fabs(center_x) <= k_max_coordinate &&
               std::fabs(center_y) <= k_max_coordinate,
           "view.center must be within the coordinate range |x|, |y| <= 1e6");
@@ -225,8 +230,9 @@ void ExportSettings::validate() const {
 
 namespace {
 
-const std::vector<std::string> k_color_names = {"source", "mode", "single"};
-const std::vector<std::string> k_arrow_names = {"learned", "exact", "difference", "score"};
+// In the order of ColorMode and ArrowMode.
+const std::vector<std::string> k_color_names = {"source", "mode", "single", "class"};
+const std::vector<std::string> k_arrow_names = {"learned", "exact", "difference", "score", "guidance"};
 const std::vector<std::string> k_pathmode_names = {"marginal", "conditional", "both"};
 const std::vector<std::string> k_mode_names = {"sweep", "timelapse"};
 const std::vector<std::string> k_show_names = {"samples", "sweep"};
@@ -394,7 +400,8 @@ std::string export_settings_to_json(const ExportSettings& s) {
                  {"coupling", s.train.coupling}, {"ot_batch", s.train.ot_batch},
                  {"ot_reg", s.train.ot_reg}, {"sb_sigma", s.train.sb_sigma}};
     j["network"] = {{"width", s.train.width}, {"depth", s.train.depth}, {"activation", s.train.activation},
-                    {"prediction", s.train.prediction}};
+                    {"prediction", s.train.prediction}, {"classes", s.train.classes},
+                    {"p_uncond", s.train.p_uncond}};
     j["training"] = {{"steps", s.train.steps}, {"lr", s.train.lr}, {"batch", s.train.batch},
                      {"seed", s.train.seed}, {"engine", s.engine}};
     j["model"] = s.model;
@@ -402,7 +409,9 @@ std::string export_settings_to_json(const ExportSettings& s) {
                       {"solver", s.solver},
                       {"steps", s.solver_steps},
                       {"tolerance", s.solver_tolerance},
-                      {"sde_gamma", s.sde_gamma}};
+                      {"sde_gamma", s.sde_gamma},
+                      {"follow", s.follow},
+                      {"guidance", s.guidance}};
     if (s.fit) j["view"] = "fit";
     else j["view"] = {{"center", {s.center_x, s.center_y}}, {"height", s.view_height}};
     j["layers"] = {{"particles", o.particles},
@@ -479,6 +488,8 @@ ExportSettings export_settings_from_json(const std::string& text, const std::str
             nr.number("depth", s.train.depth);
             nr.named("activation", s.train.activation, [](const std::string& a) { (void)make_activation(a); });
             nr.named("prediction", s.train.prediction, [](const std::string& a) { (void)make_prediction(a); });
+            nr.get("classes", s.train.classes);
+            nr.number("p_uncond", s.train.p_uncond);
             nr.finish();
         }
         if (const json* t = r.find("training")) {
@@ -498,6 +509,8 @@ ExportSettings export_settings_from_json(const std::string& text, const std::str
             pr.number("steps", s.solver_steps);
             pr.number("tolerance", s.solver_tolerance);
             pr.number("sde_gamma", s.sde_gamma);
+            pr.named("follow", s.follow, [](const std::string& f) { (void)parse_follow_class(f, "the class followed"); });
+            pr.number("guidance", s.guidance);
             pr.finish();
         }
         if (const json* v = r.find("view")) {

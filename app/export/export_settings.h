@@ -50,6 +50,10 @@ struct ExportSettings {
     int solver_steps = 20;           // ODE steps from t=0 to t=1 (1..1000); dopri5: frames
     float solver_tolerance = 1e-4f;  // dopri5's tolerance (1e-6..0.1), "particles.tolerance"
     float sde_gamma = 0.0f;          // > 0: the SDE sampler, g(t) = gamma sigma_t (0..5), "particles.sde_gamma"
+    // A class-conditional network (network.classes, or a model file's): the class the particles
+    // follow ("all", "none" or a class; parse_follow_class) and the guidance scale w (0..10).
+    std::string follow = "all";
+    float guidance = 1.0f;
 
     // ---- the view: "fit" frames the data (target and source); otherwise centre and height
     bool fit = true;

@@ -44,17 +44,6 @@ float number(const std::string& key, const std::string& value) {
     return v;
 }
 
-// follow=all|none|K -> FlowSpec::follow_class.
-int follow_value(const std::string& value) {
-    if (value == "all") return k_all_classes;
-    if (value == "none") return k_unconditional;
-    char* end = nullptr;
-    const long k = std::strtol(value.c_str(), &end, 10);
-    if (value.empty() || *end != '\0' || k < 0 || k >= k_max_classes)
-        throw InputError("--script follow=" + quote_for_message(value) +
-                         ": all, none or a class 0.." + std::to_string(k_max_classes - 1));
-    return static_cast<int>(k);
-}
 
 const char* k_tip_conditioning =
     "Class-conditional flow matching: the network gets the class y as an input, v_θ(x, t, y), and "
@@ -249,7 +238,7 @@ void ClassesPanel::check_script(const std::string& key, const std::string& value
         const float p = number(key, value);
         if (p < 0.0f || p > 1.0f) throw InputError("--script p_uncond must be in 0..1");
     }
-    if (key == "follow") (void)follow_value(value);
+    if (key == "follow") (void)parse_follow_class(value, "--script follow");
     if (key == "guidance") {
         const float w = number(key, value);
         if (w < 0.0f || w > k_max_guidance) throw InputError("--script guidance must be in 0..10");
@@ -266,7 +255,7 @@ bool ClassesPanel::apply_script(GuiApp& app, const std::string& key, const std::
         st.p_uncond = number(key, value);
         app.reset_training();
     } else if (key == "follow") {
-        st.follow_class = follow_value(value);
+        st.follow_class = parse_follow_class(value, "--script follow");
         app.update_spec();
     } else if (key == "guidance") {
         st.guidance = number(key, value);

@@ -82,6 +82,10 @@ ExportSettings ExportPanel::settings_from_window(const GuiApp& app) const {
     s.solver_steps = u.solver_steps;
     s.solver_tolerance = u.solver_tolerance;
     s.sde_gamma = app.m_spec.sde_gamma;
+    s.train.classes = app.m_class_net > 0;
+    s.train.p_uncond = u.p_uncond;
+    s.follow = follow_class_name(u.follow_class);
+    s.guidance = u.guidance;
     s.title = m_title;
     if (m_window_layers) {
         s.layers = app.m_scene_options;

@@ -288,13 +288,7 @@ void GuiApp::reset_training() {
 }
 
 ClassGuidance GuiApp::arrow_guidance() const {
-    if (m_class_net <= 0) return {};
-    int cls = m_settings.follow_class;
-    if (cls == k_all_classes)
-        cls = m_scene_options.arrow_mode == ArrowMode::Guidance ? followed_classes(m_spec, m_class_net).front()
-                                                                : k_unconditional;
-    if (cls >= m_class_net) cls = k_unconditional;
-    return ClassGuidance{cls, m_settings.guidance};
+    return arrow_guidance_for(m_spec, m_class_net, m_scene_options);
 }
 
 bool GuiApp::gpu_draws_particles() const {

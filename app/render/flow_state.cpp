@@ -47,6 +47,18 @@ void label_modes(Trajectory& trajectory, const ModeMap* modes) {
             modes ? static_cast<uint8_t>(modes->mode_of(last(i, 0), last(i, 1))) : 0;
 }
 
+int parse_follow_class(const std::string& text, const std::string& what) {
+    if (text == "all") return k_all_classes;
+    if (text == "none") return k_unconditional;
+    if (text.size() == 1 && text[0] >= '0' && text[0] < '0' + k_max_classes) return text[0] - '0';
+    throw InputError(what + " must be all, none or a class 0.." + std::to_string(k_max_classes - 1) + " (got " +
+                     quote_for_message(text) + ")");
+}
+
+std::string follow_class_name(int follow) {
+    return follow == k_all_classes ? "all" : follow < 0 ? "none" : std::to_string(follow);
+}
+
 void label_classes(Trajectory& trajectory, const FlowSpec& spec, int classes) {
     trajectory.classes.clear();
     if (classes <= 0) return;

@@ -41,6 +41,11 @@ struct FlowSpec {
 };
 inline constexpr int k_unconditional = -1;
 inline constexpr int k_all_classes = -2;
+// "all" (k_all_classes), "none" (k_unconditional) or a class "0".."7"; throws InputError
+// "<what> must be all, none or a class 0..7 (got '...')" otherwise.
+int parse_follow_class(const std::string& text, const std::string& what);
+// The inverse: "all", "none" or the class number.
+std::string follow_class_name(int follow);
 inline constexpr int k_sde_substeps = 8;
 // The noise of frame k's Euler–Maruyama steps for particle rows [row, ...): one stream per frame
 // and row block, so the CPU worker's blocks and a whole-trajectory integration draw alike.

@@ -115,6 +115,15 @@ ArrowRequest arrow_request_for(const View2D& view, const SceneOptions& o, float 
     return r;
 }
 
+ClassGuidance arrow_guidance_for(const FlowSpec& spec, int classes, const SceneOptions& o) {
+    if (classes <= 0) return {};
+    int cls = spec.follow_class;
+    if (cls == k_all_classes)
+        cls = o.arrow_mode == ArrowMode::Guidance ? followed_classes(spec, classes).front() : k_unconditional;
+    if (cls >= classes) cls = k_unconditional;
+    return ClassGuidance{cls, spec.guidance};
+}
+
 Eigen::AlignedBox2f data_box(const FlowReference& reference, bool include_source) {
     Eigen::AlignedBox2f box;  // empty
     auto add = [&](const Points& p) {

@@ -80,6 +80,10 @@ void build_scene(const SceneInputs& in, const SceneOptions& options, const View2
 
 // The arrow grid request that covers `view` at the options' spacing.
 ArrowRequest arrow_request_for(const View2D& view, const SceneOptions& options, float t);
+// The class and guidance of the learned arrows for a network with `classes` classes: the class
+// the particles follow at spec.guidance; while they follow every class, the unconditional field,
+// or for the guidance arrows the first class the target has. None without classes.
+ClassGuidance arrow_guidance_for(const FlowSpec& spec, int classes, const SceneOptions& options);
 
 // A box around the data: the reference target and source samples (1st-99th percentiles).
 Eigen::AlignedBox2f data_box(const FlowReference& reference, bool include_source);
