@@ -5,12 +5,14 @@
 #include <imgui.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 
 #include "app/gui/main_window.h"
 #include "app/gui/widgets.h"
 #include "app/render/palette.h"
+#include "core/base/parallel.h"
 #include "core/base/rng.h"
 
 namespace fmp {
@@ -67,14 +69,32 @@ ClassSpread measure_class_spread(const Trajectory& traj, const FlowReference& re
     if (traj.frames.empty() || traj.classes.empty() ||
         static_cast<Eigen::Index>(ref.target_classes.size()) != ref.target.rows() || ref.target.rows() == 0)
         return out;
+    // Each class's support radius: the 99th percentile of its points' nearest-other distances.
+    std::vector<float> radius(k_max_classes, 0.0f);
+    for (int k = 0; k < k_max_classes; ++k) {
+        std::vector<Eigen::Index> rows;
+        for (Eigen::Index j = 0; j < ref.target.rows(); ++j)
+            if (ref.target_classes[static_cast<std::size_t>(j)] == k) rows.push_back(j);
+        if (rows.size() < 2) continue;
+        std::vector<float> nn(rows.size(), INFINITY);
+        for (std::size_t a = 0; a < rows.size(); ++a)
+            for (std::size_t b = a + 1; b < rows.size(); ++b) {
+                const float d = (ref.target.row(rows[a]) - ref.target.row(rows[b])).norm();
+                nn[a] = std::min(nn[a], d);
+                nn[b] = std::min(nn[b], d);
+            }
+        const std::size_t q = static_cast<std::size_t>(0.99 * static_cast<double>(nn.size() - 1));
+        std::nth_element(nn.begin(), nn.begin() + static_cast<std::ptrdiff_t>(q), nn.end());
+        radius[static_cast<std::size_t>(k)] = nn[q];
+    }
     const Points& last = traj.frames.back();
     const Eigen::Index n = last.rows();
     const Eigen::Index stride = std::max<Eigen::Index>(1, n / std::max(1, max_particles));
     double sum = 0.0;
-    int count = 0, elsewhere = 0;
+    int count = 0, elsewhere = 0, outside = 0;
     for (Eigen::Index i = 0; i < n; i += stride) {
         const int cls = traj.classes[static_cast<std::size_t>(i)];
-        if (cls < 0) continue;
+        if (cls < 0 || cls >= k_max_classes) continue;
         const float x = last(i, 0), y = last(i, 1);
         if (!std::isfinite(x) || !std::isfinite(y)) continue;
         float own = 0.0f, other = 0.0f;
@@ -82,13 +102,163 @@ ClassSpread measure_class_spread(const Trajectory& traj, const FlowReference& re
         if (!std::isfinite(own)) continue;  // the reference has no point of that class
         sum += own;
         elsewhere += other < own ? 1 : 0;
+        outside += own > radius[static_cast<std::size_t>(cls)] ? 1 : 0;
         ++count;
     }
     if (count == 0) return out;
+    // The shift and spread of each class's samples against the class's reference points.
+    std::vector<Eigen::Vector2d> data_mean(k_max_classes, Eigen::Vector2d::Zero()), mean = data_mean;
+    std::vector<double> data_ss(k_max_classes, 0.0), ss(k_max_classes, 0.0);
+    std::vector<int> data_n(k_max_classes, 0), nk(k_max_classes, 0);
+    for (Eigen::Index j = 0; j < ref.target.rows(); ++j) {
+        const int k = ref.target_classes[static_cast<std::size_t>(j)];
+        data_mean[k] += ref.target.row(j).transpose().cast<double>();
+        ++data_n[k];
+    }
+    for (Eigen::Index i = 0; i < n; i += stride) {
+        const int k = traj.classes[static_cast<std::size_t>(i)];
+        if (k < 0 || k >= k_max_classes || !last.row(i).allFinite()) continue;
+        mean[k] += last.row(i).transpose().cast<double>();
+        ++nk[k];
+    }
+    for (int k = 0; k < k_max_classes; ++k) {
+        if (data_n[k]) data_mean[k] /= data_n[k];
+        if (nk[k]) mean[k] /= nk[k];
+    }
+    for (Eigen::Index j = 0; j < ref.target.rows(); ++j) {
+        const int k = ref.target_classes[static_cast<std::size_t>(j)];
+        data_ss[k] += (ref.target.row(j).transpose().cast<double>() - data_mean[k]).squaredNorm();
+    }
+    for (Eigen::Index i = 0; i < n; i += stride) {
+        const int k = traj.classes[static_cast<std::size_t>(i)];
+        if (k < 0 || k >= k_max_classes || !last.row(i).allFinite()) continue;
+        ss[k] += (last.row(i).transpose().cast<double>() - mean[k]).squaredNorm();
+    }
+    double shift = 0.0, spread = 0.0;
+    int classes = 0;
+    for (int k = 0; k < k_max_classes; ++k) {
+        if (nk[k] < 2 || data_n[k] < 2) continue;
+        const double rms = std::sqrt(data_ss[k] / data_n[k]);
+        if (!(rms > 0.0)) continue;
+        shift += (mean[k] - data_mean[k]).norm() / rms;
+        spread += std::sqrt(ss[k] / nk[k]) / rms;
+        ++classes;
+    }
+    if (classes > 0) {
+        out.shift = static_cast<float>(shift / classes);
+        out.spread = static_cast<float>(spread / classes);
+    }
     out.own = static_cast<float>(sum / count);
     out.elsewhere = static_cast<float>(elsewhere) / static_cast<float>(count);
+    out.outside = static_cast<float>(outside) / static_cast<float>(count);
     out.particles = count;
     return out;
+}
+
+const std::vector<float>& guidance_sweep_scales() {
+    static const std::vector<float> w = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, 8.0f};
+    return w;
+}
+
+ClassesPanel::~ClassesPanel() { join(); }
+
+void ClassesPanel::join() {
+    if (m_thread.joinable()) m_thread.join();
+}
+
+std::vector<ClassSpread> ClassesPanel::sweep() const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_sweep;
+}
+
+bool ClassesPanel::start_sweep(GuiApp& app) {
+    if (m_running) return true;
+    const TrainingSnapshot& snap = app.m_snapshot;
+    auto reference = app.m_worker->reference();
+    if (!snap.params || snap.mlp.classes <= 0 || !reference || snap.mlp.parameter_count() != snap.params->size())
+        return false;
+    join();
+    FlowSpec spec = app.m_spec;
+    spec.particles = 1200;
+    spec.sde_gamma = 0.0f;  // the ODE: the spread of the guided flow itself
+    if (spec.follow_class == k_unconditional) spec.follow_class = k_all_classes;
+    const MlpConfig config = snap.mlp;
+    auto params = snap.params;
+    const ClassSpread floor = m_data;
+    m_sweep_step = snap.step;
+    m_running = true;
+    m_thread = std::thread([this, spec, config, params, reference, floor] {
+        lower_thread_priority();
+        Mlp mlp(config, 1);
+        mlp.set_params(*params);
+        std::vector<ClassSpread> out;
+        for (float w : guidance_sweep_scales()) {
+            FlowSpec at = spec;
+            at.guidance = w;
+            auto traj = integrate_trajectory(at, mlp, *reference);
+            ClassSpread sp = measure_class_spread(*traj, *reference);
+            sp.data_own = floor.own;
+            sp.data_outside = floor.outside;
+            out.push_back(sp);
+        }
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            m_sweep = std::move(out);
+        }
+        m_running = false;
+    });
+    return true;
+}
+
+void ClassesPanel::draw_sweep(GuiApp& app) {
+    const float s = app.m_scale;
+    ImGui::BeginDisabled(m_running);
+    if (ImGui::Button(m_running ? "Sweeping w…" : "Sweep w 0 → 8")) start_sweep(app);
+    ImGui::EndDisabled();
+    tip("Samples the current network at w = 0, 0.5, 1, 1.5, 2, 3, 4, 6, 8 (1200 particles each, the "
+        "class setting above) and plots how far they land from their class's data: the overshoot "
+        "past the support as w grows, and the share that lands nearer another class.");
+    const std::vector<ClassSpread> sweep = this->sweep();
+    if (sweep.empty()) return;
+    ImGui::SameLine();
+    ImGui::TextDisabled("at step %lld", static_cast<long long>(m_sweep_step));
+    const std::vector<float>& ws = guidance_sweep_scales();
+    const float top = 1.0f;  // both curves are shares, 0 .. 100 %
+    ImVec2 p = ImGui::GetCursorScreenPos();
+    const float width = ImGui::GetContentRegionAvail().x, height = 90.0f * s;
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    dl->AddRectFilled(p, ImVec2(p.x + width, p.y + height), IM_COL32(16, 18, 24, 255), 5.0f * s);
+    const float pad = 8.0f * s;
+    auto to_px = [&](float w, float v) {
+        return ImVec2(p.x + pad + w / ws.back() * (width - 2 * pad), p.y + height - pad - v / top * (height - 2 * pad));
+    };
+    // The target's own share outside: what w = 1 should reach.
+    if (std::isfinite(sweep.front().data_outside)) {
+        const float f = sweep.front().data_outside;
+        dl->AddLine(to_px(0.0f, f), to_px(ws.back(), f), IM_COL32(255, 255, 255, 90), 1.0f * s);
+    }
+    // w = 1 and the current w.
+    dl->AddLine(to_px(1.0f, 0.0f), to_px(1.0f, top), IM_COL32(255, 255, 255, 40), 1.0f * s);
+    dl->AddLine(to_px(app.m_settings.guidance, 0.0f), to_px(app.m_settings.guidance, top), IM_COL32(255, 92, 122, 120),
+                1.0f * s);
+    ImVec2 own[16], elsewhere[16];
+    int n = 0;
+    for (std::size_t i = 0; i < sweep.size() && i < ws.size(); ++i) {
+        if (!std::isfinite(sweep[i].outside)) continue;
+        own[n] = to_px(ws[i], sweep[i].outside);
+        elsewhere[n] = to_px(ws[i], sweep[i].elsewhere);
+        ++n;
+    }
+    dl->AddPolyline(own, n, palette::guided, 0, 2.0f * s);
+    dl->AddPolyline(elsewhere, n, IM_COL32(170, 176, 196, 200), 0, 1.4f * s);
+    for (int i = 0; i < n; ++i) dl->AddCircleFilled(own[i], 2.6f * s, palette::guided);
+    ImGui::Dummy(ImVec2(width, height));
+    tip("Against w (0 … 8), from 0 to 100 %: rose, the share of samples outside their class's "
+        "support; slate, the share nearer another class (the wrong class). White line: the target's "
+        "own samples outside the support (about 1 %). Guidance trades the slate for the rose: fewer "
+        "wrong-class samples, more overshoot.");
+    ImGui::TextDisabled("outside: w = 0 %.0f %%, w = 1 %.0f %%, w = 8 %.0f %%", 100.0 * double(sweep[0].outside),
+                        100.0 * double(sweep[2].outside), 100.0 * double(sweep.back().outside));
 }
 
 void ClassesPanel::sync(GuiApp& app) {
@@ -99,7 +269,7 @@ void ClassesPanel::sync(GuiApp& app) {
         // The floor: fresh samples of the target, each measured against the reference points of
         // its own class, as the particles are.
         m_data_reference = ref.get();
-        m_data_own = std::numeric_limits<float>::quiet_NaN();
+        m_data = ClassSpread{};
         if (app.m_spec.target.class_count() >= 2 && !ref->target_classes.empty()) {
             Rng rng(static_cast<uint64_t>(app.m_settings.seed) * 613 + 29, 41);
             const int m = 1000;
@@ -108,7 +278,7 @@ void ClassesPanel::sync(GuiApp& app) {
             std::vector<int> cls(static_cast<std::size_t>(m));
             app.m_spec.target.sample_into(data.frames[0], rng, cls.data());
             data.classes.assign(cls.begin(), cls.end());
-            m_data_own = measure_class_spread(data, *ref, m).own;
+            m_data = measure_class_spread(data, *ref, m);
         }
         m_spread_spec = ~uint64_t(0);
     }
@@ -116,7 +286,8 @@ void ClassesPanel::sync(GuiApp& app) {
     m_spread_spec = traj->spec_id;
     m_spread_version = traj->params_version;
     m_spread = measure_class_spread(*traj, *ref);
-    m_spread.data_own = m_data_own;
+    m_spread.data_own = m_data.own;
+    m_spread.data_outside = m_data.outside;
 }
 
 void ClassesPanel::set_conditioning(GuiApp& app, bool on) {
@@ -211,23 +382,33 @@ void ClassesPanel::draw_section(GuiApp& app) {
     // The spread of the guided samples.
     const ClassSpread& sp = m_spread;
     if (sp.particles > 0) {
-        ImGui::Text("distance to own class's data: %.3f", static_cast<double>(sp.own));
-        if (std::isfinite(sp.data_own))
-            ImGui::TextDisabled("  the target's own samples: %.3f", static_cast<double>(sp.data_own));
-        tip("Mean distance from each particle at t = 1 to the nearest target point of the class it "
-            "followed (2048 target samples). Fresh samples of the target give the value in "
-            "brackets: a model at w = 1 should come close to it. As w grows past 1 the samples "
-            "overshoot the class's support and the distance grows.");
+        ImGui::Text("outside their class's support: %.1f %%", 100.0 * static_cast<double>(sp.outside));
+        if (std::isfinite(sp.data_outside))
+            ImGui::TextDisabled("  the target's own samples: %.1f %%", 100.0 * static_cast<double>(sp.data_outside));
+        tip("The share of particles at t = 1 farther from their class's points than the class's own "
+            "points are from each other (2048 target samples; the support radius r_k is the 99th "
+            "percentile of their nearest-neighbour distances, so about 1 % of fresh target samples "
+            "fall outside too). A model at w = 1 should come close to the target's share; as w grows "
+            "past 1 the samples overshoot the support and the share grows.");
+        if (std::isfinite(sp.spread)) {
+            ImGui::Text("spread ×%.2f, moved %.2f class radii", static_cast<double>(sp.spread),
+                        static_cast<double>(sp.shift));
+            tip("Per class, averaged: the samples' RMS spread about their mean, and how far their mean "
+                "moved from the class's mean, both in units of the class's own RMS spread (the data: "
+                "×1.00 and 0). Guidance narrows each class (less diversity) and pushes the classes "
+                "apart.");
+        }
         ImGui::Text("nearer another class: %.1f %%", 100.0 * static_cast<double>(sp.elsewhere));
         tip("The share of particles that end nearer to another class's points than to their own: "
             "samples of the wrong class. Guidance (w > 1) drives it down, at the cost of diversity.");
     } else if (st.follow_class == k_unconditional) {
         ImGui::TextDisabled("the unconditional field follows no class");
     }
+    draw_sweep(app);
 }
 
 const std::vector<std::string>& ClassesPanel::script_keys() {
-    static const std::vector<std::string> keys = {"classes", "p_uncond", "follow", "guidance"};
+    static const std::vector<std::string> keys = {"classes", "p_uncond", "follow", "guidance", "guidance_sweep"};
     return keys;
 }
 
@@ -239,6 +420,8 @@ void ClassesPanel::check_script(const std::string& key, const std::string& value
         if (p < 0.0f || p > 1.0f) throw InputError("--script p_uncond must be in 0..1");
     }
     if (key == "follow") (void)parse_follow_class(value, "--script follow");
+    if (key == "guidance_sweep" && value != "run" && value != "wait")
+        throw InputError("--script guidance_sweep= takes run or wait");
     if (key == "guidance") {
         const float w = number(key, value);
         if (w < 0.0f || w > k_max_guidance) throw InputError("--script guidance must be in 0..10");
@@ -260,6 +443,13 @@ bool ClassesPanel::apply_script(GuiApp& app, const std::string& key, const std::
     } else if (key == "guidance") {
         st.guidance = number(key, value);
         app.update_spec();
+    } else if (key == "guidance_sweep") {
+        // Scripts may ask before the first weights exist: wait for them (as the reflow does).
+        for (int i = 0; i < 400 && !start_sweep(app); ++i) {
+            app.sync_with_workers();
+            std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        }
+        if (value == "wait") join();
     }
     return true;
 }

@@ -68,7 +68,7 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
         "--script", o.script,
         "Settings changes at given frames, 'FRAME:KEY=VALUE;...' (keys: target, source, path, "
         "coupling, solver, steps, tolerance, views, time, train, play, lr, batch, width, depth, continue, reset, "
-        "export=FILE, figure=FILE; target=drawn selects the drawn set; "
+        "export=FILE, figure=FILE, train_until=STEPS (waits until training has taken that many steps); target=drawn selects the drawn set; "
         "drawing: import_text=WORD, import_image=FILE, import_csv=FILE, export_csv=FILE, "
         "draw=x0,y0,x1,y1, erase=x0,y0,x1,y1, undo, redo, clear, draw_which=target|source, "
         "drawmode=on|off; solverlab=open|close|compute|wait; "

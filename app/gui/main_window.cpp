@@ -287,6 +287,12 @@ void GuiApp::reset_training() {
     update_spec();
 }
 
+ArrowRequest GuiApp::current_arrow_request() const {
+    ArrowRequest request = arrow_request_for(m_view, m_scene_options, m_t);
+    request.guidance = arrow_guidance();
+    return request;
+}
+
 ClassGuidance GuiApp::arrow_guidance() const {
     return arrow_guidance_for(m_spec, m_class_net, m_scene_options);
 }
@@ -406,9 +412,17 @@ int GuiApp::run(GuiRunStats* stats) {
             const ClassSpread& sp = m_classes->spread();
             std::printf("classes: %d\nfollow: %d\nguidance: %g\n", snap.mlp.classes, m_spec.follow_class,
                         static_cast<double>(m_spec.guidance));
-            std::printf("class spread: own %.4f, data %.4f, elsewhere %.4f (%d particles)\n",
-                        static_cast<double>(sp.own), static_cast<double>(sp.data_own),
-                        static_cast<double>(sp.elsewhere), sp.particles);
+            std::printf("class spread: outside %.4f, data outside %.4f, elsewhere %.4f, own %.4f, data own "
+                        "%.4f (%d particles)\n",
+                        static_cast<double>(sp.outside), static_cast<double>(sp.data_outside),
+                        static_cast<double>(sp.elsewhere), static_cast<double>(sp.own),
+                        static_cast<double>(sp.data_own), sp.particles);
+            const std::vector<ClassSpread> sweep = m_classes->sweep();
+            for (std::size_t i = 0; i < sweep.size(); ++i)
+                std::printf("guidance sweep: w %g outside %.4f elsewhere %.4f own %.4f shift %.4f spread %.4f\n",
+                            static_cast<double>(guidance_sweep_scales()[i]), static_cast<double>(sweep[i].outside),
+                            static_cast<double>(sweep[i].elsewhere), static_cast<double>(sweep[i].own),
+                            static_cast<double>(sweep[i].shift), static_cast<double>(sweep[i].spread));
         }
         if (!m_message.empty()) std::printf("message: %s\n", m_message.c_str());
         if (m_reflow->live_measured())
@@ -461,7 +475,8 @@ void GuiApp::frame(double dt, bool last) {
     }
     if (last) {
         // A screenshot must show the flow, not the first frames before any trajectory exists.
-        m_worker->wait_for_trajectory(1, 60.0);
+        // With training stopped, the particles of the final weights.
+        m_worker->wait_for_trajectory(m_training ? 1 : std::max<uint64_t>(1, m_sent_params_version), 60.0);
         sync_with_workers();
         if (m_gpu_particles)
             for (int i = 0; i < 2000 && !m_gpu_particles->ready(); ++i)
@@ -469,7 +484,7 @@ void GuiApp::frame(double dt, bool last) {
         if (m_scene_options.arrows) {
             for (int i = 0; i < 400; ++i) {
                 auto a = m_worker->arrows();
-                if (a && a->request == arrow_request_for(m_view, m_scene_options, m_t)) break;
+                if (a && a->request == current_arrow_request()) break;
                 std::this_thread::sleep_for(std::chrono::milliseconds(25));
             }
         }
@@ -696,9 +711,7 @@ void GuiApp::render_canvas() {
     }
     auto traj = m_worker->trajectory();
     if (m_scene_options.arrows) {
-        ArrowRequest request = arrow_request_for(m_view, m_scene_options, m_t);
-        request.guidance = arrow_guidance();
-        m_worker->request_arrows(request);
+        m_worker->request_arrows(current_arrow_request());
     } else {
         ArrowRequest none;
         none.nx = none.ny = 1;

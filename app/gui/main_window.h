@@ -104,6 +104,7 @@ class GuiApp {
     // The learned arrows' class and guidance: the followed class, or for the guidance arrows
     // while every class is followed, the first class the target has.
     ClassGuidance arrow_guidance() const;
+    ArrowRequest current_arrow_request() const;  // the arrow grid of the view, t and class
     // True when the GPU integrates and draws the particles (the GL engine, the ODE, no classes).
     bool gpu_draws_particles() const;
     // The dataset for a combo index (the last index is the drawn set of that side).

@@ -1,6 +1,8 @@
 // Scripted settings changes (--script "FRAME:KEY=VALUE;..."): how tests and demos drive the
 // window frame by frame through the same paths as its controls.
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cstdlib>
 #include <sstream>
 
@@ -32,7 +34,7 @@ void GuiApp::parse_script(const std::string& text) {
             std::vector<std::string> k = {"target", "source", "path",  "coupling", "solver",
                                           "steps",  "views",  "time",  "train",    "play",
                                           "lr",     "width",  "depth", "continue",
-                                          "batch",  "reset",  "export", "figure"};
+                                          "batch",  "reset",  "export", "figure", "train_until"};
             for (const auto& d : DrawPanel::script_keys()) k.push_back(d);
             for (const auto& d : InstrumentsPanel::script_keys()) k.push_back(d);
             for (const auto& d : SolverLabPanel::script_keys()) k.push_back(d);
@@ -75,6 +77,10 @@ void GuiApp::parse_script(const std::string& text) {
                 throw InputError("--script paint_class must be a class 0.." + std::to_string(k_max_classes - 1));
         }
         if (key == "tolerance") validate_tolerance(number_value(key, value));
+        if (key == "train_until") {
+            const float n = number_value(key, value);
+            if (n < 0 || n > 1e7f) throw InputError("--script train_until must be a step count 0..10000000");
+        }
         if (key == "batch") validate_batch_size(static_cast<int>(number_value(key, value)));
         if (key == "width" || key == "depth") {
             MlpConfig c;
@@ -131,7 +137,17 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
     else if (key == "time")
         m_t = std::clamp(static_cast<float>(std::atof(value.c_str())), 0.0f, 1.0f),
         m_playing = false;
-    else if (key == "train" && (value == "on" || value == "1") && m_divergence_open)
+    else if (key == "train_until") {
+        // Blocks the script until training has taken this many steps: tests that need a trained
+        // network however fast (or busy) the machine is. Gives up after five minutes.
+        const int64_t n = static_cast<int64_t>(std::atof(value.c_str()));
+        m_training = true;
+        m_trainer->set_running(m_steps_per_frame == 0);
+        for (int i = 0; i < 12000 && m_trainer->snapshot().step < n && m_trainer->error().empty(); ++i) {
+            if (m_gl_engine) m_trainer->pump(20.0);
+            else std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        }
+    } else if (key == "train" && (value == "on" || value == "1") && m_divergence_open)
         resume_after_divergence(false);
     else if (key == "train")
         m_training = value == "on" || value == "1",
