@@ -160,16 +160,44 @@ void output_layer(int bi) {
     }
 }
 
-// v and div v of the tile's points (s_in, s_tin) into s_out and s_div.
-void divergence_tile() {
+// v and div v of the tile's points (s_in, s_tin) in class cls into s_out and s_div. The class
+// one-hot does not depend on x, so the tangents start from W_0's x and y rows as without it.
+void divergence_tile(uint cls) {
     for (uint e = gl_LocalInvocationIndex; e < uint(PT * IN_DIM); e += uint(WG)) {
         uint r = e / uint(IN_DIM), c = e % uint(IN_DIM);
-        ACT_AT(0, r, c) = input_feature(c, s_in[r], s_tin[r]);
+        ACT_AT(0, r, c) = input_feature(c, s_in[r], s_tin[r], cls);
     }
     SYNC();
     input_layer();
     for (int l = 1; l < int(DYN(DEPTH)); ++l) hidden_layer(l, l % 2, (l + 1) % 2);
     output_layer(DEPTH % 2);
+}
+
+// The learned field's v and div v (u_class, u_guidance as in field_forward_tile): guided, two
+// passes combined after output_layer's conversion, v_null + w (v_class - v_null) and div alike
+// (the divergence is linear in the field), as Mlp::evaluate_divergence does.
+void field_divergence_tile() {
+#if CLASSES
+    uint lid = gl_LocalInvocationIndex;
+    bool owner = lid < uint(PT);
+    if (u_class < uint(CLASSES) && u_guidance != 1.0) {
+        divergence_tile(uint(CLASSES));
+        // Each owner keeps its own point; the second pass writes s_out, s_div only after barriers.
+        vec2 v_null = owner ? s_out[lid] : vec2(0.0);
+        float div_null = owner ? s_div[lid] : 0.0;
+        SYNC();
+        divergence_tile(u_class);
+        if (owner) {
+            s_out[lid] = v_null + u_guidance * (s_out[lid] - v_null);
+            s_div[lid] = div_null + u_guidance * (s_div[lid] - div_null);
+        }
+        SYNC();
+        return;
+    }
+    divergence_tile(u_class);
+#else
+    divergence_tile(0u);
+#endif
 }
 
 void main() {
@@ -199,7 +227,7 @@ void main() {
         if (u_mode == 0) {
             if (owner) { s_in[lid] = x; s_tin[lid] = u_t; }
             SYNC();
-            divergence_tile();
+            field_divergence_tile();
             if (valid) { velocities[i] = s_out[lid]; divs[i] = s_div[lid]; }
             SYNC();
             continue;
@@ -212,7 +240,7 @@ void main() {
             for (int s = 0; s < stages; ++s) {
                 if (owner) { s_in[lid] = x + a[s] * u_h * k; s_tin[lid] = t + c[s] * u_h; }
                 SYNC();
-                divergence_tile();
+                field_divergence_tile();
                 if (owner) {
                     k = s_out[lid];
                     sum += b[s] * k;

@@ -1,5 +1,6 @@
 // The MLP's parameter layout and activations, shared by every shader that evaluates the network.
-// Needs IN_DIM, WIDTH, DEPTH, ACT (0 SiLU, 1 SELU, 2 tanh, 3 ReLU, 4 GELU) and FOURIER_K defines.
+// Needs IN_DIM, WIDTH, DEPTH, ACT (0 SiLU, 1 SELU, 2 tanh, 3 ReLU, 4 GELU) and CLASSES (0: none,
+// else the network's K classes) defines; the Fourier features fill IN_DIM between t and the classes.
 // The layout is core/nn/mlp.h's: per layer W (in x out, row-major) then b.
 
 // Loop trip counts: constants let a GPU compiler unroll and pipeline; a software rasterizer
@@ -61,11 +62,16 @@ float act_grad(float z) {
 #endif
 }
 
-// Input feature c of (x, t): x, y, t, then the Fourier features of t.
-float input_feature(uint c, vec2 x, float t) {
+// Input feature c of (x, t) and class cls: x, y, t, the Fourier features of t, then (with
+// CLASSES) a one-hot of K + 1 entries whose last, cls = K, is the null class (encode_input_row).
+float input_feature(uint c, vec2 x, float t, uint cls) {
     if (c == 0u) return x.x;
     if (c == 1u) return x.y;
     if (c == 2u) return t;
+#if CLASSES
+    const uint hot = uint(IN_DIM - CLASSES - 1);
+    if (c >= hot) return c - hot == cls ? 1.0 : 0.0;
+#endif
     uint q = c - 3u;
     float w = 3.14159265358979324 * float(q / 2u + 1u);
     return (q % 2u) == 0u ? sin(w * t) : cos(w * t);

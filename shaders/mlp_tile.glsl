@@ -25,6 +25,12 @@ shared float s_act[2 * TILE * MAXD];
 shared vec2 s_out[TILE];  // the network's output per row
 shared vec2 s_in[TILE];   // the spatial input per row
 shared float s_tin[TILE]; // the time input per row
+#if CLASSES
+shared uint s_cls[TILE];  // the class input per row (CLASSES: the null class)
+#define ROW_CLASS(r) s_cls[r]
+#else
+#define ROW_CLASS(r) 0u
+#endif
 
 // h_{l+1} = act(h_l W_l + b_l) from buffer bi to buffer bo (hidden layer l).
 void hidden_forward(int l, int bi, int bo) {
@@ -80,11 +86,11 @@ void output_forward(int bi) {
     SYNC();
 }
 
-// Writes the input features of (s_in[r], s_tin[r]) into buffer b.
+// Writes the input features of (s_in[r], s_tin[r], s_cls[r]) into buffer b.
 void encode_tile(int b) {
     for (uint e = gl_LocalInvocationIndex; e < uint(TILE * IN_DIM); e += uint(WG)) {
         uint r = e / uint(IN_DIM), c = e % uint(IN_DIM);
-        ACT_AT(b, r, c) = input_feature(c, s_in[r], s_tin[r]);
+        ACT_AT(b, r, c) = input_feature(c, s_in[r], s_tin[r], ROW_CLASS(r));
     }
     SYNC();
 }
@@ -96,4 +102,37 @@ int forward_tile() {
     for (int l = 0; l < int(DYN(DEPTH)); ++l) hidden_forward(l, l % 2, (l + 1) % 2);
     output_forward(DEPTH % 2);
     return DEPTH % 2;
+}
+
+#if CLASSES
+uniform uint u_class;      // the field's class; CLASSES: the null class (the unconditional field)
+uniform float u_guidance;  // classifier-free guidance's scale w (1: the class's own field)
+#endif
+
+// The learned field's forward pass of the tile (s_in, s_tin) into s_out. With classes and
+// guidance (u_class < CLASSES, w != 1: Mlp::evaluate's condition) it runs the tile twice and
+// leaves f_null + w (f_class - f_null): the conversion of a prediction to the velocity is affine
+// in f, so combining the outputs equals combining the velocities as the CPU does. The branch is
+// uniform, so the barriers inside are reached by the whole group.
+void field_forward_tile() {
+#if CLASSES
+    uint lid = gl_LocalInvocationIndex;
+    bool owner = lid < uint(TILE);
+    if (u_class < uint(CLASSES) && u_guidance != 1.0) {
+        if (owner) s_cls[lid] = uint(CLASSES);
+        SYNC();
+        forward_tile();
+        // Each owner keeps its own row; the second pass overwrites s_out only after barriers.
+        vec2 f_null = owner ? s_out[lid] : vec2(0.0);
+        if (owner) s_cls[lid] = u_class;
+        SYNC();
+        forward_tile();
+        if (owner) s_out[lid] = f_null + u_guidance * (s_out[lid] - f_null);
+        SYNC();
+        return;
+    }
+    if (owner) s_cls[lid] = u_class;
+    SYNC();
+#endif
+    forward_tile();
 }

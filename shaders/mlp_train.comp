@@ -21,8 +21,10 @@ layout(local_size_x = WG) in;
 
 layout(std430, binding = 1) readonly buffer ParamsT { float params_t[]; };  // W^T per layer
 layout(std430, binding = 2) buffer Partials { float partials[]; };          // groups x PCOUNT
-layout(std430, binding = 4) readonly buffer Pools { vec2 pools[]; };        // source, target
-layout(std430, binding = 5) readonly buffer BatchData { float batch[]; };   // x0 | x1 | t | noise
+// The source and target points, then (with CLASSES) each target point's class as (class, 0).
+layout(std430, binding = 4) readonly buffer Pools { vec2 pools[]; };
+// x0 | x1 | t | [noise] | [class per row (CLASSES)]
+layout(std430, binding = 5) readonly buffer BatchData { float batch[]; };
 layout(std430, binding = 6) buffer GroupStats { float stats[]; };           // groups x 21, then dL/dx
 // The loss ring; word HEALTH, after it, is the divergence flag reduce_adam.comp raises.
 layout(std430, binding = 7) readonly buffer Health { uint health[]; };
@@ -39,6 +41,11 @@ uniform uint u_source_offset, u_source_count, u_target_offset, u_target_count;
 uniform int u_want_dx;         // write dL/dx after the group stats
 uniform int u_guard;           // 1: a training step, which a diverged run skips
 uniform uint u_dx_offset;
+#if CLASSES
+uniform uint u_class_offset;   // where the target points' classes start in the pools
+uniform uint u_batch_classes;  // where the explicit batch's classes start
+uniform float u_p_uncond;      // a sampled row drops to the null class with this probability
+#endif
 #include "path_coefficients.glsl"
 
 shared vec2 s_u[TILE];       // the regression target per row
@@ -56,8 +63,12 @@ float uniform01(inout uint state) {
     return float(state >> 8) * (1.0 / 16777216.0);
 }
 
-// Loads (or samples) row r of the tile: s_in = x_t, s_tin = t, s_u = the conditional velocity.
+// Loads (or samples) row r of the tile: s_in = x_t, s_tin = t, s_u = the conditional velocity,
+// s_cls = the class (CLASSES).
 void load_row(uint r, uint i) {
+#if CLASSES
+    s_cls[r] = uint(CLASSES);
+#endif
     if (i >= u_batch) {
         s_in[r] = vec2(0.0); s_tin[r] = 0.0; s_u[r] = vec2(0.0);
         return;
@@ -79,12 +90,22 @@ void load_row(uint r, uint i) {
         } else {
             x0 = pools[u_source_offset + min(uint(uniform01(rng) * float(u_source_count)), u_source_count - 1u)];
         }
-        if (u_paired == 0 || u_source_normal != 0)
-            x1 = pools[u_target_offset + min(uint(uniform01(rng) * float(u_target_count)), u_target_count - 1u)];
+        if (u_paired == 0 || u_source_normal != 0) {
+            uint j = min(uint(uniform01(rng) * float(u_target_count)), u_target_count - 1u);
+            x1 = pools[u_target_offset + j];
+#if CLASSES
+            // The target point's class, dropped to the null class as the CPU's BatchSampler does
+            // (classifier-free guidance's dropout). Paired rows keep the null class, as there.
+            s_cls[r] = uniform01(rng) < u_p_uncond ? uint(CLASSES) : uint(pools[u_class_offset + j].x);
+#endif
+        }
     } else {
         x0 = vec2(batch[2u * i], batch[2u * i + 1u]);
         x1 = vec2(batch[2u * (u_batch + i)], batch[2u * (u_batch + i) + 1u]);
         t = batch[4u * u_batch + i];
+#if CLASSES
+        s_cls[r] = uint(batch[u_batch_classes + i]);  // as given: the host sampled the dropout
+#endif
     }
     vec4 p = path_coefficients(t);
     s_in[r] = p.x * x1 + p.y * x0;

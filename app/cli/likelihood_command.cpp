@@ -61,7 +61,7 @@ int run_likelihood(const LikelihoodCommandOptions& o) {
     settings.validate();
     ModelFile m = load_model(o.model);
     const Points x = load_points_csv(o.points);
-    EngineHandle h = make_headless_engine(o.engine, m.mlp);
+    EngineHandle h = make_headless_engine(o.engine);
     TrainConfig config;
     config.mlp = m.mlp;
     config.path = m.path;

@@ -250,7 +250,7 @@ int run_train(const TrainCommandOptions& o, const CLI::App& sub) {
     // The run is written into a hidden sibling of --out and swapped into place when complete: a
     // kill or an error leaves the previous run as it was, and concurrent runs never mix files.
     // The path is checked here, before training.
-    EngineHandle h = make_headless_engine(o.engine, setup.config.mlp);
+    EngineHandle h = make_headless_engine(o.engine);
     AtomicDirectory out(o.out, k_run_files);
     std::fprintf(stderr, "fmplay train: %s -> %s, path %s, coupling %s, %dx%d %s, batch %d on %s\n",
                  one_line_message(setup.source.name(), 200).c_str(),
@@ -409,7 +409,7 @@ int run_sample(const SampleCommandOptions& o) {
                          std::to_string(o.steps + 1) + " steps; at most " +
                          std::to_string(k_max_trajectory_rows) +
                          " rows: use fewer points or --steps");
-    EngineHandle h = make_headless_engine(o.engine, m.mlp);
+    EngineHandle h = make_headless_engine(o.engine);
     TrainSetup setup;
     setup.config.mlp = m.mlp;
     setup.config.path = m.path;

@@ -105,7 +105,9 @@ class GuiApp {
     // while every class is followed, the first class the target has.
     ClassGuidance arrow_guidance() const;
     ArrowRequest current_arrow_request() const;  // the arrow grid of the view, t and class
-    // True when the GPU integrates and draws the particles (the GL engine, the ODE, no classes).
+    // True when the GPU integrates and draws the particles: the GL engine and the ODE, for an
+    // unconditional network (the particles of a class-conditional one follow a class each, which
+    // the view worker evaluates class by class).
     bool gpu_draws_particles() const;
     // The dataset for a combo index (the last index is the drawn set of that side).
     Dataset dataset_at(int index, DrawWhich which);

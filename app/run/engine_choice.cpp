@@ -47,13 +47,4 @@ EngineHandle make_headless_engine(const std::string& name) {
     return h;
 }
 
-EngineHandle make_headless_engine(const std::string& name, const MlpConfig& network) {
-    if (network.classes > 0 && name == "auto") {
-        EngineHandle h = make_headless_engine("cpu");
-        h.why = "a class-conditional network trains on the CPU engine";
-        return h;
-    }
-    return make_headless_engine(name);
-}
-
 }  // namespace fmp

@@ -23,9 +23,6 @@ struct EngineHandle {
 // "auto": the GL engine when a hardware GPU is found, else the CPU engine (Mesa's llvmpipe is far
 // slower than the CPU engine for this work). "gl" fails with InputError if no GL 4.3 context.
 EngineHandle make_headless_engine(const std::string& name);
-// The same for a network: "auto" is the CPU engine for a class-conditional one (the GL engine
-// does not take classes yet).
-EngineHandle make_headless_engine(const std::string& name, const MlpConfig& network);
 
 const std::vector<std::string>& engine_names();  // "auto", "cpu", "gl"
 

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/base/parallel.h"
+#include "core/engine/batch_sampler.h"
 #include "core/engine/engine.h"
 #include "core/flow/divergence_integration.h"
 #include "core/flow/marginal_velocity.h"
@@ -36,8 +37,7 @@ public:
         m_config = config;
         m_mlp = Mlp(config.mlp, config.seed);
         m_optimizer = AdamOptimizer(config.optimizer, m_mlp.params().size());
-        m_coupler = Coupler(config.coupling, config.coupling_options);
-        m_rng.reseed(config.seed, 1);
+        m_sampler.reset(config, config.seed, 1);
         m_guidance = ClassGuidance{};
         m_step = 0;
         m_losses.clear();
@@ -76,7 +76,7 @@ public:
 
     void set_coupling(CouplingKind kind, const CouplingOptions& options) override {
         m_config = with_coupling(m_config, kind, options, m_source, m_target);
-        m_coupler = Coupler(kind, options);
+        m_sampler.set_coupling(kind, options);
     }
 
     const TrainConfig& config() const override { return m_config; }
@@ -95,7 +95,7 @@ public:
             return;
         }
         for (int s = 0; s < steps && !m_health.diverged; ++s) {
-            next_batch(m_batch);
+            m_sampler.next(m_config, m_source, m_target, m_batch);
             step_on(m_batch);
         }
     }
@@ -172,84 +172,6 @@ public:
     }
 
 private:
-    // Samples and couples the next batch; the order of RNG draws defines the run for a seed.
-    void next_batch(Batch& batch) {
-        const int b = m_config.batch;
-        batch.x0.resize(b, 2);
-        batch.x1.resize(b, 2);
-        batch.t.resize(b);
-        if (m_config.coupling == CouplingKind::Paired) {
-            // One index for both sides: the pair stays a pair.
-            const Points& src = m_source.points();
-            const Points& tgt = m_target.points();
-            for (int i = 0; i < b; ++i) {
-                const auto j = static_cast<Eigen::Index>(m_rng.below(static_cast<uint32_t>(src.rows())));
-                batch.x0.row(i) = src.row(j);
-                batch.x1.row(i) = tgt.row(j);
-            }
-        } else {
-            m_source.sample_into(batch.x0, m_rng);
-            const int classes = m_config.mlp.classes;
-            if (classes > 0) {
-                batch.classes.resize(static_cast<std::size_t>(b));
-                m_target.sample_into(batch.x1, m_rng, batch.classes.data());
-            } else {
-                m_target.sample_into(batch.x1, m_rng);
-            }
-        }
-        for (int i = 0; i < b; ++i) batch.t[i] = m_rng.uniform();
-        const bool labelled = m_config.mlp.classes > 0 && m_config.coupling != CouplingKind::Paired;
-        if (labelled && coupling_solves_plan(m_config.coupling))
-            couple_within_classes(batch);
-        else
-            m_coupler.couple(batch.x0, batch.x1, m_rng);
-        if (labelled) {
-            // Classifier-free guidance's dropout: the null class teaches the unconditional field.
-            for (int& c : batch.classes)
-                if (m_rng.uniform() < m_config.p_uncond) c = m_config.mlp.classes;
-        } else {
-            batch.classes.clear();
-        }
-        if (m_config.coupling == CouplingKind::SchrodingerBridge) {
-            batch.noise.resize(b, 2);
-            for (int i = 0; i < b; ++i) batch.noise(i, 0) = m_rng.normal(), batch.noise(i, 1) = m_rng.normal();
-        } else {
-            batch.noise.resize(0, 2);
-        }
-    }
-
-    // A class-conditional field transports the source to each class's points: a plan over the
-    // whole batch would send class k only the source points near it, and its field would be
-    // untrained elsewhere. So the rows are grouped by class and each group coupled on its own.
-    void couple_within_classes(Batch& batch) {
-        const int b = static_cast<int>(batch.t.size());
-        m_order.resize(static_cast<std::size_t>(b));
-        for (int i = 0; i < b; ++i) m_order[static_cast<std::size_t>(i)] = i;
-        std::stable_sort(m_order.begin(), m_order.end(), [&](int i, int j) {
-            return batch.classes[static_cast<std::size_t>(i)] < batch.classes[static_cast<std::size_t>(j)];
-        });
-        m_group_x0.resize(b, 2);
-        m_group_x1.resize(b, 2);
-        std::vector<int>& sorted = m_sorted_classes;
-        sorted.resize(static_cast<std::size_t>(b));
-        for (int k = 0; k < b; ++k) {
-            const int i = m_order[static_cast<std::size_t>(k)];
-            m_group_x0.row(k) = batch.x0.row(i);
-            m_group_x1.row(k) = batch.x1.row(i);
-            sorted[static_cast<std::size_t>(k)] = batch.classes[static_cast<std::size_t>(i)];
-        }
-        for (int begin = 0; begin < b;) {
-            int end = begin + 1;
-            while (end < b && sorted[static_cast<std::size_t>(end)] == sorted[static_cast<std::size_t>(begin)]) ++end;
-            Points x0 = m_group_x0.middleRows(begin, end - begin), x1 = m_group_x1.middleRows(begin, end - begin);
-            m_coupler.couple(x0, x1, m_rng);
-            batch.x0.middleRows(begin, end - begin) = x0;
-            batch.x1.middleRows(begin, end - begin) = x1;
-            begin = end;
-        }
-        batch.classes.swap(sorted);
-    }
-
     // The exact OT solve (about 0.36 ms at batch 256) is sequential and would double the step
     // time, so a producer thread samples and couples batch k+1 while batch k trains. Batches come
     // out in the same order with the same RNG draws, so a seed gives the same run as unpipelined.
@@ -266,7 +188,7 @@ private:
                     changed.wait(lock, [&] { return k - consumed < 2 || stop; });  // a slot is free
                     if (stop) return;
                 }
-                next_batch(m_pipeline[k % 2]);
+                m_sampler.next(m_config, m_source, m_target, m_pipeline[k % 2]);
                 {
                     std::lock_guard<std::mutex> lock(mutex);
                     produced = k + 1;
@@ -385,8 +307,7 @@ private:
     Points m_marginal_points;
     Mlp m_mlp;
     AdamOptimizer m_optimizer;
-    Coupler m_coupler;
-    Rng m_rng{1};
+    BatchSampler m_sampler;  // the batches' stream: (seed, 1)
     ClassGuidance m_guidance;
     int64_t m_step = 0;
     std::vector<LossRecord> m_losses;
@@ -403,8 +324,6 @@ private:
     Batch m_batch;
     Batch m_pipeline[2];
     Points m_xt, m_ut, m_v, m_dL_dv;
-    std::vector<int> m_order, m_sorted_classes;  // couple_within_classes' scratch
-    Points m_group_x0, m_group_x1;
     const Points* m_target_of_batch = &m_ut;  // the last forward_loss's regression target
     MlpContext m_ctx;
     std::vector<float> m_grads;

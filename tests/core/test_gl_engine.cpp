@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/base/rng.h"
+#include "core/engine/batch_sampler.h"
 #include "core/engine/engine.h"
 #include "core/engine/gl/gl_context.h"
 #include "core/engine/gl/gl_engine.h"
@@ -515,5 +516,334 @@ TEST_CASE("GL data and noise predictions: targets, converted fields, solvers and
             }
         }
     }
+    check_no_gl_messages();
+}
+
+// ---- class-conditional networks and classifier-free guidance
+
+namespace {
+
+MlpConfig class_config(int classes, TimeEncoding enc = TimeEncoding::Raw,
+                       Prediction prediction = Prediction::Velocity) {
+    MlpConfig c = mlp_config(32, 2, Activation::SiLU, enc, 3);
+    c.classes = classes;
+    c.prediction = prediction;
+    return c;
+}
+
+// Row i's class cycles through -1 (the null class by index), 0 .. K-1 and K (the null class).
+std::vector<int> mixed_classes(int b, int classes) {
+    std::vector<int> c(static_cast<std::size_t>(b));
+    for (int i = 0; i < b; ++i) c[static_cast<std::size_t>(i)] = i % (classes + 2) - 1;
+    return c;
+}
+
+// The 8 gaussians' mode nearest to (x, y) (test_classes.cpp's helper: radius 2.5, mode k at
+// angle k pi / 4, its class).
+int nearest_mode(float x, float y) {
+    int best = 0;
+    float d = 1e30f;
+    for (int k = 0; k < 8; ++k) {
+        const float a = static_cast<float>(k) * 0.78539816f;
+        const float dx = x - 2.5f * std::cos(a), dy = y - 2.5f * std::sin(a);
+        if (dx * dx + dy * dy < d) d = dx * dx + dy * dy, best = k;
+    }
+    return best;
+}
+
+}  // namespace
+
+TEST_CASE("GL class-conditional loss and gradients match the CPU engine") {
+    make_gl_current("GL engine tests");
+    Rng rng(41);
+    auto gl = make_gl_engine();
+    auto cpu = make_cpu_engine();
+    struct Case {
+        std::string name;
+        MlpConfig mlp;
+    };
+    const Case cases[] = {
+        {"K3 raw velocity", class_config(3)},
+        {"K3 fourier velocity", class_config(3, TimeEncoding::Fourier)},
+        {"K3 fourier data prediction", class_config(3, TimeEncoding::Fourier, Prediction::Data)},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.name);
+        TrainConfig config = train_config(c.mlp, 70);  // not a multiple of a tile
+        gl->reset(config, k_source, Dataset(DatasetKind::EightGaussians));
+        cpu->reset(config, k_source, Dataset(DatasetKind::EightGaussians));
+        CHECK(rel_err(gl->params(), cpu->params()) == 0.0f);
+        Batch batch = random_batch(70, rng, 0.02f, 0.98f);
+        // With mixed classes, the null class both ways, and with none (every row the null class).
+        for (bool labelled : {true, false}) {
+            CAPTURE(labelled);
+            batch.classes = labelled ? mixed_classes(70, 3) : std::vector<int>{};
+            std::vector<float> g_gl, g_cpu;
+            Points dx_gl, dx_cpu;
+            const float loss_gl = gl->gradients(batch, g_gl, &dx_gl);
+            const float loss_cpu = cpu->gradients(batch, g_cpu, &dx_cpu);
+            MESSAGE(c.name << std::string(labelled ? " mixed" : " null") << ": loss rel "
+                           << std::abs(loss_gl - loss_cpu) / loss_cpu << ", grads rel "
+                           << rel_err(g_gl, g_cpu) << ", dL/dx rel " << rel_err(dx_gl, dx_cpu));
+            CHECK(std::abs(loss_gl - loss_cpu) / loss_cpu < 1e-4f);
+            CHECK(rel_err(g_gl, g_cpu) < 2e-4f);
+            CHECK(rel_err(dx_gl, dx_cpu) < 2e-4f);
+        }
+        // The classes reach the gradient: the class rows of layer 0 (0 .. K-1) get one only from
+        // labelled rows.
+        const int hot = c.mlp.class_offset() * c.mlp.width;
+        std::vector<float> g_null, g_mixed;
+        batch.classes.clear();
+        gl->gradients(batch, g_null, nullptr);
+        batch.classes = mixed_classes(70, 3);
+        gl->gradients(batch, g_mixed, nullptr);
+        CHECK(g_null[static_cast<std::size_t>(hot)] == 0.0f);
+        CHECK(std::abs(g_mixed[static_cast<std::size_t>(hot)]) > 1e-6f);
+        // Three Adam steps on the same batches, step for step.
+        for (int s = 0; s < 3; ++s) {
+            Batch b = random_batch(70, rng, 0.02f, 0.98f);
+            b.classes = mixed_classes(70, 3);
+            const float l_gl = gl->train_on_batch(b), l_cpu = cpu->train_on_batch(b);
+            CHECK(std::abs(l_gl - l_cpu) / l_cpu < 1e-4f);
+        }
+        CHECK(rel_err(gl->params(), cpu->params()) < 1e-4f);
+    }
+    check_no_gl_messages();
+}
+
+TEST_CASE("GL guided fields, solvers and divergence match the CPU engine") {
+    make_gl_current("GL engine tests");
+    Rng rng(42);
+    auto gl = make_gl_engine();
+    auto cpu = make_cpu_engine();
+    for (Prediction prediction : {Prediction::Velocity, Prediction::Data}) {
+        CAPTURE(prediction_name(prediction));
+        const MlpConfig mlp = class_config(3, TimeEncoding::Fourier, prediction);
+        TrainConfig config = train_config(mlp);
+        gl->reset(config, k_source, Dataset(DatasetKind::EightGaussians));
+        cpu->reset(config, k_source, Dataset(DatasetKind::EightGaussians));
+        // A stronger class embedding than the initialisation's, so the classes' fields differ.
+        std::vector<float> p = cpu->params();
+        for (int k = mlp.class_offset() * mlp.width; k < mlp.input_dim() * mlp.width; ++k)
+            p[static_cast<std::size_t>(k)] *= 4.0f;
+        gl->set_params(p);
+        cpu->set_params(p);
+        const Points x = random_points(300, rng, 1.5f);
+        const ClassGuidance guidances[] = {{1, 3.0f}, {-1, 1.0f}, {2, 1.0f}, {0, 0.0f}};
+        float worst_v = 0, worst_d = 0, worst_x = 0, worst_dopri = 0, worst_l = 0;
+        for (const ClassGuidance& g : guidances) {
+            CAPTURE(g.cls);
+            CAPTURE(g.scale);
+            gl->set_guidance(g);
+            cpu->set_guidance(g);
+            CHECK(gl->guidance().cls == g.cls);
+            CHECK(gl->guidance().scale == g.scale);
+            for (float t : {0.0f, 0.5f, 0.95f}) {
+                CAPTURE(t);
+                Points v_gl, v_cpu;
+                gl->eval_velocity(x, t, v_gl);
+                cpu->eval_velocity(x, t, v_cpu);
+                const float ev = rel_err(v_gl, v_cpu, 1e-3f);
+                CHECK(ev < 2e-4f);
+                Points vd_gl, vd_cpu;
+                VectorF d_gl, d_cpu;
+                gl->eval_velocity_divergence(x, t, vd_gl, d_gl);
+                cpu->eval_velocity_divergence(x, t, vd_cpu, d_cpu);
+                const float evd = rel_err(vd_gl, vd_cpu, 1e-3f);
+                const float ed = rel_err(d_gl.data(), d_cpu.data(), std::size_t(d_gl.size()), 1e-2f);
+                CHECK(evd < 2e-4f);
+                CHECK(ed < 5e-4f);
+                worst_v = std::max({worst_v, ev, evd});
+                worst_d = std::max(worst_d, ed);
+            }
+            for (SolverKind solver : {SolverKind::RK4, SolverKind::Dopri5}) {
+                CAPTURE(solver_name(solver));
+                gl->set_particles(x);
+                cpu->set_particles(x);
+                gl->integrate_particles(0.0f, 1.0f, solver, 8);
+                cpu->integrate_particles(0.0f, 1.0f, solver, 8);
+                Points a, b;
+                gl->read_particles(a);
+                cpu->read_particles(b);
+                const float e = rel_err(a, b, 1e-2f);
+                CHECK(e < 1.5e-3f);
+                (solver == SolverKind::RK4 ? worst_x : worst_dopri) =
+                    std::max(solver == SolverKind::RK4 ? worst_x : worst_dopri, e);
+            }
+            Points x_gl = x.topRows(37), x_cpu = x.topRows(37);
+            VectorF l_gl, l_cpu;
+            gl->integrate_with_divergence(x_gl, l_gl, 1.0f, 0.0f, SolverKind::RK4, 4);
+            cpu->integrate_with_divergence(x_cpu, l_cpu, 1.0f, 0.0f, SolverKind::RK4, 4);
+            const float el = rel_err(l_gl.data(), l_cpu.data(), std::size_t(l_gl.size()), 1e-3f);
+            CHECK(rel_err(x_gl, x_cpu) < 1e-4f);
+            CHECK(el < 1e-3f);
+            worst_l = std::max(worst_l, el);
+        }
+        MESSAGE(prediction_name(prediction) << ": worst rel err v " << worst_v << ", div " << worst_d
+                                            << ", RK4 " << worst_x << ", dopri5 " << worst_dopri
+                                            << ", likelihood integral " << worst_l);
+        // Guidance really changes the field: class 1 at w = 3 is not the unconditional field.
+        Points v_guided, v_null;
+        gl->set_guidance({1, 3.0f});
+        gl->eval_velocity(x, 0.5f, v_guided);
+        gl->set_guidance({-1, 1.0f});
+        gl->eval_velocity(x, 0.5f, v_null);
+        CHECK(rel_err(v_guided, v_null) > 1e-2f);
+        // A reset forgets the guidance, as the CPU engine's does.
+        gl->set_guidance({1, 3.0f});
+        gl->reset(config, k_source, Dataset(DatasetKind::EightGaussians));
+        CHECK(gl->guidance().cls == -1);
+        CHECK(gl->guidance().scale == 1.0f);
+    }
+    check_no_gl_messages();
+}
+
+TEST_CASE("GL set_guidance refuses a class the network lacks and a scale out of range") {
+    make_gl_current("GL engine tests");
+    auto gl = make_gl_engine();
+    gl->reset(train_config(class_config(3)), k_source, Dataset(DatasetKind::EightGaussians));
+    CHECK_THROWS_AS(gl->set_guidance({3, 1.0f}), InputError);
+    CHECK_THROWS_AS(gl->set_guidance({0, 11.0f}), InputError);
+    CHECK_THROWS_AS(gl->set_guidance({0, -0.5f}), InputError);
+    CHECK(gl->guidance().cls == -1);  // a refused setting changes nothing
+    gl->set_guidance({2, 10.0f});
+    CHECK(gl->guidance().cls == 2);
+    gl->reset(train_config(mlp_config(32, 2, Activation::SiLU)), k_source, k_target);
+    CHECK_THROWS_AS(gl->set_guidance({0, 1.0f}), InputError);  // no classes at all
+    gl->set_guidance({-1, 1.0f});
+    check_no_gl_messages();
+}
+
+TEST_CASE("GL batches sampled on the GPU read each target point's class and drop it to the null class") {
+    make_gl_current("GL engine tests");
+    // A network that outputs v = (a_c, 0) for class c (a_0 = 1, a_1 = 2, the null class 0) and
+    // ignores x and t: layer 0's class rows feed hidden unit 0 (ReLU), which is v_x. Source the
+    // origin, target (1, 0) of class 0 and (2, 0) of class 1, so u = x1: a row with its own class
+    // costs 0, a null row |x1|^2 (1 or 4). The loss is p_uncond * 2.5.
+    MlpConfig mlp = mlp_config(16, 1, Activation::ReLU);
+    mlp.classes = 2;
+    std::vector<float> p(mlp.parameter_count(), 0.0f);
+    p[static_cast<std::size_t>(mlp.class_offset() * mlp.width)] = 1.0f;
+    p[static_cast<std::size_t>((mlp.class_offset() + 1) * mlp.width)] = 2.0f;
+    p[mlp_layer_layout(mlp, 1).w_offset] = 1.0f;
+    Points origin = Points::Zero(2, 2), ends(2, 2);
+    ends << 1.0f, 0.0f, 2.0f, 0.0f;
+    const Dataset source = Dataset::from_points(origin, "origin");
+    const Dataset target = Dataset::from_points(ends, "ends", {0, 1});
+    auto gl = make_gl_engine();
+    for (float p_uncond : {0.0f, 0.5f, 1.0f}) {
+        CAPTURE(p_uncond);
+        TrainConfig config = train_config(mlp, 4096);
+        config.p_uncond = p_uncond;
+        config.optimizer.lr = 1e-9f;
+        gl->reset(config, source, target);
+        gl->set_params(p);
+        gl->train(1);
+        glFinish();
+        const auto losses = gl->take_losses();
+        REQUIRE(losses.size() == 1);
+        // Per row 0, 1 or 4: a standard error under 0.03 at B = 4096.
+        CHECK(losses[0].loss == doctest::Approx(2.5f * p_uncond).epsilon(0.05).scale(1e-3));
+    }
+    // Paired rows carry no class (as the CPU's BatchSampler): every row is null.
+    TrainConfig paired = train_config(mlp, 4096);
+    paired.coupling = CouplingKind::Paired;
+    paired.p_uncond = 0.0f;
+    gl->reset(paired, source, target);
+    gl->set_params(p);
+    gl->train(1);
+    glFinish();
+    const auto losses = gl->take_losses();
+    REQUIRE(losses.size() == 1);
+    CHECK(losses[0].loss == doctest::Approx(2.5f).epsilon(0.05));
+    check_no_gl_messages();
+}
+
+TEST_CASE("GL plan couplings with classes take the CPU engine's BatchSampler batches") {
+    make_gl_current("GL engine tests");
+    // The GL engine's plan couplings draw from a BatchSampler on stream (seed, 0x6f74): the
+    // same batch here (grouped by class, coupled within each, dropout to the null class) gives
+    // the first step's loss on the CPU engine.
+    const Dataset target(DatasetKind::EightGaussians);
+    for (CouplingKind kind : {CouplingKind::MinibatchOT, CouplingKind::SchrodingerBridge}) {
+        CAPTURE(coupling_name(kind));
+        TrainConfig config = train_config(class_config(8), 96);
+        config.coupling = kind;
+        config.p_uncond = 0.3f;
+        BatchSampler sampler;
+        sampler.reset(config, config.seed, 0x6f74);
+        Batch batch;
+        sampler.next(config, k_source, target, batch);
+        REQUIRE(batch.classes.size() == 96);
+        // Grouped by class before the dropout: the rows that kept their class are in order.
+        std::vector<int> kept;
+        for (int c : batch.classes)
+            if (c < 8) kept.push_back(c);
+        CHECK(std::is_sorted(kept.begin(), kept.end()));
+        CHECK(std::count(batch.classes.begin(), batch.classes.end(), 8) > 10);  // dropped rows
+        auto gl = make_gl_engine();
+        auto cpu = make_cpu_engine();
+        gl->reset(config, k_source, target);
+        cpu->reset(config, k_source, target);
+        std::vector<float> g;
+        const float expected = cpu->gradients(batch, g, nullptr);
+        gl->train(1);
+        glFinish();
+        const auto losses = gl->take_losses();
+        REQUIRE(losses.size() == 1);
+        CHECK(std::abs(losses[0].loss - expected) / expected < 1e-4f);
+    }
+    check_no_gl_messages();
+}
+
+TEST_CASE("GL class-conditional training: each class samples its own mode; OT within classes learns") {
+    make_gl_current("GL engine tests");
+    const Dataset source(DatasetKind::Normal), target(DatasetKind::EightGaussians);
+    TrainConfig config;
+    // test_classes.cpp's CPU run at a size llvmpipe trains in seconds (it needs far fewer steps
+    // than 5000 to separate the classes).
+    config.mlp = mlp_config(32, 2, Activation::SiLU);
+    config.mlp.classes = 8;
+    config.optimizer.lr = 2e-3f;
+    config.batch = 256;
+    config.seed = 3;
+    auto gl = make_gl_engine();
+    gl->reset(config, source, target);
+    gl->train(1500);
+    CHECK(!gl->health(true).diverged);
+    auto sample = [&](ClassGuidance g) {
+        gl->set_guidance(g);
+        Rng rng(11);
+        gl->set_particles(source.sample(1000, rng));
+        gl->integrate_particles(0.0f, 1.0f, SolverKind::RK4, 10);
+        Points x;
+        gl->read_particles(x);
+        return x;
+    };
+    for (int k : {0, 3, 6}) {
+        const Points x = sample({k, 1.0f});
+        int hits = 0;
+        for (int i = 0; i < x.rows(); ++i) hits += nearest_mode(x(i, 0), x(i, 1)) == k;
+        MESSAGE("GL class " << k << ": " << hits << " of 1000 at its mode");
+        CHECK(hits >= 800);
+    }
+    // The null class (the unconditional field) covers every mode.
+    const Points all = sample({-1, 1.0f});
+    std::vector<int> per_mode(8, 0);
+    for (int i = 0; i < all.rows(); ++i) ++per_mode[static_cast<std::size_t>(nearest_mode(all(i, 0), all(i, 1)))];
+    for (int m = 0; m < 8; ++m) CHECK(per_mode[static_cast<std::size_t>(m)] > 50);
+
+    // Minibatch OT within classes (batches from the CPU's sampler, uploaded with their classes).
+    config.coupling = CouplingKind::MinibatchOT;
+    config.optimizer.lr = 1e-2f;
+    gl->reset(config, source, target);
+    gl->train(150);
+    glFinish();
+    const auto losses = gl->take_losses();
+    REQUIRE(losses.size() == 150);
+    double first = 0, last = 0;
+    for (int i = 0; i < 20; ++i) first += losses[i].loss, last += losses[130 + i].loss;
+    MESSAGE("GL OT within classes: mean loss of steps 1-20 " << first / 20 << ", 131-150 " << last / 20);
+    CHECK(last < 0.8 * first);
     check_no_gl_messages();
 }

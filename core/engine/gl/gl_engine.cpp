@@ -28,10 +28,10 @@
 //   k_snapshot_interval steps and at the start of each train() call, only while the flag is down.
 //   The CPU sees the flag with the ring (no extra readback), waits for the queue to drain, and
 //   restores the slot rollback_slot() picks, exactly as the CPU engine does.
-// - Minibatch OT coupling runs on the CPU: the batch is sampled there, the exact assignment is
-//   solved by AssignmentSolver (O(B^3) worst case; about 1-3 ms at B = 256), and x0|x1|t is
-//   uploaded (5*B floats) each step. That upload and the solve are the only per-step CPU work;
-//   the solve dominates at large batches.
+// - Minibatch OT coupling runs on the CPU: the batch is sampled there (BatchSampler, the CPU
+//   engine's code), the exact assignment is solved by AssignmentSolver (O(B^3) worst case; about
+//   1-3 ms at B = 256), and x0|x1|t is uploaded (5*B floats) each step. That upload and the
+//   solve are the only per-step CPU work; the solve dominates at large batches.
 // - Particles live in one SSBO the renderer draws. integrate_particles runs every step of a
 //   call in one dispatch (split only beyond k_max_evals_per_dispatch point-evaluations so no
 //   dispatch runs for seconds): each workgroup carries TILE particles through all steps and
@@ -45,6 +45,10 @@
 //   as three rows of one tile through the same register-tiled GEMMs, so div v is exact; the
 //   augmented ODE (x, l) runs every step in one dispatch, like the particles, and x and l are
 //   read back once.
+// - Classes: a CLASSES define appends the one-hot input. Sampled rows read their class from the
+//   target pool (stored after the points: training already uses GL 4.3's minimum of 8 bindings)
+//   and drop to the null class on the GPU; uploaded batches carry a class per row. A guided field
+//   runs each tile twice and combines f_null + w (f_class - f_null), as Mlp::evaluate does.
 // - On software rasterizers (llvmpipe in CI) the shaders are built with DYNAMIC_LOOPS, which
 //   hides loop trip counts from the compiler: fully unrolled, the training shader takes ~10 s
 //   to JIT there; real GPUs get constant trip counts.
@@ -59,6 +63,7 @@
 #include <stdexcept>
 
 #include "core/base/rng.h"
+#include "core/engine/batch_sampler.h"
 #include "core/engine/gl/gl_context.h"
 #include "core/engine/gl/gl_shader.h"
 #include "core/flow/divergence_integration.h"
@@ -225,9 +230,6 @@ class GlEngine final : public Engine {
     // ---- training
     void reset(const TrainConfig& config, const Dataset& source, const Dataset& target) override {
         config.validate();
-        if (config.mlp.classes > 0)
-            throw InputError("class-conditional networks train and sample on the CPU engine for now "
-                             "(--engine cpu)");
         drop_pending_losses();
         m_config = config;
         build_programs();
@@ -246,8 +248,8 @@ class GlEngine final : public Engine {
         m_slot_step[0] = m_slot_step[1] = -1;
         m_next_slot = 0;
         take_snapshot(true);
-        m_ot_rng.reseed(m_config.seed, 0x6f74);
-        m_coupler = Coupler(m_config.coupling, m_config.coupling_options);
+        m_sampler.reset(m_config, m_config.seed, 0x6f74);
+        m_guidance = ClassGuidance{};
         set_datasets(source, target);
         m_loss_by_time.fill(std::nanf(""));
         m_losses.clear();
@@ -261,16 +263,41 @@ class GlEngine final : public Engine {
         Points src = source.kind() == DatasetKind::PointSet ? source.points()
                      : source.kind() == DatasetKind::Normal ? Points(0, 2)
                                                             : source.sample(k_pool_points, rng);
-        Points tgt = target.kind() == DatasetKind::PointSet ? target.points()
-                                                            : target.sample(k_pool_points, rng);
+        // A class-conditional network also needs each target point's class (0 for a dataset
+        // without classes, as Dataset::sample_into reports); the draws are the same either way.
+        const int classes = m_config.mlp.classes;
+        std::vector<int> tgt_classes;
+        Points tgt;
+        if (target.kind() == DatasetKind::PointSet) {
+            tgt = target.points();
+            if (classes > 0) {
+                const std::vector<uint8_t>& labels = target.point_classes();
+                tgt_classes.assign(static_cast<std::size_t>(tgt.rows()), 0);
+                for (std::size_t i = 0; i < labels.size() && i < tgt_classes.size(); ++i) tgt_classes[i] = labels[i];
+            }
+        } else {
+            tgt.resize(k_pool_points, 2);
+            if (classes > 0) tgt_classes.resize(k_pool_points);
+            target.sample_into(tgt, rng, classes > 0 ? tgt_classes.data() : nullptr);
+        }
         if (tgt.rows() == 0) throw InputError("the target dataset has no points");
         if (source.kind() == DatasetKind::PointSet && src.rows() == 0)
             throw InputError("the source dataset has no points");
         m_source_count = static_cast<unsigned>(src.rows());
         m_target_count = static_cast<unsigned>(tgt.rows());
-        m_pools.reserve(std::size_t(src.rows() + tgt.rows()) * 8);
+        const std::size_t points = std::size_t(src.rows() + tgt.rows());
+        m_pools.reserve((points + tgt_classes.size()) * 8);
         m_pools.upload(src.data(), std::size_t(src.rows()) * 8, 0);
         m_pools.upload(tgt.data(), std::size_t(tgt.rows()) * 8, std::size_t(src.rows()) * 8);
+        // After the points, as (class, 0) pairs: one more binding would pass GL 4.3's minimum
+        // of 8 storage blocks per shader, which training already uses.
+        m_class_offset = static_cast<unsigned>(points);
+        if (!tgt_classes.empty()) {
+            std::vector<float> pairs(2 * tgt_classes.size(), 0.0f);
+            for (std::size_t i = 0; i < tgt_classes.size(); ++i)
+                pairs[2 * i] = static_cast<float>(class_input(tgt_classes[i]));
+            m_pools.upload(pairs.data(), pairs.size() * 4, points * 8);
+        }
         // The marginal field's targets: the same reference points as the CPU engine.
         Points marginal = marginal_reference_points(target);
         m_marginal_count = static_cast<unsigned>(marginal.rows());
@@ -289,14 +316,16 @@ class GlEngine final : public Engine {
 
     void set_coupling(CouplingKind kind, const CouplingOptions& options) override {
         m_config = with_coupling(m_config, kind, options, m_source, m_target);
-        m_coupler = Coupler(kind, options);
+        m_sampler.set_coupling(kind, options);
     }
 
     const TrainConfig& config() const override { return m_config; }
 
-    // Without classes (reset refuses them) only the unconditional field exists.
-    void set_guidance(const ClassGuidance& guidance) override { guidance.validate(m_config.mlp); }
-    ClassGuidance guidance() const override { return {}; }
+    void set_guidance(const ClassGuidance& guidance) override {
+        guidance.validate(m_config.mlp);
+        m_guidance = guidance;
+    }
+    ClassGuidance guidance() const override { return m_guidance; }
 
     void train(int steps) override {
         require_reset();
@@ -308,7 +337,10 @@ class GlEngine final : public Engine {
         bool ot = coupling_solves_plan(m_config.coupling);
         for (int s = 0; s < steps; ++s) {
             int b = m_config.batch;
-            if (ot) upload_batch(sample_ot_batch(b));
+            if (ot) {
+                m_sampler.next(m_config, m_source, m_target, m_ot_batch);
+                upload_batch(m_ot_batch);
+            }
             run_train_pass(b, !ot, false, true);
             run_reduce(true, true);
             if (m_step % k_snapshot_interval == 0) take_snapshot(false);
@@ -436,6 +468,7 @@ class GlEngine final : public Engine {
             std::clamp<int64_t>(k_max_evals_per_dispatch / evals_per_step, 1, steps));
         m_field.use();
         set_path_uniforms(m_field);
+        set_guidance_uniforms(m_field);
         m_field.set("u_mode", 1);
         m_field.set("u_count", static_cast<unsigned>(m_particle_count));
         m_field.set("u_h", h);
@@ -470,6 +503,7 @@ class GlEngine final : public Engine {
         m_error_sums.reserve(std::size_t(groups) * 4);
         m_pair.use();
         set_path_uniforms(m_pair);
+        set_guidance_uniforms(m_pair);
         m_pair.set("u_count", static_cast<unsigned>(n));
         for (int j = 0; j < tab.stages; ++j) {
             const std::string e = "u_e[" + std::to_string(j) + "]";
@@ -554,6 +588,7 @@ class GlEngine final : public Engine {
         m_velocities.reserve(std::size_t(x.rows()) * 8);
         m_field.use();
         set_path_uniforms(m_field);
+        set_guidance_uniforms(m_field);
         m_field.set("u_mode", 0);
         m_field.set("u_count", static_cast<unsigned>(x.rows()));
         m_field.set("u_t", t);
@@ -579,6 +614,7 @@ class GlEngine final : public Engine {
         m_divs.reserve(n * 4);
         m_divergence.use();
         set_path_uniforms(m_divergence);
+        set_guidance_uniforms(m_divergence);
         m_divergence.set("u_mode", 0);
         m_divergence.set("u_count", static_cast<unsigned>(n));
         m_divergence.set("u_t", t);
@@ -608,6 +644,7 @@ class GlEngine final : public Engine {
             std::clamp<int64_t>(k_max_evals_per_dispatch / (3 * evals_per_step), 1, steps));
         m_divergence.use();
         set_path_uniforms(m_divergence);
+        set_guidance_uniforms(m_divergence);
         m_divergence.set("u_mode", 1);
         m_divergence.set("u_count", static_cast<unsigned>(n));
         m_divergence.set("u_h", h);
@@ -668,35 +705,44 @@ class GlEngine final : public Engine {
         return static_cast<int>(b);
     }
 
-    Batch sample_ot_batch(int b) {
-        Batch batch;
-        batch.x0 = m_source.sample(b, m_ot_rng);
-        batch.x1 = m_target.sample(b, m_ot_rng);
-        batch.t.resize(b);
-        for (int i = 0; i < b; ++i) batch.t[i] = m_ot_rng.uniform();
-        m_coupler.couple(batch.x0, batch.x1, m_ot_rng);
-        if (m_config.coupling == CouplingKind::SchrodingerBridge) {
-            batch.noise.resize(b, 2);
-            for (int i = 0; i < b; ++i)
-                batch.noise(i, 0) = m_ot_rng.normal(), batch.noise(i, 1) = m_ot_rng.normal();
-        }
-        return batch;
-    }
-
-    // x0 | x1 | t, then the bridge noise when the batch carries it and the coupling uses it.
+    // x0 | x1 | t, then the bridge noise when the batch carries it and the coupling uses it,
+    // then for a class-conditional network each row's class as a float (all the null class when
+    // the batch has none, as the CPU engine's forward pass takes it).
     void upload_batch(const Batch& batch) {
         auto b = static_cast<std::size_t>(batch.x0.rows());
         m_bridge_sigma = m_config.coupling == CouplingKind::SchrodingerBridge &&
                                  static_cast<std::size_t>(batch.noise.rows()) == b
                              ? m_config.coupling_options.sb_sigma
                              : 0.0f;
-        m_batch_data.resize((m_bridge_sigma > 0.0f ? 7 : 5) * b);
+        m_batch_classes = static_cast<unsigned>((m_bridge_sigma > 0.0f ? 7 : 5) * b);
+        const bool classes = m_config.mlp.classes > 0;
+        m_batch_data.resize(m_batch_classes + (classes ? b : 0));
         m_batch.reserve(m_batch_data.size() * 4);
         std::memcpy(m_batch_data.data(), batch.x0.data(), b * 8);
         std::memcpy(m_batch_data.data() + 2 * b, batch.x1.data(), b * 8);
         std::memcpy(m_batch_data.data() + 4 * b, batch.t.data(), b * 4);
         if (m_bridge_sigma > 0.0f) std::memcpy(m_batch_data.data() + 5 * b, batch.noise.data(), b * 8);
+        if (classes) {
+            const bool labelled = batch.classes.size() == b;
+            for (std::size_t i = 0; i < b; ++i)
+                m_batch_data[m_batch_classes + i] =
+                    static_cast<float>(class_input(labelled ? batch.classes[i] : -1));
+        }
         m_batch.upload(m_batch_data.data(), m_batch_data.size() * 4);
+    }
+
+    // The one-hot index of a class: the class itself, or the null class (K) for anything outside
+    // 0..K-1, as encode_input_row reads it.
+    int class_input(int cls) const {
+        const int k = m_config.mlp.classes;
+        return cls >= 0 && cls < k ? cls : k;
+    }
+
+    // The class and guidance scale of a field program in use (field_forward_tile and
+    // field_divergence_tile): the unconditional field is the null class.
+    void set_guidance_uniforms(ComputeProgram& program) {
+        program.set("u_class", static_cast<unsigned>(class_input(m_guidance.cls)));
+        program.set("u_guidance", m_guidance.scale);
     }
 
     void upload_params(const std::vector<float>& p) {
@@ -726,7 +772,10 @@ class GlEngine final : public Engine {
         const MlpConfig& mlp = m_config.mlp;
         int width = mlp.width, in = mlp.input_dim();
         int maxd = std::max(in, width);
-        auto shared_need = [&](int tile) { return std::size_t(tile) * (2 * maxd + 10) * 4 + 64; };
+        // Per row: two activation rows and s_out, s_in, s_tin, s_u, s_dv, s_loss (10 floats),
+        // and s_cls with classes.
+        const int row_extra = mlp.classes > 0 ? 11 : 10;
+        auto shared_need = [&](int tile) { return std::size_t(tile) * (2 * maxd + row_extra) * 4 + 64; };
         int tile = 32;
         bool shared_acts = true;
         if (shared_need(32) > m_shared_bytes) {
@@ -752,6 +801,7 @@ class GlEngine final : public Engine {
             {"PCOUNT", std::to_string(mlp.parameter_count()) + "u"},
             {"RING", std::to_string(k_ring)},
             {"DYNAMIC_LOOPS", m_software ? "1" : "0"},
+            {"CLASSES", std::to_string(mlp.classes)},
         };
         if (m_programs_built && defines == m_defines) return;
         // The shaders compute the layout themselves; it must be core/nn/mlp.h's.
@@ -785,8 +835,11 @@ class GlEngine final : public Engine {
     void build_divergence_program() {
         const MlpConfig& mlp = m_config.mlp;
         const int maxd = std::max(mlp.input_dim(), mlp.width);
+        // Per tile row: two activation rows, s_out, s_in, s_tin (and s_cls with classes); s_div
+        // per point.
+        const std::size_t row_extra = mlp.classes > 0 ? 24 : 20;
         auto shared_need = [&](int pt) {
-            return std::size_t(3 * pt) * (2 * maxd * 4 + 20) + std::size_t(pt) * 4 + 64;
+            return std::size_t(3 * pt) * (2 * maxd * 4 + row_extra) + std::size_t(pt) * 4 + 64;
         };
         int pt = 16;
         bool shared_acts = true;
@@ -872,6 +925,9 @@ class GlEngine final : public Engine {
         m_train.set("u_want_dx", want_dx ? 1 : 0);
         m_train.set("u_dx_offset", m_dx_offset);
         m_train.set("u_guard", guard ? 1 : 0);
+        m_train.set("u_class_offset", m_class_offset);
+        m_train.set("u_batch_classes", m_batch_classes);
+        m_train.set("u_p_uncond", m_config.p_uncond);
         set_path_uniforms(m_train);
         m_params.bind(0);
         m_params_t.bind(1);
@@ -1048,6 +1104,8 @@ class GlEngine final : public Engine {
         m_slots;
     GlBuffer m_stages, m_candidate, m_error_sums;  // dopri5: k_1..k_7, x_new, error sums
     unsigned m_source_count = 0, m_target_count = 0, m_marginal_count = 0, m_dx_offset = 0;
+    unsigned m_class_offset = 0;   // of the target classes in m_pools, in vec2 entries
+    unsigned m_batch_classes = 0;  // of the classes in the uploaded batch, in floats
     int m_groups = 1;
     int m_particle_count = 0;
     std::vector<float> m_batch_data;
@@ -1064,8 +1122,10 @@ class GlEngine final : public Engine {
     int m_next_slot = 0;
     TrainHealth m_health;
 
-    Rng m_ot_rng;
-    Coupler m_coupler{CouplingKind::MinibatchOT};
+    // The plan couplings' batches: the CPU engine's sampler on a stream of its own.
+    BatchSampler m_sampler;
+    Batch m_ot_batch;
+    ClassGuidance m_guidance;  // of every field evaluation
     float m_bridge_sigma = 0.0f;  // of the uploaded batch (0: no noise in it)
 };
 
