@@ -215,28 +215,23 @@ void GuiApp::draw_view_panel() {
                 ImGui::Dummy(ImVec2(h * 1.6f, h));
                 ImGui::SameLine();
                 ImGui::TextUnformatted("particle: colour of its start x0");
-            } else if (o.color == ColorMode::Class && m_class_net > 0) {
-                ImDrawList* dl = ImGui::GetWindowDrawList();
-                ImVec2 p = ImGui::GetCursorScreenPos();
-                float h = ImGui::GetTextLineHeight();
-                for (int i = 0; i < m_class_net; ++i)
-                    dl->AddCircleFilled(ImVec2(p.x + h * 0.4f + i * h * 0.55f, p.y + h * 0.5f),
-                                        h * 0.22f, class_color(i));
-                ImGui::Dummy(ImVec2(h * (0.4f + 0.55f * m_class_net), h));
-                ImGui::SameLine();
-                ImGui::Text("particle: its class (0..%d)", m_class_net - 1);
             } else if (o.color == ColorMode::TargetMode || o.color == ColorMode::Class) {
+                // A row of dots, one per class (or target mode), then what they are.
+                const bool by_class = o.color == ColorMode::Class && m_class_net > 0;
                 auto ref = m_worker->reference();
-                int count = ref ? ref->modes.count : 1;
+                const int count = by_class ? m_class_net : ref ? ref->modes.count : 1;
                 ImDrawList* dl = ImGui::GetWindowDrawList();
                 ImVec2 p = ImGui::GetCursorScreenPos();
                 float h = ImGui::GetTextLineHeight();
                 for (int i = 0; i < count; ++i)
                     dl->AddCircleFilled(ImVec2(p.x + h * 0.4f + i * h * 0.55f, p.y + h * 0.5f),
-                                        h * 0.22f, mode_color(i));
+                                        h * 0.22f, by_class ? class_color(i) : mode_color(i));
                 ImGui::Dummy(ImVec2(h * (0.4f + 0.55f * count), h));
                 ImGui::SameLine();
-                ImGui::Text("particle: target mode (%d)", count);
+                if (by_class)
+                    ImGui::Text("particle: its class (0..%d)", count - 1);
+                else
+                    ImGui::Text("particle: target mode (%d)", count);
             } else {
                 swatch(palette::particle, "particle");
             }

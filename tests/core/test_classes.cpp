@@ -10,21 +10,13 @@
 #include "core/data/point_io.h"
 #include "core/engine/engine.h"
 #include "core/nn/model_file.h"
+#include "tests/class_test_support.h"
 
 using namespace fmp;
 
-namespace {
+using fmp::test::nearest_mode;
 
-int nearest_mode(float x, float y) {
-    int best = 0;
-    float d = 1e30f;
-    for (int k = 0; k < 8; ++k) {
-        const float a = static_cast<float>(k) * 0.78539816f;
-        const float dx = x - 2.5f * std::cos(a), dy = y - 2.5f * std::sin(a);
-        if (dx * dx + dy * dy < d) d = dx * dx + dy * dy, best = k;
-    }
-    return best;
-}
+namespace {
 
 MlpConfig class_mlp(int classes) {
     MlpConfig c;

@@ -19,6 +19,7 @@
 #include "core/nn/mlp.h"
 #include "core/nn/optimizer.h"
 #include "tests/mlp_test_support.h"
+#include "tests/class_test_support.h"
 #include "tests/gl_test_support.h"
 
 using namespace fmp;
@@ -37,6 +38,18 @@ float rel_err(const std::vector<float>& a, const std::vector<float>& b, float fl
 float rel_err(const Points& a, const Points& b, float floor = 1e-6f) {
     REQUIRE(a.rows() == b.rows());
     return rel_err(a.data(), b.data(), std::size_t(a.size()), floor);
+}
+
+// Both engines carry x from t = 0 to 1 in 8 steps of `solver`; the relative difference.
+float solve_error(Engine& gl, Engine& cpu, const Points& x, SolverKind solver) {
+    gl.set_particles(x);
+    cpu.set_particles(x);
+    gl.integrate_particles(0.0f, 1.0f, solver, 8);
+    cpu.integrate_particles(0.0f, 1.0f, solver, 8);
+    Points a, b;
+    gl.read_particles(a);
+    cpu.read_particles(b);
+    return rel_err(a, b, 1e-2f);
 }
 
 TrainConfig train_config(const MlpConfig& mlp, int batch = 64) {
@@ -505,14 +518,7 @@ TEST_CASE("GL data and noise predictions: targets, converted fields, solvers and
             // Fixed-step and adaptive solves through the whole interval.
             for (SolverKind solver : {SolverKind::RK4, SolverKind::Dopri5}) {
                 CAPTURE(solver_name(solver));
-                gl->set_particles(x);
-                cpu->set_particles(x);
-                gl->integrate_particles(0.0f, 1.0f, solver, 8);
-                cpu->integrate_particles(0.0f, 1.0f, solver, 8);
-                Points a, b;
-                gl->read_particles(a);
-                cpu->read_particles(b);
-                CHECK(rel_err(a, b, 1e-2f) < 1.5e-3f);
+                CHECK(solve_error(*gl, *cpu, x, solver) < 1.5e-3f);
             }
         }
     }
@@ -538,18 +544,6 @@ std::vector<int> mixed_classes(int b, int classes) {
     return c;
 }
 
-// The 8 gaussians' mode nearest to (x, y) (test_classes.cpp's helper: radius 2.5, mode k at
-// angle k pi / 4, its class).
-int nearest_mode(float x, float y) {
-    int best = 0;
-    float d = 1e30f;
-    for (int k = 0; k < 8; ++k) {
-        const float a = static_cast<float>(k) * 0.78539816f;
-        const float dx = x - 2.5f * std::cos(a), dy = y - 2.5f * std::sin(a);
-        if (dx * dx + dy * dy < d) d = dx * dx + dy * dy, best = k;
-    }
-    return best;
-}
 
 }  // namespace
 
@@ -658,14 +652,7 @@ TEST_CASE("GL guided fields, solvers and divergence match the CPU engine") {
             }
             for (SolverKind solver : {SolverKind::RK4, SolverKind::Dopri5}) {
                 CAPTURE(solver_name(solver));
-                gl->set_particles(x);
-                cpu->set_particles(x);
-                gl->integrate_particles(0.0f, 1.0f, solver, 8);
-                cpu->integrate_particles(0.0f, 1.0f, solver, 8);
-                Points a, b;
-                gl->read_particles(a);
-                cpu->read_particles(b);
-                const float e = rel_err(a, b, 1e-2f);
+                const float e = solve_error(*gl, *cpu, x, solver);
                 CHECK(e < 1.5e-3f);
                 (solver == SolverKind::RK4 ? worst_x : worst_dopri) =
                     std::max(solver == SolverKind::RK4 ? worst_x : worst_dopri, e);
