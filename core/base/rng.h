@@ -5,6 +5,14 @@
 
 namespace fmp {
 
+// Where a stream stands: restoring it continues the sequence exactly (saved sessions).
+struct RngState {
+    uint64_t state = 0;
+    uint64_t inc = 1;
+    float spare = 0.0f;
+    bool has_spare = false;
+};
+
 class Rng {
 public:
     explicit Rng(uint64_t seed = 1, uint64_t stream = 0) { reseed(seed, stream); }
@@ -24,6 +32,16 @@ public:
         auto xorshifted = static_cast<uint32_t>(((old >> 18u) ^ old) >> 27u);
         auto rot = static_cast<uint32_t>(old >> 59u);
         return (xorshifted >> rot) | (xorshifted << ((-rot) & 31));
+    }
+
+    RngState save() const { return RngState{m_state, m_inc, m_spare, m_has_spare}; }
+    // An increment must be odd (PCG's stream); a state that is not is refused by callers that
+    // read one from a file (valid_rng_state).
+    void restore(const RngState& s) {
+        m_state = s.state;
+        m_inc = s.inc | 1u;
+        m_spare = s.spare;
+        m_has_spare = s.has_spare;
     }
 
     // Uniform in [0, 1): 24 random bits so every value is exactly representable in float.

@@ -26,6 +26,9 @@ public:
     // out.classes (each dropped to the null class with probability config.p_uncond; empty
     // otherwise) and for the Schroedinger bridge out.noise (empty otherwise).
     void next(const TrainConfig& config, const Dataset& source, const Dataset& target, Batch& out);
+    // The stream's position, and putting it back (a saved session continues the same batches).
+    RngState rng_state() const { return m_rng.save(); }
+    void set_rng_state(const RngState& state) { m_rng.restore(state); }
 
 private:
     void couple_within_classes(Batch& batch);

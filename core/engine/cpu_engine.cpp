@@ -127,6 +127,28 @@ public:
     TrainHealth health(bool) override { return m_health; }
     void acknowledge_divergence() override { m_health.diverged = false; }
 
+    TrainingState training_state() override {
+        TrainingState s;
+        s.params = m_mlp.params();
+        s.adam_m = m_optimizer.first_moment();
+        s.adam_v = m_optimizer.second_moment();
+        s.step = m_step;
+        s.batch_rng = m_sampler.rng_state();
+        return s;
+    }
+
+    void set_training_state(const TrainingState& state) override {
+        validate_training_state(state, m_mlp.params().size());
+        m_mlp.set_params(state.params);
+        m_optimizer.restore(state.adam_m, state.adam_v, state.step);
+        m_step = state.step;
+        m_sampler.set_rng_state(state.batch_rng);
+        m_losses.clear();
+        m_health.diverged = false;
+        for (Snapshot& snap : m_snapshots) snap.step = -1;
+        take_snapshot(true);
+    }
+
     std::vector<float> params() const override { return m_mlp.params(); }
     void set_params(const std::vector<float>& params) override {
         for (float p : params)

@@ -119,4 +119,20 @@ Points marginal_reference_points(const Dataset& target, int max_points, uint64_t
     return target.sample(max_points, rng);
 }
 
+void validate_training_state(const TrainingState& state, std::size_t parameter_count) {
+    auto check = [&](const std::vector<float>& v, const char* what, bool non_negative) {
+        if (v.size() != parameter_count)
+            throw InputError(std::string("training state: ") + what + " has " + std::to_string(v.size()) +
+                             " entries; the network needs " + std::to_string(parameter_count));
+        for (float x : v)
+            if (!std::isfinite(x) || (non_negative && x < 0.0f))
+                throw InputError(std::string("training state: ") + what +
+                                 (non_negative ? " has a negative or non-finite entry" : " has a non-finite entry"));
+    };
+    check(state.params, "the weights", false);
+    check(state.adam_m, "Adam's first moment", false);
+    check(state.adam_v, "Adam's second moment", true);
+    if (state.step < 0) throw InputError("training state: the step must be >= 0");
+}
+
 }  // namespace fmp

@@ -55,6 +55,16 @@ struct Batch {
     std::vector<int> classes;
 };
 
+// Everything a run continues from exactly (a saved session): the weights, Adam's moments, the
+// step, and where the CPU-side batch stream stands (the GL engine's GPU-sampled batches follow
+// from the seed and the step). Restored into an engine reset with the same config, the next steps
+// are the ones the saved engine would have taken.
+struct TrainingState {
+    std::vector<float> params, adam_m, adam_v;
+    int64_t step = 0;
+    RngState batch_rng;
+};
+
 struct LossRecord {
     int64_t step = 0;
     float loss = 0.0f;
@@ -145,6 +155,13 @@ public:
     // Lets a diverged engine train again from the restored state (after the rate was lowered).
     virtual void acknowledge_divergence() = 0;
 
+    // The state to continue from (the GL engine waits for its queued steps first), and putting
+    // one back: throws InputError unless the three vectors have the network's parameter count and
+    // are finite (the moments' second one non-negative) and the step is >= 0. The restored state
+    // becomes the rollback point; losses not yet taken are dropped.
+    virtual TrainingState training_state() = 0;
+    virtual void set_training_state(const TrainingState& state) = 0;
+
     virtual std::vector<float> params() const = 0;
     // Throws InputError on a size mismatch or a non-finite entry; the new weights become the
     // rollback point.
@@ -195,6 +212,9 @@ Points initial_particles(const ProbabilityPath& path, const Dataset& source, int
 // The points the exact marginal field is computed from: the target's own points (at most
 // max_points, a deterministic subsample beyond that), or a fixed sample of an analytic target.
 Points marginal_reference_points(const Dataset& target, int max_points = 2048, uint64_t seed = 7);
+
+// The checks set_training_state makes, shared by both engines; throws InputError.
+void validate_training_state(const TrainingState& state, std::size_t parameter_count);
 
 // Names: "cpu", "gl", "auto".
 std::string engine_kind_name(EngineKind kind);

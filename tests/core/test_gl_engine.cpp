@@ -210,6 +210,45 @@ TEST_CASE("GL Adam/AdamW updates and a short training run match the CPU step for
     }
 }
 
+TEST_CASE("GL training state: restored into a fresh engine, the run continues; it moves to the CPU engine") {
+    make_gl_current("GL engine tests");
+    auto a = make_gl_engine(), b = make_gl_engine();
+    for (CouplingKind coupling : {CouplingKind::Independent, CouplingKind::MinibatchOT}) {
+        CAPTURE(coupling_name(coupling));
+        TrainConfig config = train_config(mlp_config(32, 2, Activation::SiLU), 64);
+        config.coupling = coupling;
+        a->reset(config, k_source, k_target);
+        a->train(20);
+        const TrainingState saved = a->training_state();
+        CHECK(saved.step == 20);
+        a->train(20);
+        const std::vector<float> after_a = a->params();
+        b->reset(config, k_source, k_target);
+        b->train(3);
+        b->set_training_state(saved);
+        CHECK(b->step_count() == 20);
+        const TrainingState back = b->training_state();
+        CHECK(back.params == saved.params);
+        CHECK(back.adam_m == saved.adam_m);
+        CHECK(back.adam_v == saved.adam_v);
+        b->train(20);
+        // The GPU draws its batches from (seed, step) and the plan couplings' from the restored
+        // stream: the same 20 steps.
+        CHECK(rel_err(b->params(), after_a) < 1e-6f);
+        CHECK(b->take_losses().size() == 20);
+        // The state is the engines' common currency: the CPU engine continues from it too.
+        auto cpu = make_cpu_engine();
+        cpu->reset(config, k_source, k_target);
+        cpu->set_training_state(saved);
+        CHECK(cpu->params() == saved.params);
+        CHECK(cpu->step_count() == 20);
+        TrainingState bad = saved;
+        bad.adam_v.resize(3);
+        CHECK_THROWS_AS(b->set_training_state(bad), InputError);
+    }
+    check_no_gl_messages();
+}
+
 TEST_CASE("GL particle integration matches the CPU solvers") {
     make_gl_current("GL engine tests");
     MlpConfig mlp = mlp_config(32, 3, Activation::GELU, TimeEncoding::Fourier, 3);

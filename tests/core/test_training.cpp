@@ -202,3 +202,74 @@ TEST_CASE("paired training keeps each pair; set_coupling changes the pairing, no
     CHECK(f->config().coupling == CouplingKind::Sinkhorn);
     CHECK(f->config().coupling_options.ot_reg == 0.2f);
 }
+
+TEST_CASE("a training state restored into a fresh engine continues the same run") {
+    Dataset source(DatasetKind::Normal), target(DatasetKind::EightGaussians);
+    for (CouplingKind coupling : {CouplingKind::Independent, CouplingKind::MinibatchOT}) {
+        CAPTURE(coupling_name(coupling));
+        TrainConfig c = small_config(coupling, 4);
+        c.mlp.width = 32;
+        c.mlp.classes = 8;  // the dropout draws come from the batch stream too
+        auto a = make_cpu_engine(), b = make_cpu_engine(), stale = make_cpu_engine();
+        a->reset(c, source, target);
+        a->train(60);
+        const TrainingState saved = a->training_state();
+        CHECK(saved.step == 60);
+        a->train(100);
+        // A fresh engine that took other steps first: the restored state replaces all of it.
+        b->reset(c, source, target);
+        b->train(7);
+        b->set_training_state(saved);
+        CHECK(b->step_count() == 60);
+        CHECK(b->take_losses().empty());
+        const TrainingState back = b->training_state();
+        CHECK(back.params == saved.params);
+        CHECK(back.adam_m == saved.adam_m);
+        CHECK(back.adam_v == saved.adam_v);
+        b->train(100);
+        CHECK(b->step_count() == 160);
+        // Same weights, moments and batch stream: the same 100 steps (up to the last bits Eigen's
+        // alignment can change between two engines in one process; see the pipelined case).
+        auto max_diff = [](const std::vector<float>& x, const std::vector<float>& y) {
+            float worst = 0.0f;
+            for (std::size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::fabs(x[i] - y[i]));
+            return worst;
+        };
+        CHECK(max_diff(a->params(), b->params()) < 1e-5f);
+        // Without the batch stream (a fresh reset's), the same weights and moments train apart.
+        stale->reset(c, source, target);
+        TrainingState other_stream = saved;
+        other_stream.batch_rng = stale->training_state().batch_rng;
+        stale->set_training_state(other_stream);
+        stale->train(100);
+        CHECK(max_diff(a->params(), stale->params()) > 1e-3f);
+    }
+}
+
+TEST_CASE("bad training states are refused and leave the engine as it was") {
+    Dataset source(DatasetKind::Normal), target(DatasetKind::Moons);
+    TrainConfig c = small_config(CouplingKind::Independent, 2);
+    c.mlp.width = 16;
+    auto e = make_cpu_engine();
+    e->reset(c, source, target);
+    e->train(5);
+    const TrainingState good = e->training_state();
+    auto refused = [&](TrainingState s, const char* what) {
+        CAPTURE(what);
+        CHECK_THROWS_AS(e->set_training_state(s), InputError);
+        CHECK(e->params() == good.params);
+        CHECK(e->step_count() == 5);
+    };
+    TrainingState s = good;
+    s.params.pop_back();
+    refused(s, "short weights");
+    s = good;
+    s.adam_m[3] = std::nanf("");
+    refused(s, "NaN moment");
+    s = good;
+    s.adam_v[0] = -1.0f;
+    refused(s, "negative second moment");
+    s = good;
+    s.step = -2;
+    refused(s, "negative step");
+}

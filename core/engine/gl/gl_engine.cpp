@@ -424,6 +424,46 @@ class GlEngine final : public Engine {
         return p;
     }
 
+    TrainingState training_state() override {
+        require_reset();
+        collect_losses(true);  // every queued step done (and a divergence rolled back)
+        glFinish();
+        glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
+        const std::size_t p = m_config.mlp.parameter_count();
+        TrainingState s;
+        s.params.resize(p);
+        m_params.download(s.params.data(), p * 4);
+        std::vector<float> moments(2 * p);
+        m_moments.download(moments.data(), 2 * p * 4);  // m | v
+        s.adam_m.assign(moments.begin(), moments.begin() + std::ptrdiff_t(p));
+        s.adam_v.assign(moments.begin() + std::ptrdiff_t(p), moments.end());
+        s.step = m_step;
+        s.batch_rng = m_sampler.rng_state();
+        return s;
+    }
+
+    void set_training_state(const TrainingState& state) override {
+        require_reset();
+        const std::size_t p = m_config.mlp.parameter_count();
+        validate_training_state(state, p);
+        collect_losses(true);
+        drop_pending_losses();
+        upload_params(state.params);
+        std::vector<float> moments(state.adam_m);
+        moments.insert(moments.end(), state.adam_v.begin(), state.adam_v.end());
+        m_moments.upload(moments.data(), 2 * p * 4);
+        m_step = state.step;
+        m_read_step = state.step;
+        m_losses.clear();
+        m_sampler.set_rng_state(state.batch_rng);
+        // No flag, no stale losses, empty slots: the restored state is the rollback point.
+        m_ring.zero();
+        m_health.diverged = false;
+        m_slot_step[0] = m_slot_step[1] = -1;
+        m_next_slot = 0;
+        take_snapshot(true);
+    }
+
     void set_params(const std::vector<float>& params) override {
         require_reset();
         if (params.size() != m_config.mlp.parameter_count())
