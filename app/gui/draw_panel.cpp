@@ -78,6 +78,18 @@ Dataset DrawPanel::dataset(DrawWhich which, const Dataset& fallback) {
                                 labels(which));
 }
 
+DrawnSet DrawPanel::drawn(DrawWhich which) const {
+    DrawnSet d;
+    d.points = editor(which).points();
+    d.classes = labels(which);
+    return d;
+}
+
+void DrawPanel::restore(DrawWhich which, const DrawnSet& set) {
+    editor(which).reset(set.points, set.classes);
+    m_sent_rev[static_cast<int>(which)] = ~0ull;  // hand it over even if the revision matches
+}
+
 std::vector<uint8_t> DrawPanel::labels(DrawWhich w) const {
     const PointSetEditor& e = editor(w);
     return e.class_count() >= 2 ? e.classes() : std::vector<uint8_t>{};

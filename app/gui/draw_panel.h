@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "app/render/scene_renderer.h"
+#include "app/session/session_file.h"
 #include "core/data/brush.h"
 #include "core/data/dataset.h"
 #include "core/data/point_import.h"
@@ -36,6 +37,9 @@ class DrawPanel {
     // revision as handed over.
     Dataset dataset(DrawWhich which, const Dataset& fallback);
     std::size_t count(DrawWhich which) const { return editor(which).count(); }
+    // A side's drawn set with its classes (a session), and putting one back (its history goes).
+    DrawnSet drawn(DrawWhich which) const;
+    void restore(DrawWhich which, const DrawnSet& set);
     // A dataset spec string for the CLI/exports: the saved CSV of the drawn set.
     std::string spec_for_export(const GuiApp& app, DrawWhich which);
 

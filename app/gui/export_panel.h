@@ -29,10 +29,11 @@ class ExportPanel {
     // export=FILE, figure=FILE); errors show in the panel as they would after a click.
     void export_to(GuiApp& app, const std::string& out);
     void figure_to(GuiApp& app, const std::string& out);
+    // The window's state as export settings: data, network, training, particles, view, layers
+    // (also a saved session's settings).
+    ExportSettings settings_from_window(const GuiApp& app) const;
 
   private:
-    // The window's state as export settings: data, network, training, particles, view, layers.
-    ExportSettings settings_from_window(const GuiApp& app) const;
     ExportModel model_from_window(const GuiApp& app) const;
     void start(GuiApp& app);
     void save_figure(GuiApp& app);

@@ -64,16 +64,19 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
     app.add_option("--time", o.time, "Start paused at this t in [0, 1]")
         ->check(CLI::Range(0.0, 1.0));
     app.add_flag("--no-train", o.no_train, "Start with training paused");
+    app.add_option("--session", o.session,
+                   "Open this session (.fmplay, saved with Ctrl+S): datasets, settings, the network and its "
+                   "optimizer state, the loss history and the view, to go on where it was saved");
     app.add_option(
         "--script", o.script,
         "Settings changes at given frames, 'FRAME:KEY=VALUE;...' (keys: target, source, path, "
         "coupling, solver, steps, tolerance, views, time, train, play, lr, batch, width, depth, continue, reset, "
-        "export=FILE, figure=FILE, train_until=STEPS (waits until training has taken that many steps); target=drawn selects the drawn set; "
+        "export=FILE, figure=FILE, train_until=STEPS (waits until training has taken that many steps), step=N (exactly N more steps, training paused); target=drawn selects the drawn set; "
         "drawing: import_text=WORD, import_image=FILE, import_csv=FILE, export_csv=FILE, "
         "draw=x0,y0,x1,y1, erase=x0,y0,x1,y1, undo, redo, clear, draw_which=target|source, "
         "drawmode=on|off; solverlab=open|close|compute|wait; "
         "cnfrace=open|close|start|wait|cancel, cnfrace_seconds=S; coupling options: ot_reg=EPS, "
-        "sb_sigma=S, ot_batch=N; prediction=velocity|data|noise; sde=on|off, sde_gamma=G, odesde=open|close|compute|wait; classes: classes=on|off, p_uncond=P, follow=all|none|K, guidance=W, paint_class=K (the drawing brush); plan=open|close, plan_pairs=16|32|64, plan_canvas=on|off; reflow=open|close|run|wait|measure, "
+        "sb_sigma=S, ot_batch=N; prediction=velocity|data|noise; sde=on|off, sde_gamma=G, odesde=open|close|compute|wait; classes: classes=on|off, p_uncond=P, follow=all|none|K, guidance=W, guidance_sweep=run|wait, paint_class=K (the drawing brush); sessions: session_save=FILE, session_open=FILE; plan=open|close, plan_pairs=16|32|64, plan_canvas=on|off; reflow=open|close|run|wait|measure, "
         "reflow_pairs=N, reflow_init=warm|fresh, reflow_use=K; instruments: lens=X,Y|off, "
         "errormap=off|raw|weighted, likelihood=off|model|true, trace=X,Y, fmcfm=on|off)");
 }

@@ -32,6 +32,7 @@ struct GuiOptions {
     float time = -1.0f;     // >= 0: start paused at this t (screenshots of one moment)
     bool no_train = false;  // start with training paused
     std::string script;     // "FRAME:KEY=VALUE;..." settings changes at given frames (tests)
+    std::string session;    // a .fmplay session to open at start
 };
 
 // Registers the GUI's flags on the top-level app (they apply when no subcommand is given).

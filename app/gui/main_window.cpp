@@ -140,6 +140,9 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     m_settings.seed = static_cast<int>(options.seed & 0x7fffffff);
     if (!options.views.empty()) apply_views(options.views, m_scene_options, &m_panels);
     if (!options.script.empty()) parse_script(options.script);
+    // A session that cannot be read is refused before a window opens (it is read again, and put
+    // into the window, once the window exists).
+    if (!options.session.empty()) (void)load_session(options.session);
     m_training = !options.no_train;
     if (options.time >= 0.0f) {
         m_t = options.time;
@@ -183,8 +186,10 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     // Drawn sets live next to imgui.ini; test runs (--frames) leave the user's files alone.
     if (options.frames == 0) {
         std::string ini = layout_ini_path();
-        if (ini != "imgui.ini")
+        if (ini != "imgui.ini") {
             m_draw->set_settings_dir(std::filesystem::path(ini).parent_path().string());
+            m_session->set_settings_dir(std::filesystem::path(ini).parent_path().string());
+        }
     }
     bool drawn_target = false, drawn_source = false;
     m_draw->load_saved(*this, drawn_target, drawn_source);
@@ -194,10 +199,20 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     if (drawn_source && options.source == GuiOptions{}.source)
         m_settings.source = DrawPanel::custom_index();
     reset_training();
+    // --session: checked before the window opened (run_gui), so it opens here.
+    if (!options.session.empty() && !m_session->open(*this, options.session))
+        throw InputError("--session " + options.session + ": " + m_message);
 }
 
 GuiApp::~GuiApp() {
     m_draw->save(*this, false);
+    // The work so far, where a next start can find it (the autosave, written aside and renamed).
+    if (!m_session->autosave_path().empty() && m_snapshot.params) {
+        try {
+            save_session(m_session->autosave_path(), m_session->capture(*this));
+        } catch (const std::exception&) {
+        }
+    }
     m_export.reset();  // an unfinished export: its GL objects go while the context is alive
     // Workers first (they hold no GL objects), then ImGui and GL objects before the context goes.
     m_worker.reset();
@@ -255,7 +270,7 @@ TrainConfig GuiApp::train_config() const {
     return config;
 }
 
-void GuiApp::reset_training() {
+void GuiApp::reset_training(std::shared_ptr<const TrainingState> state) {
     const UiSettings& s = m_settings;
     TrainConfig config = train_config();
     m_path = config.path;
@@ -268,7 +283,7 @@ void GuiApp::reset_training() {
     bool data_changed = m_spec.source.name() != source.name() ||
                         m_spec.target.name() != target.name() ||
                         m_spec.path.kind() != m_path.kind();
-    m_trainer->reset(config, source, target);
+    m_trainer->reset(config, source, target, nullptr, std::move(state));
     m_trainer->set_running(m_training && m_steps_per_frame == 0);
     m_reflow->on_reset();  // fresh weights on the data: reflow generations start over
     // Fresh weights: nothing to roll back or explain any more.
@@ -277,6 +292,7 @@ void GuiApp::reset_training() {
     m_loss_raw.clear();
     m_loss_smooth.clear();
     m_loss_first_step = 0;
+    m_loss_stride = 1;
     m_sent_params_version = 0;
     m_spec.source = source;
     m_spec.target = target;
@@ -424,6 +440,13 @@ int GuiApp::run(GuiRunStats* stats) {
                             static_cast<double>(sweep[i].elsewhere), static_cast<double>(sweep[i].own),
                             static_cast<double>(sweep[i].shift), static_cast<double>(sweep[i].spread));
         }
+        if (snap.params) {
+            // A fingerprint of the weights, to compare runs (a saved and reopened session).
+            double sum = 0.0;
+            for (std::size_t i = 0; i < snap.params->size(); ++i)
+                sum += static_cast<double>((*snap.params)[i]) * static_cast<double>(i % 7 + 1);
+            std::printf("weights checksum: %.9g\n", sum);
+        }
         if (!m_message.empty()) std::printf("message: %s\n", m_message.c_str());
         if (m_reflow->live_measured())
             std::printf("live straightness: %.6g\n", m_reflow->live_straightness());
@@ -462,6 +485,7 @@ void GuiApp::frame(double dt, bool last) {
     handle_input();
     advance_time(dt);
     sync_with_workers();
+    m_session->update(*this);
     m_draw->update(*this);
     if (m_frame_index == 0) {
         // The backend creates the font texture in its first NewFrame. The font is rasterised at
@@ -484,7 +508,10 @@ void GuiApp::frame(double dt, bool last) {
         if (m_scene_options.arrows) {
             for (int i = 0; i < 400; ++i) {
                 auto a = m_worker->arrows();
-                if (a && a->request == current_arrow_request()) break;
+                // With training stopped, the arrows of the final weights too.
+                if (a && a->request == current_arrow_request() &&
+                    (m_training || a->params_version >= m_sent_params_version))
+                    break;
                 std::this_thread::sleep_for(std::chrono::milliseconds(25));
             }
         }
@@ -511,6 +538,7 @@ void GuiApp::frame(double dt, bool last) {
 
 void GuiApp::handle_input() {
     ImGuiIO& io = ImGui::GetIO();
+    m_session->handle_keys(*this);
     if (!io.WantTextInput && !io.WantCaptureKeyboard) {
         if (ImGui::IsKeyPressed(GLFW_KEY_SPACE, false)) m_playing = !m_playing;
         if (ImGui::IsKeyPressed(GLFW_KEY_T, false)) {
@@ -528,7 +556,7 @@ void GuiApp::handle_input() {
             m_t = std::min(1.0f, m_t + 0.01f), m_playing = false;
         if (ImGui::IsKeyPressed(GLFW_KEY_F, false)) fit_view();
         if (ImGui::IsKeyPressed(GLFW_KEY_H, false)) m_panels = !m_panels;
-        if (ImGui::IsKeyPressed(GLFW_KEY_S, false)) {
+        if (!io.KeyCtrl && ImGui::IsKeyPressed(GLFW_KEY_S, false)) {
             char name[64];
             std::time_t now = std::time(nullptr);
             std::strftime(name, sizeof(name), "fmplay-%Y%m%d-%H%M%S.png", std::localtime(&now));
@@ -593,6 +621,7 @@ void GuiApp::sync_with_workers() {
     if (snap.generation != m_snapshot.generation) {
         m_loss_raw.clear();
         m_loss_smooth.clear();
+        m_loss_stride = 1;
         m_divergences_seen = 0;
     }
     m_snapshot = snap;
@@ -624,6 +653,7 @@ void GuiApp::sync_with_workers() {
         }
         m_loss_raw.resize(m_loss_raw.size() / 2);
         m_loss_smooth.resize(m_loss_smooth.size() / 2);
+        m_loss_stride *= 2;
     }
     m_instruments->sync(*this);
 }

@@ -17,6 +17,7 @@
 #include "app/gui/gpu_particles.h"
 #include "app/gui/gui_app.h"
 #include "app/gui/sde_panel.h"
+#include "app/gui/session_panel.h"
 #include "app/gui/solver_lab_panel.h"
 #include "app/gui/instruments_panel.h"
 #include "app/gui/trainer.h"
@@ -63,7 +64,9 @@ class GuiApp {
     void advance_time(double dt);
     void sync_with_workers();
     void render_canvas();
-    void reset_training();  // settings that need fresh weights
+    // Settings that need fresh weights; with `state`, training continues from it instead (an
+    // opened session).
+    void reset_training(std::shared_ptr<const TrainingState> state = nullptr);
     // Another prediction (fresh weights); refused with a message while the coupling is sb.
     void apply_prediction(int prediction);
     TrainConfig train_config() const;  // the panels' settings as a config
@@ -101,6 +104,7 @@ class GuiApp {
     friend class CnfRacePanel;      // flow matching vs a maximum-likelihood CNF (cnf_race_panel.cpp)
     friend class SdePanel;          // ODE vs SDE sampling (sde_panel.cpp)
     friend class ClassesPanel;      // classes and classifier-free guidance (classes_panel.cpp)
+    friend class SessionPanel;      // saving and opening sessions (session_panel.cpp)
     // The learned arrows' class and guidance: the followed class, or for the guidance arrows
     // while every class is followed, the first class the target has.
     ClassGuidance arrow_guidance() const;
@@ -148,6 +152,7 @@ class GuiApp {
     uint64_t m_sent_params_version = 0;
     std::vector<float> m_loss_raw, m_loss_smooth;
     int64_t m_loss_first_step = 0;
+    int64_t m_loss_stride = 1;  // steps per history entry (doubles as long runs are halved)
     double m_loss_ema = 0.0, m_loss_ema_weight = 0.0;
     // Divergences: the engine's count seen for this generation, the total since start (for the
     // report), and while one is open (paused, not yet continued) the texts that explain it.
@@ -177,6 +182,7 @@ class GuiApp {
     std::unique_ptr<SolverLabPanel> m_solver_lab = std::make_unique<SolverLabPanel>();
     std::unique_ptr<SdePanel> m_sde = std::make_unique<SdePanel>();
     std::unique_ptr<ClassesPanel> m_classes = std::make_unique<ClassesPanel>();
+    std::unique_ptr<SessionPanel> m_session = std::make_unique<SessionPanel>();
     std::unique_ptr<CnfRacePanel> m_cnf_race = std::make_unique<CnfRacePanel>();
     std::unique_ptr<CouplingPlanPanel> m_coupling_plan = std::make_unique<CouplingPlanPanel>();
     std::unique_ptr<ReflowPanel> m_reflow = std::make_unique<ReflowPanel>();

@@ -34,7 +34,7 @@ void GuiApp::parse_script(const std::string& text) {
             std::vector<std::string> k = {"target", "source", "path",  "coupling", "solver",
                                           "steps",  "views",  "time",  "train",    "play",
                                           "lr",     "width",  "depth", "continue",
-                                          "batch",  "reset",  "export", "figure", "train_until"};
+                                          "batch",  "reset",  "export", "figure", "train_until", "step"};
             for (const auto& d : DrawPanel::script_keys()) k.push_back(d);
             for (const auto& d : InstrumentsPanel::script_keys()) k.push_back(d);
             for (const auto& d : SolverLabPanel::script_keys()) k.push_back(d);
@@ -43,6 +43,7 @@ void GuiApp::parse_script(const std::string& text) {
             for (const auto& d : ReflowPanel::script_keys()) k.push_back(d);
             for (const auto& d : SdePanel::script_keys()) k.push_back(d);
             for (const auto& d : ClassesPanel::script_keys()) k.push_back(d);
+            for (const auto& d : SessionPanel::script_keys()) k.push_back(d);
             for (const char* d : {"ot_reg", "sb_sigma", "ot_batch", "prediction"}) k.push_back(d);
             k.push_back("tolerance");
             return k;
@@ -77,6 +78,10 @@ void GuiApp::parse_script(const std::string& text) {
                 throw InputError("--script paint_class must be a class 0.." + std::to_string(k_max_classes - 1));
         }
         if (key == "tolerance") validate_tolerance(number_value(key, value));
+        if (key == "step") {
+            const float n = number_value(key, value);
+            if (n < 1 || n > 1e6f) throw InputError("--script step must be a step count 1..1000000");
+        }
         if (key == "train_until") {
             const float n = number_value(key, value);
             if (n < 0 || n > 1e7f) throw InputError("--script train_until must be a step count 0..10000000");
@@ -100,6 +105,7 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
     if (m_reflow->apply_script(*this, key, value)) return;
     if (m_sde->apply_script(*this, key, value)) return;
     if (m_classes->apply_script(*this, key, value)) return;
+    if (m_session->apply_script(*this, key, value)) return;
     auto pick = [&](const std::vector<std::string>& names, int& slot) {
         int i = name_index(names, value);
         if (&names == &dataset_names() && (value == "drawn" || value == "custom"))
@@ -146,6 +152,22 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
         for (int i = 0; i < 12000 && m_trainer->snapshot().step < n && m_trainer->error().empty(); ++i) {
             if (m_gl_engine) m_trainer->pump(20.0);
             else std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        }
+    } else if (key == "step") {
+        // Exactly N more training steps with free training paused (as the Step button), waited
+        // for: tests that compare runs step for step.
+        const int n = std::atoi(value.c_str());
+        m_training = false;
+        m_trainer->set_running(false);
+        for (int done = 0; done < n;) {
+            const int chunk = std::min(n - done, 64);
+            const int64_t until = m_trainer->snapshot().step + chunk;
+            m_trainer->step_once(chunk);
+            for (int i = 0; i < 12000 && m_trainer->snapshot().step < until && m_trainer->error().empty(); ++i) {
+                if (m_gl_engine) m_trainer->pump(20.0);
+                else std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            }
+            done += chunk;
         }
     } else if (key == "train" && (value == "on" || value == "1") && m_divergence_open)
         resume_after_divergence(false);

@@ -257,6 +257,8 @@ void GuiApp::draw_settings_panel() {
     UiSettings& st = m_settings;
     ImGui::PushItemWidth(-ImGui::GetFontSize() * 6.5f);
 
+    if (ImGui::CollapsingHeader("Session")) m_session->draw_section(*this);
+
     if (ImGui::CollapsingHeader("Data", ImGuiTreeNodeFlags_DefaultOpen)) {
         // The analytic datasets plus the drawn set of each side.
         std::vector<std::string> names = dataset_names();

@@ -33,10 +33,11 @@ Trainer::~Trainer() {
 }
 
 void Trainer::reset(const TrainConfig& config, const Dataset& source, const Dataset& target,
-                    std::shared_ptr<const std::vector<float>> initial) {
+                    std::shared_ptr<const std::vector<float>> initial,
+                    std::shared_ptr<const TrainingState> state) {
     {
         std::lock_guard<std::mutex> lock(m_mutex);
-        m_pending_reset = ResetCommand{config, source, target, std::move(initial)};
+        m_pending_reset = ResetCommand{config, source, target, std::move(initial), std::move(state)};
         m_pending_datasets.reset();
         m_pending_lr.reset();
         m_pending_batch.reset();
@@ -122,6 +123,24 @@ std::string Trainer::error() const {
     return m_error;
 }
 
+std::optional<TrainingState> Trainer::training_state() {
+    if (!m_threaded) {
+        // The caller owns the engine (and its GL context): apply what is pending, then ask.
+        slice(0.0);
+        if (!m_has_model) return std::nullopt;
+        return m_engine->training_state();
+    }
+    std::unique_lock<std::mutex> lock(m_mutex);
+    m_state_request = true;
+    m_state_reply.reset();
+    m_wake.notify_all();
+    m_state_ready.wait_for(lock, std::chrono::seconds(30), [this] { return !m_state_request || !m_error.empty(); });
+    m_state_request = false;
+    std::optional<TrainingState> out;
+    out.swap(m_state_reply);
+    return out;
+}
+
 void Trainer::pump(double budget_ms) {
     if (m_threaded) return;
     slice(budget_ms);
@@ -134,6 +153,7 @@ void Trainer::worker_loop() {
             std::unique_lock<std::mutex> lock(m_mutex);
             m_wake.wait(lock, [this] {
                 return m_stop || m_pending_reset || m_pending_datasets || m_pending_lr || m_pending_batch || m_pending_coupling ||
+                       m_state_request ||
                        m_pending_acknowledge || m_single_steps > 0 ||
                        (m_running.load() && m_has_model && m_error.empty() &&
                         !m_snapshot.health.diverged);  // a diverged engine would not train
@@ -167,7 +187,10 @@ bool Trainer::slice(double budget_ms) {
     try {
         if (reset) {
             m_engine->reset(reset->config, reset->source, reset->target);
-            if (reset->initial) m_engine->set_params(*reset->initial);
+            if (reset->state)
+                m_engine->set_training_state(*reset->state);
+            else if (reset->initial)
+                m_engine->set_params(*reset->initial);
             m_engine->take_losses();
             m_has_model = true;
             m_divergences_seen = 0;
@@ -182,12 +205,29 @@ bool Trainer::slice(double budget_ms) {
             m_snapshot.steps_per_second = 0.0;
             m_snapshot.health = TrainHealth{};
         }
-        if (!m_has_model) return reset.has_value();
+        if (!m_has_model) {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            if (m_state_request) m_state_request = false, m_state_ready.notify_all();  // nothing to give
+            return reset.has_value();
+        }
         if (datasets) m_engine->set_datasets(datasets->source, datasets->target);
         if (lr) m_engine->set_learning_rate(*lr);
         if (batch) m_engine->set_batch_size(*batch);
         if (coupling) m_engine->set_coupling(coupling->first, coupling->second);
         if (acknowledge) m_engine->acknowledge_divergence();
+        bool state_wanted = false;
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            state_wanted = m_state_request && m_threaded;
+        }
+        if (state_wanted) {
+            // Between steps, with every command before it applied: the state the window sees.
+            TrainingState state = m_engine->training_state();
+            std::lock_guard<std::mutex> lock(m_mutex);
+            m_state_reply = std::move(state);
+            m_state_request = false;
+            m_state_ready.notify_all();
+        }
         int steps = single;
         if (m_running.load()) steps += m_chunk;
         if (steps > 0 && !m_engine->health().diverged) {
@@ -219,6 +259,7 @@ bool Trainer::slice(double budget_ms) {
         std::lock_guard<std::mutex> lock(m_mutex);
         m_error = e.what();
         m_running.store(false);
+        m_state_ready.notify_all();
         return false;
     }
 }

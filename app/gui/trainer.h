@@ -41,8 +41,14 @@ class Trainer {
     // All of these return at once; the worker applies them before its next slice.
     // With `initial`, training starts from those weights instead of the seed's (reflow's warm
     // start, switching between generations).
+    // With `state`, training continues from that whole state instead (an opened session: the
+    // weights, Adam's moments, the step and the batch stream).
     void reset(const TrainConfig& config, const Dataset& source, const Dataset& target,
-               std::shared_ptr<const std::vector<float>> initial = nullptr);
+               std::shared_ptr<const std::vector<float>> initial = nullptr,
+               std::shared_ptr<const TrainingState> state = nullptr);
+    // The engine's training state now (waits for the worker's current slice, at most ~30 s);
+    // empty before the first reset or when the worker cannot answer.
+    std::optional<TrainingState> training_state();
     // Swaps the datasets keeping the weights and the optimizer (drawing): training goes on.
     void set_datasets(const Dataset& source, const Dataset& target);
     void set_running(bool running);
@@ -87,7 +93,12 @@ class Trainer {
         TrainConfig config;
         Dataset source, target;
         std::shared_ptr<const std::vector<float>> initial;
+        std::shared_ptr<const TrainingState> state;
     };
+    // A training_state() request and its answer (guarded by m_mutex).
+    bool m_state_request = false;
+    std::optional<TrainingState> m_state_reply;
+    std::condition_variable m_state_ready;
     std::optional<ResetCommand> m_pending_reset;
     struct DatasetsCommand {
         Dataset source, target;

@@ -92,8 +92,9 @@ TEST_CASE("each class's particles reach their own moon; strong guidance overshoo
 
 TEST_CASE("by class: eight colours of particles; the guidance arrows draw rose, slate and the class") {
     fs::path png;
-    const CommandResult r = run("colours", "--target 8gaussians --particles 8000 --frames 160",
-                                "1:classes=on;1:time=1;1:play=off;1:views=particles,byclass,nopanels", &png);
+    const CommandResult r = run("colours", "--target 8gaussians --particles 8000 --frames 40",
+                                "1:classes=on;1:time=1;1:play=off;1:views=particles,byclass,nopanels;2:train_until=300;2:train=off",
+                                &png);
     INFO(r.output);
     REQUIRE(r.code == 0);
     const Image img = load(png);
@@ -103,8 +104,10 @@ TEST_CASE("by class: eight colours of particles; the guidance arrows draw rose, 
     }
     fs::path arrows_png;
     const CommandResult g =
-        run("guidance", "--target 8gaussians --particles 2000 --frames 160",
-            "1:classes=on;1:time=0.5;1:play=off;1:follow=1;1:guidance=3;1:views=guidance,nopanels", &arrows_png);
+        run("guidance", "--target 8gaussians --particles 2000 --frames 40",
+            "1:classes=on;1:time=0.5;1:play=off;1:follow=1;1:guidance=3;1:views=guidance,nopanels;"
+            "2:train_until=300;2:train=off",
+            &arrows_png);
     INFO(g.output);
     REQUIRE(g.code == 0);
     const Image arrows = load(arrows_png);
@@ -113,7 +116,8 @@ TEST_CASE("by class: eight colours of particles; the guidance arrows draw rose, 
     CHECK(near_color(arrows, fmp::class_color(1), 16) > 300);
     // The plain learned arrows use none of the guided rose.
     const CommandResult plain = run("learned", "--target 8gaussians --particles 2000 --frames 40",
-                                    "1:classes=on;1:time=0.5;1:play=off;1:views=arrows,nopanels", &arrows_png);
+                                    "1:classes=on;1:time=0.5;1:play=off;1:views=arrows,nopanels;2:train_until=300;2:train=off",
+                                    &arrows_png);
     REQUIRE(plain.code == 0);
     CHECK(near_color(load(arrows_png), fmp::palette::guided, 10) < 200);
 }

@@ -1,0 +1,237 @@
+// Saving and opening sessions in the window, and the autosave.
+#include "app/gui/session_panel.h"
+
+#include <GLFW/glfw3.h>
+#include <imgui.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "app/gui/main_window.h"
+#include "app/gui/widgets.h"
+#include "core/base/clock.h"
+
+namespace fmp {
+namespace {
+
+int index_of(const std::vector<std::string>& names, const std::string& name, const char* what) {
+    const int i = name_index(names, name);
+    if (i < 0)
+        throw InputError(std::string("the session's ") + what + " " + quote_for_message(name) +
+                         " is not one the window offers");
+    return i;
+}
+
+}  // namespace
+
+std::string SessionPanel::autosave_path() const {
+    return m_dir.empty() ? std::string() : (std::filesystem::path(m_dir) / "autosave.fmplay").string();
+}
+
+Session SessionPanel::capture(GuiApp& app) {
+    std::optional<TrainingState> state = app.m_trainer->training_state();
+    const TrainingSnapshot snap = app.m_trainer->snapshot();
+    if (!state || snap.mlp.parameter_count() != state->params.size())
+        throw InputError("nothing to save yet: the network has no weights");
+    Session s;
+    s.scene = app.m_export->settings_from_window(app);
+    s.training = std::move(*state);
+    s.model.mlp = snap.mlp;
+    s.model.path = app.m_path;
+    s.model.coupling = app.m_spec.coupling;
+    s.model.coupling_options = app.m_spec.coupling_options;
+    s.model.source = app.m_spec.source;
+    s.model.target = app.m_spec.target;
+    s.model.params = s.training.params;
+    s.model.steps_trained = s.training.step;
+    const int64_t stride = std::max<int64_t>(1, app.m_loss_stride);
+    for (std::size_t i = 0; i < app.m_loss_raw.size() && i < k_max_session_losses; ++i)
+        s.losses.push_back({app.m_loss_first_step + static_cast<int64_t>(i) * stride, app.m_loss_raw[i]});
+    s.running = app.m_training;
+    s.t = app.m_t;
+    s.playing = app.m_playing;
+    s.center_x = app.m_view.center.x();
+    s.center_y = app.m_view.center.y();
+    s.pixels_per_unit = app.m_view.pixels_per_unit;
+    s.drawn_target = app.m_draw->drawn(DrawWhich::Target);
+    s.drawn_source = app.m_draw->drawn(DrawWhich::Source);
+    s.target_drawn = app.m_settings.target == DrawPanel::custom_index() && s.drawn_target.points.rows() > 0;
+    s.source_drawn = app.m_settings.source == DrawPanel::custom_index() && s.drawn_source.points.rows() > 0;
+    return s;
+}
+
+void SessionPanel::apply(GuiApp& app, const Session& s) {
+    // Everything the window needs is resolved first: a session it cannot take changes nothing.
+    UiSettings u = app.m_settings;
+    const TrainOptions& t = s.scene.train;
+    u.target = s.target_drawn ? DrawPanel::custom_index() : index_of(dataset_names(), t.target, "target");
+    u.source = s.source_drawn ? DrawPanel::custom_index() : index_of(dataset_names(), t.source, "source");
+    u.path = index_of(path_names(), t.path, "path");
+    u.coupling = index_of(coupling_names(), t.coupling, "coupling");
+    u.ot_batch = t.ot_batch;
+    u.ot_reg = t.ot_reg;
+    u.sb_sigma = t.sb_sigma;
+    u.width = t.width;
+    u.depth = t.depth;
+    u.activation = index_of(activation_names(), t.activation, "activation");
+    u.prediction = index_of(prediction_names(), t.prediction, "prediction");
+    u.lr = t.lr;
+    u.batch = t.batch;
+    u.seed = static_cast<int>(t.seed);
+    u.classes = t.classes;
+    u.p_uncond = t.p_uncond;
+    u.particles = s.scene.particles;
+    u.solver = index_of(solver_names(), s.scene.solver, "solver");
+    u.solver_steps = s.scene.solver_steps;
+    u.solver_tolerance = s.scene.solver_tolerance;
+    u.sde = s.scene.sde_gamma > 0.0f;
+    if (u.sde) u.sde_gamma = s.scene.sde_gamma;
+    u.follow_class = parse_follow_class(s.scene.follow, "the session's particles.follow");
+    u.guidance = s.scene.guidance;
+    // The network the window would build for these settings must be the saved one.
+    const MlpConfig& saved = s.model.mlp;
+    const int k = s.model.target.class_count();
+    const int window_classes = u.classes && k >= 2 ? k : 0;
+    if (saved.width != u.width || saved.depth != u.depth || saved.classes != window_classes ||
+        saved.activation != *activation_from_name(t.activation) || saved.time_encoding != TimeEncoding::Raw ||
+        saved.prediction != static_cast<Prediction>(u.prediction) || s.model.reflow != 0)
+        throw InputError("the session's network (" + std::to_string(saved.depth) + " x " + std::to_string(saved.width) +
+                         ") is not one the window's settings make");
+
+    app.m_draw->restore(DrawWhich::Target, s.drawn_target);
+    app.m_draw->restore(DrawWhich::Source, s.drawn_source);
+    app.m_settings = u;
+    const float ui_scale = app.m_scene_options.ui_scale;
+    app.m_scene_options = s.scene.layers;
+    app.m_scene_options.ui_scale = ui_scale;
+    app.m_training = s.running;
+    app.m_t = s.t;
+    app.m_playing = s.playing;
+    m_pending_generation = app.m_trainer->snapshot().generation;
+    app.reset_training(std::make_shared<const TrainingState>(s.training));
+    app.m_view.center = Eigen::Vector2f(s.center_x, s.center_y);
+    app.m_view.pixels_per_unit = s.pixels_per_unit;
+    app.m_fit_pending = false;
+    m_pending_losses = s.losses;
+    m_losses_pending = true;
+}
+
+bool SessionPanel::save(GuiApp& app, const std::string& path) {
+    try {
+        save_session(path, capture(app));
+        m_status = "saved " + path + " at step " + std::to_string(app.m_trainer->snapshot().step);
+        m_status_error = false;
+    } catch (const std::exception& e) {
+        m_status = one_line_message(std::string("not saved: ") + e.what(), 300);
+        m_status_error = true;
+    }
+    app.m_message = m_status;
+    app.m_message_until = now_seconds() + 6.0;
+    return !m_status_error;
+}
+
+bool SessionPanel::open(GuiApp& app, const std::string& path) {
+    try {
+        const Session s = load_session(path);
+        apply(app, s);
+        m_status = "opened " + path + " at step " + std::to_string(s.training.step);
+        m_status_error = false;
+        m_path_text = path;
+        std::snprintf(m_path, sizeof m_path, "%s", path.c_str());
+    } catch (const std::exception& e) {
+        m_status = one_line_message(std::string("not opened (nothing changed): ") + e.what(), 300);
+        m_status_error = true;
+    }
+    app.m_message = m_status;
+    app.m_message_until = now_seconds() + 8.0;
+    return !m_status_error;
+}
+
+void SessionPanel::update(GuiApp& app) {
+    if (m_losses_pending && app.m_snapshot.generation != m_pending_generation) {
+        // The trainer took the session: its history goes before the steps trained since.
+        std::vector<float> raw;
+        for (const LossRecord& r : m_pending_losses) raw.push_back(r.loss);
+        raw.insert(raw.end(), app.m_loss_raw.begin(), app.m_loss_raw.end());
+        app.m_loss_raw = std::move(raw);
+        app.m_loss_stride = m_pending_losses.size() >= 2
+                                ? std::max<int64_t>(1, m_pending_losses[1].step - m_pending_losses[0].step)
+                                : 1;
+        if (!m_pending_losses.empty()) app.m_loss_first_step = m_pending_losses.front().step;
+        app.m_loss_ema = app.m_loss_ema_weight = 0.0;
+        app.m_loss_smooth.clear();
+        for (float l : app.m_loss_raw) {
+            app.m_loss_ema = 0.98 * app.m_loss_ema + 0.02 * l;
+            app.m_loss_ema_weight = 0.98 * app.m_loss_ema_weight + 0.02;
+            app.m_loss_smooth.push_back(static_cast<float>(app.m_loss_ema / app.m_loss_ema_weight));
+        }
+        m_pending_losses.clear();
+        m_losses_pending = false;
+    }
+    // The autosave: written aside and renamed, so a kill during it leaves the previous one whole.
+    const double now = now_seconds();
+    if (m_dir.empty() || now - m_last_autosave < k_autosave_seconds) return;
+    m_last_autosave = now;
+    if (!app.m_snapshot.params || app.m_snapshot.step == m_autosaved_step) return;
+    try {
+        save_session(autosave_path(), capture(app));
+        m_autosaved_step = app.m_snapshot.step;
+    } catch (const std::exception&) {
+        // A read-only settings folder must not disturb the work; the next interval tries again.
+    }
+}
+
+void SessionPanel::handle_keys(GuiApp& app) {
+    ImGuiIO& io = ImGui::GetIO();
+    if (!io.KeyCtrl || io.WantTextInput) return;
+    if (ImGui::IsKeyPressed(GLFW_KEY_S, false)) save(app, m_path_text);
+    if (ImGui::IsKeyPressed(GLFW_KEY_O, false)) open(app, m_path_text);
+}
+
+void SessionPanel::draw_section(GuiApp& app) {
+    ImGui::InputTextWithHint("##session", "work.fmplay", m_path, sizeof m_path);
+    m_path_text = m_path;
+    tip("The session file: everything needed to reopen this work exactly — the datasets (drawn "
+        "ones with their points), the path, coupling and every setting, the network's weights and "
+        "Adam's state, the loss history, the view and t. Training goes on from it as if it had "
+        "never stopped.");
+    const float w = (ImGui::GetContentRegionAvail().x - ImGui::GetStyle().ItemSpacing.x) / 2.0f;
+    if (ImGui::Button("Save (Ctrl+S)", ImVec2(w, 0))) save(app, m_path_text);
+    tip("Writes the session to the file above (to a temporary name first, then renamed: an "
+        "interrupted save never damages the file that was there).");
+    ImGui::SameLine();
+    if (ImGui::Button("Open (Ctrl+O)", ImVec2(w, 0))) open(app, m_path_text);
+    tip("Reopens the session in the file above. A damaged or foreign file changes nothing.");
+    if (!m_status.empty()) {
+        ImGui::PushTextWrapPos(0.0f);
+        if (m_status_error)
+            ImGui::TextColored(ImVec4(1.0f, 0.42f, 0.40f, 1.0f), "%s", m_status.c_str());
+        else
+            ImGui::TextDisabled("%s", m_status.c_str());
+        ImGui::PopTextWrapPos();
+    }
+    if (!m_dir.empty() && m_autosaved_step >= 0)
+        ImGui::TextDisabled("autosaved at step %lld (%s)", static_cast<long long>(m_autosaved_step),
+                            autosave_path().c_str());
+}
+
+const std::vector<std::string>& SessionPanel::script_keys() {
+    static const std::vector<std::string> keys = {"session_save", "session_open"};
+    return keys;
+}
+
+bool SessionPanel::apply_script(GuiApp& app, const std::string& key, const std::string& value) {
+    if (key == "session_save") {
+        std::snprintf(m_path, sizeof m_path, "%s", value.c_str());
+        m_path_text = value;
+        save(app, value);
+    } else if (key == "session_open") {
+        open(app, value);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+}  // namespace fmp
