@@ -15,6 +15,7 @@
 
 #include "app/cli/commands.h"
 #include "app/export/export_job.h"
+#include "app/session/session_file.h"
 #include "app/run/engine_choice.h"
 #include "core/engine/engine.h"
 #include "core/base/file_io.h"
@@ -29,6 +30,7 @@ extern "C" void on_interrupt(int) { g_interrupted = true; }
 
 struct RenderOptions {
     std::string config;
+    std::string session;  // a .fmplay: its settings, and its network instead of training
     std::string out;
     std::string save_config;
     std::string resolution;
@@ -87,8 +89,34 @@ bool is_figure_path(const std::string& out) {
     return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
-ExportSettings effective_settings(const RenderOptions& o) {
+// A session's network as a model file for the export to load, removed when the render ends.
+struct SessionModel {
+    std::string path;
+    ~SessionModel() {
+        std::error_code ec;
+        if (!path.empty()) std::filesystem::remove(path, ec);
+    }
+};
+
+ExportSettings effective_settings(const RenderOptions& o, SessionModel* session_model = nullptr) {
+    if (!o.session.empty() && !o.config.empty()) throw InputError("--session and --config: choose one");
     ExportSettings s = o.config.empty() ? ExportSettings() : load_export_settings(o.config);
+    if (!o.session.empty()) {
+        // The window's settings and its network as saved: drawn as they are, no training.
+        const Session session = load_session(o.session);
+        s = session.scene;
+        s.mode = ExportMode::Sweep;
+        ModelFile model = session.model;
+        model.params = session.training.params;
+        model.steps_trained = session.training.step;
+        const std::string path = (std::filesystem::temp_directory_path() /
+                                  ("fmplay-session-model-" + std::to_string(::getpid()) + ".json"))
+                                     .string();
+        save_model(path, model);
+        if (session_model) session_model->path = path;
+        s.model = path;
+        s.train.steps = 0;  // the datasets are the model's too (drawn ones with their points)
+    }
     if (!o.resolution.empty()) apply_resolution(o.resolution, s.video);
     if (o.width > 0) s.video.width = o.width;
     if (o.height > 0) s.video.height = o.height;
@@ -145,8 +173,8 @@ std::string format_seconds(double s) {
 
 // An output that is also an input would destroy it (a model or a config overwritten by a video).
 void refuse_input_as_output(const RenderOptions& o) {
-    const std::pair<const char*, const std::string*> inputs[] = {{"--config", &o.config},
-                                                                 {"--model", &o.model}};
+    const std::pair<const char*, const std::string*> inputs[] = {
+        {"--config", &o.config}, {"--model", &o.model}, {"--session", &o.session}};
     const std::pair<const char*, const std::string*> outputs[] = {{"--out", &o.out},
                                                                   {"--save-config", &o.save_config}};
     for (const auto& [out_flag, out] : outputs) {
@@ -163,7 +191,8 @@ void refuse_input_as_output(const RenderOptions& o) {
 int run_render(const RenderOptions& o) {
     if (o.out.empty() && o.save_config.empty()) throw InputError("--out is required (or --save-config alone)");
     refuse_input_as_output(o);
-    ExportSettings s = effective_settings(o);
+    SessionModel session_model;
+    ExportSettings s = effective_settings(o, &session_model);
     if (!o.save_config.empty()) {
         save_export_settings(o.save_config, s);
         if (!o.quiet) std::fprintf(stderr, "fmplay render: wrote %s\n", o.save_config.c_str());
@@ -276,6 +305,9 @@ Command add_render_command(CLI::App& app) {
         "Export a flow as MP4 (H.264), GIF, a folder of PNG frames, or one PNG figure, with no window. "
         "Without --config: moons from a normal, trained first, a t=0->1 sweep.");
     sub->add_option("--config", o->config, "scene.json: export settings saved by the GUI or --save-config");
+    sub->add_option("--session", o->session,
+                    "a session saved by the window (.fmplay): its settings, data and network, drawn as saved "
+                    "(no training)");
     sub->add_option("--out", o->out, "output: FILE.mp4, FILE.gif, DIR/ (PNG frames) or FILE.png (one figure)");
     sub->add_option("--save-config", o->save_config, "write the effective settings as JSON to this file");
     sub->add_option("--resolution", o->resolution, "720p, 1080p, square or WxH");

@@ -106,6 +106,14 @@ InstrumentSettings InstrumentsPanel::export_settings(InstrumentSettings base) co
     return base;
 }
 
+void InstrumentsPanel::apply_settings(const InstrumentSettings& s) {
+    m_lens_point = s.lens;
+    m_lens_mode = s.lens.has_value();
+    m_lens_settings.bandwidth = s.lens_bandwidth;
+    m_error_mode = static_cast<int>(s.error_map);
+    m_likelihood_mode = static_cast<int>(s.likelihood);
+}
+
 void InstrumentsPanel::check_script(const std::string& key, const std::string& value) {
     if ((key == "lens" && value != "off") || key == "trace") parse_point(key, value);
     if (key == "errormap" && name_index({"off", "raw", "weighted"}, value) < 0)

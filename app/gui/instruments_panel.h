@@ -40,6 +40,9 @@ class InstrumentsPanel {
     // The instruments shown now, for an export of the window's layers (the likelihood steps and
     // anything the window does not set are kept from `base`).
     InstrumentSettings export_settings(InstrumentSettings base) const;
+    // The other way (an opened session): the lens, its bandwidth and the heatmaps; the traced
+    // path is not restored (trace it again with Shift+click).
+    void apply_settings(const InstrumentSettings& settings);
 
     // --script keys: lens=X,Y | lens=off, errormap=off|raw|weighted, likelihood=off|model|true,
     // trace=X,Y, fmcfm=on|off.

@@ -105,6 +105,7 @@ void SessionPanel::apply(GuiApp& app, const Session& s) {
     const float ui_scale = app.m_scene_options.ui_scale;
     app.m_scene_options = s.scene.layers;
     app.m_scene_options.ui_scale = ui_scale;
+    app.m_instruments->apply_settings(s.scene.instruments);
     app.m_training = s.running;
     app.m_t = s.t;
     app.m_playing = s.playing;

@@ -185,3 +185,29 @@ TEST_CASE("damaged, foreign and future sessions are refused in one line; saving 
     for (auto it = fs::directory_iterator(dir); it != fs::directory_iterator(); ++it) ++entries;
     CHECK(entries == 2);  // keep.fmplay and locked/, no temporary left behind
 }
+
+TEST_CASE("fmplay render --session draws the saved network without training; bad files are one line") {
+    std::unique_ptr<Engine> engine;
+    Session s = trained_session(engine);
+    s.scene.particles = 3000;
+    const fs::path dir = fmp::test::fresh_dir("session_render");
+    const std::string file = (dir / "work.fmplay").string();
+    save_session(file, s);
+    const std::string png = (dir / "figure.png").string();
+    const fmp::test::CommandResult r =
+        fmp::test::run_fmplay("render --session '" + file + "' --width 320 --height 240 --time 1 --out '" + png + "'");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(r.output.find("training") == std::string::npos);  // drawn as saved
+    CHECK(fs::file_size(png) > 1000);
+    // No model file is left behind in the temporary folder.
+    for (auto it = fs::directory_iterator(fs::temp_directory_path()); it != fs::directory_iterator(); ++it)
+        CHECK(it->path().filename().string().rfind("fmplay-session-model-", 0) != 0);
+    fmp::test::check_one_error(
+        fmp::test::run_fmplay("render --session '" + file + "' --config '" + file + "' --out '" + png + "'"),
+        "choose one");
+    const std::string cut = (dir / "cut.fmplay").string();
+    write_file_atomic(cut, session_to_json(s).substr(0, 5000));
+    fmp::test::check_one_error(fmp::test::run_fmplay("render --session '" + cut + "' --out '" + png + "'"),
+                               "not valid JSON");
+}
