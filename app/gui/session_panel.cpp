@@ -11,6 +11,7 @@
 #include "app/gui/main_window.h"
 #include "app/gui/widgets.h"
 #include "core/base/clock.h"
+#include "core/base/file_io.h"
 
 namespace fmp {
 namespace {
@@ -118,9 +119,43 @@ void SessionPanel::apply(GuiApp& app, const Session& s) {
     m_losses_pending = true;
 }
 
+void SessionPanel::load_recent() {
+    if (m_recent_loaded) return;
+    m_recent_loaded = true;
+    m_recent.clear();
+    if (m_dir.empty()) return;
+    try {
+        const std::string text = read_file((std::filesystem::path(m_dir) / "recent_sessions.txt").string(), 1 << 16);
+        std::size_t start = 0;
+        while (start < text.size() && m_recent.size() < 8) {
+            const std::size_t end = std::min(text.find('\n', start), text.size());
+            if (end > start) m_recent.push_back(text.substr(start, end - start));
+            start = end + 1;
+        }
+    } catch (const std::exception&) {
+        // No list yet.
+    }
+}
+
+void SessionPanel::remember(const std::string& path) {
+    load_recent();
+    const std::string full = std::filesystem::absolute(path).lexically_normal().string();
+    m_recent.erase(std::remove(m_recent.begin(), m_recent.end(), full), m_recent.end());
+    m_recent.insert(m_recent.begin(), full);
+    if (m_recent.size() > 8) m_recent.resize(8);
+    if (m_dir.empty()) return;
+    std::string text;
+    for (const std::string& r : m_recent) text += r + "\n";
+    try {
+        write_file_atomic((std::filesystem::path(m_dir) / "recent_sessions.txt").string(), text);
+    } catch (const std::exception&) {
+    }
+}
+
 bool SessionPanel::save(GuiApp& app, const std::string& path) {
     try {
         save_session(path, capture(app));
+        remember(path);
         m_status = "saved " + path + " at step " + std::to_string(app.m_trainer->snapshot().step);
         m_status_error = false;
     } catch (const std::exception& e) {
@@ -136,6 +171,7 @@ bool SessionPanel::open(GuiApp& app, const std::string& path) {
     try {
         const Session s = load_session(path);
         apply(app, s);
+        remember(path);
         m_status = "opened " + path + " at step " + std::to_string(s.training.step);
         m_status_error = false;
         m_path_text = path;
@@ -150,6 +186,14 @@ bool SessionPanel::open(GuiApp& app, const std::string& path) {
 }
 
 void SessionPanel::update(GuiApp& app) {
+    if (std::optional<std::string> chosen = m_dialog.poll()) {
+        m_path_text = *chosen;
+        std::snprintf(m_path, sizeof m_path, "%s", chosen->c_str());
+        if (m_dialog_mode == FileDialog::Mode::Save)
+            save(app, *chosen);
+        else
+            open(app, *chosen);
+    }
     if (m_losses_pending && app.m_snapshot.generation != m_pending_generation) {
         // The trainer took the session: its history goes before the steps trained since.
         std::vector<float> raw;
@@ -187,7 +231,10 @@ void SessionPanel::handle_keys(GuiApp& app) {
     ImGuiIO& io = ImGui::GetIO();
     if (!io.KeyCtrl || io.WantTextInput) return;
     if (ImGui::IsKeyPressed(GLFW_KEY_S, false)) save(app, m_path_text);
-    if (ImGui::IsKeyPressed(GLFW_KEY_O, false)) open(app, m_path_text);
+    if (ImGui::IsKeyPressed(GLFW_KEY_O, false)) {
+        m_dialog_mode = FileDialog::Mode::Open;
+        m_dialog.start(FileDialog::Mode::Open, "Open a session", m_path_text, ".fmplay");
+    }
 }
 
 void SessionPanel::draw_section(GuiApp& app) {
@@ -202,8 +249,29 @@ void SessionPanel::draw_section(GuiApp& app) {
     tip("Writes the session to the file above (to a temporary name first, then renamed: an "
         "interrupted save never damages the file that was there).");
     ImGui::SameLine();
-    if (ImGui::Button("Open (Ctrl+O)", ImVec2(w, 0))) open(app, m_path_text);
-    tip("Reopens the session in the file above. A damaged or foreign file changes nothing.");
+    if (ImGui::Button("Save as…", ImVec2(w, 0))) {
+        m_dialog_mode = FileDialog::Mode::Save;
+        m_dialog.start(FileDialog::Mode::Save, "Save the session as", m_path_text, ".fmplay");
+    }
+    tip("Chooses where to save: the desktop's file dialog (zenity) when there is one, else a "
+        "folder browser in the window.");
+    if (ImGui::Button("Open… (Ctrl+O)", ImVec2(w, 0))) {
+        m_dialog_mode = FileDialog::Mode::Open;
+        m_dialog.start(FileDialog::Mode::Open, "Open a session", m_path_text, ".fmplay");
+    }
+    tip("Chooses a session to reopen. A damaged or foreign file changes nothing.");
+    ImGui::SameLine();
+    if (ImGui::Button("Reopen", ImVec2(w, 0))) open(app, m_path_text);
+    tip("Opens the file above again: back to where it was saved.");
+    load_recent();
+    for (std::size_t i = 0; i < m_recent.size() && i < 5; ++i) {
+        const std::string name = std::filesystem::path(m_recent[i]).filename().string();
+        ImGui::PushID(static_cast<int>(i));
+        if (ImGui::SmallButton(name.c_str())) open(app, m_recent[i]);
+        ImGui::PopID();
+        tip("Open " + m_recent[i]);
+        if (i + 1 < std::min<std::size_t>(m_recent.size(), 5)) ImGui::SameLine();
+    }
     if (!m_status.empty()) {
         ImGui::PushTextWrapPos(0.0f);
         if (m_status_error)
@@ -218,7 +286,7 @@ void SessionPanel::draw_section(GuiApp& app) {
 }
 
 const std::vector<std::string>& SessionPanel::script_keys() {
-    static const std::vector<std::string> keys = {"session_save", "session_open"};
+    static const std::vector<std::string> keys = {"session_save", "session_open", "session_dialog"};
     return keys;
 }
 
@@ -229,6 +297,10 @@ bool SessionPanel::apply_script(GuiApp& app, const std::string& key, const std::
         save(app, value);
     } else if (key == "session_open") {
         open(app, value);
+    } else if (key == "session_dialog") {
+        m_dialog_mode = value == "save" ? FileDialog::Mode::Save : FileDialog::Mode::Open;
+        m_dialog.start(m_dialog_mode, value == "save" ? "Save the session as" : "Open a session", m_path_text,
+                       ".fmplay");
     } else {
         return false;
     }

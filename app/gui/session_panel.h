@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "app/gui/file_dialog.h"
 #include "app/session/session_file.h"
 
 namespace fmp {
@@ -32,15 +33,29 @@ class SessionPanel {
     void apply(GuiApp& app, const Session& session);
 
     // The autosave file in the settings directory (empty when there is none, e.g. test runs).
-    void set_settings_dir(const std::string& dir) { m_dir = dir; }
+    void set_settings_dir(const std::string& dir) {
+        m_dir = dir;
+        m_recent_loaded = false;
+    }
     std::string autosave_path() const;
     const std::string& path() const { return m_path_text; }
 
-    // --script keys: session_save=PATH, session_open=PATH.
+    // The files opened or saved lately, newest first (kept beside the autosave).
+    const std::vector<std::string>& recent() const { return m_recent; }
+
+    // --script keys: session_save=PATH, session_open=PATH, session_dialog=open|save (the file
+    // dialog, for screenshots of the in-app browser).
     static const std::vector<std::string>& script_keys();
     bool apply_script(GuiApp& app, const std::string& key, const std::string& value);
 
   private:
+    void remember(const std::string& path);  // a recent file
+    void load_recent();
+
+    FileDialog m_dialog;
+    FileDialog::Mode m_dialog_mode = FileDialog::Mode::Open;
+    std::vector<std::string> m_recent;
+    bool m_recent_loaded = false;
     std::string m_path_text = "work.fmplay";
     char m_path[512] = "work.fmplay";
     std::string m_status;  // the last save or open, or why it failed

@@ -8,6 +8,7 @@
 #include <regex>
 #include <string>
 
+#include "app/gui/file_dialog.h"
 #include "core/base/file_io.h"
 #include "tests/test_support.h"
 
@@ -91,4 +92,27 @@ TEST_CASE("bad session files: one line before the window opens, or nothing chang
     REQUIRE(r.code == 0);
     CHECK(report_value(r.output, "training steps") == 40);
     CHECK(report_value(r.output, "training resets") == 1);
+}
+
+TEST_CASE("the in-app file browser lists folders, then the sessions, and opens in the window") {
+    const fs::path dir = fresh_dir("gui_session_browser");
+    fs::create_directories(dir / "lessons");
+    fs::create_directories(dir / ".cache");
+    for (const char* name : {"b.fmplay", "a.fmplay", "notes.txt", ".hidden.fmplay", "fmplay"})
+        fmp::write_file_atomic((dir / name).string(), "{}");
+    const std::vector<fmp::FolderEntry> entries = fmp::list_folder(dir.string(), ".fmplay");
+    REQUIRE(entries.size() == 3);
+    CHECK(entries[0].name == "lessons");
+    CHECK(entries[0].directory);
+    CHECK(entries[1].name == "a.fmplay");
+    CHECK(entries[2].name == "b.fmplay");
+    CHECK_FALSE(entries[2].directory);
+    CHECK(fmp::list_folder(dir.string(), "").size() == 5);  // every visible file and folder
+    CHECK(fmp::list_folder((dir / "missing").string(), ".fmplay").empty());
+    // The browser drawn in the window (never the desktop's dialog in a test run).
+    setenv("FMPLAY_FILE_DIALOG", "builtin", 1);
+    const CommandResult r = run_window("--width 900 --height 600 --engine cpu --particles 1000 --frames 6 --report "
+                                       "--script \"2:session_dialog=open\"");
+    INFO(r.output);
+    CHECK(r.code == 0);
 }
