@@ -76,7 +76,7 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
         "draw=x0,y0,x1,y1, erase=x0,y0,x1,y1, undo, redo, clear, draw_which=target|source, "
         "drawmode=on|off; solverlab=open|close|compute|wait; "
         "cnfrace=open|close|start|wait|cancel, cnfrace_seconds=S; coupling options: ot_reg=EPS, "
-        "sb_sigma=S, ot_batch=N; prediction=velocity|data|noise; sde=on|off, sde_gamma=G, odesde=open|close|compute|wait; classes: classes=on|off, p_uncond=P, follow=all|none|K, guidance=W, guidance_sweep=run|wait, paint_class=K (the drawing brush); sessions: session_save=FILE, session_open=FILE, session_dialog=open|save; plan=open|close, plan_pairs=16|32|64, plan_canvas=on|off; reflow=open|close|run|wait|measure, "
+        "sb_sigma=S, ot_batch=N; prediction=velocity|data|noise; sde=on|off, sde_gamma=G, odesde=open|close|compute|wait; classes: classes=on|off, p_uncond=P, follow=all|none|K, guidance=W, guidance_sweep=run|wait, paint_class=K (the drawing brush); sessions: session_save=FILE, session_open=FILE, session_dialog=open|save, autosave=DIR,SECONDS; plan=open|close, plan_pairs=16|32|64, plan_canvas=on|off; reflow=open|close|run|wait|measure, "
         "reflow_pairs=N, reflow_init=warm|fresh, reflow_use=K; instruments: lens=X,Y|off, "
         "errormap=off|raw|weighted, likelihood=off|model|true, trace=X,Y, fmcfm=on|off)");
 }

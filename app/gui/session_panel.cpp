@@ -216,7 +216,7 @@ void SessionPanel::update(GuiApp& app) {
     }
     // The autosave: written aside and renamed, so a kill during it leaves the previous one whole.
     const double now = now_seconds();
-    if (m_dir.empty() || now - m_last_autosave < k_autosave_seconds) return;
+    if (m_dir.empty() || now - m_last_autosave < m_autosave_seconds) return;
     m_last_autosave = now;
     if (!app.m_snapshot.params || app.m_snapshot.step == m_autosaved_step) return;
     try {
@@ -286,7 +286,7 @@ void SessionPanel::draw_section(GuiApp& app) {
 }
 
 const std::vector<std::string>& SessionPanel::script_keys() {
-    static const std::vector<std::string> keys = {"session_save", "session_open", "session_dialog"};
+    static const std::vector<std::string> keys = {"session_save", "session_open", "session_dialog", "autosave"};
     return keys;
 }
 
@@ -297,6 +297,14 @@ bool SessionPanel::apply_script(GuiApp& app, const std::string& key, const std::
         save(app, value);
     } else if (key == "session_open") {
         open(app, value);
+    } else if (key == "autosave") {
+        const auto comma = value.rfind(',');
+        const double every = comma == std::string::npos ? 0.0 : std::atof(value.c_str() + comma + 1);
+        if (comma == std::string::npos || !(every > 0.0))
+            throw InputError("--script autosave=DIR,SECONDS (a folder and an interval > 0)");
+        m_dir = value.substr(0, comma);
+        m_autosave_seconds = every;
+        m_recent_loaded = false;
     } else if (key == "session_dialog") {
         m_dialog_mode = value == "save" ? FileDialog::Mode::Save : FileDialog::Mode::Open;
         m_dialog.start(m_dialog_mode, value == "save" ? "Save the session as" : "Open a session", m_path_text,

@@ -18,7 +18,7 @@ class SessionPanel {
     void draw_section(GuiApp& app);
     // Ctrl+S saves, Ctrl+O opens the file named in the section.
     void handle_keys(GuiApp& app);
-    // Per frame: the autosave (every k_autosave_seconds while the work changes) and restoring a
+    // Per frame: the autosave (every minute while the work changes) and restoring a
     // loss history once the trainer has taken an opened session.
     void update(GuiApp& app);
 
@@ -44,7 +44,8 @@ class SessionPanel {
     const std::vector<std::string>& recent() const { return m_recent; }
 
     // --script keys: session_save=PATH, session_open=PATH, session_dialog=open|save (the file
-    // dialog, for screenshots of the in-app browser).
+    // dialog, for screenshots of the in-app browser), autosave=DIR,SECONDS (where and how often:
+    // tests of a kill during the autosave).
     static const std::vector<std::string>& script_keys();
     bool apply_script(GuiApp& app, const std::string& key, const std::string& value);
 
@@ -62,13 +63,12 @@ class SessionPanel {
     bool m_status_error = false;
     std::string m_dir;
     double m_last_autosave = 0.0;
+    double m_autosave_seconds = 60.0;  // a script may set another interval
     int64_t m_autosaved_step = -1;
     // An opened session's loss history, put back once the trainer has reset to it.
     std::vector<LossRecord> m_pending_losses;
     uint64_t m_pending_generation = 0;
     bool m_losses_pending = false;
 };
-
-inline constexpr double k_autosave_seconds = 60.0;
 
 }  // namespace fmp
