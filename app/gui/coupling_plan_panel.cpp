@@ -15,7 +15,6 @@
 namespace fmp {
 namespace {
 
-const ImU32 k_text_dim = IM_COL32(150, 158, 172, 255);
 // Segments on the canvas: pairs that cross another in red, the rest in teal.
 const uint32_t k_crossing_rgba = pack_rgba(1.0f, 0.36f, 0.36f, 0.85f);
 const uint32_t k_clear_rgba = pack_rgba(0.30f, 0.85f, 0.78f, 0.85f);
