@@ -89,10 +89,16 @@ ClassSpread measure_class_spread(const Trajectory& traj, const FlowReference& re
     }
     const Points& last = traj.frames.back();
     const Eigen::Index n = last.rows();
-    const Eigen::Index stride = std::max<Eigen::Index>(1, n / std::max(1, max_particles));
+    // The subsample: rows k * P mod n for a prime P that does not divide n, so it mixes every
+    // class (an even stride would see only some classes: particle i follows class i mod K).
+    const Eigen::Index m = std::min<Eigen::Index>(n, std::max(1, max_particles));
+    const Eigen::Index prime = n % 1000003 != 0 ? 1000003 : 999983;
+    std::vector<Eigen::Index> picked(static_cast<std::size_t>(m));
+    for (Eigen::Index k = 0; k < m; ++k)
+        picked[static_cast<std::size_t>(k)] = static_cast<Eigen::Index>((static_cast<int64_t>(k) * prime) % n);
     double sum = 0.0;
     int count = 0, elsewhere = 0, outside = 0;
-    for (Eigen::Index i = 0; i < n; i += stride) {
+    for (const Eigen::Index i : picked) {
         const int cls = traj.classes[static_cast<std::size_t>(i)];
         if (cls < 0 || cls >= k_max_classes) continue;
         const float x = last(i, 0), y = last(i, 1);
@@ -115,7 +121,7 @@ ClassSpread measure_class_spread(const Trajectory& traj, const FlowReference& re
         data_mean[k] += ref.target.row(j).transpose().cast<double>();
         ++data_n[k];
     }
-    for (Eigen::Index i = 0; i < n; i += stride) {
+    for (const Eigen::Index i : picked) {
         const int k = traj.classes[static_cast<std::size_t>(i)];
         if (k < 0 || k >= k_max_classes || !last.row(i).allFinite()) continue;
         mean[k] += last.row(i).transpose().cast<double>();
@@ -129,7 +135,7 @@ ClassSpread measure_class_spread(const Trajectory& traj, const FlowReference& re
         const int k = ref.target_classes[static_cast<std::size_t>(j)];
         data_ss[k] += (ref.target.row(j).transpose().cast<double>() - data_mean[k]).squaredNorm();
     }
-    for (Eigen::Index i = 0; i < n; i += stride) {
+    for (const Eigen::Index i : picked) {
         const int k = traj.classes[static_cast<std::size_t>(i)];
         if (k < 0 || k >= k_max_classes || !last.row(i).allFinite()) continue;
         ss[k] += (last.row(i).transpose().cast<double>() - mean[k]).squaredNorm();
