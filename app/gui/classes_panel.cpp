@@ -18,11 +18,6 @@
 namespace fmp {
 namespace {
 
-ImVec4 to_vec4(uint32_t c) {
-    return ImVec4(float(c & 0xff) / 255.0f, float((c >> 8) & 0xff) / 255.0f,
-                  float((c >> 16) & 0xff) / 255.0f, float((c >> 24) & 0xff) / 255.0f);
-}
-
 // Nearest distance from (x, y) to the reference points of class `cls`, and to those of any other.
 void nearest_by_class(const FlowReference& ref, float x, float y, int cls, float& own, float& other) {
     float own2 = INFINITY, other2 = INFINITY;
@@ -353,7 +348,7 @@ void ClassesPanel::draw_section(GuiApp& app) {
         first = false;
         ImGui::PushID(k);
         const bool chosen = follow == k;
-        if (ImGui::ColorButton("##follow", to_vec4(class_color(k)), ImGuiColorEditFlags_NoTooltip, ImVec2(h, h)))
+        if (ImGui::ColorButton("##follow", ImGui::ColorConvertU32ToFloat4(class_color(k)), ImGuiColorEditFlags_NoTooltip, ImVec2(h, h)))
             follow = k;
         if (chosen)
             ImGui::GetWindowDrawList()->AddRect(ImGui::GetItemRectMin(), ImGui::GetItemRectMax(),

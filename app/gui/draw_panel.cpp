@@ -536,9 +536,7 @@ void DrawPanel::panel(GuiApp& app) {
         const float h = ImGui::GetFrameHeight();
         for (int k = 0; k < k_max_classes; ++k) {
             ImGui::SameLine();
-            const uint32_t c = class_color(k);
-            const ImVec4 col(float(c & 0xff) / 255.0f, float((c >> 8) & 0xff) / 255.0f,
-                             float((c >> 16) & 0xff) / 255.0f, 1.0f);
+            const ImVec4 col = ImGui::ColorConvertU32ToFloat4(class_color(k));  // palette: IM_COL32 bits
             ImGui::PushID(k);
             const bool chosen = painted.paint_class() == k;
             if (ImGui::ColorButton("##class", col, ImGuiColorEditFlags_NoTooltip, ImVec2(h, h)))

@@ -73,12 +73,8 @@ void label_classes(Trajectory& trajectory, const FlowSpec& spec, int classes) {
 std::vector<int> followed_classes(const FlowSpec& spec, int classes) {
     std::vector<int> cycle;
     if (classes <= 0) return cycle;
-    std::vector<bool> present(static_cast<std::size_t>(classes), spec.target.kind() != DatasetKind::PointSet);
-    if (spec.target.kind() == DatasetKind::PointSet)
-        for (uint8_t c : spec.target.point_classes())
-            if (c < classes) present[c] = true;
     for (int k = 0; k < classes; ++k)
-        if (present[static_cast<std::size_t>(k)]) cycle.push_back(k);
+        if (spec.target.has_class(k)) cycle.push_back(k);
     if (cycle.empty())
         for (int k = 0; k < classes; ++k) cycle.push_back(k);
     return cycle;

@@ -54,6 +54,7 @@ void PointSetEditor::reset(const Points& points, const std::vector<uint8_t>& cla
         m_cls.assign(n, 0);
     else
         m_cls.assign(classes.begin(), classes.begin() + static_cast<std::ptrdiff_t>(n));
+    recount();
     touch();
 }
 
@@ -68,6 +69,7 @@ void PointSetEditor::replace(const Points& points, const std::vector<uint8_t>& c
         m_cls.assign(n, 0);
     else
         m_cls.assign(classes.begin(), classes.begin() + static_cast<std::ptrdiff_t>(n));
+    recount();
     touch();
     end_stroke();
 }
@@ -81,8 +83,14 @@ void PointSetEditor::set_paint_class(int cls) {
 
 int PointSetEditor::class_count() const {
     int k = 0;
-    for (uint8_t c : m_cls) k = std::max(k, int(c) + 1);
+    for (int c = 0; c < k_max_classes; ++c)
+        if (m_class_points[static_cast<std::size_t>(c)] > 0) k = c + 1;
     return k;
+}
+
+void PointSetEditor::recount() {
+    m_class_points.fill(0);
+    for (uint8_t c : m_cls) ++m_class_points[c];
 }
 
 void PointSetEditor::begin_stroke() {
@@ -148,6 +156,7 @@ std::size_t PointSetEditor::spray(float x, float y, float radius, float density)
         m_xy.push_back(px);
         m_xy.push_back(py);
         m_cls.push_back(static_cast<uint8_t>(m_paint_class));
+        ++m_class_points[static_cast<std::size_t>(m_paint_class)];
         ++added;
     }
     if (added == 0) return 0;
@@ -185,10 +194,14 @@ std::size_t PointSetEditor::erase(float x, float y, float radius) {
     while (first < n && !inside(m_xy[2 * first], m_xy[2 * first + 1])) ++first;
     if (first == n) return 0;
     snapshot_before_removal();
+    --m_class_points[m_cls[first]];  // the first point inside goes too
     std::size_t out = first;
     for (std::size_t i = first + 1; i < n; ++i) {
         float px = m_xy[2 * i], py = m_xy[2 * i + 1];
-        if (inside(px, py)) continue;
+        if (inside(px, py)) {
+            --m_class_points[m_cls[i]];
+            continue;
+        }
         m_xy[2 * out] = px;
         m_xy[2 * out + 1] = py;
         m_cls[out] = m_cls[i];
@@ -207,6 +220,7 @@ void PointSetEditor::clear() {
     snapshot_before_removal();
     m_xy.clear();
     m_cls.clear();
+    m_class_points.fill(0);
     touch();
     if (own_stroke) end_stroke();
 }
@@ -266,6 +280,7 @@ bool PointSetEditor::undo() {
         std::swap(m_xy, s.xy);
         std::swap(m_cls, s.cls);
     }
+    recount();
     m_redo.push_back(std::move(s));
     touch();
     return true;
@@ -283,6 +298,7 @@ bool PointSetEditor::redo() {
         std::swap(m_xy, s.xy);
         std::swap(m_cls, s.cls);
     }
+    recount();
     m_undo.push_back(std::move(s));
     // A swapped-in state can be larger than the one it replaced; keep the budget.
     while (!m_undo.empty() && history_bytes() > m_max_undo_bytes) m_undo.pop_front();

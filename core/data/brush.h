@@ -1,5 +1,6 @@
 // The drawing model behind the canvas: a point set edited by spray and erase strokes, with undo.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -99,6 +100,10 @@ private:
 
     std::vector<float> m_xy;
     std::vector<uint8_t> m_cls;  // one class per point, kept in step with m_xy
+    // Points per class, kept as points come and go, so class_count() (asked every frame while
+    // drawing) never scans the set.
+    std::array<std::size_t, 8> m_class_points{};
+    void recount();
     int m_paint_class = 0;
     Rng m_rng;
     std::size_t m_max_points;

@@ -201,6 +201,7 @@ Dataset Dataset::from_points(Points points, std::string label, std::vector<uint8
             throw InputError("point set " + quote_for_message(label) + " has class " + std::to_string(c) +
                              "; classes are 0.." + std::to_string(k_max_classes - 1));
     Dataset d = from_points(std::move(points), std::move(label));
+    for (uint8_t c : classes) d.m_class_mask = static_cast<uint8_t>(d.m_class_mask | (1u << c));
     if (!classes.empty()) d.m_classes = std::make_shared<const std::vector<uint8_t>>(std::move(classes));
     return d;
 }
@@ -210,12 +211,18 @@ int Dataset::class_count() const {
         case DatasetKind::EightGaussians: return 8;
         case DatasetKind::Moons: return 2;
         case DatasetKind::Checkerboard: return 8;
-        case DatasetKind::PointSet:
-            if (m_classes && !m_classes->empty())
-                return 1 + *std::max_element(m_classes->begin(), m_classes->end());
-            return 0;
+        case DatasetKind::PointSet: {
+            int k = 0;
+            while (m_class_mask >> k) ++k;  // the largest class + 1
+            return k;
+        }
         default: return 0;
     }
+}
+
+bool Dataset::has_class(int k) const {
+    if (k < 0 || k >= class_count()) return false;
+    return m_kind != DatasetKind::PointSet || ((m_class_mask >> k) & 1u);
 }
 
 const std::vector<uint8_t>& Dataset::point_classes() const {

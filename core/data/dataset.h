@@ -59,6 +59,9 @@ public:
     // How many classes the samples carry: 8 (8gaussians, checkerboard), 2 (moons), a labelled
     // point set's largest class + 1; 0 for the others.
     int class_count() const;
+    // Whether samples of class k occur: every k < class_count() for the analytic datasets; for a
+    // labelled point set, the classes its points carry (a set painted in classes 0 and 3 has no 1).
+    bool has_class(int k) const;
     // A point set's class per point (empty when it has none).
     const std::vector<uint8_t>& point_classes() const;
 
@@ -72,6 +75,9 @@ private:
     DatasetKind m_kind = DatasetKind::Normal;
     std::shared_ptr<const Points> m_points;
     std::shared_ptr<const std::vector<uint8_t>> m_classes;  // point sets only; may be null
+    // Bit k: some point has class k. Found once, so class_count() and has_class() are O(1) where
+    // they are asked per training batch and per frame.
+    uint8_t m_class_mask = 0;
     std::string m_label;
 };
 

@@ -289,4 +289,13 @@ TEST_CASE("painted classes stay with their points through erase, undo, redo and 
     CHECK_THROWS_AS(e.set_paint_class(-1), InputError);
     e.reset(two);
     CHECK(e.class_count() == 1);
+    // Erasing every point of the highest class lowers the count at once.
+    e.reset(two, {0, 5});
+    CHECK(e.class_count() == 6);
+    e.erase(1.0f, 1.0f, 0.1f);
+    e.end_stroke();
+    CHECK(e.count() == 1);
+    CHECK(e.class_count() == 1);
+    CHECK(e.undo());
+    CHECK(e.class_count() == 6);
 }

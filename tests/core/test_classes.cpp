@@ -72,6 +72,15 @@ TEST_CASE("CSV point sets take an optional class column 0..7") {
     CHECK(p.classes == std::vector<uint8_t>{1, 7, 0});
     const Dataset d = Dataset::from_points(p.points, "c.csv", p.classes);
     CHECK(d.class_count() == 8);
+    // The classes present: 0, 1 and 7, not the ones between.
+    CHECK(d.has_class(0));
+    CHECK(d.has_class(1));
+    CHECK_FALSE(d.has_class(3));
+    CHECK(d.has_class(7));
+    CHECK_FALSE(d.has_class(8));
+    CHECK(Dataset(DatasetKind::Moons).has_class(1));
+    CHECK_FALSE(Dataset(DatasetKind::Moons).has_class(2));
+    CHECK_FALSE(Dataset(DatasetKind::Spirals).has_class(0));
     Rng rng(2);
     Points s(50, 2);
     std::vector<int> cls(50);
