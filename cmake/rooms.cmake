@@ -21,8 +21,9 @@ set(FMP_ROOMS
     "app/render     | fmp_render  | core"
     "app/export     | fmp_export  | core app/run app/render"
     "app/session    | fmp_session | core app/run app/render app/export"
-    "app/cli        | fmp_cli     | core app/run app/render app/export app/session"
-    "app/gui        | fmp_gui     | core app/run app/render app/export app/session"
+    "app/lesson     | fmp_lesson  | core app/run app/render app/export"
+    "app/cli        | fmp_cli     | core app/run app/render app/export app/session app/lesson"
+    "app/gui        | fmp_gui     | core app/run app/render app/export app/session app/lesson"
     "app/main.cpp   | fmplay      | core app/cli app/gui")
 # The only rooms that may include ImGui or GLFW headers (the rest of the app draws through GL and
 # the scene renderer, so exports and the CLI run without a window).

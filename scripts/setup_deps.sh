@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config python3 python3-glad
       libeigen3-dev doctest-dev nlohmann-json3-dev libcli11-dev libstb-dev liblemon-dev
-      libpng-dev libjpeg62-turbo-dev libgif-dev
+      libpng-dev libjpeg62-turbo-dev libgif-dev libmd4c-dev
       libimgui-dev libglfw3-dev libegl-dev libgl-dev libegl-mesa0 libgl1-mesa-dri
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev fonts-dejavu-core)
 if [ "${1:-}" = "--test" ]; then

@@ -24,5 +24,6 @@ Command add_demo_command(CLI::App& app);    // app/cli/demo_command.cpp
 Command add_bench_command(CLI::App& app);   // app/cli/bench_command.cpp
 Command add_render_command(CLI::App& app);  // app/cli/render_command.cpp
 Command add_eval_command(CLI::App& app);    // app/cli/eval_command.cpp
+Command add_lesson_command(CLI::App& app);  // app/cli/lesson_command.cpp
 
 }  // namespace fmp

@@ -190,7 +190,7 @@ void ExportPanel::pump() {
 
 void ExportPanel::draw(GuiApp& app) {
     pump();
-    if (!ImGui::CollapsingHeader("Export")) return;
+    if (!app.section("Export")) return;
     ImGui::PushID("export");
     const bool running = m_job != nullptr;
     ExportSettings& s = m_settings;

@@ -67,6 +67,10 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
     app.add_option("--session", o.session,
                    "Open this session (.fmplay, saved with Ctrl+S): datasets, settings, the network and its "
                    "optimizer state, the loss history and the view, to go on where it was saved");
+    app.add_option("--lesson", o.lesson,
+                   "Open this lesson at start (a name from fmplay lesson --list, or a lesson file NAME.md)");
+    app.add_option("--lessons", o.lessons,
+                   "The folder of your own lessons (*.md, docs/lesson_format.md; default ~/.config/fmplay/lessons)");
     app.add_option(
         "--script", o.script,
         "Settings changes at given frames, 'FRAME:KEY=VALUE;...' (keys: target, source, path, "
@@ -78,7 +82,9 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
         "cnfrace=open|close|start|wait|cancel, cnfrace_seconds=S; coupling options: ot_reg=EPS, "
         "sb_sigma=S, ot_batch=N; prediction=velocity|data|noise; sde=on|off, sde_gamma=G, odesde=open|close|compute|wait; classes: classes=on|off, p_uncond=P, follow=all|none|K, guidance=W, guidance_sweep=run|wait, paint_class=K (the drawing brush); sessions: session_save=FILE, session_open=FILE, session_dialog=open|save, autosave=DIR,SECONDS; plan=open|close, plan_pairs=16|32|64, plan_canvas=on|off; reflow=open|close|run|wait|measure, "
         "reflow_pairs=N, reflow_init=warm|fresh, reflow_use=K; instruments: lens=X,Y|off, "
-        "errormap=off|raw|weighted, likelihood=off|model|true, trace=X,Y, fmcfm=on|off)");
+        "errormap=off|raw|weighted, likelihood=off|model|true, trace=X,Y, fmcfm=on|off; lessons: lesson=NAME|close, "
+        "lesson_step=next|prev|reset|last|K, lesson_answer=K, lesson_finish=wait (every step run to the end), "
+        "presenter=on|off, lesson_progress=FILE, lessons_dir=DIR)");
 }
 
 }  // namespace fmp

@@ -33,6 +33,8 @@ struct GuiOptions {
     bool no_train = false;  // start with training paused
     std::string script;     // "FRAME:KEY=VALUE;..." settings changes at given frames (tests)
     std::string session;    // a .fmplay session to open at start
+    std::string lesson;     // a lesson to open at start (a name or a .md file)
+    std::string lessons;    // the folder of the user's own lessons (empty: ~/.config/fmplay/lessons)
 };
 
 // Registers the GUI's flags on the top-level app (they apply when no subcommand is given).

@@ -348,7 +348,7 @@ void InstrumentsPanel::draw_canvas_overlay(GuiApp& app) {
 
 void InstrumentsPanel::draw_section(GuiApp& app) {
     const float s = app.m_scale;
-    if (!ImGui::CollapsingHeader("Why it works", ImGuiTreeNodeFlags_DefaultOpen)) return;
+    if (!app.section("Why it works", ImGuiTreeNodeFlags_DefaultOpen)) return;
     char buf[160];
     // The lens.
     if (ImGui::Checkbox("posterior lens (L)", &m_lens_mode) && !m_lens_mode) m_lens_point.reset();

@@ -143,6 +143,8 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     // A session that cannot be read is refused before a window opens (it is read again, and put
     // into the window, once the window exists).
     if (!options.session.empty()) (void)load_session(options.session);
+    if (!options.lesson.empty())
+        (void)find_lesson(options.lesson, options.lessons.empty() ? default_user_lesson_dir() : options.lessons);
     m_training = !options.no_train;
     if (options.time >= 0.0f) {
         m_t = options.time;
@@ -189,6 +191,7 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
         if (ini != "imgui.ini") {
             m_draw->set_settings_dir(std::filesystem::path(ini).parent_path().string());
             m_session->set_settings_dir(std::filesystem::path(ini).parent_path().string());
+            m_lessons->set_settings_dir(std::filesystem::path(ini).parent_path().string());
         }
     }
     bool drawn_target = false, drawn_source = false;
@@ -202,6 +205,8 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     // --session: checked before the window opened (run_gui), so it opens here.
     if (!options.session.empty() && !m_session->open(*this, options.session))
         throw InputError("--session " + options.session + ": " + m_message);
+    if (!options.lessons.empty()) m_lessons->set_user_dir(options.lessons);
+    if (!options.lesson.empty()) m_lessons->open(*this, options.lesson);
 }
 
 GuiApp::~GuiApp() {
@@ -448,6 +453,7 @@ int GuiApp::run(GuiRunStats* stats) {
             std::printf("weights checksum: %.9g\n", sum);
         }
         if (!m_message.empty()) std::printf("message: %s\n", m_message.c_str());
+        m_lessons->print_report();
         if (m_reflow->live_measured())
             std::printf("live straightness: %.6g\n", m_reflow->live_straightness());
         std::fflush(stdout);
@@ -486,6 +492,7 @@ void GuiApp::frame(double dt, bool last) {
     advance_time(dt);
     sync_with_workers();
     m_session->update(*this);
+    m_lessons->update(*this);
     m_draw->update(*this);
     if (m_frame_index == 0) {
         // The backend creates the font texture in its first NewFrame. The font is rasterised at
@@ -518,6 +525,7 @@ void GuiApp::frame(double dt, bool last) {
         m_instruments->settle(*this, 60.0);
     }
     if (m_panels) draw_panels();
+    m_lessons->draw_window(*this);
     render_canvas();
     m_instruments->draw_canvas_overlay(*this);
     draw_axis_labels();
@@ -539,6 +547,7 @@ void GuiApp::frame(double dt, bool last) {
 void GuiApp::handle_input() {
     ImGuiIO& io = ImGui::GetIO();
     m_session->handle_keys(*this);
+    const bool lesson_arrows = m_lessons->handle_keys(*this);
     if (!io.WantTextInput && !io.WantCaptureKeyboard) {
         if (ImGui::IsKeyPressed(GLFW_KEY_SPACE, false)) m_playing = !m_playing;
         if (ImGui::IsKeyPressed(GLFW_KEY_T, false)) {
@@ -550,9 +559,9 @@ void GuiApp::handle_input() {
             }
         }
         if (ImGui::IsKeyPressed(GLFW_KEY_R, false)) reset_training();
-        if (ImGui::IsKeyPressed(GLFW_KEY_LEFT))
+        if (!lesson_arrows && ImGui::IsKeyPressed(GLFW_KEY_LEFT))
             m_t = std::max(0.0f, m_t - 0.01f), m_playing = false;
-        if (ImGui::IsKeyPressed(GLFW_KEY_RIGHT))
+        if (!lesson_arrows && ImGui::IsKeyPressed(GLFW_KEY_RIGHT))
             m_t = std::min(1.0f, m_t + 0.01f), m_playing = false;
         if (ImGui::IsKeyPressed(GLFW_KEY_F, false)) fit_view();
         if (ImGui::IsKeyPressed(GLFW_KEY_H, false)) m_panels = !m_panels;
@@ -713,7 +722,10 @@ void GuiApp::fit_view() {
     auto ref = m_worker->reference();
     if (!ref) return;
     Eigen::AlignedBox2f box = data_box(*ref, true);
-    float left = m_panels ? m_left_w : 0.0f, right = m_panels ? m_right_w : 0.0f;
+    float left = m_panels ? m_left_w : 0.0f, right = m_panels ? m_right_w : m_lessons->presenter_width_px();
+    // A lesson's window floating over the canvas's left side: the data fits beside it.
+    if (m_lessons->window_right_px() > left && m_view.width - m_lessons->window_right_px() - right > 0.3f * (m_view.width - left - right))
+        left = m_lessons->window_right_px();
     float bottom = m_panels ? m_bottom_h : 0.0f;
     float rect_w = std::max(64.0f, m_view.width - left - right),
           rect_h = std::max(64.0f, m_view.height - bottom);

@@ -20,6 +20,7 @@
 #include "app/gui/session_panel.h"
 #include "app/gui/solver_lab_panel.h"
 #include "app/gui/instruments_panel.h"
+#include "app/gui/lesson_panel.h"
 #include "app/gui/trainer.h"
 #include "app/render/scene_builder.h"
 #include "app/render/scene_renderer.h"
@@ -76,9 +77,20 @@ class GuiApp {
     // Trains on from the restored weights, with a tenfold lower rate if lower_rate.
     void resume_after_divergence(bool lower_rate);
     void fit_view();
+    // [scene_settings.cpp] The panels' settings for a scene (scene.json's): InputError (one line
+    // starting with `what`) for a name the window does not offer; nothing changes.
+    UiSettings settings_from_scene(const ExportSettings& scene, bool target_drawn, bool source_drawn,
+                                   const std::string& what) const;
+    // Shows a scene: its settings, layers and instruments; fresh weights only when its training
+    // differs from the current one (returns true then). A target "text:WORDS" becomes the drawn target.
+    bool show_scene(const ExportSettings& scene, const std::string& what);
+    // A section header the current lesson step may hide or highlight (lesson_panel.cpp).
+    bool section(const char* label, ImGuiTreeNodeFlags flags = 0) { return m_lessons->section(label, flags); }
     void take_screenshot(const std::string& path);
     // [script.cpp]
     void parse_script(const std::string& text);  // throws InputError for a malformed item
+    // One KEY=VALUE item of a script (or a lesson's action): InputError when the window would refuse it.
+    static void check_script_item(const std::string& key, const std::string& value);
     void apply_script(int frame);
     void apply_setting(const std::string& key, const std::string& value);
     // [panels.cpp]
@@ -105,6 +117,7 @@ class GuiApp {
     friend class SdePanel;          // ODE vs SDE sampling (sde_panel.cpp)
     friend class ClassesPanel;      // classes and classifier-free guidance (classes_panel.cpp)
     friend class SessionPanel;      // saving and opening sessions (session_panel.cpp)
+    friend class LessonPanel;       // lessons and presenter mode (lesson_panel.cpp)
     // The learned arrows' class and guidance: the followed class, or for the guidance arrows
     // while every class is followed, the first class the target has.
     ClassGuidance arrow_guidance() const;
@@ -183,6 +196,8 @@ class GuiApp {
     std::unique_ptr<SdePanel> m_sde = std::make_unique<SdePanel>();
     std::unique_ptr<ClassesPanel> m_classes = std::make_unique<ClassesPanel>();
     std::unique_ptr<SessionPanel> m_session = std::make_unique<SessionPanel>();
+    std::unique_ptr<LessonPanel> m_lessons = std::make_unique<LessonPanel>();
+    std::string m_shown_text_target;  // the "text:WORDS" target a lesson drew (show_scene)
     std::unique_ptr<CnfRacePanel> m_cnf_race = std::make_unique<CnfRacePanel>();
     std::unique_ptr<CouplingPlanPanel> m_coupling_plan = std::make_unique<CouplingPlanPanel>();
     std::unique_ptr<ReflowPanel> m_reflow = std::make_unique<ReflowPanel>();

@@ -72,8 +72,11 @@ void GuiApp::draw_panels() {
                              ImGuiCond_Always);
     if (ImGui::Begin("##time", nullptr,
                      ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
-                         ImGuiWindowFlags_NoSavedSettings))
+                         ImGuiWindowFlags_NoSavedSettings)) {
         draw_time_bar();
+        const ImVec2 p = ImGui::GetWindowPos(), size = ImGui::GetWindowSize();
+        m_lessons->outline_if_highlighted("Time bar", p, ImVec2(p.x + size.x, p.y + size.y));
+    }
     ImGui::End();
 
     ImGui::SetNextWindowPos(ImVec2(0, H - status_h), ImGuiCond_Always);

@@ -22,6 +22,71 @@ float number_value(const std::string& key, const std::string& value) {
 
 }  // namespace
 
+void GuiApp::check_script_item(const std::string& key, const std::string& value) {
+    static const std::vector<std::string> keys = [] {
+        std::vector<std::string> k = {"target", "source", "path",  "coupling", "solver",
+                                      "steps",  "views",  "time",  "train",    "play",
+                                      "lr",     "width",  "depth", "continue",
+                                      "batch",  "reset",  "export", "figure", "train_until", "step"};
+        for (const auto& d : DrawPanel::script_keys()) k.push_back(d);
+        for (const auto& d : InstrumentsPanel::script_keys()) k.push_back(d);
+        for (const auto& d : SolverLabPanel::script_keys()) k.push_back(d);
+        for (const auto& d : CnfRacePanel::script_keys()) k.push_back(d);
+        for (const auto& d : CouplingPlanPanel::script_keys()) k.push_back(d);
+        for (const auto& d : ReflowPanel::script_keys()) k.push_back(d);
+        for (const auto& d : SdePanel::script_keys()) k.push_back(d);
+        for (const auto& d : ClassesPanel::script_keys()) k.push_back(d);
+        for (const auto& d : SessionPanel::script_keys()) k.push_back(d);
+        for (const auto& d : LessonPanel::script_keys()) k.push_back(d);
+        for (const char* d : {"ot_reg", "sb_sigma", "ot_batch", "prediction"}) k.push_back(d);
+        k.push_back("tolerance");
+        return k;
+    }();
+    if (name_index(keys, key) < 0)
+        throw InputError("unknown --script key '" + key + "'; valid keys: " + join_names(keys));
+    // Values that would stop the window mid-run are checked now, before it opens.
+    if (key == "lr") validate_learning_rate(number_value(key, value));
+    if (name_index(InstrumentsPanel::script_keys(), key) >= 0)
+        InstrumentsPanel::check_script(key, value);
+    if (name_index(CnfRacePanel::script_keys(), key) >= 0) CnfRacePanel::check_script(key, value);
+    if (name_index(CouplingPlanPanel::script_keys(), key) >= 0) CouplingPlanPanel::check_script(key, value);
+    if (name_index(ReflowPanel::script_keys(), key) >= 0) ReflowPanel::check_script(key, value);
+    if (name_index(SdePanel::script_keys(), key) >= 0) SdePanel::check_script(key, value);
+    if (name_index(ClassesPanel::script_keys(), key) >= 0) ClassesPanel::check_script(key, value);
+    if (name_index(LessonPanel::script_keys(), key) >= 0) LessonPanel::check_script(key, value);
+    if (key == "ot_reg" || key == "sb_sigma" || key == "ot_batch") {
+        CouplingOptions c;
+        if (key == "ot_reg") c.ot_reg = static_cast<float>(number_value(key, value));
+        if (key == "sb_sigma") c.sb_sigma = static_cast<float>(number_value(key, value));
+        if (key == "ot_batch") c.ot_batch = static_cast<int>(number_value(key, value));
+        c.validate();
+    }
+    if (key == "coupling" && name_index(coupling_names(), value) < 0)
+        throw InputError("--script coupling=" + quote_for_message(value) +
+                         ": valid: " + join_names(coupling_names()));
+    if (key == "prediction") (void)make_prediction(value);
+    if (key == "paint_class") {
+        const float k = number_value(key, value);
+        if (k < 0 || k >= k_max_classes || k != static_cast<float>(static_cast<int>(k)))
+            throw InputError("--script paint_class must be a class 0.." + std::to_string(k_max_classes - 1));
+    }
+    if (key == "tolerance") validate_tolerance(number_value(key, value));
+    if (key == "step") {
+        const float n = number_value(key, value);
+        if (n < 1 || n > 1e6f) throw InputError("--script step must be a step count 1..1000000");
+    }
+    if (key == "train_until") {
+        const float n = number_value(key, value);
+        if (n < 0 || n > 1e7f) throw InputError("--script train_until must be a step count 0..10000000");
+    }
+    if (key == "batch") validate_batch_size(static_cast<int>(number_value(key, value)));
+    if (key == "width" || key == "depth") {
+        MlpConfig c;
+        (key == "width" ? c.width : c.depth) = static_cast<int>(number_value(key, value));
+        c.validate();
+    }
+}
+
 void GuiApp::parse_script(const std::string& text) {
     std::stringstream in(text);
     std::string item;
@@ -30,68 +95,7 @@ void GuiApp::parse_script(const std::string& text) {
         auto eq = item.find('=');
         if (colon == std::string::npos || eq == std::string::npos || eq < colon)
             throw InputError("bad --script item '" + item + "'; expected FRAME:KEY=VALUE");
-        static const std::vector<std::string> keys = [] {
-            std::vector<std::string> k = {"target", "source", "path",  "coupling", "solver",
-                                          "steps",  "views",  "time",  "train",    "play",
-                                          "lr",     "width",  "depth", "continue",
-                                          "batch",  "reset",  "export", "figure", "train_until", "step"};
-            for (const auto& d : DrawPanel::script_keys()) k.push_back(d);
-            for (const auto& d : InstrumentsPanel::script_keys()) k.push_back(d);
-            for (const auto& d : SolverLabPanel::script_keys()) k.push_back(d);
-            for (const auto& d : CnfRacePanel::script_keys()) k.push_back(d);
-            for (const auto& d : CouplingPlanPanel::script_keys()) k.push_back(d);
-            for (const auto& d : ReflowPanel::script_keys()) k.push_back(d);
-            for (const auto& d : SdePanel::script_keys()) k.push_back(d);
-            for (const auto& d : ClassesPanel::script_keys()) k.push_back(d);
-            for (const auto& d : SessionPanel::script_keys()) k.push_back(d);
-            for (const char* d : {"ot_reg", "sb_sigma", "ot_batch", "prediction"}) k.push_back(d);
-            k.push_back("tolerance");
-            return k;
-        }();
-        std::string key = item.substr(colon + 1, eq - colon - 1);
-        if (name_index(keys, key) < 0)
-            throw InputError("unknown --script key '" + key + "'; valid keys: " + join_names(keys));
-        // Values that would stop the window mid-run are checked now, before it opens.
-        const std::string value = item.substr(eq + 1);
-        if (key == "lr") validate_learning_rate(number_value(key, value));
-        if (name_index(InstrumentsPanel::script_keys(), key) >= 0)
-            InstrumentsPanel::check_script(key, value);
-        if (name_index(CnfRacePanel::script_keys(), key) >= 0) CnfRacePanel::check_script(key, value);
-        if (name_index(CouplingPlanPanel::script_keys(), key) >= 0) CouplingPlanPanel::check_script(key, value);
-        if (name_index(ReflowPanel::script_keys(), key) >= 0) ReflowPanel::check_script(key, value);
-        if (name_index(SdePanel::script_keys(), key) >= 0) SdePanel::check_script(key, value);
-        if (name_index(ClassesPanel::script_keys(), key) >= 0) ClassesPanel::check_script(key, value);
-        if (key == "ot_reg" || key == "sb_sigma" || key == "ot_batch") {
-            CouplingOptions c;
-            if (key == "ot_reg") c.ot_reg = static_cast<float>(number_value(key, value));
-            if (key == "sb_sigma") c.sb_sigma = static_cast<float>(number_value(key, value));
-            if (key == "ot_batch") c.ot_batch = static_cast<int>(number_value(key, value));
-            c.validate();
-        }
-        if (key == "coupling" && name_index(coupling_names(), value) < 0)
-            throw InputError("--script coupling=" + quote_for_message(value) +
-                             ": valid: " + join_names(coupling_names()));
-        if (key == "prediction") (void)make_prediction(value);
-        if (key == "paint_class") {
-            const float k = number_value(key, value);
-            if (k < 0 || k >= k_max_classes || k != static_cast<float>(static_cast<int>(k)))
-                throw InputError("--script paint_class must be a class 0.." + std::to_string(k_max_classes - 1));
-        }
-        if (key == "tolerance") validate_tolerance(number_value(key, value));
-        if (key == "step") {
-            const float n = number_value(key, value);
-            if (n < 1 || n > 1e6f) throw InputError("--script step must be a step count 1..1000000");
-        }
-        if (key == "train_until") {
-            const float n = number_value(key, value);
-            if (n < 0 || n > 1e7f) throw InputError("--script train_until must be a step count 0..10000000");
-        }
-        if (key == "batch") validate_batch_size(static_cast<int>(number_value(key, value)));
-        if (key == "width" || key == "depth") {
-            MlpConfig c;
-            (key == "width" ? c.width : c.depth) = static_cast<int>(number_value(key, value));
-            c.validate();
-        }
+        check_script_item(item.substr(colon + 1, eq - colon - 1), item.substr(eq + 1));
         m_script.emplace_back(std::atoi(item.substr(0, colon).c_str()), item.substr(colon + 1));
     }
 }
@@ -106,6 +110,7 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
     if (m_sde->apply_script(*this, key, value)) return;
     if (m_classes->apply_script(*this, key, value)) return;
     if (m_session->apply_script(*this, key, value)) return;
+    if (m_lessons->apply_script(*this, key, value)) return;
     auto pick = [&](const std::vector<std::string>& names, int& slot) {
         int i = name_index(names, value);
         if (&names == &dataset_names() && (value == "drawn" || value == "custom"))

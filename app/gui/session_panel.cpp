@@ -14,17 +14,6 @@
 #include "core/base/file_io.h"
 
 namespace fmp {
-namespace {
-
-int index_of(const std::vector<std::string>& names, const std::string& name, const char* what) {
-    const int i = name_index(names, name);
-    if (i < 0)
-        throw InputError(std::string("the session's ") + what + " " + quote_for_message(name) +
-                         " is not one the window offers");
-    return i;
-}
-
-}  // namespace
 
 std::string SessionPanel::autosave_path() const {
     return m_dir.empty() ? std::string() : (std::filesystem::path(m_dir) / "autosave.fmplay").string();
@@ -64,32 +53,8 @@ Session SessionPanel::capture(GuiApp& app) {
 
 void SessionPanel::apply(GuiApp& app, const Session& s) {
     // Everything the window needs is resolved first: a session it cannot take changes nothing.
-    UiSettings u = app.m_settings;
+    UiSettings u = app.settings_from_scene(s.scene, s.target_drawn, s.source_drawn, "the session's");
     const TrainOptions& t = s.scene.train;
-    u.target = s.target_drawn ? DrawPanel::custom_index() : index_of(dataset_names(), t.target, "target");
-    u.source = s.source_drawn ? DrawPanel::custom_index() : index_of(dataset_names(), t.source, "source");
-    u.path = index_of(path_names(), t.path, "path");
-    u.coupling = index_of(coupling_names(), t.coupling, "coupling");
-    u.ot_batch = t.ot_batch;
-    u.ot_reg = t.ot_reg;
-    u.sb_sigma = t.sb_sigma;
-    u.width = t.width;
-    u.depth = t.depth;
-    u.activation = index_of(activation_names(), t.activation, "activation");
-    u.prediction = index_of(prediction_names(), t.prediction, "prediction");
-    u.lr = t.lr;
-    u.batch = t.batch;
-    u.seed = static_cast<int>(t.seed);
-    u.classes = t.classes;
-    u.p_uncond = t.p_uncond;
-    u.particles = s.scene.particles;
-    u.solver = index_of(solver_names(), s.scene.solver, "solver");
-    u.solver_steps = s.scene.solver_steps;
-    u.solver_tolerance = s.scene.solver_tolerance;
-    u.sde = s.scene.sde_gamma > 0.0f;
-    if (u.sde) u.sde_gamma = s.scene.sde_gamma;
-    u.follow_class = parse_follow_class(s.scene.follow, "the session's particles.follow");
-    u.guidance = s.scene.guidance;
     // The network the window would build for these settings must be the saved one.
     const MlpConfig& saved = s.model.mlp;
     const int k = s.model.target.class_count();

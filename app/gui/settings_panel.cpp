@@ -257,9 +257,11 @@ void GuiApp::draw_settings_panel() {
     UiSettings& st = m_settings;
     ImGui::PushItemWidth(-ImGui::GetFontSize() * 6.5f);
 
-    if (ImGui::CollapsingHeader("Session")) m_session->draw_section(*this);
+    if (ImGui::CollapsingHeader("Lessons", m_lessons->active() ? 0 : ImGuiTreeNodeFlags_DefaultOpen))
+        m_lessons->draw_section(*this);
+    if (section("Session")) m_session->draw_section(*this);
 
-    if (ImGui::CollapsingHeader("Data", ImGuiTreeNodeFlags_DefaultOpen)) {
+    if (section("Data", ImGuiTreeNodeFlags_DefaultOpen)) {
         // The analytic datasets plus the drawn set of each side.
         std::vector<std::string> names = dataset_names();
         names.push_back(DrawPanel::custom_label());
@@ -277,7 +279,7 @@ void GuiApp::draw_settings_panel() {
         m_draw->panel(*this);
     }
 
-    if (ImGui::CollapsingHeader("Probability path", ImGuiTreeNodeFlags_DefaultOpen)) {
+    if (section("Probability path", ImGuiTreeNodeFlags_DefaultOpen)) {
         std::vector<std::string> labels;
         for (const auto& n : path_names()) labels.push_back(path_label(n));
         if (combo("path", st.path, path_names(), &labels)) reset_training();
@@ -327,14 +329,14 @@ void GuiApp::draw_settings_panel() {
         ImGui::TextColored(ImGui::ColorConvertU32ToFloat4(ui_color::sigma_curve), "%s", buf);
     }
 
-    if (ImGui::CollapsingHeader("Coupling", ImGuiTreeNodeFlags_DefaultOpen)) draw_coupling_section();
+    if (section("Coupling", ImGuiTreeNodeFlags_DefaultOpen)) draw_coupling_section();
 
-    if (ImGui::CollapsingHeader("What the network predicts")) draw_prediction_section();
+    if (section("What the network predicts")) draw_prediction_section();
 
     if (m_settings.classes) ImGui::SetNextItemOpen(true, ImGuiCond_Once);
-    if (ImGui::CollapsingHeader("Classes & guidance")) m_classes->draw_section(*this);
+    if (section("Classes & guidance")) m_classes->draw_section(*this);
 
-    if (ImGui::CollapsingHeader("Training", ImGuiTreeNodeFlags_DefaultOpen)) {
+    if (section("Training", ImGuiTreeNodeFlags_DefaultOpen)) {
         if (m_divergence_open) {
             // The guard stopped a diverging run: say what happened and offer the usual remedy.
             ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.42f, 0.40f, 1.0f));
@@ -406,7 +408,7 @@ void GuiApp::draw_settings_panel() {
                             m_snapshot.training_seconds);
     }
 
-    if (ImGui::CollapsingHeader("Loss", ImGuiTreeNodeFlags_DefaultOpen)) {
+    if (section("Loss", ImGuiTreeNodeFlags_DefaultOpen)) {
         ImVec2 p = ImGui::GetCursorScreenPos();
         float w = ImGui::GetContentRegionAvail().x, h = 96.0f * s;
         ImDrawList* dl = ImGui::GetWindowDrawList();
@@ -483,7 +485,7 @@ void GuiApp::draw_settings_panel() {
         tip(k_tip_loss_t);
         m_instruments->draw_losses(*this);
     }
-    if (ImGui::CollapsingHeader("Network")) {
+    if (section("Network")) {
         static const std::vector<std::string> widths = {"32", "64", "128", "256", "512"};
         int wi = std::max(
             0, static_cast<int>(std::find(widths.begin(), widths.end(), std::to_string(st.width)) -

@@ -15,22 +15,39 @@ const ImWchar k_glyph_ranges[] = {0x0020, 0x00FF, 0x0370, 0x03FF, 0x2000, 0x206F
                                   0x2070, 0x209F, 0x2190, 0x21FF, 0x2200, 0x22FF,
                                   0x2500, 0x257F, 0x25A0, 0x25FF, 0};
 
+UiFonts g_fonts;
+
 }  // namespace
+
+const UiFonts& ui_fonts() { return g_fonts; }
 
 void apply_gui_theme(float scale) {
     ImGuiIO& io = ImGui::GetIO();
     io.Fonts->Clear();
+    UiFonts& f = g_fonts;
+    f = UiFonts();
     if (auto font = embedded_file("font.ttf")) {
+        auto bold = embedded_file("font_bold.ttf");
         // ImGui frees the buffer with its own allocator, so hand it a copy made by that allocator.
-        void* copy = ImGui::MemAlloc(font->size());
-        std::memcpy(copy, font->data(), font->size());
-        ImFontConfig config;
-        config.OversampleH = 2;
-        config.OversampleV = 2;
-        io.Fonts->AddFontFromMemoryTTF(copy, static_cast<int>(font->size()),
-                                       std::round(15.0f * scale), &config, k_glyph_ranges);
+        auto add = [&](std::string_view bytes, float size, int oversample) {
+            void* copy = ImGui::MemAlloc(bytes.size());
+            std::memcpy(copy, bytes.data(), bytes.size());
+            ImFontConfig config;
+            config.OversampleH = oversample;
+            config.OversampleV = oversample;
+            return io.Fonts->AddFontFromMemoryTTF(copy, static_cast<int>(bytes.size()), std::round(size * scale),
+                                                  &config, k_glyph_ranges);
+        };
+        f.regular = add(*font, 15.0f, 2);  // the first font is ImGui's default
+        const std::string_view b = bold ? *bold : *font;
+        f.bold = add(b, 15.0f, 2);
+        f.heading = add(b, 19.0f, 1);
+        // Presenter mode: narration readable from the back of a room.
+        f.large = add(*font, 27.0f, 1);
+        f.large_bold = add(b, 27.0f, 1);
+        f.large_heading = add(b, 36.0f, 1);
     } else {
-        io.Fonts->AddFontDefault();
+        f.regular = f.bold = f.heading = f.large = f.large_bold = f.large_heading = io.Fonts->AddFontDefault();
     }
 
     ImGuiStyle& style = ImGui::GetStyle();

@@ -12,6 +12,18 @@ static_assert(IM_COL32(1, 2, 3, 4) == rgba8(1, 2, 3, 4), "ImGui packs colours as
 // Applies the dark theme and loads the embedded DejaVu Sans, both scaled by `scale` (HiDPI).
 void apply_gui_theme(float scale);
 
+// The fonts apply_gui_theme loads (DejaVu Sans and Sans Bold): the UI's, and the narration's
+// in normal and presenter sizes.
+struct UiFonts {
+    ImFont* regular = nullptr;
+    ImFont* bold = nullptr;
+    ImFont* heading = nullptr;
+    ImFont* large = nullptr;
+    ImFont* large_bold = nullptr;
+    ImFont* large_heading = nullptr;
+};
+const UiFonts& ui_fonts();
+
 // Colours of the panels' own plots and accents (the canvas's colours are in palette::).
 namespace ui_color {
 constexpr ImU32 accent = IM_COL32(110, 168, 254, 255);  // UI accent

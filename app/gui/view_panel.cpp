@@ -77,7 +77,7 @@ void GuiApp::draw_view_panel() {
     ImGui::PopStyleColor();
     ImGui::PushItemWidth(-ImGui::GetFontSize() * 6.0f);
 
-    if (ImGui::CollapsingHeader("Particles", ImGuiTreeNodeFlags_DefaultOpen)) {
+    if (section("Particles", ImGuiTreeNodeFlags_DefaultOpen)) {
         ImGui::Checkbox("show particles", &o.particles);
         tip("Samples x0 ~ p₀ moved by the learned ODE dx/dt = v_θ(x, t) to the current t. At t = 1 "
             "they are the "
@@ -116,7 +116,7 @@ void GuiApp::draw_view_panel() {
         tip("Short tails behind a subset of particles: the last 0.12 of time of their motion.");
     }
 
-    if (ImGui::CollapsingHeader("Velocity arrows", ImGuiTreeNodeFlags_DefaultOpen)) {
+    if (section("Velocity arrows", ImGuiTreeNodeFlags_DefaultOpen)) {
         ImGui::Checkbox("show arrows", &o.arrows);
         tip("The velocity field on a grid at the current t: direction of motion, length ∝ √speed, "
             "colour = speed.");
@@ -160,7 +160,7 @@ void GuiApp::draw_view_panel() {
             "shrinks visibly). The colour shows the speed itself.");
     }
 
-    if (ImGui::CollapsingHeader("Paths", ImGuiTreeNodeFlags_DefaultOpen)) {
+    if (section("Paths", ImGuiTreeNodeFlags_DefaultOpen)) {
         ImGui::Checkbox("show paths", &o.paths);
         tip("Trajectories from t = 0 to 1 for a few particles, the part already travelled bright.");
         int mode = static_cast<int>(o.path_mode);
@@ -182,7 +182,7 @@ void GuiApp::draw_view_panel() {
         ImGui::SliderInt("paths", &o.path_count, 8, 512, "%d", ImGuiSliderFlags_Logarithmic);
     }
 
-    if (ImGui::CollapsingHeader("Density and markers", ImGuiTreeNodeFlags_DefaultOpen)) {
+    if (section("Density and markers", ImGuiTreeNodeFlags_DefaultOpen)) {
         ImGui::Checkbox("density p_t", &o.heatmap);
         tip("A histogram of the particles at t, blurred, on a log colour scale: log(1 + count). It "
             "approximates the "
@@ -200,7 +200,7 @@ void GuiApp::draw_view_panel() {
 
     m_instruments->draw_section(*this);
 
-    if (ImGui::CollapsingHeader("Legend", ImGuiTreeNodeFlags_DefaultOpen)) {
+    if (section("Legend", ImGuiTreeNodeFlags_DefaultOpen)) {
         if (o.particles) {
             if (o.color == ColorMode::Source) {
                 ImDrawList* dl = ImGui::GetWindowDrawList();
