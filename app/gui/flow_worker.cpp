@@ -39,6 +39,11 @@ void FlowWorker::set_spec(const FlowSpec& spec) {
     m_wake.notify_all();
 }
 
+uint64_t FlowWorker::spec_id() const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_spec_id;
+}
+
 void FlowWorker::set_params(std::shared_ptr<const std::vector<float>> params, const MlpConfig& mlp,
                             uint64_t version) {
     {

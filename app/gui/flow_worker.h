@@ -29,6 +29,7 @@ class FlowWorker {
     std::shared_ptr<const Trajectory> trajectory() const;
     std::shared_ptr<const ArrowField> arrows() const;
     std::shared_ptr<const FlowReference> reference() const;
+    uint64_t spec_id() const;  // the latest spec's (a reference for it has this spec_id)
     // True while a newer trajectory than the published one is being integrated.
     bool busy() const;
     // Seconds the last full trajectory took.

@@ -84,7 +84,8 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
         "reflow_pairs=N, reflow_init=warm|fresh, reflow_use=K; instruments: lens=X,Y|off, "
         "errormap=off|raw|weighted, likelihood=off|model|true, trace=X,Y, fmcfm=on|off; lessons: lesson=NAME|close, "
         "lesson_step=next|prev|reset|last|K, lesson_answer=K, lesson_finish=wait (every step run to the end), "
-        "presenter=on|off, lesson_progress=FILE, lessons_dir=DIR)");
+        "presenter=on|off, lesson_progress=FILE, lessons_dir=DIR; the start screen: start=open|close|wait, "
+        "start_pick=NAME)");
 }
 
 }  // namespace fmp

@@ -190,6 +190,7 @@ void LessonPanel::go_to(GuiApp& app, int index) {
     for (const auto& a : s.actions) m_queue.push_back(a);
     m_to_open.clear();
     for (const auto& h : s.highlight) m_to_open.insert(h);
+    m_focus = true;
     save_progress();
 }
 
@@ -243,6 +244,10 @@ void LessonPanel::run_now(GuiApp& app) {
             else std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
         app.apply_setting("train_until", std::to_string(m_wait_steps));
+        if (app.m_trainer->snapshot().step < m_wait_steps) {
+            ++m_action_errors;
+            m_error = "training did not reach step " + std::to_string(m_wait_steps);
+        }
         m_wait_steps = 0;
     }
     while (!m_queue.empty()) {
@@ -338,6 +343,9 @@ void LessonPanel::draw_section(GuiApp& app) {
         "through it; F5 presents it.");
     ImGui::SameLine();
     if (ImGui::Button("Reload")) m_loaded = false;
+    ImGui::SameLine();
+    if (ImGui::Button("Gallery…")) app.m_start->open(app);
+    tip("The start screen: every lesson and example scene as a picture, and the last session to continue.");
     tip(std::string("Reads the lessons again: the bundled ones and your own *.md files in ") +
         (m_user_dir.empty() ? default_user_lesson_dir() : m_user_dir) + " (format: docs/lesson_format.md).");
     for (const LessonError& e : m_errors)
@@ -372,7 +380,11 @@ void LessonPanel::draw_body(GuiApp& app, bool large) {
             if (m_committed && c == s.question->answer) ImGui::PushStyleColor(ImGuiCol_Text, k_right);
             else if (m_committed && c == m_choice) ImGui::PushStyleColor(ImGuiCol_Text, k_wrong);
             else ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetColorU32(ImGuiCol_Text));
-            if (ImGui::RadioButton(s.question->choices[c].c_str(), m_choice == c) && !m_committed) m_choice = c;
+            // The label wraps (RadioButton's does not): long answers stay readable.
+            if (ImGui::RadioButton("##choice", m_choice == c) && !m_committed) m_choice = c;
+            ImGui::SameLine();
+            ImGui::TextWrapped("%s", s.question->choices[c].c_str());
+            if (ImGui::IsItemClicked() && !m_committed) m_choice = c;
             ImGui::PopStyleColor();
             ImGui::PopID();
         }
@@ -391,6 +403,11 @@ void LessonPanel::draw_body(GuiApp& app, bool large) {
         if (m_committed) draw_narration(m_explain, large);
     }
 
+}
+
+void LessonPanel::draw_controls(GuiApp& app, bool large) {
+    const UiFonts& f = ui_fonts();
+    const int n = static_cast<int>(m_lessons[m_lesson].steps.size());
     ImGui::Separator();
     ImGui::PushFont(large ? f.large : f.regular);
     if (m_wait_steps > 0) {
@@ -436,7 +453,14 @@ void LessonPanel::draw_window(GuiApp& app) {
         ImGui::SetNextWindowSize(ImVec2(w, io.DisplaySize.y), ImGuiCond_Always);
         if (ImGui::Begin("##presenter", nullptr,
                          ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings)) {
+            // The narration scrolls; the controls stay at the bottom.
+            const float line = ui_fonts().large->FontSize + ImGui::GetStyle().FramePadding.y * 2 +
+                               ImGui::GetStyle().ItemSpacing.y;
+            const float footer = line * 3.2f + ui_fonts().regular->FontSize;
+            ImGui::BeginChild("##narration", ImVec2(0, -footer), false);
             draw_body(app, true);
+            ImGui::EndChild();
+            draw_controls(app, true);
             ImGui::PushFont(ui_fonts().large);
             if (ImGui::Button(app.m_playing ? "▮▮" : "▶")) app.m_playing = !app.m_playing;
             ImGui::SameLine();
@@ -456,6 +480,8 @@ void LessonPanel::draw_window(GuiApp& app) {
     ImGui::SetNextWindowSizeConstraints(ImVec2(0, 0), ImVec2(1e6f, io.DisplaySize.y * 0.82f));
     bool open = true;
     const std::string title = "Lesson: " + l.title + "###lesson";
+    if (m_focus) ImGui::SetNextWindowFocus();  // above the windows the step's actions opened
+    m_focus = false;
     if (ImGui::Begin(title.c_str(), &open, 0)) {
         // The step list: jump anywhere.
         std::vector<std::string> names, labels;
@@ -477,6 +503,7 @@ void LessonPanel::draw_window(GuiApp& app) {
         tip("Presenter mode: large narration, every panel hidden, the canvas beside it; → / ← or a clicker's "
             "Page Down / Page Up step; Esc returns.");
         draw_body(app, false);
+        draw_controls(app, false);
         // Only a window near the canvas's left edge pushes the fitted view aside.
         const ImVec2 p = ImGui::GetWindowPos(), size = ImGui::GetWindowSize();
         m_window_right = p.x < left + io.DisplaySize.x * 0.25f ? (p.x + size.x) * io.DisplayFramebufferScale.x : 0.0f;

@@ -54,16 +54,19 @@ class LessonPanel {
     static void check_script(const std::string& key, const std::string& value);
     bool apply_script(GuiApp& app, const std::string& key, const std::string& value);
 
+    void load_list();  // the bundled lessons and the user's (once; Reload reads them again)
+    const std::vector<Lesson>& lessons() const { return m_lessons; }
+
   private:
     const LessonStep* step() const;
-    void load_list();
     void go_to(GuiApp& app, int index);
     void run_now(GuiApp& app);      // the step's waits and actions at once (scripts, tests)
     void finish(GuiApp& app);       // every remaining step, each run at once, answered right
     void commit_answer(int choice);
     void load_progress();
     void save_progress();
-    void draw_body(GuiApp& app, bool large);
+    void draw_body(GuiApp& app, bool large);      // the step's title, narration and question
+    void draw_controls(GuiApp& app, bool large);  // progress, errors, Previous / Reset / Next
 
     std::string m_settings_dir, m_user_dir, m_progress_file;
     bool m_loaded = false;
@@ -87,7 +90,8 @@ class LessonPanel {
     bool m_panels_before = true;
     float m_presenter_w = 0.0f;
     float m_window_right = 0.0f;
-    bool m_refit = false;  // fit the view once the window is laid out
+    bool m_refit = false;
+    bool m_focus = false;  // bring the window to the front once (a step just opened)  // fit the view once the window is laid out
     std::string m_error;
     // progress: lesson name -> (step reached, finished)
     std::map<std::string, std::pair<int, bool>> m_progress;

@@ -186,12 +186,15 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
 
     init_imgui();
     // Drawn sets live next to imgui.ini; test runs (--frames) leave the user's files alone.
+    bool first_start = false;
     if (options.frames == 0) {
         std::string ini = layout_ini_path();
         if (ini != "imgui.ini") {
             m_draw->set_settings_dir(std::filesystem::path(ini).parent_path().string());
             m_session->set_settings_dir(std::filesystem::path(ini).parent_path().string());
             m_lessons->set_settings_dir(std::filesystem::path(ini).parent_path().string());
+            m_start->set_settings_dir(std::filesystem::path(ini).parent_path().string());
+            first_start = !std::filesystem::exists(ini);
         }
     }
     bool drawn_target = false, drawn_source = false;
@@ -207,6 +210,8 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
         throw InputError("--session " + options.session + ": " + m_message);
     if (!options.lessons.empty()) m_lessons->set_user_dir(options.lessons);
     if (!options.lesson.empty()) m_lessons->open(*this, options.lesson);
+    // The first start shows the gallery (unless the command line asked for something).
+    if (first_start && options.session.empty() && options.lesson.empty() && options.script.empty()) m_start->open(*this);
 }
 
 GuiApp::~GuiApp() {
@@ -454,6 +459,7 @@ int GuiApp::run(GuiRunStats* stats) {
         }
         if (!m_message.empty()) std::printf("message: %s\n", m_message.c_str());
         m_lessons->print_report();
+        m_start->print_report();
         if (m_reflow->live_measured())
             std::printf("live straightness: %.6g\n", m_reflow->live_straightness());
         std::fflush(stdout);
@@ -493,6 +499,7 @@ void GuiApp::frame(double dt, bool last) {
     sync_with_workers();
     m_session->update(*this);
     m_lessons->update(*this);
+    m_start->update(*this);
     m_draw->update(*this);
     if (m_frame_index == 0) {
         // The backend creates the font texture in its first NewFrame. The font is rasterised at
@@ -526,6 +533,7 @@ void GuiApp::frame(double dt, bool last) {
     }
     if (m_panels) draw_panels();
     m_lessons->draw_window(*this);
+    m_start->draw(*this);
     render_canvas();
     m_instruments->draw_canvas_overlay(*this);
     draw_axis_labels();
@@ -746,7 +754,8 @@ void GuiApp::render_canvas() {
     m_view.width = std::max(1, w);
     m_view.height = std::max(1, h);
     auto ref = m_worker->reference();
-    if (ref && m_fit_pending && ref->spec_id > m_fit_spec) {
+    // Fit to the latest data only: several changes in one frame (a lesson step) queue several specs.
+    if (ref && m_fit_pending && ref->spec_id > m_fit_spec && ref->spec_id == m_worker->spec_id()) {
         fit_view();
         m_fit_pending = false;
         m_fit_spec = ref->spec_id;

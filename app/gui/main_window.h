@@ -19,6 +19,7 @@
 #include "app/gui/sde_panel.h"
 #include "app/gui/session_panel.h"
 #include "app/gui/solver_lab_panel.h"
+#include "app/gui/start_screen.h"
 #include "app/gui/instruments_panel.h"
 #include "app/gui/lesson_panel.h"
 #include "app/gui/trainer.h"
@@ -118,6 +119,7 @@ class GuiApp {
     friend class ClassesPanel;      // classes and classifier-free guidance (classes_panel.cpp)
     friend class SessionPanel;      // saving and opening sessions (session_panel.cpp)
     friend class LessonPanel;       // lessons and presenter mode (lesson_panel.cpp)
+    friend class StartScreen;       // the gallery of lessons and scenes (start_screen.cpp)
     // The learned arrows' class and guidance: the followed class, or for the guidance arrows
     // while every class is followed, the first class the target has.
     ClassGuidance arrow_guidance() const;
@@ -197,6 +199,7 @@ class GuiApp {
     std::unique_ptr<ClassesPanel> m_classes = std::make_unique<ClassesPanel>();
     std::unique_ptr<SessionPanel> m_session = std::make_unique<SessionPanel>();
     std::unique_ptr<LessonPanel> m_lessons = std::make_unique<LessonPanel>();
+    std::unique_ptr<StartScreen> m_start = std::make_unique<StartScreen>();
     std::string m_shown_text_target;  // the "text:WORDS" target a lesson drew (show_scene)
     std::unique_ptr<CnfRacePanel> m_cnf_race = std::make_unique<CnfRacePanel>();
     std::unique_ptr<CouplingPlanPanel> m_coupling_plan = std::make_unique<CouplingPlanPanel>();

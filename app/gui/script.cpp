@@ -38,6 +38,7 @@ void GuiApp::check_script_item(const std::string& key, const std::string& value)
         for (const auto& d : ClassesPanel::script_keys()) k.push_back(d);
         for (const auto& d : SessionPanel::script_keys()) k.push_back(d);
         for (const auto& d : LessonPanel::script_keys()) k.push_back(d);
+        for (const auto& d : StartScreen::script_keys()) k.push_back(d);
         for (const char* d : {"ot_reg", "sb_sigma", "ot_batch", "prediction"}) k.push_back(d);
         k.push_back("tolerance");
         return k;
@@ -54,6 +55,7 @@ void GuiApp::check_script_item(const std::string& key, const std::string& value)
     if (name_index(SdePanel::script_keys(), key) >= 0) SdePanel::check_script(key, value);
     if (name_index(ClassesPanel::script_keys(), key) >= 0) ClassesPanel::check_script(key, value);
     if (name_index(LessonPanel::script_keys(), key) >= 0) LessonPanel::check_script(key, value);
+    if (name_index(StartScreen::script_keys(), key) >= 0) StartScreen::check_script(key, value);
     if (key == "ot_reg" || key == "sb_sigma" || key == "ot_batch") {
         CouplingOptions c;
         if (key == "ot_reg") c.ot_reg = static_cast<float>(number_value(key, value));
@@ -111,6 +113,7 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
     if (m_classes->apply_script(*this, key, value)) return;
     if (m_session->apply_script(*this, key, value)) return;
     if (m_lessons->apply_script(*this, key, value)) return;
+    if (m_start->apply_script(*this, key, value)) return;
     auto pick = [&](const std::vector<std::string>& names, int& slot) {
         int i = name_index(names, value);
         if (&names == &dataset_names() && (value == "drawn" || value == "custom"))

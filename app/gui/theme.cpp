@@ -11,9 +11,12 @@ namespace fmp {
 namespace {
 
 // Greek, arrows, maths and a few shapes on top of Latin-1: the tooltips write v_θ, α_t, σ_t, →.
-const ImWchar k_glyph_ranges[] = {0x0020, 0x00FF, 0x0370, 0x03FF, 0x2000, 0x206F,
-                                  0x2070, 0x209F, 0x2190, 0x21FF, 0x2200, 0x22FF,
-                                  0x2500, 0x257F, 0x25A0, 0x25FF, 0};
+// Modifier letters and combining marks (α̇, superscript indices), phonetic and Latin extended
+// letters (ᵢ, ⱼ, Ẋ), dingbats (✓ ✗) and angle brackets (⟨ ⟩) for the lessons' formulas.
+const ImWchar k_glyph_ranges[] = {0x0020, 0x00FF, 0x02B0, 0x036F, 0x0370, 0x03FF, 0x1D00, 0x1DBF,
+                                  0x1E00, 0x1EFF, 0x2000, 0x206F, 0x2070, 0x209F, 0x2190, 0x21FF,
+                                  0x2200, 0x22FF, 0x2500, 0x257F, 0x25A0, 0x25FF, 0x2700, 0x27EF,
+                                  0x2C60, 0x2C7F, 0};
 
 UiFonts g_fonts;
 

@@ -200,6 +200,9 @@ bool Trainer::slice(double budget_ms) {
             std::lock_guard<std::mutex> lock(m_mutex);
             m_losses.clear();
             m_snapshot.generation++;
+            // The new generation's step at once: a reader that waits for a step count must not
+            // see the old network's.
+            m_snapshot.step = m_engine->step_count();
             m_snapshot.mlp = reset->config.mlp;
             m_snapshot.loss_by_time = {};
             m_snapshot.steps_per_second = 0.0;

@@ -267,7 +267,7 @@ Lesson parse_lesson(const std::string& text, const std::string& source_name) {
         } catch (const InputError& e) {
             throw InputError(one_line_message(e.what()));
         }
-        step.scene.train.steps = static_cast<int>(step.train_steps);
+        step.scene.train.steps = static_cast<int>(std::max<int64_t>(1, step.train_steps));  // an export trains at least one step
         if (step.t) step.scene.figure_t = *step.t;
         step.scene.title = step.title;
         lesson.steps.push_back(std::move(step));
