@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -15,6 +16,7 @@
 
 #include "app/cli/commands.h"
 #include "app/export/export_job.h"
+#include "app/export/side_by_side_export.h"
 #include "app/session/session_file.h"
 #include "app/run/engine_choice.h"
 #include "core/engine/engine.h"
@@ -31,6 +33,7 @@ extern "C" void on_interrupt(int) { g_interrupted = true; }
 struct RenderOptions {
     std::string config;
     std::string session;  // a .fmplay: its settings, and its network instead of training
+    std::string compare;  // a scene.json patch: B, drawn beside the scene (A) in one clip
     std::string out;
     std::string save_config;
     std::string resolution;
@@ -188,6 +191,39 @@ void refuse_input_as_output(const RenderOptions& o) {
         throw InputError("--out and --save-config name the same file " + quote_for_message(o.out, 200));
 }
 
+// --compare PATCH.json: B is A's scene with the patch's keys changed (RFC 7386), each trained on its
+// own, both swept in one clip.
+int run_side_by_side(const RenderOptions& o, const ExportSettings& a) {
+    if (is_figure_path(o.out) || std::filesystem::is_directory(o.out))
+        throw InputError("--compare writes a video: --out FILE.mp4 or FILE.gif");
+    nlohmann::json patch;
+    try {
+        patch = nlohmann::json::parse(read_file(o.compare, 1 << 20));
+    } catch (const nlohmann::json::exception& e) {
+        throw InputError("--compare " + quote_for_message(o.compare) + ": not JSON (" + one_line_message(e.what(), 120) + ")");
+    }
+    if (!patch.is_object()) throw InputError("--compare " + quote_for_message(o.compare) + ": must be a JSON object");
+    nlohmann::json merged = nlohmann::json::parse(export_settings_to_json(a));
+    merged.merge_patch(patch);
+    ExportSettings b = export_settings_from_json(merged.dump(), o.compare);
+    check_export_settings(b);
+    ExportSettings sa = a;
+    if (sa.title.empty()) sa.title = "A";
+    if (b.title.empty() || b.title == a.title) b.title = "B";
+    std::string error;
+    auto context = HeadlessGlContext::create(&error);
+    if (!context) throw std::runtime_error("no OpenGL 4.3 context to render with: " + error);
+    context->make_current();
+    const auto start = std::chrono::steady_clock::now();
+    SideBySideExport job(sa, b, o.out);
+    while (!job.pump(200.0))
+        if (!o.quiet) std::fprintf(stderr, "frame %d/%d\r", job.frames_done(), job.total_frames());
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("wrote %s: %d frames, A | B, %dx%d, in %.1f s\n", o.out.c_str(), job.total_frames(),
+                2 * ((sa.video.width / 2) & ~1), sa.video.height, secs);
+    return 0;
+}
+
 int run_render(const RenderOptions& o) {
     if (o.out.empty() && o.save_config.empty()) throw InputError("--out is required (or --save-config alone)");
     refuse_input_as_output(o);
@@ -198,6 +234,7 @@ int run_render(const RenderOptions& o) {
         if (!o.quiet) std::fprintf(stderr, "fmplay render: wrote %s\n", o.save_config.c_str());
         if (o.out.empty()) return 0;
     }
+    if (!o.compare.empty()) return run_side_by_side(o, s);
     const bool figure = is_figure_path(o.out);
     std::unique_ptr<FrameSink> sink;
     if (figure) {
@@ -309,6 +346,9 @@ Command add_render_command(CLI::App& app) {
                     "a session saved by the window (.fmplay): its settings, data and network, drawn as saved "
                     "(no training)");
     sub->add_option("--out", o->out, "output: FILE.mp4, FILE.gif, DIR/ (PNG frames) or FILE.png (one figure)");
+    sub->add_option("--compare", o->compare,
+                    "side by side: B.json, a scene.json patch (e.g. {\"data\": {\"coupling\": \"ot\"}}) applied to "
+                    "the scene; A and B are trained apart and swept in one video, A left, B right");
     sub->add_option("--save-config", o->save_config, "write the effective settings as JSON to this file");
     sub->add_option("--resolution", o->resolution, "720p, 1080p, square or WxH");
     sub->add_option("--width", o->width, "frame width in pixels")->check(CLI::Range(2, 8192));

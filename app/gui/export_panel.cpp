@@ -123,6 +123,21 @@ ExportModel ExportPanel::model_from_window(const GuiApp& app) const {
 void ExportPanel::start(GuiApp& app) {
     ExportSettings s = settings_from_window(app);
     std::string out = m_out;
+    if (app.m_compare->on() && s.mode == ExportMode::Sweep) {
+        // Side by side: A's half and B's, at the same moments, in one clip.
+        if (!app.m_compare->has_model()) throw InputError("nothing to export yet: B has no weights");
+        ExportSettings b = s;
+        ExportModel mb;
+        app.m_compare->b_model(app, b, mb);
+        ExportModel ma = model_from_window(app);
+        ma.trajectory.reset();  // each half integrates at the export's particle count
+        ma.reference.reset();
+        if (s.title.empty()) s.title = "A", b.title = "B";
+        m_side = std::make_unique<SideBySideExport>(s, b, out, std::move(ma), std::move(mb), app.m_renderer.get());
+        m_message = "Exporting A | B to " + out;
+        m_message_error = false;
+        return;
+    }
     m_sink = FrameSink::open(out, s.video);
     std::optional<ExportModel> model;
     if (s.mode == ExportMode::Sweep) model = model_from_window(app);
@@ -165,6 +180,7 @@ void ExportPanel::figure_to(GuiApp& app, const std::string& out) {
 
 void ExportPanel::stop(const std::string& message, bool error) {
     m_job.reset();
+    m_side.reset();
     if (m_sink) m_sink->cancel();
     m_sink.reset();
     m_message = message;
@@ -172,6 +188,18 @@ void ExportPanel::stop(const std::string& message, bool error) {
 }
 
 void ExportPanel::pump() {
+    if (m_side) {
+        try {
+            if (m_side->pump(k_budget_ms)) {
+                m_message = "Saved " + m_side->path() + ": " + std::to_string(m_side->total_frames()) + " frames, A | B";
+                m_message_error = false;
+                m_side.reset();
+            }
+        } catch (const std::exception& e) {
+            stop("Export failed: " + one_line_message(e.what(), 400), true);
+        }
+        return;
+    }
     if (!m_job) return;
     try {
         if (m_job->pump(k_budget_ms)) {
@@ -192,10 +220,18 @@ void ExportPanel::draw(GuiApp& app) {
     pump();
     if (!app.section("Export")) return;
     ImGui::PushID("export");
-    const bool running = m_job != nullptr;
+    const bool running = busy();
     ExportSettings& s = m_settings;
+    if (m_side) {
+        const int done = m_side->frames_done(), total = std::max(1, m_side->total_frames());
+        char overlay[96];
+        std::snprintf(overlay, sizeof overlay, "A | B  %d / %d", done, total);
+        ImGui::ProgressBar(static_cast<float>(done) / total, ImVec2(-1, 0), overlay);
+        if (ImGui::Button("Cancel")) stop("Export cancelled; nothing was written", false);
+        ImGui::Separator();
+    }
 
-    if (running) {
+    if (m_job) {
         int done = m_job->frames_encoded(), total = std::max(1, m_job->total_frames());
         char overlay[96];
         std::snprintf(overlay, sizeof overlay, "%d / %d", done, total);

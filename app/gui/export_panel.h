@@ -5,6 +5,7 @@
 #include <string>
 
 #include "app/export/export_job.h"
+#include "app/export/side_by_side_export.h"
 #include "app/export/export_settings.h"
 
 namespace fmp {
@@ -24,7 +25,11 @@ class ExportPanel {
     // Draws the "Export" header and its contents inside the current ImGui window, and advances a
     // running export. Call once per UI frame on the GL thread (also while the header is closed).
     void draw(GuiApp& app);
-    bool busy() const { return m_job != nullptr; }
+    bool busy() const { return m_job != nullptr || m_side != nullptr; }
+    // Runs the export in progress to its end on this thread (scripts: export_wait).
+    void wait() {
+        for (int i = 0; i < 100000 && busy(); ++i) pump();
+    }
     // What the Export and Save figure buttons do, to a given file (scripted runs: --script
     // export=FILE, figure=FILE); errors show in the panel as they would after a click.
     void export_to(GuiApp& app, const std::string& out);
@@ -51,6 +56,7 @@ class ExportPanel {
     bool m_window_view = false;  // the window's view instead of fitting the data
     std::unique_ptr<FrameSink> m_sink;
     std::unique_ptr<ExportJob> m_job;
+    std::unique_ptr<SideBySideExport> m_side;  // side by side on: both halves in one clip
     std::string m_message;
     bool m_message_error = false;
 };

@@ -75,7 +75,7 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
         "--script", o.script,
         "Settings changes at given frames, 'FRAME:KEY=VALUE;...' (keys: target, source, path, "
         "coupling, solver, steps, tolerance, views, time, train, play, lr, batch, width, depth, continue, reset, "
-        "export=FILE, figure=FILE, train_until=STEPS (waits until training has taken that many steps), step=N (exactly N more steps, training paused); target=drawn selects the drawn set; "
+        "export=FILE, export_wait=1 (runs it to the end), figure=FILE, train_until=STEPS (waits until training has taken that many steps), step=N (exactly N more steps, training paused); target=drawn selects the drawn set; "
         "drawing: import_text=WORD, import_image=FILE, import_csv=FILE, export_csv=FILE, "
         "draw=x0,y0,x1,y1, erase=x0,y0,x1,y1, undo, redo, clear, draw_which=target|source, "
         "drawmode=on|off; solverlab=open|close|compute|wait; "
@@ -84,7 +84,8 @@ void add_gui_options(CLI::App& app, GuiOptions& o) {
         "reflow_pairs=N, reflow_init=warm|fresh, reflow_use=K; instruments: lens=X,Y|off, "
         "errormap=off|raw|weighted, likelihood=off|model|true, trace=X,Y, fmcfm=on|off; lessons: lesson=NAME|close, "
         "lesson_step=next|prev|reset|last|K, lesson_answer=K, lesson_finish=wait (every step run to the end), "
-        "presenter=on|off, lesson_progress=FILE, lessons_dir=DIR; the start screen: start=open|close|wait, "
+        "presenter=on|off, lesson_progress=FILE, lessons_dir=DIR; side by side: compare=on|off|wait (B trains as long as A), compare_path|compare_coupling|compare_prediction|compare_solver=NAME|same, compare_steps=N; "
+        "the start screen: start=open|close|wait, "
         "start_pick=NAME)");
 }
 

@@ -176,6 +176,11 @@ void LessonPanel::go_to(GuiApp& app, int index) {
     m_narration = parse_narration(s.narration);
     m_prompt = s.question ? parse_narration(s.question->prompt) : std::vector<NarrationBlock>{};
     m_explain = s.question ? parse_narration(s.question->explain) : std::vector<NarrationBlock>{};
+    // Every step sets up its own canvas: a comparison shows only when the step's actions ask.
+    if (app.m_compare->on() || app.m_compare->overrides().any()) {
+        app.m_compare->set_overrides(app, CompareOverrides());
+        app.m_compare->set_on(app, false);
+    }
     const uint64_t generation = app.m_trainer->snapshot().generation;
     try {
         const bool fresh = app.show_scene(s.scene, "lesson " + l.name + ", step " + std::to_string(m_step + 1) + ":");
@@ -213,6 +218,13 @@ void LessonPanel::update(GuiApp& app) {
             if (m_wait_until == 0.0) m_wait_until = now_seconds() + static_cast<double>(parse_count(value, "wait"));
             if (now_seconds() < m_wait_until) return;
             m_wait_until = 0.0;
+            m_queue.pop_front();
+            continue;
+        }
+        if (key == "compare" && value == "wait") {
+            // B catches up with A in the background; the lesson goes on once it has.
+            if (!app.m_compare->on()) app.m_compare->set_on(app, true);
+            if (app.m_compare->b_step(app) < snap.step) return;
             m_queue.pop_front();
             continue;
         }

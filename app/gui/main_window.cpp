@@ -258,8 +258,9 @@ void GuiApp::init_imgui() {
 // ---------------------------------------------------------------------------------------------
 // [SECTION] Settings -> engine and worker
 
-TrainConfig GuiApp::train_config() const {
-    const UiSettings& s = m_settings;
+TrainConfig GuiApp::train_config() const { return train_config_for(m_settings); }
+
+TrainConfig GuiApp::train_config_for(const UiSettings& s) const {
     TrainConfig config;
     config.path = ProbabilityPath(*path_kind_from_name(path_names()[s.path]));
     config.coupling = *coupling_kind_from_name(coupling_names()[s.coupling]);
@@ -460,6 +461,7 @@ int GuiApp::run(GuiRunStats* stats) {
         if (!m_message.empty()) std::printf("message: %s\n", m_message.c_str());
         m_lessons->print_report();
         m_start->print_report();
+        m_compare->print_report(*this);
         if (m_reflow->live_measured())
             std::printf("live straightness: %.6g\n", m_reflow->live_straightness());
         std::fflush(stdout);
@@ -500,6 +502,7 @@ void GuiApp::frame(double dt, bool last) {
     m_session->update(*this);
     m_lessons->update(*this);
     m_start->update(*this);
+    m_compare->update(*this);
     m_draw->update(*this);
     if (m_frame_index == 0) {
         // The backend creates the font texture in its first NewFrame. The font is rasterised at
@@ -530,12 +533,16 @@ void GuiApp::frame(double dt, bool last) {
             }
         }
         m_instruments->settle(*this, 60.0);
+        m_compare->wait_ready(60.0);
     }
     if (m_panels) draw_panels();
     m_lessons->draw_window(*this);
     m_start->draw(*this);
     render_canvas();
     m_instruments->draw_canvas_overlay(*this);
+    if (m_compare->on())
+        m_compare->draw_overlay(*this, m_split_x, 0.0f,
+                                (m_view.height - (m_panels ? m_bottom_h : 0.0f)) / ImGui::GetIO().DisplayFramebufferScale.y);
     draw_axis_labels();
     m_draw->draw_overlay(*this);
     ImGui::Render();
@@ -734,6 +741,8 @@ void GuiApp::fit_view() {
     // A lesson's window floating over the canvas's left side: the data fits beside it.
     if (m_lessons->window_right_px() > left && m_view.width - m_lessons->window_right_px() - right > 0.3f * (m_view.width - left - right))
         left = m_lessons->window_right_px();
+    // Side by side: A fits its half, B shows the same window of the plane in the other.
+    if (m_compare->on()) right = m_view.width - (left + 0.5f * (m_view.width - left - right));
     float bottom = m_panels ? m_bottom_h : 0.0f;
     float rect_w = std::max(64.0f, m_view.width - left - right),
           rect_h = std::max(64.0f, m_view.height - bottom);
@@ -799,10 +808,32 @@ void GuiApp::render_canvas() {
     } else {
         m_scene.clip[2] = m_scene.clip[3] = 0;
     }
+    m_split_x = 0.0f;
+    if (m_compare->on()) {
+        // A in the left half, B in the right: B's view is A's moved half a canvas to the right,
+        // so pan and zoom move both.
+        const int left = m_panels ? static_cast<int>(m_left_w) : 0;
+        const int right = m_panels ? static_cast<int>(m_right_w) : 0;
+        const int half = std::max(1, (m_view.width - left - right) / 2);
+        m_split_x = static_cast<float>(left + half);
+        m_scene.clip[0] = left;
+        m_scene.clip[1] = 0;
+        m_scene.clip[2] = half;
+        m_scene.clip[3] = m_view.height;
+    }
     m_draw->add_layer(m_scene, m_scale);
     glBindFramebuffer(GL_FRAMEBUFFER, 0);
     m_renderer->render(m_scene, m_view);
     m_draw->take_layer(m_scene);
+    if (m_compare->on()) {
+        View2D b = m_view;
+        const int right = m_panels ? static_cast<int>(m_right_w) : 0;
+        const int half = m_scene.clip[2];
+        b.center.x() -= static_cast<float>(half) / b.pixels_per_unit;
+        const int clip[4] = {m_scene.clip[0] + half, 0, std::max(1, m_view.width - right - m_scene.clip[0] - half),
+                             m_view.height};
+        m_compare->render(*this, *m_renderer, b, clip);
+    }
 }
 
 void GuiApp::take_screenshot(const std::string& path) {

@@ -8,6 +8,7 @@
 
 #include "app/gui/classes_panel.h"
 #include "app/gui/cnf_race_panel.h"
+#include "app/gui/compare_view.h"
 #include "app/gui/coupling_plan_panel.h"
 #include "app/gui/reflow_panel.h"
 #include "app/gui/draw_panel.h"
@@ -72,6 +73,7 @@ class GuiApp {
     // Another prediction (fresh weights); refused with a message while the coupling is sb.
     void apply_prediction(int prediction);
     TrainConfig train_config() const;  // the panels' settings as a config
+    TrainConfig train_config_for(const UiSettings& s) const;  // another lane's (side by side)
     void update_spec();     // settings that only re-integrate
     // The engine stopped a diverging run and rolled it back: pause and say why.
     void note_divergence(const TrainHealth& health);
@@ -120,6 +122,7 @@ class GuiApp {
     friend class SessionPanel;      // saving and opening sessions (session_panel.cpp)
     friend class LessonPanel;       // lessons and presenter mode (lesson_panel.cpp)
     friend class StartScreen;       // the gallery of lessons and scenes (start_screen.cpp)
+    friend class CompareView;       // side by side, A | B (compare_view.cpp)
     // The learned arrows' class and guidance: the followed class, or for the guidance arrows
     // while every class is followed, the first class the target has.
     ClassGuidance arrow_guidance() const;
@@ -200,6 +203,8 @@ class GuiApp {
     std::unique_ptr<SessionPanel> m_session = std::make_unique<SessionPanel>();
     std::unique_ptr<LessonPanel> m_lessons = std::make_unique<LessonPanel>();
     std::unique_ptr<StartScreen> m_start = std::make_unique<StartScreen>();
+    std::unique_ptr<CompareView> m_compare = std::make_unique<CompareView>();
+    float m_split_x = 0.0f;  // side by side: the framebuffer x where B's half starts (0: no split)
     std::string m_shown_text_target;  // the "text:WORDS" target a lesson drew (show_scene)
     std::unique_ptr<CnfRacePanel> m_cnf_race = std::make_unique<CnfRacePanel>();
     std::unique_ptr<CouplingPlanPanel> m_coupling_plan = std::make_unique<CouplingPlanPanel>();

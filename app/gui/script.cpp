@@ -27,7 +27,8 @@ void GuiApp::check_script_item(const std::string& key, const std::string& value)
         std::vector<std::string> k = {"target", "source", "path",  "coupling", "solver",
                                       "steps",  "views",  "time",  "train",    "play",
                                       "lr",     "width",  "depth", "continue",
-                                      "batch",  "reset",  "export", "figure", "train_until", "step"};
+                                      "batch",  "reset",  "export", "figure", "train_until", "step",
+                                      "export_wait"};
         for (const auto& d : DrawPanel::script_keys()) k.push_back(d);
         for (const auto& d : InstrumentsPanel::script_keys()) k.push_back(d);
         for (const auto& d : SolverLabPanel::script_keys()) k.push_back(d);
@@ -39,6 +40,7 @@ void GuiApp::check_script_item(const std::string& key, const std::string& value)
         for (const auto& d : SessionPanel::script_keys()) k.push_back(d);
         for (const auto& d : LessonPanel::script_keys()) k.push_back(d);
         for (const auto& d : StartScreen::script_keys()) k.push_back(d);
+        for (const auto& d : CompareView::script_keys()) k.push_back(d);
         for (const char* d : {"ot_reg", "sb_sigma", "ot_batch", "prediction"}) k.push_back(d);
         k.push_back("tolerance");
         return k;
@@ -56,6 +58,7 @@ void GuiApp::check_script_item(const std::string& key, const std::string& value)
     if (name_index(ClassesPanel::script_keys(), key) >= 0) ClassesPanel::check_script(key, value);
     if (name_index(LessonPanel::script_keys(), key) >= 0) LessonPanel::check_script(key, value);
     if (name_index(StartScreen::script_keys(), key) >= 0) StartScreen::check_script(key, value);
+    if (name_index(CompareView::script_keys(), key) >= 0) CompareView::check_script(key, value);
     if (key == "ot_reg" || key == "sb_sigma" || key == "ot_batch") {
         CouplingOptions c;
         if (key == "ot_reg") c.ot_reg = static_cast<float>(number_value(key, value));
@@ -114,6 +117,7 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
     if (m_session->apply_script(*this, key, value)) return;
     if (m_lessons->apply_script(*this, key, value)) return;
     if (m_start->apply_script(*this, key, value)) return;
+    if (m_compare->apply_script(*this, key, value)) return;
     auto pick = [&](const std::vector<std::string>& names, int& slot) {
         int i = name_index(names, value);
         if (&names == &dataset_names() && (value == "drawn" || value == "custom"))
@@ -204,6 +208,8 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
         reset_training();
     else if (key == "export")
         m_export->export_to(*this, value);
+    else if (key == "export_wait")
+        m_export->wait();
     else if (key == "figure")
         m_export->figure_to(*this, value);
     else

@@ -48,6 +48,14 @@ Session SessionPanel::capture(GuiApp& app) {
     s.drawn_source = app.m_draw->drawn(DrawWhich::Source);
     s.target_drawn = app.m_settings.target == DrawPanel::custom_index() && s.drawn_target.points.rows() > 0;
     s.source_drawn = app.m_settings.source == DrawPanel::custom_index() && s.drawn_source.points.rows() > 0;
+    const CompareOverrides& o = app.m_compare->overrides();
+    auto name = [](int i, const std::vector<std::string>& names) { return i < 0 ? std::string("same") : names[i]; };
+    s.compare.on = app.m_compare->on();
+    s.compare.path = name(o.path, path_names());
+    s.compare.coupling = name(o.coupling, coupling_names());
+    s.compare.prediction = name(o.prediction, prediction_names());
+    s.compare.solver = name(o.solver, solver_names());
+    s.compare.steps = o.steps;
     return s;
 }
 
@@ -82,6 +90,15 @@ void SessionPanel::apply(GuiApp& app, const Session& s) {
     app.m_fit_pending = false;
     m_pending_losses = s.losses;
     m_losses_pending = true;
+    CompareOverrides o;
+    auto index = [](const std::string& n, const std::vector<std::string>& names) { return n == "same" ? -1 : name_index(names, n); };
+    o.path = index(s.compare.path, path_names());
+    o.coupling = index(s.compare.coupling, coupling_names());
+    o.prediction = index(s.compare.prediction, prediction_names());
+    o.solver = index(s.compare.solver, solver_names());
+    o.steps = s.compare.steps;
+    app.m_compare->set_overrides(app, o);
+    app.m_compare->set_on(app, s.compare.on);
 }
 
 void SessionPanel::load_recent() {

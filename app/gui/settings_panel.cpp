@@ -260,6 +260,7 @@ void GuiApp::draw_settings_panel() {
     if (ImGui::CollapsingHeader("Lessons", m_lessons->active() ? 0 : ImGuiTreeNodeFlags_DefaultOpen))
         m_lessons->draw_section(*this);
     if (section("Session")) m_session->draw_section(*this);
+    if (section("Side by side")) m_compare->draw_section(*this);
 
     if (section("Data", ImGuiTreeNodeFlags_DefaultOpen)) {
         // The analytic datasets plus the drawn set of each side.

@@ -115,7 +115,7 @@ const std::vector<std::string>& lesson_section_names() {
     static const std::vector<std::string> names = {
         "Session", "Data",     "Probability path", "Coupling",          "What the network predicts",
         "Classes & guidance", "Training", "Loss", "Network", "Particles", "Velocity arrows",
-        "Paths",   "Density and markers", "Why it works", "Legend", "Export", "Time bar"};
+        "Paths",   "Density and markers", "Why it works", "Legend", "Export", "Time bar", "Side by side"};
     return names;
 }
 

@@ -321,11 +321,13 @@ void SceneRenderer::render(const Scene& scene, const View2D& view) {
     glDisable(GL_SCISSOR_TEST);
     glClearColor(channel(scene.background, 0), channel(scene.background, 1),
                  channel(scene.background, 2), channel(scene.background, 3));
-    glClear(GL_COLOR_BUFFER_BIT);
-    if (scene.clip[2] > 0 && scene.clip[3] > 0) {
+    const bool clipped = scene.clip[2] > 0 && scene.clip[3] > 0;
+    if (!clipped || scene.clear_outside_clip) glClear(GL_COLOR_BUFFER_BIT);
+    if (clipped) {
         // A software rasterizer drops scissored fragments before shading them.
         glEnable(GL_SCISSOR_TEST);
         glScissor(scene.clip[0], scene.clip[1], scene.clip[2], scene.clip[3]);
+        if (!scene.clear_outside_clip) glClear(GL_COLOR_BUFFER_BIT);
     }
     // The heatmap goes under the grid so the grid stays readable over dense regions.
     std::size_t first = 0;

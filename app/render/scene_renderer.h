@@ -106,6 +106,9 @@ struct Scene {
     // Pixels outside this rectangle (x, y from the bottom-left, width, height) keep the background:
     // the window skips what its opaque panels cover. Width 0: draw everywhere.
     int clip[4] = {0, 0, 0, 0};
+    // false: only the clip rectangle is cleared, so a second view can be drawn beside a first
+    // (side by side); true: the whole framebuffer.
+    bool clear_outside_clip = true;
     std::vector<SceneLayer> layers;  // drawn in order, after the grid
 };
 

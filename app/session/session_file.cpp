@@ -161,7 +161,14 @@ std::string session_to_json(const Session& s) {
                    {"camera", {{"center", {s.center_x, s.center_y}}, {"pixels_per_unit", s.pixels_per_unit}}},
                    {"drawn", {{"target", drawn_to_json(s.drawn_target)}, {"source", drawn_to_json(s.drawn_source)}}},
                    {"target_drawn", s.target_drawn},
-                   {"source_drawn", s.source_drawn}};
+                   {"source_drawn", s.source_drawn},
+                   {"compare",
+                    {{"on", s.compare.on},
+                     {"path", s.compare.path},
+                     {"coupling", s.compare.coupling},
+                     {"prediction", s.compare.prediction},
+                     {"solver", s.compare.solver},
+                     {"steps", s.compare.steps}}}};
     return j.dump();
 }
 
@@ -233,6 +240,22 @@ Session session_from_json(const std::string& text, const std::string& where) {
     s.source_drawn = boolean(w, "source_drawn", wwhere);
     if ((s.target_drawn && s.drawn_target.points.rows() == 0) || (s.source_drawn && s.drawn_source.points.rows() == 0))
         fail(wwhere, "a side marked drawn has no drawn points");
+    if (version >= 2) {
+        const json& c = member(w, "compare", wwhere);
+        const std::string cwhere = wwhere + ".compare";
+        s.compare.on = boolean(c, "on", cwhere);
+        auto name = [&](const char* key, const std::vector<std::string>& names) {
+            const json& v = member(c, key, cwhere);
+            if (!v.is_string() || (v.get<std::string>() != "same" && name_index(names, v.get<std::string>()) < 0))
+                fail(cwhere, std::string("field '") + key + "' must be same or one of " + join_names(names));
+            return v.get<std::string>();
+        };
+        s.compare.path = name("path", path_names());
+        s.compare.coupling = name("coupling", coupling_names());
+        s.compare.prediction = name("prediction", prediction_names());
+        s.compare.solver = name("solver", solver_names());
+        s.compare.steps = static_cast<int>(integer(c, "steps", 0, 1000, cwhere));
+    }
     return s;
 }
 

@@ -24,7 +24,8 @@ struct DrawnSet {
 //   "training": {"step", "adam_m", "adam_v", "batch_rng": {...}, "losses": [[step, loss], ...],
 //                "running"},
 //   "window": {"t", "playing", "camera": {"center": [x, y], "pixels_per_unit"},
-//              "drawn": {"target": {...}, "source": {...}}, "target_drawn", "source_drawn"} }
+//              "drawn": {"target": {...}, "source": {...}}, "target_drawn", "source_drawn",
+//              "compare": {"on", "path", "coupling", "prediction", "solver", "steps"} (version 2)} }
 struct Session {
     ExportSettings scene;   // data names, path, coupling, network, training, particles, layers, view, lens
     ModelFile model;        // the network's config, weights (model.params), path, coupling, datasets
@@ -37,9 +38,16 @@ struct Session {
     float center_x = 0.0f, center_y = 0.0f, pixels_per_unit = 100.0f;
     DrawnSet drawn_target, drawn_source;  // the draw panel's sets (empty: none drawn)
     bool target_drawn = false, source_drawn = false;  // the drawn set is the side's dataset
+    // Side by side (version 2): B's differences from A by name ("same": as A; steps 0: as A).
+    // B's network is not stored: it trains again from fresh weights when the session opens.
+    struct Compare {
+        bool on = false;
+        std::string path = "same", coupling = "same", prediction = "same", solver = "same";
+        int steps = 0;
+    } compare;
 };
 
-inline constexpr int k_session_version = 1;
+inline constexpr int k_session_version = 2;  // 2: window.compare (version 1 files still open)
 inline constexpr std::size_t k_max_session_bytes = std::size_t(1) << 30;
 inline constexpr std::size_t k_max_session_losses = 200000;
 

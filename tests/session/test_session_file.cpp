@@ -75,8 +75,18 @@ TEST_CASE("a session round-trips bit for bit and continues the same run") {
     const Session s = trained_session(engine);
     const fs::path dir = fmp::test::fresh_dir("session_round_trip");
     const std::string path = (dir / "work.fmplay").string();
-    save_session(path, s);
+    Session with_b = s;
+    with_b.compare.on = true;
+    with_b.compare.coupling = "ot";
+    with_b.compare.solver = "euler";
+    with_b.compare.steps = 3;
+    save_session(path, with_b);
     const Session r = load_session(path);
+    CHECK(r.compare.on);
+    CHECK(r.compare.coupling == "ot");
+    CHECK(r.compare.path == "same");
+    CHECK(r.compare.solver == "euler");
+    CHECK(r.compare.steps == 3);
     CHECK(r.training.params == s.training.params);
     CHECK(r.training.adam_m == s.training.adam_m);
     CHECK(r.training.adam_v == s.training.adam_v);
@@ -108,7 +118,7 @@ TEST_CASE("a session round-trips bit for bit and continues the same run") {
     CHECK(r.target_drawn);
     CHECK_FALSE(r.source_drawn);
     // Saved again, the same bytes.
-    CHECK(session_to_json(r) == session_to_json(s));
+    CHECK(session_to_json(r) == session_to_json(with_b));
 
     // The next 100 steps from the file are the saved engine's next 100.
     engine->train(100);
@@ -136,8 +146,20 @@ TEST_CASE("damaged, foreign and future sessions are refused in one line; saving 
     CHECK(error_of(text.substr(0, text.size() / 2)).find("not valid JSON") != std::string::npos);
     CHECK(error_of(R"({"format": "fmplay-model", "version": 1})").find("not an fmplay session") != std::string::npos);
     std::string future = text;
-    future.replace(future.rfind("\"version\":1"), 11, "\"version\":7");  // the top level (keys sort last)
+    const std::string current = "\"version\":" + std::to_string(k_session_version);
+    future.replace(future.rfind(current), current.size(), "\"version\":7");  // the top level (keys sort last)
     CHECK(error_of(future).find("newer than this fmplay") != std::string::npos);
+    // Version 1 (before side by side) still opens, with B off; a bad B setting is refused.
+    std::string v1 = text;
+    v1.replace(v1.rfind(current), current.size(), "\"version\":1");
+    const auto compare = v1.find(",\"compare\":{");
+    REQUIRE(compare != std::string::npos);
+    v1.erase(compare, v1.find('}', compare) + 1 - compare);
+    CHECK(error_of(v1) == "");
+    CHECK_FALSE(session_from_json(v1).compare.on);
+    std::string bad_b = text;
+    bad_b.replace(bad_b.find("\"coupling\":\"same\""), 17, "\"coupling\":\"wide\"");
+    CHECK(error_of(bad_b).find("window.compare") != std::string::npos);
     std::string odd = text;
     const auto inc = odd.find("\"inc\":\"");
     REQUIRE(inc != std::string::npos);
