@@ -64,6 +64,7 @@ void CompareView::set_on(GuiApp& app, bool on) {
     } else {
         m_trainer.reset();
         m_worker.reset();
+        if (app.m_steps_per_frame == 0 && !app.m_divergence_open) app.m_trainer->set_running(app.m_training);
         m_keep_a.reset();
         m_keep_b.reset();
     }
@@ -147,10 +148,14 @@ void CompareView::update(GuiApp& app) {
         refresh_metrics_b();
         return;
     }
-    // B catches up with A's steps, then keeps pace: the halves compare networks trained as long.
+    // The lanes train in step: B catches up with A (A waits while B is more than a few chunks
+    // behind), then both go on together, so the halves compare networks trained as long.
     const TrainingSnapshot snap = m_trainer->snapshot();
     const int64_t a_step = app.m_trainer->snapshot().step;
+    const bool b_behind = snap.step + 256 < a_step;
     m_trainer->set_running(snap.step < a_step || (app.m_training && snap.step <= a_step + 64));
+    if (app.m_steps_per_frame == 0 && !app.m_divergence_open)
+        app.m_trainer->set_running(app.m_training && !b_behind);
     if (snap.params && snap.params_version != m_sent_params) {
         m_worker->set_params(snap.params, snap.mlp, snap.params_version);
         m_sent_params = snap.params_version;
@@ -267,7 +272,7 @@ void CompareView::draw_overlay(GuiApp& app, float split_x, float top, float bott
     ImDrawList* dl = ImGui::GetBackgroundDrawList();
     const ImGuiIO& io = ImGui::GetIO();
     const float x = split_x / io.DisplayFramebufferScale.x;
-    dl->AddLine(ImVec2(x, top), ImVec2(x, bottom), IM_COL32(255, 255, 255, 90), 2.0f);
+    dl->AddLine(ImVec2(x, top), ImVec2(x, bottom), IM_COL32(200, 206, 220, 170), 2.0f);
     const LaneMetrics a = metrics_a(app), b = m_metrics_b;
     auto lines = [](const char* lane, const std::string& label, const LaneMetrics& m) {
         char buf[300];
@@ -281,7 +286,8 @@ void CompareView::draw_overlay(GuiApp& app, float split_x, float top, float bott
     const float pad = 10 * app.m_scale;
     ImFont* font = ui_fonts().regular;
     for (int lane = 0; lane < 2; ++lane) {
-        const std::string text = lane == 0 ? lines("A", label_a(app), a) : lines("B", label_b(app), b);
+        std::string text = lane == 0 ? lines("A", label_a(app), a) : lines("B", label_b(app), b);
+        if (lane == 1 && b.step + 256 < a.step) text += "\ncatching up with A (A waits)";
         const ImVec2 p(lane == 0 ? left + pad : x + pad, top + pad);
         const ImVec2 size = font->CalcTextSizeA(font->FontSize, 1e9f, 0.0f, text.c_str());
         dl->AddRectFilled(ImVec2(p.x - 6, p.y - 4), ImVec2(p.x + size.x + 6, p.y + size.y + 4), IM_COL32(15, 17, 22, 200),
@@ -353,11 +359,14 @@ bool CompareView::apply_script(GuiApp& app, const std::string& key, const std::s
     CompareOverrides o = m_over;
     if (key == "compare" && value == "wait") {
         if (!m_on) set_on(app, true);
+        app.m_trainer->set_running(false);  // A waits for B
         for (int i = 0; i < 12000; ++i) {
             update(app);
+            app.m_trainer->set_running(false);
             if (b_step(app) >= app.m_trainer->snapshot().step || !m_trainer->error().empty()) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(25));
         }
+        app.m_trainer->set_running(app.m_training && app.m_steps_per_frame == 0);
     } else if (key == "compare") set_on(app, value == "on");
     else if (key == "compare_path") o.path = pick_index(path_names(), value, key.c_str());
     else if (key == "compare_coupling") o.coupling = pick_index(coupling_names(), value, key.c_str());
