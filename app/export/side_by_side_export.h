@@ -35,4 +35,9 @@ class SideBySideExport {
     bool m_done = false;
 };
 
+// One figure of both flows at a.figure_t (A left, B right, each half a.video.width / 2 wide),
+// written atomically. Needs the GL context current.
+void render_side_by_side_figure(const ExportSettings& a, const ExportSettings& b, const std::string& out_path,
+                                std::optional<ExportModel> model_a = {}, std::optional<ExportModel> model_b = {});
+
 }  // namespace fmp

@@ -238,13 +238,17 @@ void LessonPanel::update(GuiApp& app) {
             continue;
         }
         m_queue.pop_front();
-        try {
-            app.apply_setting(key, value);
-            ++m_actions_run;
-        } catch (const std::exception& e) {
-            ++m_action_errors;
-            m_error = key + "=" + value + ": " + one_line_message(e.what(), 200);
-        }
+        run_action(app, key, value);
+    }
+}
+
+void LessonPanel::run_action(GuiApp& app, const std::string& key, const std::string& value) {
+    try {
+        app.apply_setting(key, value);
+        ++m_actions_run;
+    } catch (const std::exception& e) {
+        ++m_action_errors;
+        m_error = key + "=" + value + ": " + one_line_message(e.what(), 200);
     }
 }
 
@@ -265,14 +269,7 @@ void LessonPanel::run_now(GuiApp& app) {
     while (!m_queue.empty()) {
         const auto [key, value] = m_queue.front();
         m_queue.pop_front();
-        if (key == "wait") continue;
-        try {
-            app.apply_setting(key, value);
-            ++m_actions_run;
-        } catch (const std::exception& e) {
-            ++m_action_errors;
-            m_error = key + "=" + value + ": " + one_line_message(e.what(), 200);
-        }
+        if (key != "wait") run_action(app, key, value);
     }
 }
 

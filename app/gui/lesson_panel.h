@@ -61,6 +61,7 @@ class LessonPanel {
     const LessonStep* step() const;
     void go_to(GuiApp& app, int index);
     void run_now(GuiApp& app);      // the step's waits and actions at once (scripts, tests)
+    void run_action(GuiApp& app, const std::string& key, const std::string& value);  // counted, errors kept
     void finish(GuiApp& app);       // every remaining step, each run at once, answered right
     void commit_answer(int choice);
     void load_progress();

@@ -4,9 +4,12 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <cstdlib>
 #include <map>
+#include <optional>
 
 #include "app/export/export_job.h"
+#include "app/export/side_by_side_export.h"
 #include "app/run/training_run.h"
 #include "core/engine/engine.h"
 #include "core/engine/gl/gl_context.h"
@@ -21,6 +24,36 @@ std::string training_key(const ExportSettings& s) {
     for (const char* k : {"data", "network", "training", "model"})
         if (j.contains(k)) key[k] = j[k];
     return key.dump();
+}
+
+ExportModel train_model(const ExportSettings& s) {
+    const TrainSetup setup = resolve_train_options(s.train);
+    auto engine = make_cpu_engine();
+    TrainResult r = train_with_progress(*engine, setup, s.train.steps, /*quiet=*/true);
+    ExportModel m;
+    m.mlp = r.model.mlp;
+    m.params = r.model.params;
+    m.step = r.model.steps_trained;
+    return m;
+}
+
+// B's scene when the step's actions set up a side-by-side comparison (compare=on|wait and the
+// compare_* keys, as the window reads them).
+std::optional<ExportSettings> compared_scene(const LessonStep& step, const ExportSettings& a) {
+    bool on = false;
+    ExportSettings b = a;
+    for (const auto& [key, value] : step.actions) {
+        if (key == "compare") on = value != "off";
+        const bool same = value == "same";
+        if (key == "compare_path") b.train.path = same ? a.train.path : value;
+        if (key == "compare_coupling") b.train.coupling = same ? a.train.coupling : value;
+        if (key == "compare_prediction") b.train.prediction = same ? a.train.prediction : value;
+        if (key == "compare_solver") b.solver = same ? a.solver : value;
+        if (key == "compare_steps") b.solver_steps = std::atoi(value.c_str()) > 0 ? std::atoi(value.c_str()) : a.solver_steps;
+    }
+    if (!on) return std::nullopt;
+    b.validate();
+    return b;
 }
 
 }  // namespace
@@ -76,17 +109,34 @@ LessonExportResult export_lesson(const Lesson& lesson, const std::string& dir, c
         auto it = trained.find(key);
         if (it == trained.end()) {
             if (log) log(tag + ": training " + std::to_string(s.train.steps) + " steps (" + s.train.source + " -> " + s.train.target + ")");
-            const TrainSetup setup = resolve_train_options(s.train);
-            auto engine = make_cpu_engine();
-            TrainResult r = train_with_progress(*engine, setup, s.train.steps, /*quiet=*/true);
-            ExportModel m;
-            m.mlp = r.model.mlp;
-            m.params = r.model.params;
-            m.step = r.model.steps_trained;
-            it = trained.emplace(key, std::move(m)).first;
+            it = trained.emplace(key, train_model(s)).first;
             ++result.trainings;
         }
         const std::string stem = (folder / step_file_stem(i, lesson.steps[i].title)).string();
+        if (std::optional<ExportSettings> b = compared_scene(lesson.steps[i], s)) {
+            // The step compares two flows: both halves, B trained as its own network unless only
+            // its solver differs.
+            const std::string key_b = training_key(*b);
+            auto jt = trained.find(key_b);
+            if (jt == trained.end()) {
+                if (log) log(tag + ": training B " + std::to_string(b->train.steps) + " steps");
+                jt = trained.emplace(key_b, train_model(*b)).first;
+                ++result.trainings;
+            }
+            ExportSettings a = s;
+            if (a.title == lesson.steps[i].title) a.title = "A · " + a.title, b->title = "B";
+            if (!o.figures_only) {
+                if (log) log(tag + ": clip " + stem + ".mp4 (A | B)");
+                SideBySideExport job(a, *b, stem + ".mp4", it->second, jt->second);
+                while (!job.pump(1000.0)) {
+                }
+                result.clips.push_back(stem + ".mp4");
+            }
+            if (log) log(tag + ": figure " + stem + ".png (A | B)");
+            render_side_by_side_figure(a, *b, stem + ".png", it->second, jt->second);
+            result.figures.push_back(stem + ".png");
+            continue;
+        }
         if (!o.figures_only) {
             if (log) log(tag + ": clip " + stem + ".mp4");
             auto sink = FrameSink::open(stem + ".mp4", s.video);

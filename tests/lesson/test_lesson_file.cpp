@@ -2,6 +2,7 @@
 // Markdown blocks, the bundled set and a user's folder, and the export of every step.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -217,6 +218,31 @@ TEST_CASE("a lesson exports one clip and one figure per step, training once per 
     const Image fig = load(r.figures[1]);
     CHECK(fig.w == 192);
     CHECK(coloured_pixels(fig) > 200);
+    // A step that compares two flows exports both halves; B differing by its solver alone shares
+    // A's network, B on another path trains its own.
+    Lesson ab = parse_lesson(with("\"hide\": [\"Loss\"]", "\"hide\": [\"Loss\"], \"actions\": [\"compare=on\", "
+                                  "\"compare_solver=euler\", \"compare_steps=2\"]"),
+                             "ab.md");
+    ab.steps[0].scene.train.steps = ab.steps[1].scene.train.steps = 60;
+    const LessonExportResult rab = export_lesson(ab, (dir.parent_path() / "ab").string(), o);
+    CHECK(rab.trainings == 1);
+    const Image both = load(rab.figures[1]);
+    CHECK(both.w == 192);
+    std::size_t left = 0, right = 0;
+    for (int y = 0; y < both.h; ++y)
+        for (int x = 0; x < both.w; ++x) {
+            const unsigned char* p = both.at(x, y);
+            const bool coloured = std::max({p[0], p[1], p[2]}) - std::min({p[0], p[1], p[2]}) > 40;
+            (x < 96 ? left : right) += coloured ? 1 : 0;
+        }
+    CHECK(left > 100);
+    CHECK(right > 100);
+    Lesson other = parse_lesson(with("\"hide\": [\"Loss\"]", "\"hide\": [\"Loss\"], \"actions\": [\"compare=on\", "
+                                     "\"compare_path=condot\"]"),
+                                "other.md");
+    other.steps[0].scene.train.steps = other.steps[1].scene.train.steps = 60;
+    o.figures_only = true;
+    CHECK(export_lesson(other, (dir.parent_path() / "other").string(), o).trainings == 2);  // vp and condot
     // A folder that cannot be made: one line, nothing written.
     CHECK_THROWS_AS(export_lesson(l, (dir / "01-first-step.png" / "x").string(), o), InputError);
 }
