@@ -16,7 +16,7 @@ tests=(test_brush test_coupling test_dataset test_file_io test_marginal_velocity
        test_probability_path test_training test_export_settings test_model_file
        test_posterior_lens test_loss_gap test_error_map test_likelihood test_solver_lab
        test_cnf_training test_reflow test_sinkhorn test_classes)
-fuzzers=(fuzz_points_csv fuzz_model_file fuzz_scene fuzz_image fuzz_text fuzz_lesson)
+fuzzers=(fuzz_points_csv fuzz_model_file fuzz_scene fuzz_image fuzz_text fuzz_lesson fuzz_session)
 cmake --build "$build" -j"$(nproc)" --target "${tests[@]}" "${fuzzers[@]}"
 
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:check_initialization_order=1"
@@ -61,6 +61,7 @@ fuzz model_file fuzz_model_file "$root/tests/fuzz/corpus/model_file"
 fuzz scene fuzz_scene "$root/tests/fuzz/corpus/scene"
 fuzz text fuzz_text "$root/tests/fuzz/corpus/text"
 fuzz lesson fuzz_lesson "$root/assets/lessons"
+fuzz session fuzz_session "$root/tests/fuzz/corpus/session"
 fuzz image_png fuzz_image "$data"/import/*.png
 fuzz image_jpeg fuzz_image "$data"/import/*.jpg
 fuzz image_gif fuzz_image "$data"/import/*.gif

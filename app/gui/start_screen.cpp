@@ -173,6 +173,13 @@ void StartScreen::upload(Card& c) {
 
 void StartScreen::update(GuiApp& app) {
     if (!m_built) return;
+    // While the gallery covers the window, its thumbnails get the cores the window's training
+    // would take; training goes on as it was when the gallery closes.
+    if (m_visible != m_paused_training) {
+        m_paused_training = m_visible;
+        if (app.m_steps_per_frame == 0 && !app.m_divergence_open)
+            app.m_trainer->set_running(!m_visible && app.m_training);
+    }
     for (Card& c : m_cards) upload(c);  // cached ones
     std::pair<int, ExportModel> item;
     {

@@ -50,6 +50,7 @@ class StartScreen {
     void upload(Card& card);
 
     bool m_visible = false;
+    bool m_paused_training = false;  // the window's training paused while the gallery shows
     bool m_built = false;
     std::string m_dir;
     std::vector<Card> m_cards;
