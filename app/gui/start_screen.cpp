@@ -134,9 +134,9 @@ void StartScreen::start_worker() {
                 m.mlp = r.model.mlp;
                 m.params = r.model.params;
                 m.step = r.model.steps_trained;
-            } catch (const std::exception&) {
-                // A card whose data cannot train here keeps its placeholder.
-                --m_pending;
+            } catch (const std::exception& e) {
+                std::lock_guard<std::mutex> lock(m_mutex);
+                m_failures.emplace_back(index, one_line_message(e.what(), 200));
                 continue;
             }
             std::lock_guard<std::mutex> lock(m_mutex);
@@ -184,6 +184,11 @@ void StartScreen::update(GuiApp& app) {
     std::pair<int, ExportModel> item;
     {
         std::lock_guard<std::mutex> lock(m_mutex);
+        for (auto& [index, why] : m_failures) {
+            m_cards[index].failed = std::move(why);
+            --m_pending;
+        }
+        m_failures.clear();
         if (m_trained.empty()) return;
         item = std::move(m_trained.front());
         m_trained.pop_front();
@@ -195,7 +200,7 @@ void StartScreen::update(GuiApp& app) {
         if (!c.cache.empty()) write_thumbnail(c.cache, c.rgba);
         upload(c);
     } catch (const std::exception& e) {
-        m_error = c.name + ": " + one_line_message(e.what(), 200);
+        c.failed = one_line_message(e.what(), 200);
     }
     --m_pending;
 }
@@ -287,13 +292,14 @@ void StartScreen::draw(GuiApp& app) {
             ImGui::PushID(static_cast<int>(i));
             const ImVec2 p = ImGui::GetCursorScreenPos();
             bool clicked = ImGui::InvisibleButton("##card", ImVec2(card_w, thumb_h));
+            if (!c.failed.empty()) tip("No preview: " + c.failed + ". It opens all the same.");
             ImDrawList* dl = ImGui::GetWindowDrawList();
             if (c.texture)
                 dl->AddImageRounded(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(c.texture)), p,
                                     ImVec2(p.x + card_w, p.y + thumb_h), ImVec2(0, 0), ImVec2(1, 1), IM_COL32_WHITE, 6 * s);
             else {
                 dl->AddRectFilled(p, ImVec2(p.x + card_w, p.y + thumb_h), IM_COL32(255, 255, 255, 14), 6 * s);
-                const char* wait = "rendering…";
+                const char* wait = c.failed.empty() ? "rendering…" : "no preview";
                 const ImVec2 ts = ImGui::CalcTextSize(wait);
                 dl->AddText(ImVec2(p.x + (card_w - ts.x) / 2, p.y + (thumb_h - ts.y) / 2), IM_COL32(150, 158, 175, 255), wait);
             }
@@ -362,6 +368,8 @@ void StartScreen::print_report() const {
     if (!m_built) return;
     std::printf("start screen: %s\nstart cards: %d\nstart thumbnails: %d\n", m_visible ? "open" : "closed", cards(),
                 thumbnails_ready());
+    for (const Card& c : m_cards)
+        if (!c.failed.empty()) std::printf("start error: %s: %s\n", c.name.c_str(), c.failed.c_str());
     if (!m_error.empty()) std::printf("start error: %s\n", m_error.c_str());
 }
 

@@ -42,6 +42,7 @@ class StartScreen {
         std::string cache;      // the thumbnail's file (empty: not cached)
         unsigned texture = 0;   // GL texture once ready
         std::vector<uint8_t> rgba;  // read from the cache, uploaded on the GL thread
+        std::string failed;         // why it has no thumbnail (its data cannot train or render here)
     };
     void build_cards(GuiApp& app);
     void start_worker();
@@ -58,6 +59,7 @@ class StartScreen {
     // Trained models waiting for the GL thread: (card, model).
     std::mutex m_mutex;
     std::deque<std::pair<int, ExportModel>> m_trained;
+    std::deque<std::pair<int, std::string>> m_failures;  // cards the worker could not train, and why
     std::thread m_worker;
     std::atomic<bool> m_stop{false};
     std::atomic<int> m_pending{0};  // cards not yet trained
