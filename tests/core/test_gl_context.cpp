@@ -59,6 +59,42 @@ TEST_CASE("the debug log records GL errors and is emptied by take") {
     CHECK(take_gl_debug_log().empty());
 }
 
+TEST_CASE("a strict log fails on misuse warnings and errors, never on informational messages") {
+    // What NVIDIA's driver 580 printed during the agreement tests on an H200: the first is a
+    // misuse (a read-back migrating a DYNAMIC_DRAW buffer to host memory), the second informs.
+    const std::string migrated =
+        "Buffer performance warning: Buffer object 5 (bound to GL_SHADER_STORAGE_BUFFER (0), "
+        "usage hint is GL_DYNAMIC_DRAW) is being copied/moved from VIDEO memory to HOST memory.";
+    const std::string detailed =
+        "Buffer detailed info: Buffer object 7 (bound to GL_SHADER_STORAGE_BUFFER, usage hint is "
+        "GL_DYNAMIC_DRAW) will use VIDEO memory as the source for buffer object operations.";
+    CHECK(gl_debug_message_is_failure(GL_DEBUG_TYPE_PERFORMANCE, GL_DEBUG_SEVERITY_MEDIUM, migrated));
+    CHECK(gl_debug_message_is_failure(GL_DEBUG_TYPE_PERFORMANCE, GL_DEBUG_SEVERITY_LOW, migrated));
+    CHECK_FALSE(gl_debug_message_is_failure(GL_DEBUG_TYPE_OTHER, GL_DEBUG_SEVERITY_NOTIFICATION, detailed));
+    CHECK_FALSE(gl_debug_message_is_failure(GL_DEBUG_TYPE_PERFORMANCE, GL_DEBUG_SEVERITY_NOTIFICATION, migrated));
+    CHECK(gl_debug_message_is_failure(GL_DEBUG_TYPE_PERFORMANCE, GL_DEBUG_SEVERITY_LOW,
+                                      "Pixel-path performance warning: Pixel transfer is synchronized with 3D rendering."));
+    CHECK(gl_debug_message_is_failure(GL_DEBUG_TYPE_PERFORMANCE, GL_DEBUG_SEVERITY_LOW,
+                                      "Program/shader state performance warning: Compute shader in program 3 is being recompiled based on GL state."));
+    CHECK_FALSE(gl_debug_message_is_failure(GL_DEBUG_TYPE_PERFORMANCE, GL_DEBUG_SEVERITY_LOW,
+                                            "Shader statistics: 120 registers, 0 spills"));
+    CHECK(gl_debug_message_is_failure(GL_DEBUG_TYPE_ERROR, GL_DEBUG_SEVERITY_NOTIFICATION, "GL_INVALID_VALUE"));
+    CHECK(gl_debug_message_is_failure(GL_DEBUG_TYPE_UNDEFINED_BEHAVIOR, GL_DEBUG_SEVERITY_LOW, "x"));
+    CHECK_FALSE(gl_debug_message_is_failure(GL_DEBUG_TYPE_PORTABILITY, GL_DEBUG_SEVERITY_LOW, "x"));
+    CHECK_FALSE(gl_debug_message_is_failure(GL_DEBUG_TYPE_OTHER, GL_DEBUG_SEVERITY_MEDIUM, "x"));
+
+    // The same verdicts through the driver's own callback.
+    context()->make_current();
+    install_gl_debug_log(true);
+    take_gl_debug_log();
+    glDebugMessageInsert(GL_DEBUG_SOURCE_THIRD_PARTY, GL_DEBUG_TYPE_OTHER, 1,
+                         GL_DEBUG_SEVERITY_NOTIFICATION, -1, detailed.c_str());
+    CHECK(take_gl_debug_log().empty());
+    glDebugMessageInsert(GL_DEBUG_SOURCE_THIRD_PARTY, GL_DEBUG_TYPE_PERFORMANCE, 2,
+                         GL_DEBUG_SEVERITY_MEDIUM, -1, migrated.c_str());
+    CHECK(take_gl_debug_log().find("VIDEO memory to HOST memory") != std::string::npos);
+}
+
 TEST_CASE("a shader that fails to compile reports the driver log and the numbered source") {
     context()->make_current();
     install_gl_debug_log(false);

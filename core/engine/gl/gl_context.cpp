@@ -61,10 +61,12 @@ const char* severity_name(GLenum s) {
 
 void GLAD_API_PTR debug_callback(GLenum source, GLenum type, GLuint id, GLenum severity,
                                  GLsizei length, const GLchar* message, const void*) {
-    bool is_error = type == GL_DEBUG_TYPE_ERROR;
-    if (!is_error && !(g_fail_on_any && severity != GL_DEBUG_SEVERITY_NOTIFICATION)) return;
+    (void)source;
     std::string text =
         length >= 0 ? std::string(message, static_cast<size_t>(length)) : std::string(message);
+    const bool record = type == GL_DEBUG_TYPE_ERROR ||
+                        (g_fail_on_any && gl_debug_message_is_failure(type, severity, text));
+    if (!record) return;
     char head[96];
     std::snprintf(head, sizeof head, "GL debug [%s, type 0x%x, id %u]: ", severity_name(severity),
                   type, id);
@@ -72,6 +74,27 @@ void GLAD_API_PTR debug_callback(GLenum source, GLenum type, GLuint id, GLenum s
     g_log += head + text + "\n";
 }
 }  // namespace
+
+bool gl_debug_message_is_failure(unsigned type, unsigned severity, const std::string& text) {
+    if (type == GL_DEBUG_TYPE_ERROR) return true;
+    if (severity == GL_DEBUG_SEVERITY_NOTIFICATION) return false;
+    switch (type) {
+        case GL_DEBUG_TYPE_UNDEFINED_BEHAVIOR:
+        case GL_DEBUG_TYPE_DEPRECATED_BEHAVIOR:
+            return true;
+        case GL_DEBUG_TYPE_PERFORMANCE: {
+            if (severity == GL_DEBUG_SEVERITY_HIGH || severity == GL_DEBUG_SEVERITY_MEDIUM) return true;
+            std::string t = text;
+            std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
+            for (const char* misuse : {"to host memory", "stall", "synchroniz", "recompil", "fallback"})
+                if (t.find(misuse) != std::string::npos) return true;
+            return false;
+        }
+        default:
+            // Portability notes, markers and driver statistics inform; only a high one fails.
+            return severity == GL_DEBUG_SEVERITY_HIGH;
+    }
+}
 
 void install_gl_debug_log(bool fail_on_any) {
     g_fail_on_any = fail_on_any;

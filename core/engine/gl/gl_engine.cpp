@@ -64,8 +64,10 @@
 
 #include "core/base/rng.h"
 #include "core/engine/batch_sampler.h"
+#include "core/engine/gl/gl_buffers.h"
 #include "core/engine/gl/gl_context.h"
 #include "core/engine/gl/gl_shader.h"
+#include "core/engine/gl/gpu_grid.h"
 #include "core/flow/divergence_integration.h"
 
 namespace fmp {
@@ -83,8 +85,15 @@ constexpr int k_stat_words = 21;
 constexpr int k_health = k_ring * k_ring_words;
 constexpr int k_health_words = 8;
 constexpr int k_fence_interval = 64;
+// Copies of the health words in the loss ring's mirror, one per pending fence (a fence whose
+// copy slot would be reused waits for the oldest first).
+constexpr int k_health_slots = 64;
+constexpr int k_batch_slots = 8;  // mapped upload buffers used in turn for uploaded batches
 constexpr int k_pool_points = 65536;  // CPU samples of an analytic dataset, uploaded once
-constexpr std::size_t k_partials_budget = std::size_t(16) << 20;  // floats
+// Floats of per-group gradient slices: where the SM count is known the grid is the GPU's (a
+// GPU with a reported SM count has the memory), else the budget bounds the group count.
+constexpr std::size_t k_partials_budget = std::size_t(16) << 20;
+constexpr std::size_t k_partials_budget_sized = std::size_t(64) << 20;
 constexpr int64_t k_max_evals_per_dispatch = int64_t(64) << 20;
 constexpr int k_max_field_groups_spilled = 256;
 
@@ -140,52 +149,6 @@ int solver_index(SolverKind k) {
     return 0;
 }
 
-// A growable SSBO.
-class GlBuffer {
-  public:
-    GlBuffer() = default;
-    ~GlBuffer() {
-        if (m_id && glad_glDeleteBuffers) glDeleteBuffers(1, &m_id);
-    }
-    GlBuffer(const GlBuffer&) = delete;
-    GlBuffer& operator=(const GlBuffer&) = delete;
-
-    unsigned id() const { return m_id; }
-    std::size_t bytes() const { return m_bytes; }
-    // Makes room for `bytes` (contents are lost when it grows).
-    void reserve(std::size_t bytes) {
-        bytes = std::max<std::size_t>(bytes, 16);
-        if (m_id && bytes <= m_bytes) return;
-        if (!m_id) glGenBuffers(1, &m_id);
-        glBindBuffer(GL_SHADER_STORAGE_BUFFER, m_id);
-        glBufferData(GL_SHADER_STORAGE_BUFFER, static_cast<GLsizeiptr>(bytes), nullptr,
-                     GL_DYNAMIC_DRAW);
-        m_bytes = bytes;
-    }
-    void upload(const void* data, std::size_t bytes, std::size_t offset = 0) {
-        reserve(offset + bytes);
-        if (bytes == 0) return;
-        glBindBuffer(GL_SHADER_STORAGE_BUFFER, m_id);
-        glBufferSubData(GL_SHADER_STORAGE_BUFFER, static_cast<GLintptr>(offset),
-                        static_cast<GLsizeiptr>(bytes), data);
-    }
-    void download(void* data, std::size_t bytes, std::size_t offset = 0) const {
-        if (bytes == 0) return;
-        glBindBuffer(GL_SHADER_STORAGE_BUFFER, m_id);
-        glGetBufferSubData(GL_SHADER_STORAGE_BUFFER, static_cast<GLintptr>(offset),
-                           static_cast<GLsizeiptr>(bytes), data);
-    }
-    void zero() {
-        std::vector<char> z(m_bytes, 0);
-        upload(z.data(), z.size());
-    }
-    void bind(int binding) const { glBindBufferBase(GL_SHADER_STORAGE_BUFFER, binding, m_id); }
-
-  private:
-    unsigned m_id = 0;
-    std::size_t m_bytes = 0;
-};
-
 std::vector<float> transpose_weights(const MlpConfig& config, const std::vector<float>& params) {
     std::vector<float> t = params;
     for (const LayerLayout& l : mlp_layout(config))
@@ -210,9 +173,8 @@ class GlEngine final : public Engine {
             throw std::runtime_error(
                 "the GL engine needs OpenGL 4.3 compute shaders; the context is " +
                 std::to_string(major) + "." + std::to_string(minor));
-        GLint shared_bytes = 0;
-        glGetIntegerv(GL_MAX_COMPUTE_SHARED_MEMORY_SIZE, &shared_bytes);
-        m_shared_bytes = shared_bytes;
+        m_gpu = query_gpu_shape();
+        m_shared_bytes = static_cast<std::size_t>(m_gpu.max_shared_bytes);
         m_software = gl_renderer_is_software(gl_renderer_string());
         m_description = "GPU: " + gl_renderer_string() + " (OpenGL " + gl_version_string() + ")";
         m_ring.reserve(std::size_t(k_health + k_health_words) * 4);
@@ -243,6 +205,7 @@ class GlEngine final : public Engine {
         upload_params(mlp_init_params(m_config.mlp, m_config.seed));
         m_step = 0;
         m_read_step = 0;
+        m_copied_step = 0;
         m_ring.zero();  // no flag, empty slots, no stale losses
         m_health = TrainHealth{};
         m_slot_step[0] = m_slot_step[1] = -1;
@@ -367,10 +330,10 @@ class GlEngine final : public Engine {
         push_fence();
         float stats[k_stat_words];
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
-        m_step_stats.download(stats, sizeof stats);
+        m_readback.read(m_step_stats, stats, sizeof stats);
         // This call waits for the step anyway, so its verdict is read now too.
         uint32_t flag = 0;
-        m_ring.download(&flag, 4, std::size_t(k_health) * 4);
+        m_readback.read(m_ring, &flag, 4, std::size_t(k_health) * 4);
         if (flag) handle_divergence();
         return stats[0];
     }
@@ -384,13 +347,13 @@ class GlEngine final : public Engine {
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
         std::size_t p = m_config.mlp.parameter_count();
         dL_dparams.resize(p);
-        m_grads.download(dL_dparams.data(), p * 4);
+        m_readback.read(m_grads, dL_dparams.data(), p * 4);
         if (dL_dx) {
             dL_dx->resize(b, 2);
-            m_stats.download(dL_dx->data(), std::size_t(b) * 8, std::size_t(m_dx_offset) * 4);
+            m_readback.read(m_stats, dL_dx->data(), std::size_t(b) * 8, std::size_t(m_dx_offset) * 4);
         }
         float stats[k_stat_words];
-        m_step_stats.download(stats, sizeof stats);
+        m_readback.read(m_step_stats, stats, sizeof stats);
         return stats[0];
     }
 
@@ -420,7 +383,7 @@ class GlEngine final : public Engine {
         std::vector<float> p(m_config.mlp.parameter_count());
         if (!m_programs_built) return p;
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
-        m_params.download(p.data(), p.size() * 4);
+        m_readback.read(m_params, p.data(), p.size() * 4);
         return p;
     }
 
@@ -432,9 +395,9 @@ class GlEngine final : public Engine {
         const std::size_t p = m_config.mlp.parameter_count();
         TrainingState s;
         s.params.resize(p);
-        m_params.download(s.params.data(), p * 4);
+        m_readback.read(m_params, s.params.data(), p * 4);
         std::vector<float> moments(2 * p);
-        m_moments.download(moments.data(), 2 * p * 4);  // m | v
+        m_readback.read(m_moments, moments.data(), 2 * p * 4);  // m | v
         s.adam_m.assign(moments.begin(), moments.begin() + std::ptrdiff_t(p));
         s.adam_v.assign(moments.begin() + std::ptrdiff_t(p), moments.end());
         s.step = m_step;
@@ -454,6 +417,7 @@ class GlEngine final : public Engine {
         m_moments.upload(moments.data(), 2 * p * 4);
         m_step = state.step;
         m_read_step = state.step;
+        m_copied_step = state.step;
         m_losses.clear();
         m_sampler.set_rng_state(state.batch_rng);
         // No flag, no stale losses, empty slots: the restored state is the rollback point.
@@ -560,7 +524,7 @@ class GlEngine final : public Engine {
             double try_step(float t, float h, float tol) override {
                 for (int s = 1; s < tab.stages; ++s) g.pair_stage(tab, s, t, h, tol, groups);
                 glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
-                g.m_error_sums.download(sums.data(), sums.size() * 4);
+                g.m_readback.read(g.m_error_sums, sums.data(), sums.size() * 4);
                 double sum = 0.0;
                 for (float v : sums) sum += double(v);
                 return std::sqrt(sum / (2.0 * double(g.m_particle_count)));
@@ -616,7 +580,7 @@ class GlEngine final : public Engine {
     void read_particles(Points& x) const override {
         x.resize(m_particle_count, 2);
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
-        m_particles.download(x.data(), std::size_t(m_particle_count) * 8);
+        m_readback.read(m_particles, x.data(), std::size_t(m_particle_count) * 8);
     }
 
     // ---- fields
@@ -638,7 +602,7 @@ class GlEngine final : public Engine {
         bind_field_scratch();
         glDispatchCompute(field_groups(static_cast<int>(x.rows())), 1, 1);
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
-        m_velocities.download(v.data(), std::size_t(x.rows()) * 8);
+        m_readback.read(m_velocities, v.data(), std::size_t(x.rows()) * 8);
     }
 
     // ---- the instantaneous change of variables (mlp_divergence.comp)
@@ -661,8 +625,8 @@ class GlEngine final : public Engine {
         bind_divergence_buffers();
         glDispatchCompute(divergence_groups(x.rows()), 1, 1);
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
-        m_velocities.download(v.data(), n * 8);
-        m_divs.download(div.data(), n * 4);
+        m_readback.read(m_velocities, v.data(), n * 8);
+        m_readback.read(m_divs, div.data(), n * 4);
     }
 
     // Every step of every point on the GPU: x and l stay in their buffers between dispatches
@@ -698,8 +662,8 @@ class GlEngine final : public Engine {
             glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
         }
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
-        m_points.download(x.data(), n * 8);
-        m_divs.download(div_integral.data(), n * 4);
+        m_readback.read(m_points, x.data(), n * 8);
+        m_readback.read(m_divs, div_integral.data(), n * 4);
     }
 
     void eval_marginal(const Points& x, float t, Points& v) override {
@@ -723,15 +687,23 @@ class GlEngine final : public Engine {
             static_cast<unsigned>(std::min<Eigen::Index>((x.rows() + k_wg - 1) / k_wg, 65535)), 1,
             1);
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
-        m_velocities.download(v.data(), std::size_t(x.rows()) * 8);
+        m_readback.read(m_velocities, v.data(), std::size_t(x.rows()) * 8);
     }
 
     unsigned particle_buffer() const { return m_particles.id(); }
+    const GlTransferCounters& transfer_counters() const { return m_counters; }
+    const GpuShape& gpu_shape() const { return m_gpu; }
+    TrainGrid train_grid(int batch) const {
+        return choose_train_grid(m_gpu, batch, m_tile, k_wg, m_config.mlp.parameter_count(),
+                                 m_train_shared_bytes,
+                                 m_gpu.sm_count > 0 ? k_partials_budget_sized : k_partials_budget);
+    }
 
   private:
     struct PendingFence {
         void* sync = nullptr;
         int64_t step = 0;
+        int health_slot = 0;  // where in the mirror this fence's copy of the health words lands
     };
 
     void require_reset() const {
@@ -757,7 +729,6 @@ class GlEngine final : public Engine {
         m_batch_classes = static_cast<unsigned>((m_bridge_sigma > 0.0f ? 7 : 5) * b);
         const bool classes = m_config.mlp.classes > 0;
         m_batch_data.resize(m_batch_classes + (classes ? b : 0));
-        m_batch.reserve(m_batch_data.size() * 4);
         std::memcpy(m_batch_data.data(), batch.x0.data(), b * 8);
         std::memcpy(m_batch_data.data() + 2 * b, batch.x1.data(), b * 8);
         std::memcpy(m_batch_data.data() + 4 * b, batch.t.data(), b * 4);
@@ -768,7 +739,10 @@ class GlEngine final : public Engine {
                 m_batch_data[m_batch_classes + i] =
                     static_cast<float>(class_input(labelled ? batch.classes[i] : -1));
         }
-        m_batch.upload(m_batch_data.data(), m_batch_data.size() * 4);
+        // Into a mapped slot the GPU is not reading: no driver copy, no stall behind the
+        // dispatches still queued on earlier batches.
+        void* slot = m_batch_ring.acquire(m_batch_data.size() * 4);
+        std::memcpy(slot, m_batch_data.data(), m_batch_data.size() * 4);
     }
 
     // The one-hot index of a class: the class itself, or the null class (K) for anything outside
@@ -858,6 +832,7 @@ class GlEngine final : public Engine {
         m_marginal = ComputeProgram("marginal.comp", {{"WG", std::to_string(k_wg)}});
         m_defines = defines;
         m_tile = tile;
+        m_train_shared_bytes = shared_acts ? shared_need(tile) : std::size_t(tile) * row_extra * 4 + 64;
         m_shared_acts = shared_acts;
         m_programs_built = true;
     }
@@ -933,9 +908,8 @@ class GlEngine final : public Engine {
     void run_train_pass(int b, bool sampled, bool want_dx, bool guard) {
         const MlpConfig& mlp = m_config.mlp;
         std::size_t p = mlp.parameter_count();
-        int tiles = (b + m_tile - 1) / m_tile;
-        int groups =
-            static_cast<int>(std::clamp<std::size_t>(k_partials_budget / p, 1, std::size_t(tiles)));
+        m_grid = train_grid(b);
+        const int groups = m_grid.groups;
         m_groups = groups;
         m_partials.reserve(std::size_t(groups) * p * 4);
         std::size_t scratch =
@@ -945,9 +919,8 @@ class GlEngine final : public Engine {
             std::max<std::size_t>(std::size_t(groups) * scratch * 4, m_scratch.bytes()));
         m_dx_offset = static_cast<unsigned>(groups * k_stat_words);
         m_stats.reserve((std::size_t(m_dx_offset) + std::size_t(2) * b) * 4);
-        // An explicit batch was uploaded (and its buffer sized) already; growing it here would
-        // drop its contents. Sampled passes only need the binding to exist.
-        if (sampled && m_batch.bytes() == 0) m_batch.reserve(16);
+        // Sampled passes only need the binding to exist.
+        if (sampled) m_batch.reserve(16);
 
         m_train.use();
         m_train.set("u_batch", static_cast<unsigned>(b));
@@ -974,11 +947,15 @@ class GlEngine final : public Engine {
         m_partials.bind(2);
         m_scratch.bind(3);
         m_pools.bind(4);
-        m_batch.bind(5);
+        if (sampled)
+            m_batch.bind(5);
+        else
+            m_batch_ring.bind(5);
         m_stats.bind(6);
         m_ring.bind(7);
         glDispatchCompute(static_cast<unsigned>(groups), 1, 1);
         glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+        if (!sampled) m_batch_ring.retire();
     }
 
     // Dispatches reduce_adam.comp: the gradient sum, then an Adam step if `update`.
@@ -1039,7 +1016,7 @@ class GlEngine final : public Engine {
         glFinish();
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
         uint32_t h[k_health_words];
-        m_ring.download(h, sizeof h, std::size_t(k_health) * 4);
+        m_readback.read(m_ring, h, sizeof h, std::size_t(k_health) * 4);
         const int64_t bad_step = h[1];
         const DivergenceCause cause =
             h[2] == 1u ? DivergenceCause::LossNotFinite : DivergenceCause::ParamsNotFinite;
@@ -1049,12 +1026,13 @@ class GlEngine final : public Engine {
         const int slot = rollback_slot(steps, bad_step);
         const std::size_t p = m_config.mlp.parameter_count();
         std::vector<float> state(3 * p);
-        m_slots.download(state.data(), state.size() * 4, std::size_t(slot) * 3 * p * 4);
+        m_readback.read(m_slots, state.data(), state.size() * 4, std::size_t(slot) * 3 * p * 4);
         upload_params(std::vector<float>(state.begin(), state.begin() + std::ptrdiff_t(p)));
         m_moments.upload(state.data() + p, 2 * p * 4);
         drop_pending_losses();
         m_step = std::max<int64_t>(steps[slot], 0);
         m_read_step = m_step;
+        m_copied_step = m_step;
         // Clears the flag and the stale ring entries; the slots keep what is still valid, and the
         // next snapshot overwrites the other one.
         m_ring.zero();
@@ -1068,9 +1046,26 @@ class GlEngine final : public Engine {
         record_divergence(m_health, cause, bad_step, m_step, loss);
     }
 
+    // Queues copies of the ring entries written since the last fence and of the health words
+    // into the mirror, then the fence that says they have landed: collect_losses reads the
+    // mirror without waiting and without reading the whole ring.
     void push_fence() {
+        if (static_cast<int>(m_fences.size()) >= k_health_slots - 1) process_oldest_fence(true);
+        m_ring_mirror.reserve(std::size_t(k_health + k_health_slots * k_health_words) * 4);
+        const int64_t first = std::max(m_copied_step + 1, m_step - k_ring + 1);
+        const int64_t entry_bytes = int64_t(k_ring_words) * 4;
+        for (int64_t s = first; s <= m_step;) {
+            const int64_t index = s % k_ring;
+            const int64_t run = std::min<int64_t>(m_step - s + 1, k_ring - index);
+            m_ring_mirror.queue_copy(m_ring, std::size_t(index * entry_bytes), std::size_t(run * entry_bytes));
+            s += run;
+        }
+        m_copied_step = std::max(m_copied_step, m_step);
+        const int health_slot = static_cast<int>(m_fence_serial++ % k_health_slots);
+        m_ring_mirror.queue_copy_to(m_ring, std::size_t(k_health) * 4, std::size_t(k_health_words) * 4,
+                                    std::size_t(k_health + health_slot * k_health_words) * 4);
         GLsync sync = glFenceSync(GL_SYNC_GPU_COMMANDS_COMPLETE, 0);
-        m_fences.push_back({sync, m_step});
+        m_fences.push_back({sync, m_step, health_slot});
     }
 
     void drop_pending_losses() {
@@ -1078,44 +1073,56 @@ class GlEngine final : public Engine {
         m_fences.clear();
     }
 
-    // Reads back the ring entries of every signalled fence (waiting for them if `wait`).
+    // Reads the mirrored ring entries of every signalled fence (waiting for them if `wait`).
     void collect_losses(bool wait) {
-        while (!m_fences.empty()) {
-            PendingFence f = m_fences.front();
-            GLenum r = glClientWaitSync(static_cast<GLsync>(f.sync), GL_SYNC_FLUSH_COMMANDS_BIT,
-                                        wait ? GLuint64(30) * 1000000000ull : 0);
-            if (r == GL_TIMEOUT_EXPIRED || r == GL_WAIT_FAILED) break;
-            glDeleteSync(static_cast<GLsync>(f.sync));
-            m_fences.pop_front();
-            if (f.step <= m_read_step) continue;
-            int64_t first = std::max(m_read_step + 1, f.step - k_ring + 1);
-            glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
-            std::vector<uint32_t> words(std::size_t(k_health) + 2);
-            m_ring.download(words.data(), words.size() * 4);
-            // Steps from the bad one on were not taken (or are rolled back).
-            const int64_t bad_step = words[k_health] ? int64_t(words[k_health + 1]) : INT64_MAX;
-            for (int64_t s = first; s <= f.step && s < bad_step; ++s) {
-                const uint32_t* e = &words[std::size_t(s % k_ring) * k_ring_words];
-                if (e[0] != static_cast<uint32_t>(s)) continue;  // a gradients() call, not a step
-                float v[k_stat_words];
-                std::memcpy(v, e + 1, sizeof v);
-                m_losses.push_back({s, v[0]});
-                for (int q = 0; q < k_loss_time_bins; ++q) {
-                    float count = v[1 + k_loss_time_bins + q];
-                    if (count <= 0.0f) continue;
-                    float mean = v[1 + q] / count;
-                    float& slot = m_loss_by_time[q];
-                    float w = std::min(1.0f, count / 200.0f);
-                    slot = std::isnan(slot) ? mean : (1.0f - w) * slot + w * mean;
-                }
-            }
-            m_read_step = f.step;
-            if (words[k_health]) {
-                handle_divergence();
-                return;
+        while (!m_fences.empty())
+            if (!process_oldest_fence(wait)) break;
+    }
+
+    // The oldest pending fence's losses and verdict, if it has signalled (or once it has, if
+    // `wait`); false if it has not.
+    bool process_oldest_fence(bool wait) {
+        PendingFence f = m_fences.front();
+        GLenum r = glClientWaitSync(static_cast<GLsync>(f.sync), GL_SYNC_FLUSH_COMMANDS_BIT,
+                                    wait ? GLuint64(30) * 1000000000ull : 0);
+        if (r == GL_TIMEOUT_EXPIRED || r == GL_WAIT_FAILED) return false;
+        glDeleteSync(static_cast<GLsync>(f.sync));
+        m_fences.pop_front();
+        if (f.step <= m_read_step) return true;
+        m_ring_mirror.count_read();
+        const int64_t first = std::max(m_read_step + 1, f.step - k_ring + 1);
+        const auto* words = static_cast<const uint32_t*>(m_ring_mirror.data(0));
+        const uint32_t* health = words + k_health + f.health_slot * k_health_words;
+        // Steps from the bad one on were not taken (or are rolled back).
+        const int64_t bad_step = health[0] ? int64_t(health[1]) : INT64_MAX;
+        for (int64_t s = first; s <= f.step && s < bad_step; ++s) {
+            const uint32_t* e = &words[std::size_t(s % k_ring) * k_ring_words];
+            if (e[0] != static_cast<uint32_t>(s)) continue;  // a gradients() call, not a step
+            float v[k_stat_words];
+            std::memcpy(v, e + 1, sizeof v);
+            m_losses.push_back({s, v[0]});
+            for (int q = 0; q < k_loss_time_bins; ++q) {
+                float count = v[1 + k_loss_time_bins + q];
+                if (count <= 0.0f) continue;
+                float mean = v[1 + q] / count;
+                float& slot = m_loss_by_time[q];
+                float w = std::min(1.0f, count / 200.0f);
+                slot = std::isnan(slot) ? mean : (1.0f - w) * slot + w * mean;
             }
         }
+        m_read_step = f.step;
+        if (health[0]) {
+            handle_divergence();
+            return false;
+        }
+        return true;
     }
+
+    // What crossed between host and GPU (gl_transfer_counters), and the ways it crosses.
+    GlTransferCounters m_counters;
+    mutable GlReadback m_readback{&m_counters};
+    GlMirror m_ring_mirror{&m_counters};  // the loss ring and health words, read after fences
+    GlUploadRing m_batch_ring{k_batch_slots, &m_counters};  // plan-coupled and explicit batches
 
     // The divergence program (mlp_divergence.comp), compiled on first use for the network's
     // shape: PT points per workgroup (tiles of 3 PT rows: values and two tangents), activations
@@ -1124,9 +1131,12 @@ class GlEngine final : public Engine {
     ShaderDefines m_div_defines;
     int m_div_points = 8;
     bool m_div_shared_acts = true;
-    GlBuffer m_divs;
+    GlBuffer m_divs{&m_counters};
 
     std::string m_description;
+    GpuShape m_gpu;
+    TrainGrid m_grid;                      // of the last training pass
+    std::size_t m_train_shared_bytes = 0;  // per workgroup of mlp_train.comp
     std::size_t m_shared_bytes = 0;
     bool m_software =
         false;  // llvmpipe & co: shaders built for a short compile, see mlp_layout.glsl
@@ -1139,10 +1149,13 @@ class GlEngine final : public Engine {
     ComputeProgram m_train, m_reduce, m_snapshot, m_field, m_marginal;
     ComputeProgram m_pair;  // dopri5's stages (ode_pair.comp)
 
-    GlBuffer m_params, m_params_t, m_moments, m_grads, m_partials, m_scratch, m_pools, m_batch,
-        m_stats, m_ring, m_step_stats, m_particles, m_points, m_velocities, m_marginal_targets,
-        m_slots;
-    GlBuffer m_stages, m_candidate, m_error_sums;  // dopri5: k_1..k_7, x_new, error sums
+    GlBuffer m_params{&m_counters}, m_params_t{&m_counters}, m_moments{&m_counters},
+        m_grads{&m_counters}, m_partials{&m_counters}, m_scratch{&m_counters},
+        m_pools{&m_counters}, m_batch{&m_counters}, m_stats{&m_counters}, m_ring{&m_counters},
+        m_step_stats{&m_counters}, m_particles{&m_counters}, m_points{&m_counters},
+        m_velocities{&m_counters}, m_marginal_targets{&m_counters}, m_slots{&m_counters};
+    // dopri5: k_1..k_7, x_new, error sums
+    GlBuffer m_stages{&m_counters}, m_candidate{&m_counters}, m_error_sums{&m_counters};
     unsigned m_source_count = 0, m_target_count = 0, m_marginal_count = 0, m_dx_offset = 0;
     unsigned m_class_offset = 0;   // of the target classes in m_pools, in vec2 entries
     unsigned m_batch_classes = 0;  // of the classes in the uploaded batch, in floats
@@ -1152,6 +1165,8 @@ class GlEngine final : public Engine {
 
     int64_t m_step = 0;
     int64_t m_read_step = 0;
+    int64_t m_copied_step = 0;   // the last step whose ring entry a fence's copy covers
+    uint64_t m_fence_serial = 0;  // picks each fence's health slot in the mirror
     std::deque<PendingFence> m_fences;
     std::deque<LossRecord> m_losses;
     LossByTime m_loss_by_time{};
@@ -1178,6 +1193,17 @@ std::unique_ptr<Engine> make_gl_engine() {
 unsigned gl_particle_buffer(const Engine& engine) {
     auto* gl = dynamic_cast<const GlEngine*>(&engine);
     return gl ? gl->particle_buffer() : 0;
+}
+
+GlTransferCounters gl_transfer_counters(const Engine& engine) {
+    auto* gl = dynamic_cast<const GlEngine*>(&engine);
+    return gl ? gl->transfer_counters() : GlTransferCounters{};
+}
+
+std::optional<GlGridReport> gl_grid_report(const Engine& engine, int batch) {
+    auto* gl = dynamic_cast<const GlEngine*>(&engine);
+    if (!gl) return std::nullopt;
+    return GlGridReport{gl->gpu_shape(), gl->train_grid(batch)};
 }
 
 }  // namespace fmp

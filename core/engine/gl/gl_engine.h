@@ -1,9 +1,12 @@
 // The OpenGL 4.3 compute engine: trains and integrates on the GPU behind the Engine interface.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/engine/engine.h"
+#include "core/engine/gl/gl_buffers.h"
+#include "core/engine/gl/gpu_grid.h"
 
 namespace fmp {
 
@@ -15,5 +18,16 @@ std::unique_ptr<Engine> make_gl_engine();
 // The particle buffer of a GL engine (an SSBO of vec2, particle_count() entries) so the renderer
 // can draw it without a copy; 0 if `engine` is not a GL engine.
 unsigned gl_particle_buffer(const Engine& engine);
+
+// What a GL engine has moved between host and GPU so far (zeros for another engine).
+GlTransferCounters gl_transfer_counters(const Engine& engine);
+
+// The GPU a GL engine runs on and the training grid it launches for `batch` rows with its
+// network (after reset()); nothing for another engine.
+struct GlGridReport {
+    GpuShape gpu;
+    TrainGrid grid;
+};
+std::optional<GlGridReport> gl_grid_report(const Engine& engine, int batch);
 
 }  // namespace fmp
