@@ -5,12 +5,14 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "app/cli/commands.h"
 #include "app/run/engine_choice.h"
 #include "core/base/parallel.h"
 #include "core/engine/gl/gl_context.h"
+#include "core/engine/gl/gl_engine.h"
 #include "core/flow/sinkhorn.h"
 #include "core/instruments/cnf_training.h"
 #include "core/instruments/error_map.h"
@@ -126,6 +128,24 @@ void print_row(const Row& r, bool json) {
     std::fflush(stdout);
 }
 
+// The grid a GL engine chose for the row just measured: the SM count and the occupancy, which
+// decide how much of a GPU a training step can use.
+void print_grid(const Engine& e, int width, int batch, bool json) {
+    std::optional<GlGridReport> report = gl_grid_report(e, batch);
+    if (!report) return;
+    const TrainGrid& g = report->grid;
+    if (json) {
+        std::printf("{\"engine\": \"gl\", \"workload\": \"grid\", \"width\": %d, \"batch\": %d, "
+                    "\"sm_count\": %d, \"groups\": %d, \"groups_per_sm\": %d, \"occupancy\": %.4g}\n",
+                    width, batch, report->gpu.sm_count, g.groups, g.groups_per_sm, g.occupancy);
+    } else if (g.groups_per_sm > 0) {
+        std::printf("#    grid: %d groups of 256 on %d SMs, %d per SM, occupancy %.0f%% (%s)\n", g.groups,
+                    report->gpu.sm_count, g.groups_per_sm, 100.0 * g.occupancy, g.reason.c_str());
+    } else {
+        std::printf("#    grid: %d groups of 256 (%s)\n", g.groups, g.reason.c_str());
+    }
+}
+
 int run_bench(const BenchOptions& o) {
     std::vector<int> widths = parse_ints(o.widths, "--widths");
     std::vector<int> batches = parse_ints(o.batches, "--batches");
@@ -163,6 +183,11 @@ int run_bench(const BenchOptions& o) {
         EngineHandle h = make_headless_engine(name);
         Engine& e = *h.engine;
         if (!o.json) std::printf("# engine %s: %s\n", name.c_str(), e.description().c_str());
+        if (!o.json && e.kind() == EngineKind::Gl) {
+            e.reset(TrainConfig{}, source, target);
+            if (auto report = gl_grid_report(e, 256))
+                std::printf("# gpu: %s\n", describe_gpu_shape(report->gpu).c_str());
+        }
         auto config_for = [&](int width, int batch, CouplingKind coupling) {
             TrainConfig c;
             c.mlp.width = width;
@@ -186,6 +211,7 @@ int run_bench(const BenchOptions& o) {
                     TrainConfig c = config_for(w, b, CouplingKind::Independent);
                     double r = train_rate(c);
                     print_row({name, "train", w, b, 0, r, r * b * 3.0 * forward_flops(c.mlp) / 1e9}, o.json);
+                    print_grid(e, w, b, o.json);
                 }
         if (!skip_ot) {
             // The couplings' cost per step, each beside independent pairing in the same run.
