@@ -1,10 +1,13 @@
 // A tile of TILE batch rows carried through the MLP by one workgroup of WG invocations.
-// Needs mlp_layout.glsl, and TILE, WG, TX, TY, RM, RN, MAXD, SHARED_ACTS defines.
+// Needs mlp_layout.glsl, and TILE, WG, TX, TY, RM, RN, MAXD, SHARED_ACTS, STAGE_KP defines.
 // Activations live in two TILE x MAXD buffers (ping-pong): in shared memory when they fit
 // (SHARED_ACTS = 1), else in the group's slice of the coherent scratch buffer (ACT_BASE).
 // Register tiling: invocation (tx, ty) owns rows ty + TY*i (i < RM) and columns tx + TX*c
 // (c < RN) of each TX*RN-column chunk, so a warp reads one activation row (a broadcast) and TX
 // consecutive weights (one coalesced load).
+// Weight panels (STAGE_KP > 0): the whole group loads KP rows x TX*RN columns of W into shared
+// memory once per chunk, so the TY warps read each weight from L2 once instead of TY times; the
+// inner loop then reads the panel with consecutive, conflict-free addresses.
 
 layout(std430, binding = 0) readonly buffer Params { float params[]; };
 // Per-workgroup scratch: spilled activations at ACT_BASE (and, for training, saved
@@ -21,6 +24,23 @@ shared float s_act[2 * TILE * MAXD];
 
 // Orders shared and scratch-buffer accesses between the invocations of a workgroup.
 #define SYNC() groupMemoryBarrier(); barrier()
+
+#if STAGE_KP
+shared float s_w[STAGE_KP * TX * RN];
+// Loads rows k0 .. k0 + STAGE_KP of the TX*RN-column chunk at j0 of a row-major matrix at `off`
+// with `cols` columns and `rows` rows (zeros outside) into s_w; `from_t` reads params_t.
+#define STAGE_PANEL(SRC, off, rows, cols, k0, j0)                                     \
+    for (uint e_ = gl_LocalInvocationIndex; e_ < uint(STAGE_KP * TX * RN); e_ += uint(WG)) { \
+        uint kk_ = e_ / uint(TX * RN), jj_ = e_ % uint(TX * RN);                         \
+        uint k_ = (k0) + kk_, j_ = (j0) + jj_;                                           \
+        s_w[e_] = k_ < (rows) && j_ < (cols) ? SRC[(off) + k_ * (cols) + j_] : 0.0;     \
+    }
+#endif
+
+// The output layer's dot products are split over OUT_PARTS strided partial sums so every
+// invocation works (TILE * 2 outputs alone would leave most of the group idle).
+#define OUT_PARTS (WG / (TILE * 2) > 0 ? WG / (TILE * 2) : 1)
+shared float s_out_part[TILE * 2 * OUT_PARTS];
 
 shared vec2 s_out[TILE];  // the network's output per row
 shared vec2 s_in[TILE];   // the spatial input per row
@@ -46,6 +66,22 @@ void hidden_forward(int l, int bi, int bo) {
             float bias = j < uint(WIDTH) ? params[bo_off + j] : 0.0;
             for (int i = 0; i < RM; ++i) acc[i][c] = bias;
         }
+#if STAGE_KP
+        for (uint k0 = 0u; k0 < K; k0 += uint(STAGE_KP)) {
+            STAGE_PANEL(params, wo, K, uint(WIDTH), k0, j0)
+            SYNC();
+            uint kn = min(uint(STAGE_KP), K - k0);
+            for (uint kk = 0u; kk < kn; ++kk) {
+                float w[RN];
+                for (int c = 0; c < RN; ++c) w[c] = s_w[kk * uint(TX * RN) + tx + uint(TX * c)];
+                for (int i = 0; i < RM; ++i) {
+                    float a = ACT_AT(bi, ty + uint(TY * i), k0 + kk);
+                    for (int c = 0; c < RN; ++c) acc[i][c] = fma(a, w[c], acc[i][c]);
+                }
+            }
+            SYNC();
+        }
+#else
         for (uint k = 0u; k < K; ++k) {
             float w[RN];
             for (int c = 0; c < RN; ++c) {
@@ -57,6 +93,7 @@ void hidden_forward(int l, int bi, int bo) {
                 for (int c = 0; c < RN; ++c) acc[i][c] = fma(a, w[c], acc[i][c]);
             }
         }
+#endif
         for (int i = 0; i < RM; ++i) {
             uint r = ty + uint(TY * i);
             for (int c = 0; c < RN; ++c) {
@@ -77,11 +114,20 @@ void hidden_forward(int l, int bi, int bo) {
 void output_forward(int bi) {
     uint wo = w_off(DEPTH);
     uint bo = b_off(DEPTH);
-    for (uint e = gl_LocalInvocationIndex; e < uint(TILE * 2); e += uint(WG)) {
-        uint r = e / 2u, o = e % 2u;
-        float v = params[bo + o];
-        for (uint k = 0u; k < DYN(WIDTH); ++k) v = fma(ACT_AT(bi, r, k), params[wo + k * 2u + o], v);
-        s_out[r][o] = v;
+    for (uint e = gl_LocalInvocationIndex; e < uint(TILE * 2 * OUT_PARTS); e += uint(WG)) {
+        uint part = e % uint(OUT_PARTS), q = e / uint(OUT_PARTS);
+        uint r = q / 2u, o = q % 2u;
+        float v = 0.0;
+        for (uint k = part; k < DYN(WIDTH); k += uint(OUT_PARTS))
+            v = fma(ACT_AT(bi, r, k), params[wo + k * 2u + o], v);
+        s_out_part[e] = v;
+    }
+    SYNC();
+    // In a fixed order, so every run sums alike.
+    for (uint q = gl_LocalInvocationIndex; q < uint(TILE * 2); q += uint(WG)) {
+        float v = params[bo + q % 2u];
+        for (uint part = 0u; part < uint(OUT_PARTS); ++part) v += s_out_part[q * uint(OUT_PARTS) + part];
+        s_out[q / 2u][q % 2u] = v;
     }
     SYNC();
 }

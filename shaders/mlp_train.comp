@@ -175,6 +175,22 @@ void hidden_backprop(int l, int gb, int ab) {
         float acc[RM][RN];
         for (int i = 0; i < RM; ++i)
             for (int c = 0; c < RN; ++c) acc[i][c] = 0.0;
+#if STAGE_KP
+        for (uint j0 = 0u; j0 < DYN(WIDTH); j0 += uint(STAGE_KP)) {
+            STAGE_PANEL(params_t, wo, uint(WIDTH), uint(WIDTH), j0, k0)
+            SYNC();
+            uint jn = min(uint(STAGE_KP), uint(WIDTH) - j0);
+            for (uint jj = 0u; jj < jn; ++jj) {
+                float w[RN];
+                for (int c = 0; c < RN; ++c) w[c] = s_w[jj * uint(TX * RN) + tx + uint(TX * c)];
+                for (int i = 0; i < RM; ++i) {
+                    float g = ACT_AT(gb, ty + uint(TY * i), j0 + jj);
+                    for (int c = 0; c < RN; ++c) acc[i][c] = fma(g, w[c], acc[i][c]);
+                }
+            }
+            SYNC();
+        }
+#else
         for (uint j = 0u; j < DYN(WIDTH); ++j) {
             float w[RN];
             for (int c = 0; c < RN; ++c) {
@@ -186,6 +202,7 @@ void hidden_backprop(int l, int gb, int ab) {
                 for (int c = 0; c < RN; ++c) acc[i][c] = fma(g, w[c], acc[i][c]);
             }
         }
+#endif
         for (int i = 0; i < RM; ++i) {
             uint r = ty + uint(TY * i);
             for (int c = 0; c < RN; ++c) {

@@ -138,6 +138,7 @@ TEST_CASE("every embedded compute shader compiles for small and spilled networks
                            {"RN", "2"},
                            {"KM", "8"},
                            {"SHARED_ACTS", shared},
+                           {"STAGE_KP", "8"},
                            {"PCOUNT", "3842u"},
                            {"RING", "1024"},
                            {"DYNAMIC_LOOPS", shared}};

@@ -789,14 +789,27 @@ class GlEngine final : public Engine {
         // Per row: two activation rows and s_out, s_in, s_tin, s_u, s_dv, s_loss (10 floats),
         // and s_cls with classes.
         const int row_extra = mlp.classes > 0 ? 11 : 10;
-        auto shared_need = [&](int tile) { return std::size_t(tile) * (2 * maxd + row_extra) * 4 + 64; };
-        int tile = 32;
-        bool shared_acts = true;
-        if (shared_need(32) > m_shared_bytes) {
-            if (shared_need(16) <= m_shared_bytes)
-                tile = 16;
-            else
-                shared_acts = false;
+        const int rn = std::min(4, (width + k_tx - 1) / k_tx);
+        // Besides the activations: the output layer's partial sums (at most WG floats) and the
+        // weight panel of STAGE_KP rows (mlp_tile.glsl).
+        auto panel = [&](int kp) { return std::size_t(kp) * k_tx * rn * 4; };
+        auto shared_need = [&](int tile, bool acts, int kp) {
+            return std::size_t(tile) * ((acts ? 2 * maxd : 0) + row_extra) * 4 + std::size_t(k_wg) * 4 +
+                   panel(kp) + 64;
+        };
+        // The largest tile whose activations fit beside a 16-row (else 8-row) weight panel; if
+        // none does, activations spill to the scratch buffer and the panel stays.
+        int tile = 32, stage_kp = 16;
+        bool shared_acts = false;
+        for (int t : {32, 16}) {
+            for (int kp : {16, 8})
+                if (!shared_acts && shared_need(t, true, kp) <= m_shared_bytes) {
+                    tile = t, stage_kp = kp, shared_acts = true;
+                }
+        }
+        if (!shared_acts) {
+            tile = 32;
+            stage_kp = shared_need(tile, false, 16) <= m_shared_bytes ? 16 : 0;
         }
         ShaderDefines defines = {
             {"IN_DIM", std::to_string(in)},
@@ -809,9 +822,10 @@ class GlEngine final : public Engine {
             {"TX", std::to_string(k_tx)},
             {"TY", std::to_string(k_ty)},
             {"RM", std::to_string(tile / k_ty)},
-            {"RN", std::to_string(std::min(4, (width + k_tx - 1) / k_tx))},
+            {"RN", std::to_string(rn)},
             {"KM", std::to_string(k_km)},
             {"SHARED_ACTS", shared_acts ? "1" : "0"},
+            {"STAGE_KP", std::to_string(stage_kp)},
             {"PCOUNT", std::to_string(mlp.parameter_count()) + "u"},
             {"RING", std::to_string(k_ring)},
             {"DYNAMIC_LOOPS", m_software ? "1" : "0"},
@@ -832,7 +846,7 @@ class GlEngine final : public Engine {
         m_marginal = ComputeProgram("marginal.comp", {{"WG", std::to_string(k_wg)}});
         m_defines = defines;
         m_tile = tile;
-        m_train_shared_bytes = shared_acts ? shared_need(tile) : std::size_t(tile) * row_extra * 4 + 64;
+        m_train_shared_bytes = shared_need(tile, shared_acts, stage_kp);
         m_shared_acts = shared_acts;
         m_programs_built = true;
     }
@@ -854,7 +868,8 @@ class GlEngine final : public Engine {
         // per point.
         const std::size_t row_extra = mlp.classes > 0 ? 24 : 20;
         auto shared_need = [&](int pt) {
-            return std::size_t(3 * pt) * (2 * maxd * 4 + row_extra) + std::size_t(pt) * 4 + 64;
+            return std::size_t(3 * pt) * (2 * maxd * 4 + row_extra) + std::size_t(pt) * 4 +
+                   std::size_t(k_wg) * 4 + 64;
         };
         int pt = 16;
         bool shared_acts = true;
@@ -870,6 +885,7 @@ class GlEngine final : public Engine {
             if (name == "TILE") value = std::to_string(3 * pt);
             if (name == "RM") value = std::to_string(3 * pt / k_ty);
             if (name == "SHARED_ACTS") value = shared_acts ? "1" : "0";
+            if (name == "STAGE_KP") value = "0";  // its GEMMs are its own (three rows per point)
         }
         defines.push_back({"PT", std::to_string(pt)});
         defines.push_back({"OUT_SPLIT", std::to_string(split)});
