@@ -1,11 +1,13 @@
 #version 430
 // Sums the per-workgroup partial gradients of mlp_train.comp and either writes the gradient
 // (u_update 0, for Engine::gradients) or takes one Adam/AdamW step (u_update 1), refreshing the
-// transposed weight copy that backprop reads. Invocation 0 also reduces the loss statistics
-// and appends them to the loss ring, so no step needs a readback.
+// transposed weight copy that backprop reads. Every workgroup sums the groups' loss statistics
+// (21 invocations, one statistic each, in group order, so every workgroup gets the same bits)
+// and workgroup 0 appends them to the loss ring, so no step needs a readback and no single
+// invocation reduces them alone.
 //
-// The divergence guard lives here too, so a bad step never reaches the weights: every invocation
-// sums the loss as invocation 0 does; if it is NaN or inf no parameter is updated, and an update
+// The divergence guard lives here too, so a bad step never reaches the weights: if the summed loss
+// is NaN or inf no parameter is updated, and an update
 // that would make a parameter or its second moment NaN or inf is not written. Either raises the
 // flag at ring word HEALTH (then: step, cause 1 loss / 2 parameters, loss bits; then the two
 // snapshot slots' tags), and while it is up every later update (and the training pass, and
@@ -44,25 +46,33 @@ void raise_flag(uint cause, float loss) {
     ring[HEALTH + 3u] = floatBitsToUint(loss);
 }
 
+shared float s_stats[21];
+shared uint s_flag;
+
 void main() {
     uint i = gl_GlobalInvocationID.x;
-    if (u_update != 0 && ring[HEALTH] != 0u) return;
-    // The same sum, in the same order, as invocation 0's s[0] below.
-    float loss = 0.0;
-    for (uint g = 0u; g < u_groups; ++g) loss += stats[g * 21u];
+    uint lid = gl_LocalInvocationIndex;
+    // One read of the flag per group, so the whole group leaves together (another group may
+    // raise it while this one runs).
+    if (lid == 0u) s_flag = u_update != 0 ? ring[HEALTH] : 0u;
+    if (lid < 21u) {
+        float s = 0.0;
+        for (uint g = 0u; g < u_groups; ++g) s += stats[g * 21u + lid];
+        s_stats[lid] = s;
+    }
+    memoryBarrierShared();
+    barrier();
+    if (s_flag != 0u) return;
+    float loss = s_stats[0];
     bool bad_loss = u_update != 0 && not_finite(loss);
-    if (i == 0u) {
-        float s[21];
-        for (int q = 0; q < 21; ++q) s[q] = 0.0;
-        for (uint g = 0u; g < u_groups; ++g)
-            for (int q = 0; q < 21; ++q) s[q] += stats[g * 21u + uint(q)];
-        for (int q = 0; q < 21; ++q) step_stats[q] = s[q];
+    if (gl_WorkGroupID.x == 0u && lid < 21u) {
+        step_stats[lid] = s_stats[lid];
         if (u_record != 0 && !bad_loss) {
             uint slot = (u_step % uint(RING)) * 22u;
-            ring[slot] = u_step;
-            for (int q = 0; q < 21; ++q) ring[slot + 1u + uint(q)] = floatBitsToUint(s[q]);
+            if (lid == 0u) ring[slot] = u_step;
+            ring[slot + 1u + lid] = floatBitsToUint(s_stats[lid]);
         }
-        if (bad_loss) raise_flag(1u, loss);
+        if (bad_loss && lid == 0u) raise_flag(1u, loss);
     }
     if (bad_loss || i >= uint(PCOUNT)) return;
     float g = 0.0;
