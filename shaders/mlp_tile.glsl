@@ -1,5 +1,5 @@
 // A tile of TILE batch rows carried through the MLP by one workgroup of WG invocations.
-// Needs mlp_layout.glsl, and TILE, WG, TX, TY, RM, RN, MAXD, SHARED_ACTS, STAGE_KP defines.
+// Needs mlp_layout.glsl, and TILE, WG, TX, TY, RM, RN, MAXD, SHARED_ACTS, STAGE_KP, IN_PLACE defines.
 // Activations live in two TILE x MAXD buffers (ping-pong): in shared memory when they fit
 // (SHARED_ACTS = 1), else in the group's slice of the coherent scratch buffer (ACT_BASE).
 // Register tiling: invocation (tx, ty) owns rows ty + TY*i (i < RM) and columns tx + TX*c
@@ -8,6 +8,10 @@
 // Weight panels (STAGE_KP > 0): the whole group loads KP rows x TX*RN columns of W into shared
 // memory once per chunk, so the TY warps read each weight from L2 once instead of TY times; the
 // inner loop then reads the panel with consecutive, conflict-free addresses.
+// In place (IN_PLACE = 1, the field kernels: nothing is kept for a backward pass): one
+// activation buffer; each invocation holds its RM x RN outputs of every column chunk in
+// registers until the whole group has read the layer's input, then overwrites it. Half the
+// shared memory buys twice the rows: 64-row tiles with 8 x 4 outputs per invocation.
 
 layout(std430, binding = 0) readonly buffer Params { float params[]; };
 // Per-workgroup scratch: spilled activations at ACT_BASE (and, for training, saved
@@ -16,7 +20,7 @@ layout(std430, binding = 0) readonly buffer Params { float params[]; };
 layout(std430, binding = 3) coherent buffer Scratch { float g_scratch[]; };
 
 #if SHARED_ACTS
-shared float s_act[2 * TILE * MAXD];
+shared float s_act[(IN_PLACE != 0 ? 1 : 2) * TILE * MAXD];
 #define ACT_AT(b, r, k) s_act[((b) * TILE + (r)) * MAXD + (k)]
 #else
 #define ACT_AT(b, r, k) g_scratch[ACT_BASE + ((b) * TILE + (r)) * MAXD + (k)]
@@ -110,6 +114,50 @@ void hidden_forward(int l, int bi, int bo) {
     SYNC();
 }
 
+#if IN_PLACE
+#define CHUNKS ((WIDTH + TX * RN - 1) / (TX * RN))
+// h_{l+1} = act(h_l W_l + b_l) in buffer 0, read whole before it is overwritten.
+void hidden_forward_in_place(int l) {
+    uint tx = gl_LocalInvocationIndex % uint(TX);
+    uint ty = gl_LocalInvocationIndex / uint(TX);
+    uint K = layer_in(l);
+    uint wo = w_off(l);
+    uint bo_off = b_off(l);
+    float acc[CHUNKS][RM][RN];
+    for (int ch = 0; ch < CHUNKS; ++ch)
+        for (int c = 0; c < RN; ++c) {
+            uint j = uint(ch * TX * RN) + tx + uint(TX * c);
+            float bias = j < uint(WIDTH) ? params[bo_off + j] : 0.0;
+            for (int i = 0; i < RM; ++i) acc[ch][i][c] = bias;
+        }
+    for (uint k0 = 0u; k0 < K; k0 += uint(STAGE_KP)) {
+        uint kn = min(uint(STAGE_KP), K - k0);
+        for (int ch = 0; ch < CHUNKS; ++ch) {
+            STAGE_PANEL(params, wo, K, uint(WIDTH), k0, uint(ch * TX * RN))
+            SYNC();
+            for (uint kk = 0u; kk < kn; ++kk) {
+                float w[RN];
+                for (int c = 0; c < RN; ++c) w[c] = s_w[kk * uint(TX * RN) + tx + uint(TX * c)];
+                for (int i = 0; i < RM; ++i) {
+                    float a = ACT_AT(0, ty + uint(TY * i), k0 + kk);
+                    for (int c = 0; c < RN; ++c) acc[ch][i][c] = fma(a, w[c], acc[ch][i][c]);
+                }
+            }
+            SYNC();
+        }
+    }
+    for (int ch = 0; ch < CHUNKS; ++ch)
+        for (int i = 0; i < RM; ++i) {
+            uint r = ty + uint(TY * i);
+            for (int c = 0; c < RN; ++c) {
+                uint j = uint(ch * TX * RN) + tx + uint(TX * c);
+                if (j < uint(WIDTH)) ACT_AT(0, r, j) = act(acc[ch][i][c]);
+            }
+        }
+    SYNC();
+}
+#endif
+
 // s_out = h_DEPTH W_out + b_out from buffer bi.
 void output_forward(int bi) {
     uint wo = w_off(DEPTH);
@@ -145,9 +193,15 @@ void encode_tile(int b) {
 // last hidden activations.
 int forward_tile() {
     encode_tile(0);
+#if IN_PLACE
+    for (int l = 0; l < int(DYN(DEPTH)); ++l) hidden_forward_in_place(l);
+    output_forward(0);
+    return 0;
+#else
     for (int l = 0; l < int(DYN(DEPTH)); ++l) hidden_forward(l, l % 2, (l + 1) % 2);
     output_forward(DEPTH % 2);
     return DEPTH % 2;
+#endif
 }
 
 #if CLASSES

@@ -139,6 +139,7 @@ TEST_CASE("every embedded compute shader compiles for small and spilled networks
                            {"KM", "8"},
                            {"SHARED_ACTS", shared},
                            {"STAGE_KP", "8"},
+                           {"IN_PLACE", "0"},
                            {"PCOUNT", "3842u"},
                            {"RING", "1024"},
                            {"DYNAMIC_LOOPS", shared}};

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -276,6 +277,47 @@ TEST_CASE("GL particle integration matches the CPU solvers") {
         }
     }
     CHECK(gl_particle_buffer(*engine) != 0);
+    check_no_gl_messages();
+}
+
+TEST_CASE("GL field kernels in place (64-, 32- and 16-row tiles, one and two column chunks) match the CPU") {
+    // Widths that make the engine pick each layout of mlp_field.comp on llvmpipe's 32 KiB of
+    // shared memory (64 rows at W32, 32 at W128, 16 with two 128-column chunks at W256), with
+    // every layer's weights staged in panels.
+    make_gl_current("GL engine tests");
+    for (int width : {32, 128, 256}) {
+        CAPTURE(width);
+        MlpConfig mlp = mlp_config(width, 2, Activation::SiLU);
+        TrainConfig config = train_config(mlp);
+        auto engine = make_gl_engine();
+        engine->reset(config, k_source, k_target);
+        std::optional<GlGridReport> report = gl_grid_report(*engine, 64);
+        REQUIRE(report.has_value());
+        CHECK(report->field_in_place);
+        CHECK(report->stage_rows > 0);
+        MESSAGE("W" << width << ": field tile " << report->field_tile << ", training tile "
+                    << report->train_tile << ", panels of " << report->stage_rows << " rows");
+        Mlp cpu(mlp, config.seed);
+        Rng rng{static_cast<uint64_t>(width)};
+        Points x0 = random_points(333, rng, 1.0f);  // not a multiple of any tile
+        VelocityFn v = [&cpu](const Points& x, float t, Points& out) {
+            VectorF tt = VectorF::Constant(x.rows(), t);
+            cpu.forward(x, tt, out);
+        };
+        for (SolverKind solver : {SolverKind::Euler, SolverKind::RK4}) {
+            engine->set_particles(x0);
+            engine->integrate_particles(0.0f, 1.0f, solver, 3);
+            Points gl_x, cpu_x = x0;
+            engine->read_particles(gl_x);
+            fmp::integrate_particles(v, solver, cpu_x, 0.0f, 1.0f, 3);
+            CHECK(rel_err(gl_x, cpu_x) < 1e-4f);
+        }
+        Points gv, cv;
+        engine->eval_velocity(x0, 0.3f, gv);
+        cv.resize(x0.rows(), 2);
+        cpu.forward(x0, VectorF::Constant(x0.rows(), 0.3f), cv);
+        CHECK(rel_err(gv, cv) < 1e-4f);
+    }
     check_no_gl_messages();
 }
 

@@ -693,6 +693,15 @@ class GlEngine final : public Engine {
     unsigned particle_buffer() const { return m_particles.id(); }
     const GlTransferCounters& transfer_counters() const { return m_counters; }
     const GpuShape& gpu_shape() const { return m_gpu; }
+    GlGridReport grid_report(int batch) const {
+        GlGridReport r{m_gpu, train_grid(batch)};
+        r.train_tile = m_tile;
+        r.field_tile = m_field_tile;
+        for (const auto& [name, value] : m_defines)
+            if (name == "STAGE_KP") r.stage_rows = std::stoi(value);
+        r.field_in_place = m_field_in_place;
+        return r;
+    }
     TrainGrid train_grid(int batch) const {
         return choose_train_grid(m_gpu, batch, m_tile, k_wg, m_config.mlp.parameter_count(),
                                  m_train_shared_bytes,
@@ -826,6 +835,7 @@ class GlEngine final : public Engine {
             {"KM", std::to_string(k_km)},
             {"SHARED_ACTS", shared_acts ? "1" : "0"},
             {"STAGE_KP", std::to_string(stage_kp)},
+            {"IN_PLACE", "0"},
             {"PCOUNT", std::to_string(mlp.parameter_count()) + "u"},
             {"RING", std::to_string(k_ring)},
             {"DYNAMIC_LOOPS", m_software ? "1" : "0"},
@@ -841,8 +851,32 @@ class GlEngine final : public Engine {
         m_train = ComputeProgram("mlp_train.comp", defines);
         m_reduce = ComputeProgram("reduce_adam.comp", defines);
         m_snapshot = ComputeProgram("train_snapshot.comp", defines);
-        m_field = ComputeProgram("mlp_field.comp", defines);
-        m_pair = ComputeProgram("ode_pair.comp", defines);
+        // The field kernels keep nothing for a backward pass: activations in place, so the
+        // largest tile (64, 32 or 16 rows) that fits beside a weight panel; else training's.
+        const int field_extra = (mlp.classes > 0 ? 7 : 6);  // s_out, s_in, s_tin, s_err, s_cls
+        auto field_need = [&](int t, int kp) {
+            return std::size_t(t) * (maxd + field_extra) * 4 + std::size_t(k_wg) * 4 + panel(kp) + 64;
+        };
+        ShaderDefines field_defines = defines;
+        int field_tile = tile;
+        bool in_place = false;
+        for (int t : {64, 32, 16})
+            for (int kp : {16, 8})
+                if (!in_place && field_need(t, kp) <= m_shared_bytes) {
+                    field_tile = t, in_place = true;
+                    for (auto& [name, value] : field_defines) {
+                        if (name == "TILE") value = std::to_string(t);
+                        if (name == "RM") value = std::to_string(t / k_ty);
+                        if (name == "SHARED_ACTS") value = "1";
+                        if (name == "STAGE_KP") value = std::to_string(kp);
+                        if (name == "IN_PLACE") value = "1";
+                    }
+                }
+        m_field = ComputeProgram("mlp_field.comp", field_defines);
+        m_pair = ComputeProgram("ode_pair.comp", field_defines);
+        m_field_tile = field_tile;
+        m_field_shared_acts = in_place || shared_acts;
+        m_field_in_place = in_place;
         m_marginal = ComputeProgram("marginal.comp", {{"WG", std::to_string(k_wg)}});
         m_defines = defines;
         m_tile = tile;
@@ -852,8 +886,8 @@ class GlEngine final : public Engine {
     }
 
     void bind_field_scratch() {
-        if (m_shared_acts) return;
-        m_scratch.reserve(std::size_t(k_max_field_groups_spilled) * 2 * m_tile *
+        if (m_field_shared_acts) return;
+        m_scratch.reserve(std::size_t(k_max_field_groups_spilled) * 2 * m_field_tile *
                           std::max(m_config.mlp.input_dim(), m_config.mlp.width) * 4);
         m_scratch.bind(3);
     }
@@ -914,8 +948,8 @@ class GlEngine final : public Engine {
     }
 
     unsigned field_groups(int n) const {
-        int tiles = (n + m_tile - 1) / m_tile;
-        int cap = m_shared_acts ? 65535 : k_max_field_groups_spilled;
+        int tiles = (n + m_field_tile - 1) / m_field_tile;
+        int cap = m_field_shared_acts ? 65535 : k_max_field_groups_spilled;
         return static_cast<unsigned>(std::clamp(tiles, 1, cap));
     }
 
@@ -1162,6 +1196,9 @@ class GlEngine final : public Engine {
     ShaderDefines m_defines;
     int m_tile = 32;
     bool m_shared_acts = true;
+    int m_field_tile = 32;  // mlp_field.comp and ode_pair.comp: in place where it fits
+    bool m_field_shared_acts = true;
+    bool m_field_in_place = false;
     ComputeProgram m_train, m_reduce, m_snapshot, m_field, m_marginal;
     ComputeProgram m_pair;  // dopri5's stages (ode_pair.comp)
 
@@ -1219,7 +1256,7 @@ GlTransferCounters gl_transfer_counters(const Engine& engine) {
 std::optional<GlGridReport> gl_grid_report(const Engine& engine, int batch) {
     auto* gl = dynamic_cast<const GlEngine*>(&engine);
     if (!gl) return std::nullopt;
-    return GlGridReport{gl->gpu_shape(), gl->train_grid(batch)};
+    return gl->grid_report(batch);
 }
 
 }  // namespace fmp

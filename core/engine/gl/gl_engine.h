@@ -27,6 +27,10 @@ GlTransferCounters gl_transfer_counters(const Engine& engine);
 struct GlGridReport {
     GpuShape gpu;
     TrainGrid grid;
+    int train_tile = 0;          // rows per training tile
+    int stage_rows = 0;          // rows of the weight panels staged in shared memory (0: none)
+    int field_tile = 0;          // rows per tile of the field kernels (particles, grids)
+    bool field_in_place = false; // their activations in one shared buffer, outputs in registers
 };
 std::optional<GlGridReport> gl_grid_report(const Engine& engine, int batch);
 
