@@ -5,6 +5,32 @@
 
 namespace fmp {
 
+namespace {
+
+// The one place batches are coupled, so a deferred coupling is next()'s to the bit. A group that
+// is the whole batch is coupled in place; others through a copy, as Coupler works on whole
+// matrices (a group's result depends on its rows only).
+void couple_groups(Coupler& coupler, Rng& rng, Batch& batch, const std::vector<RowGroup>& groups,
+                   Points& group_x0, Points& group_x1) {
+    const auto b = static_cast<int>(batch.x0.rows());
+    for (const RowGroup& g : groups) {
+        if (g.begin == 0 && g.end == b) {
+            coupler.couple(batch.x0, batch.x1, rng);
+            continue;
+        }
+        const int n = g.end - g.begin;
+        group_x0 = batch.x0.middleRows(g.begin, n);
+        group_x1 = batch.x1.middleRows(g.begin, n);
+        coupler.couple(group_x0, group_x1, rng);
+        batch.x0.middleRows(g.begin, n) = group_x0;
+        batch.x1.middleRows(g.begin, n) = group_x1;
+    }
+}
+
+}  // namespace
+
+bool coupling_can_defer(CouplingKind kind) { return kind == CouplingKind::MinibatchOT; }
+
 void BatchSampler::reset(const TrainConfig& config, uint64_t seed, uint64_t stream) {
     m_coupler = Coupler(config.coupling, config.coupling_options);
     m_rng.reseed(seed, stream);
@@ -14,10 +40,17 @@ void BatchSampler::set_coupling(CouplingKind kind, const CouplingOptions& option
     m_coupler = Coupler(kind, options);
 }
 
-// The order of RNG draws defines the run for a seed: source, target (with classes), times, the
-// coupling, the dropout, the bridge noise.
 void BatchSampler::next(const TrainConfig& config, const Dataset& source, const Dataset& target,
                         Batch& batch) {
+    draw(config, source, target, batch, nullptr);
+}
+
+// The order of RNG draws defines the run for a seed: source, target (with classes), times, the
+// coupling, the dropout, the bridge noise. Deferring the coupling keeps that order because only
+// the entropic couplings draw, and those are never deferred; the dropout reads the classes,
+// which the class sort has already put in their final order.
+void BatchSampler::draw(const TrainConfig& config, const Dataset& source, const Dataset& target,
+                        Batch& batch, std::vector<RowGroup>* deferred) {
     const int b = config.batch;
     batch.x0.resize(b, 2);
     batch.x1.resize(b, 2);
@@ -43,10 +76,14 @@ void BatchSampler::next(const TrainConfig& config, const Dataset& source, const 
     }
     for (int i = 0; i < b; ++i) batch.t[i] = m_rng.uniform();
     const bool labelled = config.mlp.classes > 0 && config.coupling != CouplingKind::Paired;
-    if (labelled && coupling_solves_plan(config.coupling))
-        couple_within_classes(batch);
-    else
-        m_coupler.couple(batch.x0, batch.x1, m_rng);
+    m_groups.assign(1, RowGroup{0, b});
+    if (labelled && coupling_solves_plan(config.coupling)) sort_by_class(batch);
+    if (deferred && coupling_can_defer(m_coupler.kind())) {
+        deferred->assign(m_groups.begin(), m_groups.end());
+    } else {
+        couple_groups(m_coupler, m_rng, batch, m_groups, m_group_x0, m_group_x1);
+        if (deferred) deferred->clear();
+    }
     if (labelled) {
         // Classifier-free guidance's dropout: the null class teaches the unconditional field.
         for (int& c : batch.classes)
@@ -64,8 +101,9 @@ void BatchSampler::next(const TrainConfig& config, const Dataset& source, const 
 
 // A class-conditional field transports the source to each class's points: a plan over the
 // whole batch would send class k only the source points near it, and its field would be
-// untrained elsewhere. So the rows are grouped by class and each group coupled on its own.
-void BatchSampler::couple_within_classes(Batch& batch) {
+// untrained elsewhere. So the rows are put in class order and each class's rows become a group
+// coupled on its own.
+void BatchSampler::sort_by_class(Batch& batch) {
     const int b = static_cast<int>(batch.t.size());
     m_order.resize(static_cast<std::size_t>(b));
     for (int i = 0; i < b; ++i) m_order[static_cast<std::size_t>(i)] = i;
@@ -82,16 +120,23 @@ void BatchSampler::couple_within_classes(Batch& batch) {
         m_group_x1.row(k) = batch.x1.row(i);
         sorted[static_cast<std::size_t>(k)] = batch.classes[static_cast<std::size_t>(i)];
     }
+    batch.x0.swap(m_group_x0);
+    batch.x1.swap(m_group_x1);
+    batch.classes.swap(sorted);
+    m_groups.clear();
     for (int begin = 0; begin < b;) {
         int end = begin + 1;
-        while (end < b && sorted[static_cast<std::size_t>(end)] == sorted[static_cast<std::size_t>(begin)]) ++end;
-        Points x0 = m_group_x0.middleRows(begin, end - begin), x1 = m_group_x1.middleRows(begin, end - begin);
-        m_coupler.couple(x0, x1, m_rng);
-        batch.x0.middleRows(begin, end - begin) = x0;
-        batch.x1.middleRows(begin, end - begin) = x1;
+        while (end < b && batch.classes[static_cast<std::size_t>(end)] == batch.classes[static_cast<std::size_t>(begin)])
+            ++end;
+        m_groups.push_back(RowGroup{begin, end});
         begin = end;
     }
-    batch.classes.swap(sorted);
+}
+
+DeferredCoupler::DeferredCoupler(CouplingKind kind, const CouplingOptions& options) : m_coupler(kind, options) {}
+
+void DeferredCoupler::couple(Batch& batch, const std::vector<RowGroup>& groups) {
+    couple_groups(m_coupler, m_unused, batch, groups, m_group_x0, m_group_x1);
 }
 
 }  // namespace fmp

@@ -11,6 +11,17 @@
 
 namespace fmp {
 
+// Rows [begin, end) of a batch, coupled on their own: the whole batch, or one class's rows.
+struct RowGroup {
+    int begin = 0;
+    int end = 0;
+};
+
+// Whether a batch's coupling can be solved after the batch's later random draws, anywhere: true
+// for the exact OT only, whose plan draws no random numbers. The entropic plans draw their pairs
+// from the batch's stream, and Independent and Paired have nothing to solve.
+bool coupling_can_defer(CouplingKind kind);
+
 // One random stream and one Coupler. The order of its draws defines a run for a seed, so both
 // engines share this code: the same classes, the same coupling within each class and the same
 // dropout to the null class wherever a batch is sampled on the CPU. Reuses its buffers: after the
@@ -26,16 +37,39 @@ public:
     // out.classes (each dropped to the null class with probability config.p_uncond; empty
     // otherwise) and for the Schroedinger bridge out.noise (empty otherwise).
     void next(const TrainConfig& config, const Dataset& source, const Dataset& target, Batch& out);
+    // next() with the expensive part split off: where the coupling can be deferred
+    // (coupling_can_defer), the batch is left uncoupled (sorted by class when each class is
+    // coupled on its own) and *deferred receives the row groups still to be coupled; a
+    // DeferredCoupler finishing them later, on any thread, gives next()'s batch bit for bit.
+    // The stream moves on exactly as next() moves it. Otherwise (or with deferred null) this is
+    // next(), and *deferred is cleared.
+    void draw(const TrainConfig& config, const Dataset& source, const Dataset& target, Batch& out,
+              std::vector<RowGroup>* deferred);
     // The stream's position, and putting it back (a saved session continues the same batches).
     RngState rng_state() const { return m_rng.save(); }
     void set_rng_state(const RngState& state) { m_rng.restore(state); }
 
 private:
-    void couple_within_classes(Batch& batch);
+    void sort_by_class(Batch& batch);
 
     Rng m_rng{1};
     Coupler m_coupler;
-    std::vector<int> m_order, m_sorted_classes;  // couple_within_classes' scratch
+    std::vector<int> m_order, m_sorted_classes;  // sort_by_class' scratch
+    Points m_group_x0, m_group_x1;
+    std::vector<RowGroup> m_groups;
+};
+
+// Finishes the batches BatchSampler::draw left uncoupled. One per thread: its Coupler's buffers
+// are its own.
+class DeferredCoupler {
+public:
+    explicit DeferredCoupler(CouplingKind kind = CouplingKind::Independent, const CouplingOptions& options = {});
+    // Couples each group of batch's rows on its own, as the sampler's coupler would have.
+    void couple(Batch& batch, const std::vector<RowGroup>& groups);
+
+private:
+    Coupler m_coupler;
+    Rng m_unused;  // the deferrable couplings draw nothing from it
     Points m_group_x0, m_group_x1;
 };
 

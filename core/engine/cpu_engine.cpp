@@ -2,12 +2,9 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 
 #include "core/base/parallel.h"
-#include "core/engine/batch_sampler.h"
+#include "core/engine/batch_pipeline.h"
 #include "core/engine/engine.h"
 #include "core/flow/divergence_integration.h"
 #include "core/flow/marginal_velocity.h"
@@ -37,7 +34,7 @@ public:
         m_config = config;
         m_mlp = Mlp(config.mlp, config.seed);
         m_optimizer = AdamOptimizer(config.optimizer, m_mlp.params().size());
-        m_sampler.reset(config, config.seed, 1);
+        m_pipeline.reset(config, source, target, config.seed, 1);
         m_guidance = ClassGuidance{};
         m_step = 0;
         m_losses.clear();
@@ -60,6 +57,7 @@ public:
         check_paired(m_config, source, target);
         m_source = source;
         m_target = target;
+        m_pipeline.set_data(source, target);
         m_marginal_points = marginal_reference_points(target);
     }
 
@@ -72,11 +70,12 @@ public:
     void set_batch_size(int batch) override {
         validate_batch_size(batch);
         m_config.batch = batch;
+        m_pipeline.set_config(m_config);
     }
 
     void set_coupling(CouplingKind kind, const CouplingOptions& options) override {
         m_config = with_coupling(m_config, kind, options, m_source, m_target);
-        m_sampler.set_coupling(kind, options);
+        m_pipeline.set_coupling(kind, options);
     }
 
     const TrainConfig& config() const override { return m_config; }
@@ -90,14 +89,8 @@ public:
     void train(int steps) override {
         if (m_health.diverged || steps < 1) return;
         take_snapshot(false);
-        if (coupling_solves_plan(m_config.coupling) && steps > 1 && thread_count() > 1) {
-            train_pipelined(steps);
-            return;
-        }
-        for (int s = 0; s < steps && !m_health.diverged; ++s) {
-            m_sampler.next(m_config, m_source, m_target, m_batch);
-            step_on(m_batch);
-        }
+        // Plan couplings are solved ahead on the pipeline's threads while this one trains.
+        for (int s = 0; s < steps && !m_health.diverged; ++s) step_on(m_pipeline.next());
     }
 
     // A diverged engine takes no step and returns NaN.
@@ -133,7 +126,7 @@ public:
         s.adam_m = m_optimizer.first_moment();
         s.adam_v = m_optimizer.second_moment();
         s.step = m_step;
-        s.batch_rng = m_sampler.rng_state();
+        s.batch_rng = m_pipeline.rng_state();
         return s;
     }
 
@@ -142,7 +135,7 @@ public:
         m_mlp.set_params(state.params);
         m_optimizer.restore(state.adam_m, state.adam_v, state.step);
         m_step = state.step;
-        m_sampler.set_rng_state(state.batch_rng);
+        m_pipeline.set_rng_state(state.batch_rng);
         m_losses.clear();
         m_health.diverged = false;
         for (Snapshot& snap : m_snapshots) snap.step = -1;
@@ -194,48 +187,6 @@ public:
     }
 
 private:
-    // The exact OT solve (about 0.36 ms at batch 256) is sequential and would double the step
-    // time, so a producer thread samples and couples batch k+1 while batch k trains. Batches come
-    // out in the same order with the same RNG draws, so a seed gives the same run as unpipelined.
-    // A divergence stops both threads at once.
-    void train_pipelined(int steps) {
-        std::mutex mutex;
-        std::condition_variable changed;
-        int produced = 0, consumed = 0;  // batches handed over / released by the trainer
-        bool stop = false;
-        std::thread producer([&] {
-            for (int k = 0; k < steps; ++k) {
-                {
-                    std::unique_lock<std::mutex> lock(mutex);
-                    changed.wait(lock, [&] { return k - consumed < 2 || stop; });  // a slot is free
-                    if (stop) return;
-                }
-                m_sampler.next(m_config, m_source, m_target, m_pipeline[k % 2]);
-                {
-                    std::lock_guard<std::mutex> lock(mutex);
-                    produced = k + 1;
-                }
-                changed.notify_all();
-            }
-        });
-        for (int k = 0; k < steps; ++k) {
-            {
-                std::unique_lock<std::mutex> lock(mutex);
-                changed.wait(lock, [&] { return produced > k; });
-            }
-            step_on(m_pipeline[k % 2]);
-            const bool diverged = m_health.diverged;
-            {
-                std::lock_guard<std::mutex> lock(mutex);
-                consumed = k + 1;
-                stop = diverged;
-            }
-            changed.notify_all();
-            if (diverged) break;
-        }
-        producer.join();
-    }
-
     // Forward pass and CFM loss of a batch; leaves activations in m_ctx and dL/dv in m_dL_dv.
     float forward_loss(const Batch& batch) {
         m_config.path.sample_xt_and_target(batch.x0, batch.x1, batch.t, m_xt, m_ut);
@@ -329,7 +280,7 @@ private:
     Points m_marginal_points;
     Mlp m_mlp;
     AdamOptimizer m_optimizer;
-    BatchSampler m_sampler;  // the batches' stream: (seed, 1)
+    BatchPipeline m_pipeline;  // the batches' stream: (seed, 1), plan couplings solved ahead
     ClassGuidance m_guidance;
     int64_t m_step = 0;
     std::vector<LossRecord> m_losses;
@@ -343,8 +294,6 @@ private:
     int m_next_slot = 0;  // the slot the next snapshot overwrites (the older one)
     TrainHealth m_health;
 
-    Batch m_batch;
-    Batch m_pipeline[2];
     Points m_xt, m_ut, m_v, m_dL_dv;
     const Points* m_target_of_batch = &m_ut;  // the last forward_loss's regression target
     MlpContext m_ctx;

@@ -28,10 +28,14 @@
 //   k_snapshot_interval steps and at the start of each train() call, only while the flag is down.
 //   The CPU sees the flag with the ring (no extra readback), waits for the queue to drain, and
 //   restores the slot rollback_slot() picks, exactly as the CPU engine does.
-// - Minibatch OT coupling runs on the CPU: the batch is sampled there (BatchSampler, the CPU
-//   engine's code), the exact assignment is solved by AssignmentSolver (O(B^3) worst case; about
-//   1-3 ms at B = 256), and x0|x1|t is uploaded (5*B floats) each step. That upload and the
-//   solve are the only per-step CPU work; the solve dominates at large batches.
+// - Minibatch OT coupling runs on the CPU: batches are sampled there (BatchSampler, the CPU
+//   engine's code) and their exact assignments solved ahead on producer threads (BatchPipeline:
+//   the draws in order, the solves in parallel, the same batches as drawn one by one), and
+//   x0|x1|t goes into a persistently mapped slot of an upload ring (5*B floats) that no queued
+//   dispatch still reads, so neither the solve nor the upload stalls the GPU's queue.
+// - Buffers have immutable storage; results come back through a mapped client-storage buffer
+//   (GlReadback) and the losses through a mapped mirror of the ring filled by GPU copies queued
+//   before each fence (gl_buffers.h): nothing calls glGetBufferSubData.
 // - Particles live in one SSBO the renderer draws. integrate_particles runs every step of a
 //   call in one dispatch (split only beyond k_max_evals_per_dispatch point-evaluations so no
 //   dispatch runs for seconds): each workgroup carries TILE particles through all steps and
@@ -63,7 +67,7 @@
 #include <stdexcept>
 
 #include "core/base/rng.h"
-#include "core/engine/batch_sampler.h"
+#include "core/engine/batch_pipeline.h"
 #include "core/engine/gl/gl_buffers.h"
 #include "core/engine/gl/gl_context.h"
 #include "core/engine/gl/gl_shader.h"
@@ -211,7 +215,7 @@ class GlEngine final : public Engine {
         m_slot_step[0] = m_slot_step[1] = -1;
         m_next_slot = 0;
         take_snapshot(true);
-        m_sampler.reset(m_config, m_config.seed, 0x6f74);
+        m_pipeline.reset(m_config, source, target, m_config.seed, 0x6f74);
         m_guidance = ClassGuidance{};
         set_datasets(source, target);
         m_loss_by_time.fill(std::nanf(""));
@@ -222,6 +226,7 @@ class GlEngine final : public Engine {
         check_paired(m_config, source, target);
         m_source = source;
         m_target = target;
+        m_pipeline.set_data(source, target);
         Rng rng(m_config.seed, 0x706f6f6c);
         Points src = source.kind() == DatasetKind::PointSet ? source.points()
                      : source.kind() == DatasetKind::Normal ? Points(0, 2)
@@ -275,11 +280,12 @@ class GlEngine final : public Engine {
     void set_batch_size(int batch) override {
         validate_batch_size(batch);
         m_config.batch = batch;
+        m_pipeline.set_config(m_config);
     }
 
     void set_coupling(CouplingKind kind, const CouplingOptions& options) override {
         m_config = with_coupling(m_config, kind, options, m_source, m_target);
-        m_sampler.set_coupling(kind, options);
+        m_pipeline.set_coupling(kind, options);
     }
 
     const TrainConfig& config() const override { return m_config; }
@@ -300,10 +306,7 @@ class GlEngine final : public Engine {
         bool ot = coupling_solves_plan(m_config.coupling);
         for (int s = 0; s < steps; ++s) {
             int b = m_config.batch;
-            if (ot) {
-                m_sampler.next(m_config, m_source, m_target, m_ot_batch);
-                upload_batch(m_ot_batch);
-            }
+            if (ot) upload_batch(m_pipeline.next());  // solved ahead on the pipeline's threads
             run_train_pass(b, !ot, false, true);
             run_reduce(true, true);
             if (m_step % k_snapshot_interval == 0) take_snapshot(false);
@@ -401,7 +404,7 @@ class GlEngine final : public Engine {
         s.adam_m.assign(moments.begin(), moments.begin() + std::ptrdiff_t(p));
         s.adam_v.assign(moments.begin() + std::ptrdiff_t(p), moments.end());
         s.step = m_step;
-        s.batch_rng = m_sampler.rng_state();
+        s.batch_rng = m_pipeline.rng_state();
         return s;
     }
 
@@ -419,7 +422,7 @@ class GlEngine final : public Engine {
         m_read_step = state.step;
         m_copied_step = state.step;
         m_losses.clear();
-        m_sampler.set_rng_state(state.batch_rng);
+        m_pipeline.set_rng_state(state.batch_rng);
         // No flag, no stale losses, empty slots: the restored state is the rollback point.
         m_ring.zero();
         m_health.diverged = false;
@@ -1230,9 +1233,9 @@ class GlEngine final : public Engine {
     int m_next_slot = 0;
     TrainHealth m_health;
 
-    // The plan couplings' batches: the CPU engine's sampler on a stream of its own.
-    BatchSampler m_sampler;
-    Batch m_ot_batch;
+    // The plan couplings' batches: the CPU engine's sampler on a stream of its own, solved
+    // ahead on producer threads (BatchPipeline) so a step never waits for the assignment.
+    BatchPipeline m_pipeline;
     ClassGuidance m_guidance;  // of every field evaluation
     float m_bridge_sigma = 0.0f;  // of the uploaded batch (0: no noise in it)
 };
