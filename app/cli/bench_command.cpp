@@ -138,12 +138,15 @@ void print_grid(const Engine& e, int width, int batch, bool json) {
         std::printf("{\"engine\": \"gl\", \"workload\": \"grid\", \"width\": %d, \"batch\": %d, "
                     "\"sm_count\": %d, \"groups\": %d, \"groups_per_sm\": %d, \"occupancy\": %.4g}\n",
                     width, batch, report->gpu.sm_count, g.groups, g.groups_per_sm, g.occupancy);
-    } else if (g.groups_per_sm > 0) {
+        return;
+    }
+    if (g.groups_per_sm > 0)
         std::printf("#    grid: %d groups of 256 on %d SMs, %d per SM, occupancy %.0f%% (%s)\n", g.groups,
                     report->gpu.sm_count, g.groups_per_sm, 100.0 * g.occupancy, g.reason.c_str());
-    } else {
+    else
         std::printf("#    grid: %d groups of 256 (%s)\n", g.groups, g.reason.c_str());
-    }
+    std::printf("#    tiles: training %d rows, fields %d rows%s, weight panels of %d rows\n", report->train_tile,
+                report->field_tile, report->field_in_place ? " in place" : "", report->stage_rows);
 }
 
 int run_bench(const BenchOptions& o) {

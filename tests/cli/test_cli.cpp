@@ -200,3 +200,17 @@ TEST_CASE("a diverging run stops at once with one line naming the step and the c
         CHECK(fs::is_empty(d));  // no temporary run directory left behind either
     }
 }
+
+TEST_CASE("fmplay bench with the GL engine prints the GPU it found, the grid and the tiles it chose") {
+    CommandResult r = run_fmplay("bench --engines gl --widths 32 --batches 64 --seconds 0.02 "
+                                 "--skip ot,infer,likelihood,instruments,reflow,sinkhorn");
+    REQUIRE(r.code == 0);
+    CHECK(r.output.find("# gpu: ") != std::string::npos);
+    CHECK(r.output.find("#    grid: 2 groups of 256") != std::string::npos);  // 64 rows, 32-row tiles
+    CHECK(r.output.find("#    tiles: training 32 rows, fields 64 rows in place, weight panels of 16 rows") !=
+          std::string::npos);
+    CommandResult j = run_fmplay("bench --json --engines gl --widths 32 --batches 64 --seconds 0.02 "
+                                 "--skip ot,infer,likelihood,instruments,reflow,sinkhorn");
+    REQUIRE(j.code == 0);
+    CHECK(j.output.find("\"workload\": \"grid\", \"width\": 32, \"batch\": 64") != std::string::npos);
+}
