@@ -230,7 +230,8 @@ void LessonPanel::update(GuiApp& app) {
         }
         if (key == "train_until") {
             // Waits without holding the window: the class watches training get there.
-            if (snap.step < parse_count(value, "train_until")) {
+            if (snap.generation < app.m_trainer->requested_generation() ||
+                snap.step < parse_count(value, "train_until")) {
                 if (!app.m_training) app.m_training = true, app.m_trainer->set_running(app.m_steps_per_frame == 0);
                 return;
             }

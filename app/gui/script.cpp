@@ -161,7 +161,14 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
         const int64_t n = static_cast<int64_t>(std::atof(value.c_str()));
         m_training = true;
         m_trainer->set_running(m_steps_per_frame == 0);
-        for (int i = 0; i < 12000 && m_trainer->snapshot().step < n && m_trainer->error().empty(); ++i) {
+        // A reset asked for but not applied yet (a setting earlier in the script) would let
+        // the old network's step count pass the wait.
+        auto waiting = [&] {
+            const TrainingSnapshot snap = m_trainer->snapshot();
+            return (snap.generation < m_trainer->requested_generation() || snap.step < n) &&
+                   m_trainer->error().empty();
+        };
+        for (int i = 0; i < 12000 && waiting(); ++i) {
             if (m_gl_engine) m_trainer->pump(20.0);
             else std::this_thread::sleep_for(std::chrono::milliseconds(25));
         }
@@ -171,6 +178,12 @@ void GuiApp::apply_setting(const std::string& key, const std::string& value) {
         const int n = std::atoi(value.c_str());
         m_training = false;
         m_trainer->set_running(false);
+        for (int i = 0; i < 12000 && m_trainer->snapshot().generation < m_trainer->requested_generation() &&
+                        m_trainer->error().empty();
+             ++i) {
+            if (m_gl_engine) m_trainer->pump(20.0);
+            else std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
         for (int done = 0; done < n;) {
             const int chunk = std::min(n - done, 64);
             const int64_t until = m_trainer->snapshot().step + chunk;

@@ -38,6 +38,8 @@ void Trainer::reset(const TrainConfig& config, const Dataset& source, const Data
     {
         std::lock_guard<std::mutex> lock(m_mutex);
         m_pending_reset = ResetCommand{config, source, target, std::move(initial), std::move(state)};
+        // Several resets before the worker wakes are applied as one: the generation it reaches.
+        m_requested_generation = m_snapshot.generation + 1;
         m_pending_datasets.reset();
         m_pending_lr.reset();
         m_pending_batch.reset();
@@ -109,6 +111,11 @@ void Trainer::set_coupling(CouplingKind kind, const CouplingOptions& options) {
 TrainingSnapshot Trainer::snapshot() const {
     std::lock_guard<std::mutex> lock(m_mutex);
     return m_snapshot;
+}
+
+uint64_t Trainer::requested_generation() const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_requested_generation;
 }
 
 std::vector<LossRecord> Trainer::take_losses() {

@@ -65,6 +65,9 @@ class Trainer {
     void pump(double budget_ms);
 
     TrainingSnapshot snapshot() const;
+    // The generation the last reset() asked for: snapshot().generation reaches it once the worker
+    // has applied that reset (until then the snapshot still describes the old network).
+    uint64_t requested_generation() const;
     // Losses recorded since the last call, oldest first.
     std::vector<LossRecord> take_losses();
     // Empty when fine; otherwise the message of the exception that stopped training.
@@ -100,6 +103,7 @@ class Trainer {
     std::optional<TrainingState> m_state_reply;
     std::condition_variable m_state_ready;
     std::optional<ResetCommand> m_pending_reset;
+    uint64_t m_requested_generation = 0;
     struct DatasetsCommand {
         Dataset source, target;
     };
