@@ -328,6 +328,16 @@ int run_render(const RenderOptions& o) {
                      "profile: prepare %.2f s, scene %.2f s, render %.2f s, read-back %.2f s, overlays %.2f s, "
                      "encode %.2f s (encoder thread)\n",
                      profile.prepare, profile.scene, profile.render, profile.readback, profile.overlay, profile.encode);
+    if (o.profile) {
+        // Where the particles were integrated: part of `prepare` above.
+        const bool gpu = profile.gpu_trajectories > 0;
+        std::fprintf(stderr, "particles: %s, %d trajector%s integrated in %.2f s%s%s\n",
+                     gpu ? "GPU (GL engine, drawn from GL buffers)" : "CPU MLP",
+                     gpu ? profile.gpu_trajectories : profile.cpu_trajectories,
+                     (gpu ? profile.gpu_trajectories : profile.cpu_trajectories) == 1 ? "y" : "ies", profile.integrate,
+                     profile.cpu_particles_reason.empty() ? "" : "; not on the GPU: ",
+                     profile.cpu_particles_reason.c_str());
+    }
     std::printf("wrote %s: %d frames, %dx%d, %s, in %.1f s\n", o.out.c_str(), sink->frame_count(), s.video.width,
                 s.video.height, sink->describe().c_str(), secs);
     return 0;

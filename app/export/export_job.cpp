@@ -1,6 +1,7 @@
 // The export job: preparation thread (training, particles) -> offscreen render and overlays
 // on the GL thread -> encoder thread (FrameSink). Frames are drawn by build_scene + SceneRenderer,
-// the window's own code, so an export looks exactly like the app.
+// the window's own code, so an export looks exactly like the app. With the GL engine on the GL
+// thread the particles are integrated and drawn on the GPU (GpuParticles), as in the window.
 #include "app/export/export_job.h"
 
 #include <glad/gl.h>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "app/export/frame_overlay.h"
+#include "app/render/gpu_particles.h"
 #include "app/render/instrument_layers.h"
 #include "app/render/palette.h"
 #include "app/render/scene_builder.h"
@@ -21,6 +23,7 @@
 #include "app/run/training_run.h"
 #include "core/engine/engine.h"
 #include "core/engine/gl/gl_context.h"
+#include "core/engine/gl/gl_engine.h"
 #include "core/instruments/error_map.h"
 #include "core/instruments/likelihood.h"
 #include "core/instruments/posterior_lens.h"
@@ -46,7 +49,11 @@ constexpr int k_snapshots_ahead = 2;
 constexpr int k_trace_steps = 64;
 
 struct Snapshot {
+    // CPU points: every particle (the CPU path), or on the GPU path only those the CPU layers
+    // read (paths, trails, heatmap; null when none is drawn).
     std::shared_ptr<const Trajectory> trajectory;
+    // The GPU path: the GpuParticles build holding this snapshot's particles (0: the CPU path).
+    uint64_t gpu_build = 0;
     std::shared_ptr<const Mlp> mlp;
     int64_t step = 0;
     // The instruments that do not depend on t, computed once per snapshot (null: not drawn).
@@ -73,6 +80,22 @@ std::pair<Dataset, Dataset> export_datasets(const ExportSettings& s) {
     }
     TrainSetup setup = resolve_train_options(s.train);
     return {setup.source, setup.target};
+}
+
+// Why the GL engine cannot integrate this export's particles on the GPU ("" when it can). The
+// GPU path must draw the particles the CPU path draws, so what GpuParticles does not reproduce
+// goes to the CPU MLP instead of giving another picture.
+std::string gpu_particles_blocker(const FlowSpec& spec, int classes) {
+    if (spec.sde_gamma > 0.0f) return "the SDE sampler (particles.sde_gamma): the GPU integrates the ODE only";
+    if (classes > 0)
+        return "a class-conditional network: each particle follows its class's guided field, which the GPU does "
+               "not integrate";
+    const int steps = std::max(1, spec.steps);
+    if (gpu_trajectory_slices(spec.particles, steps, steps) < steps)
+        return "every solver step of " + std::to_string(spec.particles) +
+               " particles does not fit the GPU trajectory's memory, and mixing positions over several steps "
+               "would move them off the CPU path's";
+    return "";
 }
 
 }  // namespace
@@ -135,6 +158,13 @@ struct ExportJob::Impl {
     std::optional<ExportModel> model;
     std::unique_ptr<Engine> engine;
     bool inline_engine = false;
+    bool training = false;           // the engine trains the snapshots
+    // The GPU path (the GL engine on this thread): its particles, and whether the engine holds
+    // the network's weights yet when it did not train them.
+    bool gpu_route = false;
+    std::unique_ptr<GpuParticles> gpu;
+    PointLayer gpu_layer;
+    bool gpu_engine_loaded = false;
     FrameRenderer main;
 
     TrainSetup setup;
@@ -178,6 +208,8 @@ struct ExportJob::Impl {
     bool cancelled = false;
 
     Snapshot compute_snapshot(int i);
+    // The snapshot's particles on the GPU, and the few the CPU layers read back from them.
+    void build_gpu_particles(Snapshot& snap);
     void prep_loop();
     void encode_loop(std::atomic<int>& encoded_out);
     void helper_loop(std::unique_ptr<SiblingGlContext> context);
@@ -229,7 +261,10 @@ Snapshot ExportJob::Impl::compute_snapshot(int i) {
         mlp->set_params(model->params);
         snap.mlp = mlp;
         snap.step = model->step;
-        snap.trajectory = model->trajectory;
+        // The window's trajectory only when it holds the export's particles (with the GL engine
+        // the window's CPU trajectory is a subset).
+        if (model->trajectory && model->trajectory->x0.rows() == std::max(1, spec.particles))
+            snap.trajectory = model->trajectory;
     } else if (loaded) {
         snap.mlp = std::make_shared<Mlp>(*loaded);
         snap.step = loaded_step;
@@ -256,15 +291,57 @@ Snapshot ExportJob::Impl::compute_snapshot(int i) {
         snap.mlp = mlp;
         snap.step = engine->step_count();
     }
-    if (!snap.trajectory) {
+    if (gpu_route) {
+        build_gpu_particles(snap);
+    } else if (!snap.trajectory) {
         integrating = true;
+        const auto ti = Clock::now();
         snap.trajectory = integrate_trajectory(spec, *snap.mlp, *reference);
         integrating = false;
+        const double dt = seconds_since(ti);
+        std::lock_guard<std::mutex> lock(mutex);
+        profile.integrate += dt;
+        ++profile.cpu_trajectories;
     }
     compute_instruments(snap);
     std::lock_guard<std::mutex> lock(mutex);
     profile.prepare += seconds_since(t0);
     return snap;
+}
+
+void ExportJob::Impl::build_gpu_particles(Snapshot& snap) {
+    if (!training && !gpu_engine_loaded) {
+        // A network the engine did not train (a model file's, the window's): its weights on a
+        // reset engine. The coupling never runs here; Independent needs no pair sets.
+        TrainConfig config = setup.config;
+        config.mlp = snap.mlp->config();
+        config.path = spec.path;
+        config.coupling = CouplingKind::Independent;
+        engine->reset(config, spec.source, spec.target);
+        engine->set_params(snap.mlp->params());
+        gpu_engine_loaded = true;
+    }
+    integrating = true;
+    const auto ti = Clock::now();
+    if (!gpu) {
+        gpu = std::make_unique<GpuParticles>();
+        // Every solver step kept (gpu_particles_blocker checked it fits): frames mix as the CPU's.
+        gpu->set_spec(spec, std::max(1, spec.steps));
+    }
+    if (!gpu->build(*engine)) throw std::logic_error("ExportJob: the GPU particles need the GL engine");
+    if (!gpu->last_error().empty()) throw InputError(gpu->last_error());
+    snap.gpu_build = gpu->builds();
+    // Only the rows the CPU layers read: the paths' first particles, every one for the trails
+    // and the heatmap.
+    int rows = 0;
+    if (options.paths) rows = options.path_count;
+    if (options.trails || options.heatmap) rows = gpu->count();
+    if (rows > 0) snap.trajectory = gpu->read_trajectory(rows, *reference);
+    integrating = false;
+    const double dt = seconds_since(ti);
+    std::lock_guard<std::mutex> lock(mutex);
+    profile.integrate += dt;
+    ++profile.gpu_trajectories;
 }
 
 std::unique_ptr<Engine> ExportJob::Impl::make_instrument_engine(const Mlp& mlp) const {
@@ -486,6 +563,14 @@ void ExportJob::Impl::render_frame(FrameRenderer& fr, float t, const Snapshot& s
         }
     }
     SceneInputs in;
+    if (snap.gpu_build) {
+        // Snapshots are built and drawn in order on this thread, so the GPU holds this one's.
+        if (&fr != &main || !gpu || gpu->builds() != snap.gpu_build)
+            throw std::logic_error("ExportJob: a frame of a snapshot whose GPU particles are gone");
+        if (options.particles &&
+            gpu->fill_layer(t, options.color, options.point_alpha, reference.get(), gpu_layer))
+            in.gpu_particles = &gpu_layer;
+    }
     in.trajectory = snap.trajectory.get();
     in.arrows = arrows ? &*arrows : nullptr;
     in.reference = reference.get();
@@ -606,7 +691,20 @@ ExportJob::ExportJob(const ExportSettings& settings, FrameSink* sink, std::optio
     bool needs_training = !d.loaded && !(d.model && settings.mode == ExportMode::Sweep);
     if (needs_training && !engine) engine = make_cpu_engine(), engine_on_gl_thread = false;
     d.engine = std::move(engine);
-    d.inline_engine = engine_on_gl_thread && needs_training;
+    d.training = needs_training;
+    if (d.engine && engine_on_gl_thread && d.engine->kind() == EngineKind::Gl) {
+        const bool sweep_model = d.model && settings.mode == ExportMode::Sweep;
+        // The window's own trajectory needs no integration at all.
+        const bool given = sweep_model && d.model->trajectory &&
+                           d.model->trajectory->x0.rows() == std::max(1, d.spec.particles);
+        const int classes = sweep_model ? d.model->mlp.classes : d.setup.config.mlp.classes;
+        if (!given) {
+            d.profile.cpu_particles_reason = gpu_particles_blocker(d.spec, classes);
+            d.gpu_route = d.profile.cpu_particles_reason.empty();
+        }
+    }
+    // The GPU path needs the engine's thread too: the snapshots are computed in pump().
+    d.inline_engine = engine_on_gl_thread && (needs_training || d.gpu_route);
     d.total = m_total = sink ? settings.frame_count() : 0;
 
     if (!d.inline_engine) d.prep_thread = std::thread([&d] { d.prep_loop(); });
@@ -708,7 +806,7 @@ std::string ExportJob::phase() const {
     if (d.next_claim >= d.total && d.total > 0) return "finishing";
     if (d.rendered == 0 || !d.ready.count(frame_time(d.s, std::min(d.next_claim, d.total - 1), d.total).snapshot)) {
         if (d.integrating) return "integrating particles";
-        if (d.engine && !d.loaded && d.trained < d.snapshot_steps.back())
+        if (d.training && d.trained < d.snapshot_steps.back())
             return "training step " + std::to_string(d.trained.load()) + "/" + std::to_string(d.snapshot_steps.back());
     }
     return "rendering";

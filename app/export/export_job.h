@@ -41,7 +41,10 @@ class ExportJob {
   public:
     // settings are validated here (InputError). sink may be null for still images (render_still).
     // engine: trains the flow (null: a CPU engine on the preparation thread); engine_on_gl_thread:
-    // it must train inside pump(). renderer: reuse one (the window's), else one is made in pump().
+    // it must train inside pump(). A GL engine on the GL thread also integrates every snapshot's
+    // particles on the GPU (GpuParticles; given the snapshot's weights when it did not train
+    // them), and the frames draw them from GL buffers, unless the settings need the CPU path
+    // (Profile::cpu_particles_reason). renderer: reuse one (the window's), else one is made in pump().
     ExportJob(const ExportSettings& settings, FrameSink* sink, std::optional<ExportModel> model = {},
               std::unique_ptr<Engine> engine = nullptr, bool engine_on_gl_thread = false,
               SceneRenderer* renderer = nullptr);
@@ -80,6 +83,14 @@ class ExportJob {
     // Seconds spent on each part, for the benchmark's profile.
     struct Profile {
         double prepare = 0, scene = 0, render = 0, readback = 0, overlay = 0, encode = 0;
+        // The part of `prepare` spent integrating the particles' trajectories (on the GPU path with
+        // the read-back of the rows the CPU layers draw), and how many were integrated where: on
+        // the GPU (the GL engine's GpuParticles, drawn from GL buffers) or by the CPU MLP
+        // (integrate_trajectory, drawn from CPU points).
+        double integrate = 0;
+        int gpu_trajectories = 0, cpu_trajectories = 0;
+        // Why an export given the GL engine integrates on the CPU (empty otherwise).
+        std::string cpu_particles_reason;
     };
     Profile profile() const;
 

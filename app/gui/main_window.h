@@ -15,7 +15,7 @@
 #include "app/gui/export_panel.h"
 #include "app/gui/flow_worker.h"
 #include "app/gui/gl_window.h"
-#include "app/gui/gpu_particles.h"
+#include "app/render/gpu_particles.h"
 #include "app/gui/gui_app.h"
 #include "app/gui/sde_panel.h"
 #include "app/gui/session_panel.h"

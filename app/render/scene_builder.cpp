@@ -208,12 +208,15 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
         in.trajectory && !in.trajectory->frames.empty() ? in.trajectory : nullptr;
     const float t = in.t;
 
+    // Particles drawn from GL buffers need no CPU positions or colours of their own: those are
+    // made only for the layers that still read them (the heatmap, the trails).
+    const bool cpu_particles = o.particles && !in.gpu_particles;
     std::vector<float> xy;
-    if (traj) traj->positions_at(t, xy);
+    if (traj && (cpu_particles || o.heatmap)) traj->positions_at(t, xy);
 
-    // Per-particle colours (also used by trails and paths).
+    // Per-particle colours (also used by trails).
     std::vector<uint32_t> colors;
-    if (traj && o.color != ColorMode::Single) {
+    if (traj && o.color != ColorMode::Single && (cpu_particles || o.trails)) {
         const Eigen::Index n = traj->x0.rows();
         colors.resize(static_cast<std::size_t>(n));
         const float a = o.point_alpha;
@@ -286,10 +289,7 @@ void build_scene(const SceneInputs& in, const SceneOptions& o, const View2D& vie
         particles.size_px = o.point_size * s;
         particles.softness = 0.55f;
         particles.additive = o.additive;
-        // The colours are still needed by the paths below: keep a copy only when they are drawn.
         scene.layers.emplace_back(std::move(particles));
-        const PointLayer& p = std::get<PointLayer>(scene.layers.back());
-        colors = p.rgba;
     }
 
     // Paths: the learned (marginal) ODE trajectory and the conditional path psi_t(x0|x1) from

@@ -1,12 +1,13 @@
 // GPU particles for the GL engine: trajectory slices integrated by the engine's compute shader,
 // copied buffer to buffer, and drawn by the scene renderer straight from those buffers.
-#include "app/gui/gpu_particles.h"
+#include "app/render/gpu_particles.h"
 
 #include <glad/gl.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 
 #include "app/render/palette.h"
 #include "core/base/clock.h"
@@ -15,14 +16,20 @@
 namespace fmp {
 namespace {
 
-// Stored slices are capped so 1M particles with 1000 solver steps do not need gigabytes: beyond
-// this, a slice holds several solver steps and the view interpolates between slices.
-constexpr int k_max_slices = 64;
 constexpr std::size_t k_max_trajectory_bytes = std::size_t(512) << 20;  // per buffer
 
 GLsizeiptr slice_bytes(int count) { return static_cast<GLsizeiptr>(count) * 2 * sizeof(float); }
 
 }  // namespace
+
+int gpu_trajectory_slices(int particles, int steps, int max_slices) {
+    const int count = std::max(1, particles);
+    steps = std::max(1, steps);
+    max_slices = std::max(1, max_slices);
+    const std::size_t fit = k_max_trajectory_bytes / static_cast<std::size_t>(slice_bytes(count));
+    return std::clamp(static_cast<int>(std::min<std::size_t>(fit, static_cast<std::size_t>(max_slices) + 1)) - 1, 1,
+                      std::min(steps, max_slices));
+}
 
 GpuParticles::~GpuParticles() { release(); }
 
@@ -36,16 +43,13 @@ void GpuParticles::release() {
     m_building = false;
 }
 
-void GpuParticles::set_spec(const FlowSpec& spec) {
+void GpuParticles::set_spec(const FlowSpec& spec, int max_slices) {
     m_spec = spec;
     m_has_spec = true;
     m_count = std::max(1, spec.particles);
     m_x0 = particle_starts(spec, m_count);
-    const int steps = std::max(1, spec.steps);
-    const std::size_t fit = k_max_trajectory_bytes / static_cast<std::size_t>(slice_bytes(m_count));
-    m_slices = std::clamp(static_cast<int>(std::min<std::size_t>(fit, k_max_slices + 1)) - 1, 1,
-                          std::min(steps, k_max_slices));
-    m_allocated = false;  // buffers are (re)made on the GL thread in update()
+    m_slices = gpu_trajectory_slices(m_count, spec.steps, max_slices);
+    m_allocated = false;  // buffers are (re)made on the GL thread in update() or build()
     m_front_ready = false;
     m_building = false;
     m_color_build = ~uint64_t(0);
@@ -84,19 +88,39 @@ void GpuParticles::update(Engine& engine, uint64_t params_version, double budget
     if (!engine_buffer) return;
     if (!m_building) {
         if (m_front_ready && params_version == m_front_version) return;
-        // A training reset may have cleared the engine's particles: give it the count back.
-        if (engine.particle_count() != m_count) engine.set_particles(m_x0 * m_spec.path.source_scale());
-        glBindBuffer(GL_COPY_READ_BUFFER, m_back);
-        glBindBuffer(GL_COPY_WRITE_BUFFER, engine_buffer);
-        glCopyBufferSubData(GL_COPY_READ_BUFFER, GL_COPY_WRITE_BUFFER, 0, 0, slice_bytes(m_count));
-        m_building = true;
-        m_build_version = params_version;
-        m_next_slice = 0;
-        m_build_start = now_seconds();
-        m_build_evaluations = 0;
-        m_build_error.clear();
+        start_build(engine, engine_buffer, params_version);
     }
-    const double deadline = now_seconds() + budget_ms * 1e-3;
+    integrate_slices(engine, engine_buffer, now_seconds() + budget_ms * 1e-3);
+}
+
+bool GpuParticles::build(Engine& engine) {
+    if (!m_has_spec || engine.kind() != EngineKind::Gl) return false;
+    if (!m_allocated) allocate(engine);
+    // The count first: resizing the engine's particles may give them a new buffer.
+    if (engine.particle_count() != m_count) engine.set_particles(m_x0 * m_spec.path.source_scale());
+    const unsigned engine_buffer = gl_particle_buffer(engine);
+    if (!engine_buffer) return false;
+    start_build(engine, engine_buffer, m_front_version + 1);
+    while (!integrate_slices(engine, engine_buffer, std::numeric_limits<double>::infinity())) {
+    }
+    return true;
+}
+
+void GpuParticles::start_build(Engine& engine, unsigned engine_buffer, uint64_t params_version) {
+    // A training reset may have cleared the engine's particles: give it the count back.
+    if (engine.particle_count() != m_count) engine.set_particles(m_x0 * m_spec.path.source_scale());
+    glBindBuffer(GL_COPY_READ_BUFFER, m_back);
+    glBindBuffer(GL_COPY_WRITE_BUFFER, engine_buffer);
+    glCopyBufferSubData(GL_COPY_READ_BUFFER, GL_COPY_WRITE_BUFFER, 0, 0, slice_bytes(m_count));
+    m_building = true;
+    m_build_version = params_version;
+    m_next_slice = 0;
+    m_build_start = now_seconds();
+    m_build_evaluations = 0;
+    m_build_error.clear();
+}
+
+bool GpuParticles::integrate_slices(Engine& engine, unsigned engine_buffer, double deadline) {
     const int steps = std::max(1, m_spec.steps);
     do {
         const int j = m_next_slice;
@@ -121,7 +145,7 @@ void GpuParticles::update(Engine& engine, uint64_t params_version, double budget
     } while (m_next_slice < m_slices && now_seconds() < deadline);
     glBindBuffer(GL_COPY_READ_BUFFER, 0);
     glBindBuffer(GL_COPY_WRITE_BUFFER, 0);
-    if (m_next_slice < m_slices) return;
+    if (m_next_slice < m_slices) return false;
     std::swap(m_front, m_back);
     m_front_ready = true;
     m_front_version = m_build_version;
@@ -130,6 +154,24 @@ void GpuParticles::update(Engine& engine, uint64_t params_version, double budget
     m_last_build_seconds = now_seconds() - m_build_start;
     m_last_evaluations = m_build_evaluations;
     m_last_error = m_build_error;
+    return true;
+}
+
+std::shared_ptr<Trajectory> GpuParticles::read_trajectory(int rows, const FlowReference& reference) const {
+    if (!m_front_ready) return nullptr;
+    rows = std::clamp(rows, 0, m_count);
+    auto traj = std::make_shared<Trajectory>();
+    traj->x0 = m_x0.topRows(rows);
+    traj->frames.assign(static_cast<std::size_t>(m_slices) + 1, Points(rows, 2));
+    glBindBuffer(GL_COPY_READ_BUFFER, m_front);
+    for (int j = 0; j <= m_slices && rows > 0; ++j)
+        glGetBufferSubData(GL_COPY_READ_BUFFER, slice_bytes(m_count) * j, slice_bytes(rows),
+                           traj->frames[static_cast<std::size_t>(j)].data());
+    glBindBuffer(GL_COPY_READ_BUFFER, 0);
+    traj->stats.evaluations = m_last_evaluations;
+    traj->error = m_last_error;
+    label_modes(*traj, &reference.modes);
+    return traj;
 }
 
 void GpuParticles::upload_colors(ColorMode mode, float alpha, const FlowReference* reference) {

@@ -1,5 +1,6 @@
-// GPU particles for the GL engine: the stored trajectory equals the CPU engine's integration,
-// and the renderer draws GL-buffer points exactly like the same points given as x,y pairs.
+// GPU particles for the GL engine: the stored trajectory equals the CPU engine's integration (in
+// slices for the window, whole for an export), and the renderer draws GL-buffer points exactly
+// like the same points given as x,y pairs.
 #include <doctest/doctest.h>
 #include <glad/gl.h>
 
@@ -7,7 +8,8 @@
 #include <cmath>
 #include <vector>
 
-#include "app/gui/gpu_particles.h"
+#include "app/render/flow_state.h"
+#include "app/render/gpu_particles.h"
 #include "app/render/scene_renderer.h"
 #include "core/engine/gl/gl_context.h"
 #include "core/engine/gl/gl_engine.h"
@@ -133,6 +135,61 @@ TEST_CASE("GPU particle slices are capped: 1000 solver steps are stored in at mo
     Points got = read_slice(layer.gl_buffer, layer.gl_offset_b, 40);
     CHECK(layer.gl_mix == doctest::Approx(1.0));
     CHECK((got - expected).cwiseAbs().maxCoeff() < 1e-3f);
+}
+
+TEST_CASE("a whole build keeps every solver step when asked and reads back as the CPU trajectory") {
+    auto ctx = context();
+    const FlowSpec spec = small_spec(500, 80);  // more steps than the window's 64 slices
+    const TrainConfig config = small_config(spec, 32, 2);
+    auto gl = make_gl_engine();
+    auto cpu = make_cpu_engine();
+    gl->reset(config, spec.source, spec.target);
+    cpu->reset(config, spec.source, spec.target);
+    cpu->train(20);
+    gl->set_params(cpu->params());
+
+    CHECK(gpu_trajectory_slices(500, 80, k_window_gpu_slices) == 64);
+    CHECK(gpu_trajectory_slices(500, 80, 80) == 80);
+    CHECK(gpu_trajectory_slices(2000000, 1000, 1000) < 1000);  // beyond the memory budget
+
+    GpuParticles particles;
+    CHECK_FALSE(particles.build(*cpu));  // the CPU engine has no GL buffers
+    particles.set_spec(spec, spec.steps);
+    CHECK(particles.slices() == 80);
+    REQUIRE(particles.build(*gl));
+    CHECK(particles.ready());
+    CHECK(particles.builds() == 1);
+
+    Mlp mlp(config.mlp, 1);
+    mlp.set_params(cpu->params());
+    const auto reference = make_reference(spec);
+    const auto expected = integrate_trajectory(spec, mlp, *reference);
+    const auto got = particles.read_trajectory(500, *reference);
+    REQUIRE(got);
+    REQUIRE(got->frames.size() == expected->frames.size());
+    CHECK((got->x0 - expected->x0).cwiseAbs().maxCoeff() == 0.0f);
+    float worst = 0.0f;
+    for (std::size_t k = 0; k < got->frames.size(); ++k)
+        worst = std::max(worst, (got->frames[k] - expected->frames[k]).cwiseAbs().maxCoeff());
+    CHECK(worst < 1e-3f);
+    int same_mode = 0;
+    for (std::size_t i = 0; i < got->mode.size(); ++i) same_mode += got->mode[i] == expected->mode[i];
+    CHECK(same_mode >= 495);
+    // A few rows: the first particles of each slice.
+    const auto head = particles.read_trajectory(10, *reference);
+    REQUIRE(head->frames.size() == 81);
+    CHECK(head->frames[40].rows() == 10);
+    CHECK((head->frames[40] - got->frames[40].topRows(10)).cwiseAbs().maxCoeff() == 0.0f);
+
+    // A second build is a new one, under the engine's weights now.
+    cpu->train(20);
+    gl->set_params(cpu->params());
+    REQUIRE(particles.build(*gl));
+    CHECK(particles.builds() == 2);
+    mlp.set_params(cpu->params());
+    const auto again = integrate_trajectory(spec, mlp, *reference);
+    CHECK((particles.read_trajectory(500, *reference)->frames.back() - again->frames.back()).cwiseAbs().maxCoeff() <
+          1e-3f);
 }
 
 TEST_CASE("points drawn from GL buffer slices match the same points drawn from x,y pairs") {
