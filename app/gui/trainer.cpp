@@ -277,15 +277,28 @@ bool Trainer::slice(double budget_ms) {
 void Trainer::publish(bool force) {
     double now = now_seconds();
     std::vector<LossRecord> losses = m_engine->take_losses();
-    bool send_params = force || now - m_last_publish >= k_publish_interval;
+    const int64_t step = m_engine->step_count();
+    // While training runs the weights come without waiting for the GPU (a copy a few steps old,
+    // Engine::recent_params); paused, or after a reset or rollback, they are brought up to the
+    // step shown once.
+    const bool behind = !m_running.load() && m_params_step != step;
+    bool send_params = force || behind || now - m_last_publish >= k_publish_interval;
     std::shared_ptr<const std::vector<float>> params;
     LossByTime by_time{};
     if (send_params) {
-        params = std::make_shared<const std::vector<float>>(m_engine->params());
-        by_time = m_engine->loss_by_time();
-        m_last_publish = now;
+        std::vector<float> weights;
+        int64_t weights_step = step;
+        if (force || behind)
+            weights = m_engine->params();
+        else if (!m_engine->recent_params(weights, weights_step))
+            send_params = false;  // none has landed yet: the last published weights stay
+        if (send_params) {
+            params = std::make_shared<const std::vector<float>>(std::move(weights));
+            m_params_step = weights_step;
+            by_time = m_engine->loss_by_time();
+            m_last_publish = now;
+        }
     }
-    int64_t step = m_engine->step_count();
     std::lock_guard<std::mutex> lock(m_mutex);
     // Steps a rollback undid are not part of the history any more.
     while (!m_losses.empty() && m_losses.back().step > step) m_losses.pop_back();

@@ -121,6 +121,7 @@ class Trainer {
     int m_chunk = 4;
     double m_rate_ema = 0.0;
     double m_last_publish = 0.0;
+    int64_t m_params_step = -1;  // the step of the weights published last
     double m_train_seconds = 0.0;
     int m_divergences_seen = 0;  // the engine's count when the last slice ended
 };

@@ -163,6 +163,16 @@ public:
     virtual void set_training_state(const TrainingState& state) = 0;
 
     virtual std::vector<float> params() const = 0;
+    // Recent weights without waiting for the device, for views that redraw while training runs:
+    // true with the weights and the step they belong to when a copy asked for by an earlier call
+    // has landed (each call asks for the next one); false when none has yet. The CPU engine's
+    // are always the current ones. A reset, set_params, a restored state or a rollback drops a
+    // copy still in flight, so what comes back is never an earlier network's.
+    virtual bool recent_params(std::vector<float>& out, int64_t& step) {
+        out = params();
+        step = step_count();
+        return true;
+    }
     // Throws InputError on a size mismatch or a non-finite entry; the new weights become the
     // rollback point.
     virtual void set_params(const std::vector<float>& params) = 0;

@@ -176,3 +176,42 @@ TEST_CASE("a GL engine reports the GPU it found and the grid it launches") {
     CHECK_FALSE(gl_grid_report(*cpu, 1000).has_value());
     check_no_gl_messages();
 }
+
+TEST_CASE("GL recent_params: weights a few steps old without waiting, never an earlier network's") {
+    make_gl_current("GL transfer tests");
+    auto engine = make_gl_engine();
+    TrainConfig config = small_config(CouplingKind::Independent);
+    engine->reset(config, k_source, k_target);
+    engine->train(20);
+    std::vector<float> w;
+    int64_t step = -1;
+    const GlTransferCounters before = gl_transfer_counters(*engine);
+    CHECK_FALSE(engine->recent_params(w, step));  // the first call only asks for a copy
+    engine->health(true);                          // its fence came after the steps: now done
+    engine->train(30);                             // more steps queued behind the copy
+    REQUIRE(engine->recent_params(w, step));
+    CHECK(step == 20);
+    CHECK((gl_transfer_counters(*engine) - before).blocking_reads == 0);
+    // The weights of step 20: the same run stopped there gives them.
+    auto twin = make_gl_engine();
+    twin->reset(config, k_source, k_target);
+    twin->train(20);
+    CHECK(w == twin->params());
+    // A copy in flight when the weights are replaced is dropped: the next call asks again.
+    std::vector<float> replaced = engine->params();
+    for (float& x : replaced) x *= 0.5f;
+    engine->set_params(replaced);
+    CHECK_FALSE(engine->recent_params(w, step));
+    (void)engine->params();  // waits for everything queued
+    REQUIRE(engine->recent_params(w, step));
+    CHECK(w == replaced);
+    CHECK(step == 50);
+    // The CPU engine's are the current ones.
+    auto cpu = make_cpu_engine();
+    cpu->reset(config, k_source, k_target);
+    cpu->train(3);
+    REQUIRE(cpu->recent_params(w, step));
+    CHECK(step == 3);
+    CHECK(w == cpu->params());
+    check_no_gl_messages();
+}

@@ -188,6 +188,7 @@ class GlEngine final : public Engine {
 
     ~GlEngine() override {
         for (auto& f : m_fences) glDeleteSync(static_cast<GLsync>(f.sync));
+        drop_params_copy();
     }
 
     EngineKind kind() const override { return EngineKind::Gl; }
@@ -197,6 +198,7 @@ class GlEngine final : public Engine {
     void reset(const TrainConfig& config, const Dataset& source, const Dataset& target) override {
         config.validate();
         drop_pending_losses();
+        drop_params_copy();
         m_config = config;
         build_programs();
         std::size_t p = m_config.mlp.parameter_count();
@@ -388,6 +390,31 @@ class GlEngine final : public Engine {
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
         m_readback.read(m_params, p.data(), p.size() * 4);
         return p;
+    }
+
+    // A GPU copy of the weights into a mapped buffer, fenced, read on a later call: the window
+    // publishes weights 20 times a second, and a blocking read each time would drain the queue.
+    bool recent_params(std::vector<float>& out, int64_t& step) override {
+        require_reset();
+        const std::size_t bytes = m_config.mlp.parameter_count() * 4;
+        bool got = false;
+        if (m_params_fence) {
+            GLsync sync = static_cast<GLsync>(m_params_fence);
+            const GLenum r = glClientWaitSync(sync, GL_SYNC_FLUSH_COMMANDS_BIT, 0);
+            if (r != GL_ALREADY_SIGNALED && r != GL_CONDITION_SATISFIED) return false;
+            glDeleteSync(sync);
+            m_params_fence = nullptr;
+            out.resize(bytes / 4);
+            std::memcpy(out.data(), m_params_mirror.data(0), bytes);
+            m_params_mirror.count_read();
+            step = m_params_fence_step;
+            got = true;
+        }
+        m_params_mirror.reserve(bytes);
+        m_params_mirror.queue_copy(m_params, 0, bytes);
+        m_params_fence = glFenceSync(GL_SYNC_GPU_COMMANDS_COMPLETE, 0);
+        m_params_fence_step = m_step;
+        return got;
     }
 
     TrainingState training_state() override {
@@ -771,7 +798,14 @@ class GlEngine final : public Engine {
         program.set("u_guidance", m_guidance.scale);
     }
 
+    void drop_params_copy() {
+        if (m_params_fence) glDeleteSync(static_cast<GLsync>(m_params_fence));
+        m_params_fence = nullptr;
+    }
+
     void upload_params(const std::vector<float>& p) {
+        // Every change of the weights other than a step: a copy in flight is of the old ones.
+        drop_params_copy();
         m_params.upload(p.data(), p.size() * 4);
         std::vector<float> t = transpose_weights(m_config.mlp, p);
         m_params_t.upload(t.data(), t.size() * 4);
@@ -1176,6 +1210,9 @@ class GlEngine final : public Engine {
     mutable GlReadback m_readback{&m_counters};
     GlMirror m_ring_mirror{&m_counters};  // the loss ring and health words, read after fences
     GlUploadRing m_batch_ring{k_batch_slots, &m_counters};  // plan-coupled and explicit batches
+    GlMirror m_params_mirror{&m_counters};  // recent_params: weights copied before a fence
+    void* m_params_fence = nullptr;
+    int64_t m_params_fence_step = 0;
 
     // The divergence program (mlp_divergence.comp), compiled on first use for the network's
     // shape: PT points per workgroup (tiles of 3 PT rows: values and two tangents), activations
