@@ -6,13 +6,16 @@
 #include <imgui.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "app/gui/main_window.h"
 #include "app/gui/widgets.h"
 #include "core/data/dataset.h"
+#include "core/engine/gl/gl_engine.h"
 
 namespace fmp {
 namespace {
@@ -141,8 +144,21 @@ void ExportPanel::start(GuiApp& app) {
     m_sink = FrameSink::open(out, s.video);
     std::optional<ExportModel> model;
     if (s.mode == ExportMode::Sweep) model = model_from_window(app);
-    // A timelapse trains a fresh CPU engine on the job's thread, beside the window's training.
-    m_job = std::make_unique<ExportJob>(s, m_sink.get(), std::move(model), nullptr, false, app.m_renderer.get());
+    // With the GL engine a sweep's particles are integrated and drawn on the GPU, as the window
+    // draws them: a second GL engine on this (the GL) thread holds the window's weights, since
+    // the trainer's keeps training. A timelapse trains a fresh CPU engine on the job's thread,
+    // beside the window's training.
+    std::unique_ptr<Engine> engine;
+    if (app.m_gl_engine && s.mode == ExportMode::Sweep) {
+        try {
+            engine = make_gl_engine();
+        } catch (const std::exception&) {
+            engine.reset();  // the CPU path draws the same particles
+        }
+    }
+    const bool on_gl_thread = engine != nullptr;
+    m_job = std::make_unique<ExportJob>(s, m_sink.get(), std::move(model), std::move(engine), on_gl_thread,
+                                        app.m_renderer.get());
     m_message = "Exporting to " + out;
     m_message_error = false;
 }
@@ -156,6 +172,16 @@ void ExportPanel::save_figure(GuiApp& app) {
     glBindFramebuffer(GL_FRAMEBUFFER, 0);
     m_message = "Saved figure " + out + " (" + std::to_string(s.video.width) + "x" + std::to_string(s.video.height) + ")";
     m_message_error = false;
+}
+
+void ExportPanel::wait() {
+    // Until the encoder has written the file, not a number of pumps: once every frame is drawn a
+    // pump returns at once while the encoder thread still works. Gives up after ten minutes.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+    while (busy() && std::chrono::steady_clock::now() < give_up) {
+        pump();
+        if (busy()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
 }
 
 void ExportPanel::export_to(GuiApp& app, const std::string& out) {
@@ -204,8 +230,9 @@ void ExportPanel::pump() {
     try {
         if (m_job->pump(k_budget_ms)) {
             char buf[256];
-            std::snprintf(buf, sizeof buf, "Saved %s: %d frames in %.1f s", m_sink->path().c_str(), m_sink->frame_count(),
-                          m_job->elapsed_seconds());
+            const bool gpu = m_job->profile().gpu_trajectories > 0;
+            std::snprintf(buf, sizeof buf, "Saved %s: %d frames in %.1f s%s", m_sink->path().c_str(), m_sink->frame_count(),
+                          m_job->elapsed_seconds(), gpu ? ", particles on the GPU" : "");
             m_job.reset();
             m_sink.reset();
             m_message = buf;

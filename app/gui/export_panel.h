@@ -27,13 +27,13 @@ class ExportPanel {
     void draw(GuiApp& app);
     bool busy() const { return m_job != nullptr || m_side != nullptr; }
     // Runs the export in progress to its end on this thread (scripts: export_wait).
-    void wait() {
-        for (int i = 0; i < 100000 && busy(); ++i) pump();
-    }
+    void wait();
     // What the Export and Save figure buttons do, to a given file (scripted runs: --script
     // export=FILE, figure=FILE); errors show in the panel as they would after a click.
     void export_to(GuiApp& app, const std::string& out);
     void figure_to(GuiApp& app, const std::string& out);
+    // The panel's last status line ("Saved …", an error), for the --report.
+    const std::string& message() const { return m_message; }
     // The window's state as export settings: data, network, training, particles, view, layers
     // (also a saved session's settings).
     ExportSettings settings_from_window(const GuiApp& app) const;

@@ -459,6 +459,7 @@ int GuiApp::run(GuiRunStats* stats) {
             std::printf("weights checksum: %.9g\n", sum);
         }
         if (!m_message.empty()) std::printf("message: %s\n", m_message.c_str());
+        if (!m_export->message().empty()) std::printf("export: %s\n", m_export->message().c_str());
         m_lessons->print_report();
         m_start->print_report();
         m_compare->print_report(*this);
