@@ -84,31 +84,32 @@ void GpuParticles::allocate(Engine& engine) {
 void GpuParticles::update(Engine& engine, uint64_t params_version, double budget_ms) {
     if (!m_has_spec || params_version == 0) return;
     if (!m_allocated) allocate(engine);
-    const unsigned engine_buffer = gl_particle_buffer(engine);
-    if (!engine_buffer) return;
     if (!m_building) {
         if (m_front_ready && params_version == m_front_version) return;
-        start_build(engine, engine_buffer, params_version);
+        // The count before the buffer: resizing the engine's particles gives them a new buffer
+        // (immutable storage), and another user of the engine (the solver lab, reflow) may have.
+        if (engine.particle_count() != m_count) engine.set_particles(m_x0 * m_spec.path.source_scale());
     }
+    const unsigned engine_buffer = gl_particle_buffer(engine);
+    if (!engine_buffer) return;
+    if (!m_building) start_build(engine_buffer, params_version);
     integrate_slices(engine, engine_buffer, now_seconds() + budget_ms * 1e-3);
 }
 
 bool GpuParticles::build(Engine& engine) {
     if (!m_has_spec || engine.kind() != EngineKind::Gl) return false;
     if (!m_allocated) allocate(engine);
-    // The count first: resizing the engine's particles may give them a new buffer.
+    // The count before the buffer, as in update().
     if (engine.particle_count() != m_count) engine.set_particles(m_x0 * m_spec.path.source_scale());
     const unsigned engine_buffer = gl_particle_buffer(engine);
     if (!engine_buffer) return false;
-    start_build(engine, engine_buffer, m_front_version + 1);
+    start_build(engine_buffer, m_front_version + 1);
     while (!integrate_slices(engine, engine_buffer, std::numeric_limits<double>::infinity())) {
     }
     return true;
 }
 
-void GpuParticles::start_build(Engine& engine, unsigned engine_buffer, uint64_t params_version) {
-    // A training reset may have cleared the engine's particles: give it the count back.
-    if (engine.particle_count() != m_count) engine.set_particles(m_x0 * m_spec.path.source_scale());
+void GpuParticles::start_build(unsigned engine_buffer, uint64_t params_version) {
     glBindBuffer(GL_COPY_READ_BUFFER, m_back);
     glBindBuffer(GL_COPY_WRITE_BUFFER, engine_buffer);
     glCopyBufferSubData(GL_COPY_READ_BUFFER, GL_COPY_WRITE_BUFFER, 0, 0, slice_bytes(m_count));

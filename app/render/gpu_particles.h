@@ -74,7 +74,7 @@ class GpuParticles {
     void release();
     void allocate(Engine& engine);
     void upload_colors(ColorMode mode, float alpha, const FlowReference* reference);
-    void start_build(Engine& engine, unsigned engine_buffer, uint64_t params_version);
+    void start_build(unsigned engine_buffer, uint64_t params_version);
     // Integrates slices of the build in progress until the deadline (at least one); true when
     // the build is complete and published.
     bool integrate_slices(Engine& engine, unsigned engine_buffer, double deadline);

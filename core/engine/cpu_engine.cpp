@@ -41,7 +41,7 @@ public:
         // Steps append here until take_losses(); room for a GUI slice keeps steps allocation-free.
         m_losses.reserve(8192);
         m_loss_by_time.fill(std::nanf(""));
-        set_datasets(source, target);
+        keep_datasets(source, target);
         m_health = TrainHealth{};
         for (Snapshot& snap : m_snapshots) {
             snap.params.assign(m_mlp.params().size(), 0.0f);
@@ -55,9 +55,14 @@ public:
 
     void set_datasets(const Dataset& source, const Dataset& target) override {
         check_paired(m_config, source, target);
+        m_pipeline.set_data(source, target);
+        keep_datasets(source, target);
+    }
+
+    // The sets the fields and couplings read (the pipeline keeps its own for the batches).
+    void keep_datasets(const Dataset& source, const Dataset& target) {
         m_source = source;
         m_target = target;
-        m_pipeline.set_data(source, target);
         m_marginal_points = marginal_reference_points(target);
     }
 

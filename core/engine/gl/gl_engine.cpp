@@ -198,7 +198,6 @@ class GlEngine final : public Engine {
     void reset(const TrainConfig& config, const Dataset& source, const Dataset& target) override {
         config.validate();
         drop_pending_losses();
-        drop_params_copy();
         m_config = config;
         build_programs();
         std::size_t p = m_config.mlp.parameter_count();
@@ -219,16 +218,22 @@ class GlEngine final : public Engine {
         take_snapshot(true);
         m_pipeline.reset(m_config, source, target, m_config.seed, 0x6f74);
         m_guidance = ClassGuidance{};
-        set_datasets(source, target);
+        upload_datasets(source, target);
         m_loss_by_time.fill(std::nanf(""));
         m_losses.clear();
     }
 
     void set_datasets(const Dataset& source, const Dataset& target) override {
         check_paired(m_config, source, target);
+        m_pipeline.set_data(source, target);
+        upload_datasets(source, target);
+    }
+
+    // The pools the GPU samples from and the marginal field's targets (the pipeline has its own
+    // copies for the batches coupled on the CPU).
+    void upload_datasets(const Dataset& source, const Dataset& target) {
         m_source = source;
         m_target = target;
-        m_pipeline.set_data(source, target);
         Rng rng(m_config.seed, 0x706f6f6c);
         Points src = source.kind() == DatasetKind::PointSet ? source.points()
                      : source.kind() == DatasetKind::Normal ? Points(0, 2)
@@ -727,8 +732,7 @@ class GlEngine final : public Engine {
         GlGridReport r{m_gpu, train_grid(batch)};
         r.train_tile = m_tile;
         r.field_tile = m_field_tile;
-        for (const auto& [name, value] : m_defines)
-            if (name == "STAGE_KP") r.stage_rows = std::stoi(value);
+        r.stage_rows = m_stage_kp;
         r.field_in_place = m_field_in_place;
         return r;
     }
@@ -918,6 +922,8 @@ class GlEngine final : public Engine {
         m_defines = defines;
         m_tile = tile;
         m_train_shared_bytes = shared_need(tile, shared_acts, stage_kp);
+        m_stage_kp = stage_kp;
+        m_grid_batch = -1;
         m_shared_acts = shared_acts;
         m_programs_built = true;
     }
@@ -995,7 +1001,8 @@ class GlEngine final : public Engine {
     void run_train_pass(int b, bool sampled, bool want_dx, bool guard) {
         const MlpConfig& mlp = m_config.mlp;
         std::size_t p = mlp.parameter_count();
-        m_grid = train_grid(b);
+        // Per batch size, not per step: the grid only changes with the batch or the network.
+        if (m_grid_batch != b) m_grid = train_grid(b), m_grid_batch = b;
         const int groups = m_grid.groups;
         m_groups = groups;
         m_partials.reserve(std::size_t(groups) * p * 4);
@@ -1225,7 +1232,9 @@ class GlEngine final : public Engine {
 
     std::string m_description;
     GpuShape m_gpu;
-    TrainGrid m_grid;                      // of the last training pass
+    TrainGrid m_grid;                      // for m_grid_batch rows (-1: to choose again)
+    int m_grid_batch = -1;
+    int m_stage_kp = 0;                    // rows of the staged weight panels
     std::size_t m_train_shared_bytes = 0;  // per workgroup of mlp_train.comp
     std::size_t m_shared_bytes = 0;
     bool m_software =
