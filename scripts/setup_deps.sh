@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages fmplay builds, runs and tests with; prints the apt-get line when not root.
 # Usage: scripts/setup_deps.sh [--test]   (--test adds the packages the test suite needs: Xvfb, ffprobe,
-# clang with its sanitizer and libFuzzer runtimes)
+# clang with its sanitizer and libFuzzer runtimes, glslangValidator)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config python3 python3-glad
@@ -10,7 +10,7 @@ pkgs=(build-essential cmake pkg-config python3 python3-glad
       libimgui-dev libglfw3-dev libegl-dev libgl-dev libegl-mesa0 libgl1-mesa-dri
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev fonts-dejavu-core)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(xvfb xauth ffmpeg clang libclang-rt-14-dev)
+    pkgs+=(xvfb xauth ffmpeg clang libclang-rt-14-dev glslang-tools)
 fi
 
 missing=()

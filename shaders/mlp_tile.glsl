@@ -15,15 +15,29 @@
 
 layout(std430, binding = 0) readonly buffer Params { float params[]; };
 // Per-workgroup scratch: spilled activations at ACT_BASE (and, for training, saved
-// pre-activations); coherent because other invocations of the group read what one writes.
-// The including shader defines ACT_BASE, this group's slice.
+// pre-activations). Spilled activations are read by other invocations of the group than the one
+// that wrote them, so the buffer is coherent then; with activations in shared memory it holds
+// only the saved pre-activations, each read back by the invocation that wrote it (the training
+// kernel's every pass over them uses the forward GEMM's register-tile mapping), so it is not,
+// and the GPU may cache it. The including shader defines ACT_BASE, this group's slice.
+#if SHARED_ACTS
+layout(std430, binding = 3) buffer Scratch { float g_scratch[]; };
+#else
 layout(std430, binding = 3) coherent buffer Scratch { float g_scratch[]; };
+#endif
 
 #if SHARED_ACTS
-shared float s_act[(IN_PLACE != 0 ? 1 : 2) * TILE * MAXD];
-#define ACT_AT(b, r, k) s_act[((b) * TILE + (r)) * MAXD + (k)]
+// Rows padded to whole vec4s: the GEMMs read four consecutive k of a row in one 16-byte load
+// (a broadcast within the warp), a quarter of the shared-memory instructions of scalar reads.
+#define ASTRIDE ((MAXD + 3) / 4 * 4)
+shared vec4 s_act4[(IN_PLACE != 0 ? 1 : 2) * TILE * ASTRIDE / 4];
+#define ACT_IDX(b, r, k) ((uint(b) * uint(TILE) + uint(r)) * uint(ASTRIDE) + uint(k))
+#define ACT_AT(b, r, k) s_act4[ACT_IDX(b, r, k) / 4u][ACT_IDX(b, r, k) % 4u]
+// k a multiple of 4: columns k .. k + 3 of row r.
+#define ACT4_AT(b, r, k) s_act4[ACT_IDX(b, r, k) / 4u]
 #else
 #define ACT_AT(b, r, k) g_scratch[ACT_BASE + ((b) * TILE + (r)) * MAXD + (k)]
+#define ACT4_AT(b, r, k) vec4(ACT_AT(b, r, k), ACT_AT(b, r, (k) + 1u), ACT_AT(b, r, (k) + 2u), ACT_AT(b, r, (k) + 3u))
 #endif
 
 // Orders shared and scratch-buffer accesses between the invocations of a workgroup.
@@ -39,6 +53,31 @@ shared float s_w[STAGE_KP * TX * RN];
         uint k_ = (k0) + kk_, j_ = (j0) + jj_;                                           \
         s_w[e_] = k_ < (rows) && j_ < (cols) ? SRC[(off) + k_ * (cols) + j_] : 0.0;     \
     }
+
+// The inner loop of every staged GEMM: acc[i][c] += sum over kk < kn of the activation at row
+// ty + TY*i, column kbase + kk of buffer b times panel entry (kk, tx + TX*c). Four k per
+// activation load (kbase is a multiple of 4: panels start at multiples of STAGE_KP).
+void panel_fma(int b, uint kbase, uint kn, uint tx, uint ty, inout float acc[RM][RN]) {
+    uint kn4 = kn & ~3u;
+    for (uint kk = 0u; kk < kn4; kk += 4u) {
+        vec4 a[RM];
+        for (int i = 0; i < RM; ++i) a[i] = ACT4_AT(b, ty + uint(TY * i), kbase + kk);
+        for (int q = 0; q < 4; ++q) {
+            float w[RN];
+            for (int c = 0; c < RN; ++c) w[c] = s_w[(kk + uint(q)) * uint(TX * RN) + tx + uint(TX * c)];
+            for (int i = 0; i < RM; ++i)
+                for (int c = 0; c < RN; ++c) acc[i][c] = fma(a[i][q], w[c], acc[i][c]);
+        }
+    }
+    for (uint kk = kn4; kk < kn; ++kk) {
+        float w[RN];
+        for (int c = 0; c < RN; ++c) w[c] = s_w[kk * uint(TX * RN) + tx + uint(TX * c)];
+        for (int i = 0; i < RM; ++i) {
+            float a = ACT_AT(b, ty + uint(TY * i), kbase + kk);
+            for (int c = 0; c < RN; ++c) acc[i][c] = fma(a, w[c], acc[i][c]);
+        }
+    }
+}
 #endif
 
 // The output layer's dot products are split over OUT_PARTS strided partial sums so every
@@ -74,15 +113,7 @@ void hidden_forward(int l, int bi, int bo) {
         for (uint k0 = 0u; k0 < K; k0 += uint(STAGE_KP)) {
             STAGE_PANEL(params, wo, K, uint(WIDTH), k0, j0)
             SYNC();
-            uint kn = min(uint(STAGE_KP), K - k0);
-            for (uint kk = 0u; kk < kn; ++kk) {
-                float w[RN];
-                for (int c = 0; c < RN; ++c) w[c] = s_w[kk * uint(TX * RN) + tx + uint(TX * c)];
-                for (int i = 0; i < RM; ++i) {
-                    float a = ACT_AT(bi, ty + uint(TY * i), k0 + kk);
-                    for (int c = 0; c < RN; ++c) acc[i][c] = fma(a, w[c], acc[i][c]);
-                }
-            }
+            panel_fma(bi, k0, min(uint(STAGE_KP), K - k0), tx, ty, acc);
             SYNC();
         }
 #else
@@ -135,14 +166,7 @@ void hidden_forward_in_place(int l) {
         for (int ch = 0; ch < CHUNKS; ++ch) {
             STAGE_PANEL(params, wo, K, uint(WIDTH), k0, uint(ch * TX * RN))
             SYNC();
-            for (uint kk = 0u; kk < kn; ++kk) {
-                float w[RN];
-                for (int c = 0; c < RN; ++c) w[c] = s_w[kk * uint(TX * RN) + tx + uint(TX * c)];
-                for (int i = 0; i < RM; ++i) {
-                    float a = ACT_AT(0, ty + uint(TY * i), k0 + kk);
-                    for (int c = 0; c < RN; ++c) acc[ch][i][c] = fma(a, w[c], acc[ch][i][c]);
-                }
-            }
+            panel_fma(0, k0, kn, tx, ty, acc[ch]);
             SYNC();
         }
     }

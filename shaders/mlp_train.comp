@@ -30,40 +30,17 @@ layout(std430, binding = 6) buffer GroupStats { float stats[]; };           // g
 layout(std430, binding = 7) readonly buffer Health { uint health[]; };
 const uint HEALTH = uint(RING) * 22u;
 
-uniform uint u_batch;          // B
-uniform int u_sampled;         // 1: sample rows on the GPU; 0: read the explicit batch
-uniform uvec2 u_seed;          // the run's seed (low, high)
-uniform uint u_step;           // the step being taken (decorrelates the batches)
-uniform int u_source_normal;   // 1: the source is N(0, I), sampled by Box-Muller
-uniform int u_paired;          // 1: x0 and x1 share one index into equal-size pools (reflow pairs)
-uniform float u_bridge_sigma;  // > 0: the explicit batch carries SB bridge noise (coupling.h)
-uniform uint u_source_offset, u_source_count, u_target_offset, u_target_count;
 uniform int u_want_dx;         // write dL/dx after the group stats
 uniform int u_guard;           // 1: a training step, which a diverged run skips
 uniform uint u_dx_offset;
-#if CLASSES
-uniform uint u_class_offset;   // where the target points' classes start in the pools
-uniform uint u_batch_classes;  // where the explicit batch's classes start
-uniform float u_p_uncond;      // a sampled row drops to the null class with this probability
-#endif
 #include "path_coefficients.glsl"
+#include "batch_row.glsl"
 
 shared vec2 s_u[TILE];       // the regression target per row
 shared vec2 s_dv[TILE];      // dL/dv per row
 shared float s_loss[TILE];   // |v - u|^2 per row (0 for rows past the batch)
 
-// PCG hash (Jarzynski & Olano 2020): a counter-based RNG, one stream per (seed, step, row).
-uint pcg(uint v) {
-    uint state = v * 747796405u + 2891336453u;
-    uint word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-    return (word >> 22u) ^ word;
-}
-float uniform01(inout uint state) {
-    state = pcg(state);
-    return float(state >> 8) * (1.0 / 16777216.0);
-}
-
-// Loads (or samples) row r of the tile: s_in = x_t, s_tin = t, s_u = the conditional velocity,
+// Loads (or samples) row r of the tile: s_in = x_t, s_tin = t, s_u = the regression target,
 // s_cls = the class (CLASSES).
 void load_row(uint r, uint i) {
 #if CLASSES
@@ -73,62 +50,36 @@ void load_row(uint r, uint i) {
         s_in[r] = vec2(0.0); s_tin[r] = 0.0; s_u[r] = vec2(0.0);
         return;
     }
-    vec2 x0, x1;
-    float t;
-    if (u_sampled != 0) {
-        uint rng = pcg(pcg(pcg(u_seed.x ^ pcg(u_seed.y)) + u_step) + i);
-        t = uniform01(rng);
-        if (u_source_normal != 0) {
-            float u1 = max(uniform01(rng), 1e-12);
-            float u2 = uniform01(rng);
-            float rad = sqrt(-2.0 * log(u1));
-            x0 = rad * vec2(cos(6.28318530717958648 * u2), sin(6.28318530717958648 * u2));
-        } else if (u_paired != 0) {
-            uint j = min(uint(uniform01(rng) * float(u_source_count)), u_source_count - 1u);
-            x0 = pools[u_source_offset + j];
-            x1 = pools[u_target_offset + j];
-        } else {
-            x0 = pools[u_source_offset + min(uint(uniform01(rng) * float(u_source_count)), u_source_count - 1u)];
-        }
-        if (u_paired == 0 || u_source_normal != 0) {
-            uint j = min(uint(uniform01(rng) * float(u_target_count)), u_target_count - 1u);
-            x1 = pools[u_target_offset + j];
+    BatchRow row = batch_row(i);
+    s_in[r] = row.xt;
+    s_tin[r] = row.t;
+    s_u[r] = row.u;
 #if CLASSES
-            // The target point's class, dropped to the null class as the CPU's BatchSampler does
-            // (classifier-free guidance's dropout). Paired rows keep the null class, as there.
-            s_cls[r] = uniform01(rng) < u_p_uncond ? uint(CLASSES) : uint(pools[u_class_offset + j].x);
+    s_cls[r] = row.cls;
 #endif
-        }
-    } else {
-        x0 = vec2(batch[2u * i], batch[2u * i + 1u]);
-        x1 = vec2(batch[2u * (u_batch + i)], batch[2u * (u_batch + i) + 1u]);
-        t = batch[4u * u_batch + i];
-#if CLASSES
-        s_cls[r] = uint(batch[u_batch_classes + i]);  // as given: the host sampled the dropout
+}
+
+// Columns k .. k + 3 of row r of buffer b (k a multiple of 4); zeros when k >= K. Columns
+// k + 1 .. k + 3 may lie past K: their products land in outputs that are never written.
+vec4 act4_from(int b, uint r, uint k, uint K) {
+#if SHARED_ACTS
+    return k < K ? ACT4_AT(b, r, k) : vec4(0.0);
+#else
+    return vec4(ACT_AT(b, r, min(k, K - 1u)), ACT_AT(b, r, min(k + 1u, K - 1u)),
+                ACT_AT(b, r, min(k + 2u, K - 1u)), ACT_AT(b, r, min(k + 3u, K - 1u)));
 #endif
-    }
-    vec4 p = path_coefficients(t);
-    s_in[r] = p.x * x1 + p.y * x0;
-    s_tin[r] = t;
-    // The regression target of what the network predicts: u_t, x1 or x0 (prediction.h).
-    s_u[r] = u_prediction == 1 ? x1 : (u_prediction == 2 ? x0 : p.z * x1 + p.w * x0);
-    if (u_bridge_sigma > 0.0 && u_sampled == 0) {
-        // SB-CFM: x_t += s(t) eps, u += s'(t) eps, s = sigma sqrt(t(1-t)) (add_bridge_noise).
-        vec2 eps = vec2(batch[5u * u_batch + 2u * i], batch[5u * u_batch + 2u * i + 1u]);
-        float tc = clamp(t, 1e-4, 1.0 - 1e-4);
-        s_in[r] += u_bridge_sigma * sqrt(max(t * (1.0 - t), 0.0)) * eps;
-        s_u[r] += u_bridge_sigma * (1.0 - 2.0 * tc) / (2.0 * sqrt(tc * (1.0 - tc))) * eps;
-    }
 }
 
 // dL/dW_l += A^T G and dL/db_l += colsum(G) for hidden layer l, A in buffer ab, G in buffer gb.
-// Invocation (tx, ty) owns inputs k = ty + TY*i (i < KM) and outputs j = tx + TX*c.
+// Invocation (tx, ty) owns KM consecutive inputs k = k0 + KM*ty + i (read four at a time) and
+// outputs j = tx + TX*c: KM x RN products per pair of reads.
 void hidden_weight_grad(int l, int ab, int gb, uint pbase, bool first) {
     uint tx = gl_LocalInvocationIndex % uint(TX);
     uint ty = gl_LocalInvocationIndex / uint(TX);
     uint K = layer_in(l);
     uint wo = w_off(l);
     for (uint k0 = 0u; k0 < K; k0 += uint(TY * KM)) {
+        uint kb = k0 + ty * uint(KM);
         for (uint j0 = 0u; j0 < DYN(WIDTH); j0 += uint(TX * RN)) {
             float acc[KM][RN];
             for (int i = 0; i < KM; ++i)
@@ -139,14 +90,14 @@ void hidden_weight_grad(int l, int ab, int gb, uint pbase, bool first) {
                     uint j = min(j0 + tx + uint(TX * c), uint(WIDTH) - 1u);
                     g[c] = ACT_AT(gb, r, j);
                 }
-                for (int i = 0; i < KM; ++i) {
-                    uint k = min(k0 + ty + uint(TY * i), K - 1u);
-                    float a = ACT_AT(ab, r, k);
-                    for (int c = 0; c < RN; ++c) acc[i][c] = fma(a, g[c], acc[i][c]);
+                for (int q = 0; q < KM / 4; ++q) {
+                    vec4 a = act4_from(ab, r, kb + uint(4 * q), K);
+                    for (int e = 0; e < 4; ++e)
+                        for (int c = 0; c < RN; ++c) acc[4 * q + e][c] = fma(a[e], g[c], acc[4 * q + e][c]);
                 }
             }
             for (int i = 0; i < KM; ++i) {
-                uint k = k0 + ty + uint(TY * i);
+                uint k = kb + uint(i);
                 for (int c = 0; c < RN; ++c) {
                     uint j = j0 + tx + uint(TX * c);
                     if (k < K && j < uint(WIDTH)) {
@@ -179,15 +130,7 @@ void hidden_backprop(int l, int gb, int ab) {
         for (uint j0 = 0u; j0 < DYN(WIDTH); j0 += uint(STAGE_KP)) {
             STAGE_PANEL(params_t, wo, uint(WIDTH), uint(WIDTH), j0, k0)
             SYNC();
-            uint jn = min(uint(STAGE_KP), uint(WIDTH) - j0);
-            for (uint jj = 0u; jj < jn; ++jj) {
-                float w[RN];
-                for (int c = 0; c < RN; ++c) w[c] = s_w[jj * uint(TX * RN) + tx + uint(TX * c)];
-                for (int i = 0; i < RM; ++i) {
-                    float g = ACT_AT(gb, ty + uint(TY * i), j0 + jj);
-                    for (int c = 0; c < RN; ++c) acc[i][c] = fma(g, w[c], acc[i][c]);
-                }
-            }
+            panel_fma(gb, j0, min(uint(STAGE_KP), uint(WIDTH) - j0), tx, ty, acc);
             SYNC();
         }
 #else
@@ -263,12 +206,21 @@ void main() {
             partials[idx] = first ? s : partials[idx] + s;
         }
         SYNC();
-        // G_{DEPTH-1} = (dv W_out^T) * act'(z_{DEPTH-1}), in place of h.
-        for (uint e = lid; e < uint(TILE * WIDTH); e += uint(WG)) {
-            uint r = e / uint(WIDTH), k = e % uint(WIDTH);
-            float d = s_dv[r].x * params[wo + 2u * k] + s_dv[r].y * params[wo + 2u * k + 1u];
-            ACT_AT(hb, r, k) = d * act_grad(PRE_AT(DEPTH - 1, r, k));
-        }
+        // G_{DEPTH-1} = (dv W_out^T) * act'(z_{DEPTH-1}), in place of h. Every pass over the
+        // saved pre-activations maps (row, column) to invocations as the forward GEMM did, so
+        // each invocation reads only what it wrote (the scratch buffer needs no coherence).
+        uint tx = lid % uint(TX), ty = lid / uint(TX);
+        for (uint j0 = 0u; j0 < DYN(WIDTH); j0 += uint(TX * RN))
+            for (int c = 0; c < RN; ++c) {
+                uint k = j0 + tx + uint(TX * c);
+                if (k >= uint(WIDTH)) continue;
+                float w0 = params[wo + 2u * k], w1 = params[wo + 2u * k + 1u];
+                for (int i = 0; i < RM; ++i) {
+                    uint r = ty + uint(TY * i);
+                    float d = s_dv[r].x * w0 + s_dv[r].y * w1;
+                    ACT_AT(hb, r, k) = d * act_grad(PRE_AT(DEPTH - 1, r, k));
+                }
+            }
         SYNC();
 
         int gb = hb;
@@ -278,10 +230,15 @@ void main() {
             if (l == 0) {
                 encode_tile(ab);
             } else {
-                for (uint e = lid; e < uint(TILE * WIDTH); e += uint(WG)) {
-                    uint r = e / uint(WIDTH), k = e % uint(WIDTH);
-                    ACT_AT(ab, r, k) = act(PRE_AT(l - 1, r, k));
-                }
+                for (uint j0 = 0u; j0 < DYN(WIDTH); j0 += uint(TX * RN))
+                    for (int c = 0; c < RN; ++c) {
+                        uint k = j0 + tx + uint(TX * c);
+                        if (k >= uint(WIDTH)) continue;
+                        for (int i = 0; i < RM; ++i) {
+                            uint r = ty + uint(TY * i);
+                            ACT_AT(ab, r, k) = act(PRE_AT(l - 1, r, k));
+                        }
+                    }
                 SYNC();
             }
             hidden_weight_grad(l, ab, gb, pbase, first);

@@ -2,9 +2,11 @@
 // Sums the per-workgroup partial gradients of mlp_train.comp and either writes the gradient
 // (u_update 0, for Engine::gradients) or takes one Adam/AdamW step (u_update 1), refreshing the
 // transposed weight copy that backprop reads. Every workgroup sums the groups' loss statistics
-// (21 invocations, one statistic each, in group order, so every workgroup gets the same bits)
-// and workgroup 0 appends them to the loss ring, so no step needs a readback and no single
-// invocation reduces them alone.
+// (the whole workgroup at once, in a fixed order, so every workgroup gets the same bits) and
+// workgroup 0 appends them to the loss ring, so no step needs a readback. With SUBGROUP (the
+// driver has GL_KHR_shader_subgroup arithmetic in compute shaders) each subgroup reduces whole
+// statistics with subgroupAdd; without, 12 invocations per statistic add strided partial sums
+// through shared memory.
 //
 // The divergence guard lives here too, so a bad step never reaches the weights: if the summed loss
 // is NaN or inf no parameter is updated, and an update
@@ -12,6 +14,11 @@
 // flag at ring word HEALTH (then: step, cause 1 loss / 2 parameters, loss bits; then the two
 // snapshot slots' tags), and while it is up every later update (and the training pass, and
 // train_snapshot.comp) does nothing until the CPU rolls back.
+// Extension directives before any other token, as drivers require.
+#if SUBGROUP
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 layout(local_size_x = 256) in;
 
 #include "mlp_layout.glsl"
@@ -26,7 +33,8 @@ layout(std430, binding = 6) readonly buffer GroupStats { float stats[]; };
 layout(std430, binding = 7) writeonly buffer StepStats { float step_stats[]; }; // 21 floats
 const uint HEALTH = uint(RING) * 22u;  // the words after the loss ring
 
-uniform uint u_groups;
+uniform uint u_groups;        // gradient slices
+uniform uint u_stat_groups;   // loss-statistics groups (the fused pass: its groups; the wide one: per 32 rows)
 uniform int u_update;
 uniform int u_record;          // append this step's loss to the ring
 uniform uint u_step;           // 1-based step number after this update
@@ -49,17 +57,43 @@ void raise_flag(uint cause, float loss) {
 shared float s_stats[21];
 shared uint s_flag;
 
+// s_stats[q] = the sum over the training groups of their statistic q (21 words per group).
+#if SUBGROUP
+void sum_group_stats(uint lid) {
+    for (uint q = gl_SubgroupID; q < 21u; q += gl_NumSubgroups) {
+        float s = 0.0;
+        for (uint g = gl_SubgroupInvocationID; g < u_stat_groups; g += gl_SubgroupSize) s += stats[g * 21u + q];
+        s = subgroupAdd(s);
+        if (subgroupElect()) s_stats[q] = s;
+    }
+}
+#else
+const uint k_lanes = 12u;  // 21 x 12 = 252 of the 256 invocations
+shared float s_lane_sums[21 * 12];
+void sum_group_stats(uint lid) {
+    if (lid < 21u * k_lanes) {
+        uint q = lid / k_lanes, lane = lid % k_lanes;
+        float s = 0.0;
+        for (uint g = lane; g < u_stat_groups; g += k_lanes) s += stats[g * 21u + q];
+        s_lane_sums[lid] = s;
+    }
+    memoryBarrierShared();
+    barrier();
+    if (lid < 21u) {
+        float s = 0.0;
+        for (uint lane = 0u; lane < k_lanes; ++lane) s += s_lane_sums[lid * k_lanes + lane];
+        s_stats[lid] = s;
+    }
+}
+#endif
+
 void main() {
     uint i = gl_GlobalInvocationID.x;
     uint lid = gl_LocalInvocationIndex;
     // One read of the flag per group, so the whole group leaves together (another group may
     // raise it while this one runs).
     if (lid == 0u) s_flag = u_update != 0 ? ring[HEALTH] : 0u;
-    if (lid < 21u) {
-        float s = 0.0;
-        for (uint g = 0u; g < u_groups; ++g) s += stats[g * 21u + lid];
-        s_stats[lid] = s;
-    }
+    sum_group_stats(lid);
     memoryBarrierShared();
     barrier();
     if (s_flag != 0u) return;

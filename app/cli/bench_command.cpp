@@ -136,17 +136,30 @@ void print_grid(const Engine& e, int width, int batch, bool json) {
     const TrainGrid& g = report->grid;
     if (json) {
         std::printf("{\"engine\": \"gl\", \"workload\": \"grid\", \"width\": %d, \"batch\": %d, "
-                    "\"sm_count\": %d, \"groups\": %d, \"groups_per_sm\": %d, \"occupancy\": %.4g}\n",
-                    width, batch, report->gpu.sm_count, g.groups, g.groups_per_sm, g.occupancy);
+                    "\"pipeline\": \"%s\", \"sm_count\": %d, \"groups\": %d, \"groups_per_sm\": %d, "
+                    "\"occupancy\": %.4g}\n",
+                    width, batch, report->wide_layers ? "layers" : "fused", report->gpu.sm_count, g.groups,
+                    g.groups_per_sm, g.occupancy);
         return;
     }
-    if (g.groups_per_sm > 0)
-        std::printf("#    grid: %d groups of 256 on %d SMs, %d per SM, occupancy %.0f%% (%s)\n", g.groups,
-                    report->gpu.sm_count, g.groups_per_sm, 100.0 * g.occupancy, g.reason.c_str());
+    if (report->wide_layers)
+        std::printf("#    grid: per-layer GEMMs over the batch in blocks of %d rows x 64 columns, groups of %d, "
+                    "8 x 4 outputs per invocation; %s\n",
+                    report->train_tile, report->train_wg, g.reason.c_str());
+    else if (g.groups_per_sm > 0)
+        std::printf("#    grid: %d groups of %d on %d SMs, %d per SM, occupancy %.0f%% (%s)\n", g.groups,
+                    report->train_wg, report->gpu.sm_count, g.groups_per_sm, 100.0 * g.occupancy,
+                    g.reason.c_str());
     else
-        std::printf("#    grid: %d groups of 256 (%s)\n", g.groups, g.reason.c_str());
-    std::printf("#    tiles: training %d rows, fields %d rows%s, weight panels of %d rows\n", report->train_tile,
-                report->field_tile, report->field_in_place ? " in place" : "", report->stage_rows);
+        std::printf("#    grid: %d groups of %d (%s)\n", g.groups, report->train_wg, g.reason.c_str());
+    if (report->wide_layers)
+        std::printf("#    tiles: fields %d rows%s, weight panels of %d rows\n", report->field_tile,
+                    report->field_in_place ? " in place" : "", report->stage_rows);
+    else
+        std::printf("#    tiles: training %d rows of %d x 4 outputs per invocation, fields %d rows%s, weight "
+                    "panels of %d rows\n",
+                    report->train_tile, report->train_tile * 32 / std::max(report->train_wg, 1),
+                    report->field_tile, report->field_in_place ? " in place" : "", report->stage_rows);
 }
 
 int run_bench(const BenchOptions& o) {

@@ -206,11 +206,20 @@ TEST_CASE("fmplay bench with the GL engine prints the GPU it found, the grid and
                                  "--skip ot,infer,likelihood,instruments,reflow,sinkhorn");
     REQUIRE(r.code == 0);
     CHECK(r.output.find("# gpu: ") != std::string::npos);
-    CHECK(r.output.find("#    grid: 2 groups of 256") != std::string::npos);  // 64 rows, 32-row tiles
-    CHECK(r.output.find("#    tiles: training 32 rows, fields 64 rows in place, weight panels of 16 rows") !=
+    // 64 rows in 32-row tiles, each on a group of 4 warps with 8 x 4 outputs per invocation.
+    CHECK(r.output.find("#    grid: 2 groups of 128") != std::string::npos);
+    CHECK(r.output.find("#    tiles: training 32 rows of 8 x 4 outputs per invocation, fields 64 rows in place, "
+                        "weight panels of 16 rows") != std::string::npos);
+    // Width 256 trains as per-layer GEMMs.
+    CommandResult w = run_fmplay("bench --engines gl --widths 256 --depth 1 --batches 600 --seconds 0.02 "
+                                 "--skip ot,infer,likelihood,instruments,reflow,sinkhorn");
+    REQUIRE(w.code == 0);
+    CHECK(w.output.find("#    grid: per-layer GEMMs over the batch in blocks of 128 rows x 64 columns, groups of "
+                        "256, 8 x 4 outputs per invocation; weight gradient split into 3 batch slices") !=
           std::string::npos);
     CommandResult j = run_fmplay("bench --json --engines gl --widths 32 --batches 64 --seconds 0.02 "
                                  "--skip ot,infer,likelihood,instruments,reflow,sinkhorn");
     REQUIRE(j.code == 0);
-    CHECK(j.output.find("\"workload\": \"grid\", \"width\": 32, \"batch\": 64") != std::string::npos);
+    CHECK(j.output.find("\"workload\": \"grid\", \"width\": 32, \"batch\": 64, \"pipeline\": \"fused\"") !=
+          std::string::npos);
 }

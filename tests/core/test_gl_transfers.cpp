@@ -143,6 +143,17 @@ TEST_CASE("the training grid fills an H200's SMs and keeps the old rule where th
     CHECK(small.groups == 8);
     CHECK(small.groups_per_sm == 8);
 
+    // W128, B16384 as the engine builds it: 32-row tiles of 8 x 4 outputs per invocation on
+    // four warps (WG 128), 32 x (2 x 128 + 10) floats of activations, 128 of output partial sums
+    // and a 16 x 128 weight panel = 41.8 KiB: 5 groups per SM by shared memory (16 by warp
+    // slots), 20 of 64 warps; 660 resident groups cover the 512 tiles in one wave.
+    const std::size_t p128 = mlp_config(128, 3, Activation::SiLU).parameter_count();
+    const std::size_t shared128 = std::size_t(32) * (2 * 128 + 10) * 4 + 128 * 4 + 16 * 128 * 4 + 64;
+    TrainGrid g128 = choose_train_grid(h200, 16384, 32, 128, p128, shared128, budget);
+    CHECK(g128.groups_per_sm == 5);
+    CHECK(g128.occupancy == doctest::Approx(20.0 / 64.0));
+    CHECK(g128.groups == 512);
+
     // A gradient-slice budget smaller than the grid bounds it.
     TrainGrid tight = choose_train_grid(h200, 16384, 32, 256, p256, shared256, 100 * p256);
     CHECK(tight.groups == 100);
@@ -155,6 +166,15 @@ TEST_CASE("the training grid fills an H200's SMs and keeps the old rule where th
     CHECK(u.groups_per_sm == 0);
     CHECK(u.occupancy == 0.0);
     CHECK(describe_gpu_shape(h200).find("132 SMs x 64 warps of 32") == 0);
+    // Subgroup reductions only with arithmetic in the compute stage.
+    CHECK_FALSE(gpu_subgroup_reductions(h200));
+    CHECK(describe_gpu_shape(h200).find("no KHR subgroups") != std::string::npos);
+    h200.subgroup_size = 32;
+    h200.subgroup_arithmetic = true;
+    CHECK_FALSE(gpu_subgroup_reductions(h200));
+    h200.subgroup_compute = true;
+    CHECK(gpu_subgroup_reductions(h200));
+    CHECK(describe_gpu_shape(h200).find("subgroups of 32 (reductions use subgroupAdd)") != std::string::npos);
     CHECK(describe_gpu_shape(unknown).find("SM count not reported") == 0);
 }
 

@@ -2,7 +2,7 @@
 //
 // Design (why it is shaped this way):
 // - Two dispatches per training step, no CPU<->GPU copy. mlp_train.comp is fused: a workgroup
-//   of 256 invocations samples a tile of TILE batch rows on the GPU (PCG hash of seed, step and
+//   samples a tile of TILE batch rows on the GPU (PCG hash of seed, step and
 //   row; Box-Muller for a normal source, else indices into a point pool uploaded once per
 //   dataset), runs them forward through every layer, computes the loss, and back through every
 //   layer, writing its partial parameter gradient into its own slice of a partials buffer.
@@ -10,14 +10,22 @@
 //   in one pass over the parameters. No float atomics are needed (core GL 4.3 has none), and a
 //   group loops over tiles g, g+G, ... so the partials stay under k_partials_budget floats for
 //   any batch and width.
-// - The hidden-layer GEMMs are register-tiled: invocation (tx, ty) of a 32 x 8 grid owns RM rows
-//   x RN columns of a 32*RN-column chunk, so per inner step a warp does one broadcast read of an
-//   activation and one coalesced 128-byte weight load for RM*RN FMAs. Backprop reads a
-//   transposed copy of the weights (kept current by the Adam pass) so that its loads coalesce
-//   too. Activations of the current layer live in two ping-pong TILE x max(in, width) buffers in
-//   shared memory (TILE = 32, or 16 if 32 does not fit); for widths too large even for that
-//   they spill to a per-group slice of a coherent scratch buffer that stays in L2. Saved
-//   pre-activations (needed for backward) always go to that scratch slice.
+// - The hidden-layer GEMMs are register-tiled: invocation (tx, ty) of a 32 x TY grid owns RM rows
+//   x RN columns of a 32*RN-column chunk, so per inner step a warp does broadcast reads of
+//   activations (four columns per vec4 load) and coalesced weight reads from a panel staged in
+//   shared memory. Training groups have TILE / 8 warps, so every invocation owns 8 x 4 outputs;
+//   the field kernels have 8 warps and 64-row tiles in place. Backprop reads a transposed copy
+//   of the weights (kept current by the Adam pass) so that its loads coalesce too. Activations
+//   of the current layer live in two ping-pong TILE x max(in, width) buffers in shared memory
+//   (TILE = 32, or 16 if 32 does not fit); for widths too large even for that they spill to a
+//   per-group slice of a coherent scratch buffer. Saved pre-activations (needed for backward)
+//   go to that scratch slice, which is not coherent while the activations stay in shared
+//   memory: every pass over them maps rows and columns to invocations as the forward GEMM did.
+// - Width >= k_wide_width trains through the wide pipeline instead (run_wide_pass): per-layer
+//   GEMMs over the whole batch in 128 x 64 blocks (gemm_tile.glsl, 8 x 4 outputs per
+//   invocation), pre-activations of every layer kept in a buffer, and the weight gradient split
+//   over batch slices into the same partials reduce_adam.comp sums: a fused tile small enough for
+//   shared memory would reload every weight from L2 for every 16 rows.
 // - Losses never force a sync: invocation 0 of the Adam pass appends (step, loss, per-time-bin
 //   sums) to a ring buffer; train() drops a fence every k_fence_interval steps and
 //   take_losses() reads back only the ranges whose fences have signalled.
@@ -77,10 +85,19 @@
 namespace fmp {
 namespace {
 
-constexpr int k_wg = 256;  // invocations per workgroup of the MLP shaders
+constexpr int k_wg = 256;  // invocations per workgroup of the field shaders
 constexpr int k_tx = 32;   // columns of the invocation grid (one warp wide)
 constexpr int k_ty = k_wg / k_tx;
 constexpr int k_km = 8;           // weight-gradient rows per invocation and chunk
+// Rows of the training kernel's register tile per invocation: its workgroup has TILE / 8 warps,
+// so each invocation owns 8 rows x RN columns of every GEMM it runs (8 x 4 from width 97 on).
+constexpr int k_train_rm = 8;
+// From this width on training runs as per-layer GEMMs over the whole batch (the wide pipeline,
+// wide_*.comp): a fused tile small enough for shared memory reloads every weight for 16 rows.
+constexpr int k_wide_width = 256;
+constexpr int k_wide_gemm_rows = 128, k_wide_gemm_cols = 64;  // gemm_tile.glsl's block
+constexpr int k_wide_output_rows = 32;                        // wide_output.comp's rows per group
+constexpr int k_wide_slice_rows = 256;  // batch rows per weight-gradient slice
 constexpr int k_ring = 1024;      // loss ring entries
 constexpr int k_ring_words = 22;  // step, loss, 10 bin sums, 10 bin counts
 constexpr int k_stat_words = 21;
@@ -731,13 +748,23 @@ class GlEngine final : public Engine {
     GlGridReport grid_report(int batch) const {
         GlGridReport r{m_gpu, train_grid(batch)};
         r.train_tile = m_tile;
+        r.train_wg = m_train_wg;
+        if (m_wide) {
+            r.wide_layers = true;
+            r.train_tile = k_wide_gemm_rows;
+            r.train_wg = 256;
+            r.grid = TrainGrid{};
+            r.grid.groups = wide_slices(batch);
+            r.grid.partial_floats = std::size_t(r.grid.groups) * m_config.mlp.parameter_count();
+            r.grid.reason = "weight gradient split into " + std::to_string(r.grid.groups) + " batch slices";
+        }
         r.field_tile = m_field_tile;
         r.stage_rows = m_stage_kp;
         r.field_in_place = m_field_in_place;
         return r;
     }
     TrainGrid train_grid(int batch) const {
-        return choose_train_grid(m_gpu, batch, m_tile, k_wg, m_config.mlp.parameter_count(),
+        return choose_train_grid(m_gpu, batch, m_tile, m_train_wg, m_config.mlp.parameter_count(),
                                  m_train_shared_bytes,
                                  m_gpu.sm_count > 0 ? k_partials_budget_sized : k_partials_budget);
     }
@@ -836,6 +863,8 @@ class GlEngine final : public Engine {
         const MlpConfig& mlp = m_config.mlp;
         int width = mlp.width, in = mlp.input_dim();
         int maxd = std::max(in, width);
+        // Activation rows in shared memory are padded to whole vec4s (mlp_tile.glsl's ASTRIDE).
+        const int maxd4 = (maxd + 3) / 4 * 4;
         // Per row: two activation rows and s_out, s_in, s_tin, s_u, s_dv, s_loss (10 floats),
         // and s_cls with classes.
         const int row_extra = mlp.classes > 0 ? 11 : 10;
@@ -843,9 +872,12 @@ class GlEngine final : public Engine {
         // Besides the activations: the output layer's partial sums (at most WG floats) and the
         // weight panel of STAGE_KP rows (mlp_tile.glsl).
         auto panel = [&](int kp) { return std::size_t(kp) * k_tx * rn * 4; };
+        // The training group has tile / k_train_rm warps; its output layer's partial sums take
+        // one float per invocation.
+        auto train_wg = [&](int tile) { return tile / k_train_rm * k_tx; };
         auto shared_need = [&](int tile, bool acts, int kp) {
-            return std::size_t(tile) * ((acts ? 2 * maxd : 0) + row_extra) * 4 + std::size_t(k_wg) * 4 +
-                   panel(kp) + 64;
+            return std::size_t(tile) * ((acts ? 2 * maxd4 : 0) + row_extra) * 4 +
+                   std::size_t(train_wg(tile)) * 4 + panel(kp) + 64;
         };
         // The largest tile whose activations fit beside a 16-row (else 8-row) weight panel; if
         // none does, activations spill to the scratch buffer and the panel stays.
@@ -868,10 +900,10 @@ class GlEngine final : public Engine {
             {"ACT", std::to_string(activation_index(mlp.activation))},
             {"MAXD", std::to_string(maxd)},
             {"TILE", std::to_string(tile)},
-            {"WG", std::to_string(k_wg)},
+            {"WG", std::to_string(train_wg(tile))},
             {"TX", std::to_string(k_tx)},
-            {"TY", std::to_string(k_ty)},
-            {"RM", std::to_string(tile / k_ty)},
+            {"TY", std::to_string(tile / k_train_rm)},
+            {"RM", std::to_string(k_train_rm)},
             {"RN", std::to_string(rn)},
             {"KM", std::to_string(k_km)},
             {"SHARED_ACTS", shared_acts ? "1" : "0"},
@@ -889,16 +921,33 @@ class GlEngine final : public Engine {
                                std::size_t(width) * 2 + 2;
         if (expected != mlp.parameter_count())
             throw std::logic_error("GL engine: parameter layout differs from core/nn/mlp.h");
-        m_train = ComputeProgram("mlp_train.comp", defines);
-        m_reduce = ComputeProgram("reduce_adam.comp", defines);
+        m_wide = width >= k_wide_width;
+        if (m_wide) {
+            m_wide_rows = ComputeProgram("wide_rows.comp", defines);
+            m_wide_forward = ComputeProgram("wide_forward.comp", defines);
+            m_wide_backward = ComputeProgram("wide_backward.comp", defines);
+            m_wide_weight_grad = ComputeProgram("wide_weight_grad.comp", defines);
+            m_wide_output = ComputeProgram("wide_output.comp", defines);
+        } else {
+            m_train = ComputeProgram("mlp_train.comp", defines);
+        }
+        ShaderDefines reduce_defines = defines;
+        reduce_defines.push_back({"SUBGROUP", gpu_subgroup_reductions(m_gpu) ? "1" : "0"});
+        m_reduce = ComputeProgram("reduce_adam.comp", reduce_defines);
         m_snapshot = ComputeProgram("train_snapshot.comp", defines);
         // The field kernels keep nothing for a backward pass: activations in place, so the
         // largest tile (64, 32 or 16 rows) that fits beside a weight panel; else training's.
         const int field_extra = (mlp.classes > 0 ? 7 : 6);  // s_out, s_in, s_tin, s_err, s_cls
         auto field_need = [&](int t, int kp) {
-            return std::size_t(t) * (maxd + field_extra) * 4 + std::size_t(k_wg) * 4 + panel(kp) + 64;
+            return std::size_t(t) * (maxd4 + field_extra) * 4 + std::size_t(k_wg) * 4 + panel(kp) + 64;
         };
+        // The field kernels' groups are k_wg invocations (k_ty warps) whatever training uses.
         ShaderDefines field_defines = defines;
+        for (auto& [name, value] : field_defines) {
+            if (name == "WG") value = std::to_string(k_wg);
+            if (name == "TY") value = std::to_string(k_ty);
+            if (name == "RM") value = std::to_string(tile / k_ty);
+        }
         int field_tile = tile;
         bool in_place = false;
         for (int t : {64, 32, 16})
@@ -922,6 +971,7 @@ class GlEngine final : public Engine {
         m_defines = defines;
         m_tile = tile;
         m_train_shared_bytes = shared_need(tile, shared_acts, stage_kp);
+        m_train_wg = train_wg(tile);
         m_stage_kp = stage_kp;
         m_grid_batch = -1;
         m_shared_acts = shared_acts;
@@ -941,11 +991,12 @@ class GlEngine final : public Engine {
     void build_divergence_program() {
         const MlpConfig& mlp = m_config.mlp;
         const int maxd = std::max(mlp.input_dim(), mlp.width);
+        const int maxd4 = (maxd + 3) / 4 * 4;  // rows padded to whole vec4s in shared memory
         // Per tile row: two activation rows, s_out, s_in, s_tin (and s_cls with classes); s_div
         // per point.
         const std::size_t row_extra = mlp.classes > 0 ? 24 : 20;
         auto shared_need = [&](int pt) {
-            return std::size_t(3 * pt) * (2 * maxd * 4 + row_extra) + std::size_t(pt) * 4 +
+            return std::size_t(3 * pt) * (2 * maxd4 * 4 + row_extra) + std::size_t(pt) * 4 +
                    std::size_t(k_wg) * 4 + 64;
         };
         int pt = 16;
@@ -960,6 +1011,8 @@ class GlEngine final : public Engine {
         ShaderDefines defines = m_defines;
         for (auto& [name, value] : defines) {
             if (name == "TILE") value = std::to_string(3 * pt);
+            if (name == "WG") value = std::to_string(k_wg);
+            if (name == "TY") value = std::to_string(k_ty);
             if (name == "RM") value = std::to_string(3 * pt / k_ty);
             if (name == "SHARED_ACTS") value = shared_acts ? "1" : "0";
             if (name == "STAGE_KP") value = "0";  // its GEMMs are its own (three rows per point)
@@ -996,15 +1049,146 @@ class GlEngine final : public Engine {
         return static_cast<unsigned>(std::clamp(tiles, 1, cap));
     }
 
+    // What batch_row.glsl reads: how this step's rows are sampled or where they were uploaded.
+    void set_batch_uniforms(ComputeProgram& program, int b, bool sampled) {
+        program.set("u_batch", static_cast<unsigned>(b));
+        program.set("u_sampled", sampled ? 1 : 0);
+        program.set("u_seed", static_cast<unsigned>(m_config.seed & 0xffffffffu),
+                    static_cast<unsigned>(m_config.seed >> 32));
+        program.set("u_step", static_cast<unsigned>(m_step));
+        program.set("u_source_normal", m_source.kind() == DatasetKind::Normal ? 1 : 0);
+        program.set("u_paired", m_config.coupling == CouplingKind::Paired ? 1 : 0);
+        program.set("u_bridge_sigma", sampled ? 0.0f : m_bridge_sigma);
+        program.set("u_source_offset", 0u);
+        program.set("u_source_count", m_source_count);
+        program.set("u_target_offset", m_source_count);
+        program.set("u_target_count", m_target_count);
+        program.set("u_class_offset", m_class_offset);
+        program.set("u_batch_classes", m_batch_classes);
+        program.set("u_p_uncond", m_config.p_uncond);
+        set_path_uniforms(program);
+    }
+
+    // The weight-gradient slices of the wide pipeline for b rows: k_wide_slice_rows rows each,
+    // more per slice where the slices would pass the gradient-slice budget.
+    int wide_slices(int b) const {
+        const std::size_t p = m_config.mlp.parameter_count();
+        const int most = static_cast<int>(std::max<std::size_t>(1, k_partials_budget / p));
+        return std::clamp((b + k_wide_slice_rows - 1) / k_wide_slice_rows, 1, most);
+    }
+
+    // One pass of the wide pipeline over b rows: the rows, each hidden layer's forward GEMM,
+    // the output layer with the loss, then back: per layer the split weight gradient and the
+    // backward GEMM. Leaves what run_train_pass leaves: gradient slices for reduce_adam, the
+    // loss statistics (per 32 rows) and dL/dx in m_stats.
+    void run_wide_pass(int b, bool sampled, bool want_dx, bool guard) {
+        const MlpConfig& mlp = m_config.mlp;
+        const std::size_t p = mlp.parameter_count();
+        const unsigned rows = static_cast<unsigned>(b);
+        const unsigned width = static_cast<unsigned>(mlp.width);
+        const int slices = wide_slices(b);
+        const unsigned slice_rows = static_cast<unsigned>((b + slices - 1) / slices);
+        const int out_groups = (b + k_wide_output_rows - 1) / k_wide_output_rows;
+        m_groups = slices;
+        m_stat_groups = out_groups;
+        m_partials.reserve(std::size_t(slices) * p * 4);
+        m_wide_rows_buffer.reserve(std::size_t(b) * 32);
+        m_wide_pre.reserve(std::size_t(mlp.depth) * b * width * 4);
+        const unsigned half = rows * width;
+        m_wide_grads.reserve(std::size_t(2) * half * 4);
+        m_dx_offset = static_cast<unsigned>(out_groups * k_stat_words);
+        m_stats.reserve((std::size_t(m_dx_offset) + std::size_t(2) * b) * 4);
+        if (sampled) m_batch.reserve(16);
+        auto barrier = [] { glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT); };
+        auto common = [&](ComputeProgram& program) {
+            program.use();
+            program.set("u_rows", rows);
+            program.set("u_guard", guard ? 1 : 0);
+        };
+        const unsigned row_blocks = (rows + k_wide_gemm_rows - 1) / k_wide_gemm_rows;
+        const unsigned col_blocks = (width + k_wide_gemm_cols - 1) / k_wide_gemm_cols;
+        m_wide_rows_buffer.bind(1);
+        m_wide_pre.bind(2);
+        m_wide_grads.bind(3);
+        m_ring.bind(7);
+
+        common(m_wide_rows);
+        set_batch_uniforms(m_wide_rows, b, sampled);
+        m_pools.bind(4);
+        if (sampled)
+            m_batch.bind(5);
+        else
+            m_batch_ring.bind(5);
+        glDispatchCompute((rows + 255) / 256, 1, 1);
+        barrier();
+
+        common(m_wide_forward);
+        m_params.bind(0);
+        for (int l = 0; l < mlp.depth; ++l) {
+            m_wide_forward.set("u_layer", l);
+            glDispatchCompute(row_blocks, col_blocks, 1);
+            barrier();
+        }
+
+        // G_{D-1} into the first half, then the halves in turn.
+        unsigned g_in = 0;
+        common(m_wide_output);
+        m_partials.bind(4);
+        m_stats.bind(6);
+        m_wide_output.set("u_mode", 0);
+        m_wide_output.set("u_g_out", g_in);
+        glDispatchCompute(static_cast<unsigned>(out_groups), 1, 1);
+        barrier();
+        m_wide_output.set("u_mode", 1);
+        m_wide_output.set("u_slice_rows", slice_rows);
+        glDispatchCompute(static_cast<unsigned>(slices), 1, 1);
+
+        for (int l = mlp.depth - 1; l >= 0; --l) {
+            const unsigned in_blocks =
+                (static_cast<unsigned>(l == 0 ? mlp.input_dim() : mlp.width) + 1 + k_wide_gemm_cols - 1) /
+                k_wide_gemm_cols;
+            common(m_wide_weight_grad);
+            m_wide_weight_grad.set("u_layer", l);
+            m_wide_weight_grad.set("u_g_in", g_in);
+            m_wide_weight_grad.set("u_slice_rows", slice_rows);
+            m_partials.bind(4);
+            glDispatchCompute((width + k_wide_gemm_rows - 1) / k_wide_gemm_rows, in_blocks,
+                              static_cast<unsigned>(slices));
+            if (l == 0) break;
+            common(m_wide_backward);
+            m_wide_backward.set("u_layer", l);
+            m_wide_backward.set("u_g_in", g_in);
+            m_wide_backward.set("u_g_out", half - g_in);
+            m_params_t.bind(0);
+            glDispatchCompute(row_blocks, col_blocks, 1);
+            barrier();
+            g_in = half - g_in;
+        }
+        if (want_dx) {
+            common(m_wide_output);
+            m_params.bind(0);
+            m_stats.bind(6);
+            m_wide_output.set("u_mode", 2);
+            m_wide_output.set("u_g_out", g_in);
+            m_wide_output.set("u_dx_offset", m_dx_offset);
+            glDispatchCompute((rows + 255) / 256, 1, 1);
+        }
+        barrier();
+        if (!sampled) m_batch_ring.retire();
+    }
+
     // Dispatches mlp_train.comp over a batch of b rows (sampled on the GPU or from m_batch);
-    // a guarded pass (a training step) does nothing once the divergence flag is up.
+    // a guarded pass (a training step) does nothing once the divergence flag is up. Wide
+    // networks take the per-layer pipeline instead (run_wide_pass).
     void run_train_pass(int b, bool sampled, bool want_dx, bool guard) {
+        if (m_wide) return run_wide_pass(b, sampled, want_dx, guard);
         const MlpConfig& mlp = m_config.mlp;
         std::size_t p = mlp.parameter_count();
         // Per batch size, not per step: the grid only changes with the batch or the network.
         if (m_grid_batch != b) m_grid = train_grid(b), m_grid_batch = b;
         const int groups = m_grid.groups;
         m_groups = groups;
+        m_stat_groups = groups;
         m_partials.reserve(std::size_t(groups) * p * 4);
         std::size_t scratch =
             std::size_t(mlp.depth) * m_tile * mlp.width +
@@ -1017,25 +1201,10 @@ class GlEngine final : public Engine {
         if (sampled) m_batch.reserve(16);
 
         m_train.use();
-        m_train.set("u_batch", static_cast<unsigned>(b));
-        m_train.set("u_sampled", sampled ? 1 : 0);
-        m_train.set("u_seed", static_cast<unsigned>(m_config.seed & 0xffffffffu),
-                    static_cast<unsigned>(m_config.seed >> 32));
-        m_train.set("u_step", static_cast<unsigned>(m_step));
-        m_train.set("u_source_normal", m_source.kind() == DatasetKind::Normal ? 1 : 0);
-        m_train.set("u_paired", m_config.coupling == CouplingKind::Paired ? 1 : 0);
-        m_train.set("u_bridge_sigma", sampled ? 0.0f : m_bridge_sigma);
-        m_train.set("u_source_offset", 0u);
-        m_train.set("u_source_count", m_source_count);
-        m_train.set("u_target_offset", m_source_count);
-        m_train.set("u_target_count", m_target_count);
+        set_batch_uniforms(m_train, b, sampled);
         m_train.set("u_want_dx", want_dx ? 1 : 0);
         m_train.set("u_dx_offset", m_dx_offset);
         m_train.set("u_guard", guard ? 1 : 0);
-        m_train.set("u_class_offset", m_class_offset);
-        m_train.set("u_batch_classes", m_batch_classes);
-        m_train.set("u_p_uncond", m_config.p_uncond);
-        set_path_uniforms(m_train);
         m_params.bind(0);
         m_params_t.bind(1);
         m_partials.bind(2);
@@ -1057,6 +1226,7 @@ class GlEngine final : public Engine {
         std::size_t p = m_config.mlp.parameter_count();
         m_reduce.use();
         m_reduce.set("u_groups", static_cast<unsigned>(m_groups));
+        m_reduce.set("u_stat_groups", static_cast<unsigned>(m_stat_groups));
         m_reduce.set("u_update", update ? 1 : 0);
         m_reduce.set("u_record", record ? 1 : 0);
         if (update) {
@@ -1237,6 +1407,7 @@ class GlEngine final : public Engine {
     int m_stage_kp = 0;                    // rows of the staged weight panels
     std::size_t m_train_shared_bytes = 0;  // per workgroup of mlp_train.comp
     std::size_t m_shared_bytes = 0;
+    int m_train_wg = 128;  // invocations per training workgroup (TILE / k_train_rm warps)
     bool m_software =
         false;  // llvmpipe & co: shaders built for a short compile, see mlp_layout.glsl
     TrainConfig m_config;
@@ -1249,6 +1420,11 @@ class GlEngine final : public Engine {
     bool m_field_shared_acts = true;
     bool m_field_in_place = false;
     ComputeProgram m_train, m_reduce, m_snapshot, m_field, m_marginal;
+    // The wide pipeline (width >= k_wide_width), its rows, pre-activations and two halves of
+    // layer gradients.
+    bool m_wide = false;
+    ComputeProgram m_wide_rows, m_wide_forward, m_wide_backward, m_wide_weight_grad, m_wide_output;
+    GlBuffer m_wide_rows_buffer{&m_counters}, m_wide_pre{&m_counters}, m_wide_grads{&m_counters};
     ComputeProgram m_pair;  // dopri5's stages (ode_pair.comp)
 
     GlBuffer m_params{&m_counters}, m_params_t{&m_counters}, m_moments{&m_counters},
@@ -1261,7 +1437,8 @@ class GlEngine final : public Engine {
     unsigned m_source_count = 0, m_target_count = 0, m_marginal_count = 0, m_dx_offset = 0;
     unsigned m_class_offset = 0;   // of the target classes in m_pools, in vec2 entries
     unsigned m_batch_classes = 0;  // of the classes in the uploaded batch, in floats
-    int m_groups = 1;
+    int m_groups = 1;       // gradient slices of the last training pass
+    int m_stat_groups = 1;  // loss-statistics groups of the last training pass
     int m_particle_count = 0;
     std::vector<float> m_batch_data;
 

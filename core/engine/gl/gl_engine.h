@@ -27,7 +27,11 @@ GlTransferCounters gl_transfer_counters(const Engine& engine);
 struct GlGridReport {
     GpuShape gpu;
     TrainGrid grid;
-    int train_tile = 0;          // rows per training tile
+    // Wide networks (width >= 256) train as per-layer GEMMs over the whole batch: grid.groups is
+    // then the weight gradient's batch slices, and the GEMMs run in blocks of 128 x 64.
+    bool wide_layers = false;
+    int train_wg = 0;            // invocations per training workgroup
+    int train_tile = 0;          // rows per training tile (the wide pipeline: per GEMM block)
     int stage_rows = 0;          // rows of the weight panels staged in shared memory (0: none)
     int field_tile = 0;          // rows per tile of the field kernels (particles, grids)
     bool field_in_place = false; // their activations in one shared buffer, outputs in registers

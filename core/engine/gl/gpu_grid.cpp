@@ -22,11 +22,13 @@ GpuShape query_gpu_shape() {
         if (warp > 0) g.warp_size = warp;
     }
     if (GLAD_GL_KHR_shader_subgroup) {
-        GLint size = 0, features = 0;
+        GLint size = 0, features = 0, stages = 0;
         glGetIntegerv(GL_SUBGROUP_SIZE_KHR, &size);
         glGetIntegerv(GL_SUBGROUP_SUPPORTED_FEATURES_KHR, &features);
+        glGetIntegerv(GL_SUBGROUP_SUPPORTED_STAGES_KHR, &stages);
         g.subgroup_size = std::max(size, 0);
         g.subgroup_arithmetic = (features & GL_SUBGROUP_FEATURE_ARITHMETIC_BIT_KHR) != 0;
+        g.subgroup_compute = (stages & GL_COMPUTE_SHADER_BIT) != 0;
     }
     const GLubyte* renderer = glGetString(GL_RENDERER);
     if (renderer) g.sm_shared_bytes = sm_shared_bytes_for(reinterpret_cast<const char*>(renderer));
@@ -77,6 +79,10 @@ TrainGrid choose_train_grid(const GpuShape& gpu, int batch, int tile, int wg, st
     return grid;
 }
 
+bool gpu_subgroup_reductions(const GpuShape& gpu) {
+    return gpu.subgroup_size >= 4 && gpu.subgroup_arithmetic && gpu.subgroup_compute;
+}
+
 std::string describe_gpu_shape(const GpuShape& gpu) {
     std::string s = gpu.sm_count > 0 ? std::to_string(gpu.sm_count) + " SMs x " +
                                            std::to_string(gpu.warps_per_sm) + " warps of " +
@@ -86,7 +92,8 @@ std::string describe_gpu_shape(const GpuShape& gpu) {
     if (gpu.sm_count > 0) s += " and " + std::to_string(gpu.sm_shared_bytes / 1024) + " per SM";
     if (gpu.subgroup_size > 0)
         s += ", subgroups of " + std::to_string(gpu.subgroup_size) +
-             (gpu.subgroup_arithmetic ? " (arithmetic)" : "");
+             (gpu_subgroup_reductions(gpu) ? " (reductions use subgroupAdd)"
+                                           : " (no compute arithmetic: shared-memory reductions)");
     else
         s += ", no KHR subgroups";
     return s;

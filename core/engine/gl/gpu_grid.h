@@ -17,10 +17,15 @@ struct GpuShape {
     int sm_shared_bytes = 65536;
     int subgroup_size = 0;         // GL_KHR_shader_subgroup's, 0 without the extension
     bool subgroup_arithmetic = false;
+    bool subgroup_compute = false;  // the compute stage has subgroups (GL_SUBGROUP_SUPPORTED_STAGES_KHR)
 };
 
 // Queries the current context.
 GpuShape query_gpu_shape();
+
+// Whether the shaders reduce with subgroupAdd (GL_KHR_shader_subgroup arithmetic in compute
+// shaders, subgroups of at least 4); else they reduce through shared memory.
+bool gpu_subgroup_reductions(const GpuShape& gpu);
 
 // Shared memory per SM by the GL_RENDERER name: Hopper (H100, H200, GH200) 228 KiB, A100 164 KiB,
 // Ampere and Ada workstation and consumer parts 100 KiB, else 64 KiB (every NVIDIA SM since
@@ -45,7 +50,8 @@ struct TrainGrid {
 TrainGrid choose_train_grid(const GpuShape& gpu, int batch, int tile, int wg, std::size_t params,
                             std::size_t shared_bytes, std::size_t partials_budget);
 
-// "132 SMs x 64 warps, subgroups of 32 (arithmetic)" or "SM count not reported by the driver".
+// "132 SMs x 64 warps of 32, 48 KiB shared per group and 228 per SM, subgroups of 32 (reductions
+// use subgroupAdd)", or with "SM count not reported by the driver".
 std::string describe_gpu_shape(const GpuShape& gpu);
 
 }  // namespace fmp
