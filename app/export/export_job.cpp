@@ -84,9 +84,10 @@ std::pair<Dataset, Dataset> export_datasets(const ExportSettings& s) {
 
 // Why the GL engine cannot integrate this export's particles on the GPU ("" when it can). The
 // GPU path must draw the particles the CPU path draws, so what GpuParticles does not reproduce
-// goes to the CPU MLP instead of giving another picture.
+// goes to the CPU MLP instead of giving another picture. The SDE runs on the GPU: its noise is
+// counter-based there (Engine::integrate_particles_sde), so the particles are another draw of the
+// same SDE, as two seeds of the CPU path are, with the same steps and marginals.
 std::string gpu_particles_blocker(const FlowSpec& spec, int classes) {
-    if (spec.sde_gamma > 0.0f) return "the SDE sampler (particles.sde_gamma): the GPU integrates the ODE only";
     if (classes > 0)
         return "a class-conditional network: each particle follows its class's guided field, which the GPU does "
                "not integrate";

@@ -127,7 +127,18 @@ bool GpuParticles::integrate_slices(Engine& engine, unsigned engine_buffer, doub
         const int j = m_next_slice;
         const int s0 = static_cast<int>(static_cast<long long>(j) * steps / m_slices),
                   s1 = static_cast<int>(static_cast<long long>(j + 1) * steps / m_slices);
-        if (s1 > s0) {
+        if (s1 > s0 && m_spec.sde_gamma > 0.0f) {
+            // The SDE as the CPU path steps it (k_sde_substeps Euler–Maruyama steps per solver
+            // step), its noise counter-based: keyed on the global step, so every slicing of a
+            // trajectory draws the same noise. The CPU path's Rng streams draw other normals of
+            // the same law (the seed below is theirs, for symmetry, not for equality).
+            const SdeSettings settings{m_spec.sde_gamma, (s1 - s0) * k_sde_substeps};
+            m_build_evaluations +=
+                engine.integrate_particles_sde(slice_time(j), slice_time(j + 1), settings,
+                                               m_spec.seed ^ 0x5de5de5dULL,
+                                               static_cast<uint32_t>(s0) * k_sde_substeps)
+                    .evaluations;
+        } else if (s1 > s0) {
             const IntegrationSettings settings{m_spec.solver, s1 - s0, m_spec.tolerance};
             try {
                 m_build_evaluations +=

@@ -32,7 +32,9 @@ class GpuParticles {
 
     // A new spec (data, path, solver, steps, count, seed): the next update starts over from
     // fresh source samples, drawn exactly as the CPU view worker draws them. max_slices: see
-    // gpu_trajectory_slices (an export keeps every solver step that fits).
+    // gpu_trajectory_slices (an export keeps every solver step that fits). With sde_gamma > 0 the
+    // particles follow the SDE (Engine::integrate_particles_sde, k_sde_substeps steps per solver
+    // step as on the CPU path), whose counter-based noise differs from the CPU path's draws.
     void set_spec(const FlowSpec& spec, int max_slices = k_window_gpu_slices);
 
     // Integrates whole slices of the trajectory being built until about budget_ms is spent (at

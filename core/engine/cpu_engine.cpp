@@ -169,6 +169,18 @@ public:
         return fmp::integrate_particles(v, settings, m_particles, t_a, t_b);
     }
 
+    IntegrationStats integrate_particles_sde(float t_a, float t_b, const SdeSettings& settings, uint64_t seed,
+                                             uint32_t first_step) override {
+        const Mlp& mlp = m_mlp;
+        const ClassGuidance g = m_guidance;
+        VelocityFn v = [&mlp, g](const Points& x, float t, Points& out) { mlp.evaluate(x, t, out, g); };
+        IntegrationStats stats;
+        stats.evaluations =
+            integrate_sde_counter(v, m_config.path, settings, m_particles, t_a, t_b, seed, first_step);
+        stats.accepted = settings.steps;
+        return stats;
+    }
+
     void read_particles(Points& x) const override { x = m_particles; }
 
     void eval_velocity(const Points& x, float t, Points& v) override { m_mlp.evaluate(x, t, v, m_guidance); }

@@ -11,6 +11,7 @@
 #include "core/flow/coupling.h"
 #include "core/flow/ode_solver.h"
 #include "core/flow/probability_path.h"
+#include "core/flow/sde_sampler.h"
 #include "core/nn/mlp.h"
 #include "core/nn/optimizer.h"
 
@@ -192,6 +193,17 @@ public:
     IntegrationStats integrate_particles(float t_a, float t_b, SolverKind solver, int steps) {
         return integrate_particles(t_a, t_b, IntegrationSettings{solver, steps, k_default_tolerance});
     }
+    // Integrates every particle from t_a to t_b (forward: t_b > t_a) with the SDE sampler of
+    // sde_sampler.h: settings.steps Euler–Maruyama steps of the learned field (at the current
+    // guidance) with the score-corrected drift, g(t) = settings.gamma sigma_t. The noise of this
+    // call's step k for particle i is counter_normals(seed, first_step + k, i)
+    // (core/base/counter_noise.h), drawn alike by both engines, so they agree up to float
+    // rounding; a trajectory integrated in slices passes each slice's first global step and draws
+    // the noise one call would (integrate_sde_counter is the reference). The step coefficients
+    // come from sde_step_coefficients on the host. Returns the field evaluations (one per step).
+    // Throws InputError for bad settings or t_b <= t_a.
+    virtual IntegrationStats integrate_particles_sde(float t_a, float t_b, const SdeSettings& settings,
+                                                     uint64_t seed, uint32_t first_step) = 0;
     virtual void read_particles(Points& x) const = 0;
 
     // ---- fields on arbitrary points (the arrow grid)

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/base/counter_noise.h"
 #include "core/flow/prediction.h"
 
 namespace fmp {
@@ -19,32 +20,64 @@ float sde_diffusion(const ProbabilityPath& path, float gamma, float t) {
     return gamma * path.at(t).sigma;
 }
 
+SdeStepCoefficients sde_step_coefficients(const ProbabilityPath& path, float gamma, float t, float h) {
+    SdeStepCoefficients c;
+    const float g = sde_diffusion(path, gamma, t);
+    if (!(g > 0.0f)) return c;
+    // drift = v + g^2/2 (c x + d v), the score being c x + d v.
+    const AffineMap score = score_from_velocity(path, t);
+    const float k = 0.5f * g * g;
+    c.drift_v = 1.0f + k * score.b;
+    c.drift_x = k * score.a;
+    c.noise = g * std::sqrt(h);
+    c.diffuses = true;
+    return c;
+}
+
 void sde_step(const VelocityFn& velocity, const ProbabilityPath& path, float gamma, Points& x,
               float t, float h, Rng& rng, Points& v) {
     velocity(x, t, v);
-    const float g = sde_diffusion(path, gamma, t);
-    if (g > 0.0f) {
-        // drift = v + g^2/2 (c x + d v), the score being c x + d v.
-        const AffineMap score = score_from_velocity(path, t);
-        const float k = 0.5f * g * g;
-        v = (1.0f + k * score.b) * v + (k * score.a) * x;
-    }
+    const SdeStepCoefficients c = sde_step_coefficients(path, gamma, t, h);
+    if (c.diffuses) v = c.drift_v * v + c.drift_x * x;
     x += h * v;
-    if (g > 0.0f) {
-        const float s = g * std::sqrt(h);
+    if (c.diffuses) {
         for (Eigen::Index i = 0; i < x.rows(); ++i) {
-            x(i, 0) += s * rng.normal();
-            x(i, 1) += s * rng.normal();
+            x(i, 0) += c.noise * rng.normal();
+            x(i, 1) += c.noise * rng.normal();
         }
     }
+}
+
+float sde_step_size(const SdeSettings& settings, float t_a, float t_b) {
+    settings.validate();
+    if (!(t_b > t_a)) throw InputError("the SDE sampler runs forward in time (t_b > t_a)");
+    return (t_b - t_a) / static_cast<float>(settings.steps);
+}
+
+int64_t integrate_sde_counter(const VelocityFn& velocity, const ProbabilityPath& path,
+                              const SdeSettings& settings, Points& x, float t_a, float t_b,
+                              uint64_t seed, uint32_t first_step) {
+    const float h = sde_step_size(settings, t_a, t_b);
+    Points v;
+    for (int k = 0; k < settings.steps; ++k) {
+        const float t = t_a + static_cast<float>(k) * h;
+        velocity(x, t, v);
+        const SdeStepCoefficients c = sde_step_coefficients(path, settings.gamma, t, h);
+        if (c.diffuses) v = c.drift_v * v + c.drift_x * x;
+        x += h * v;
+        if (!c.diffuses) continue;
+        // Unsigned wrap-around, as in the shader.
+        const uint32_t step = first_step + static_cast<uint32_t>(k);
+        for (Eigen::Index i = 0; i < x.rows(); ++i)
+            x.row(i) += c.noise * counter_normals(seed, step, static_cast<uint32_t>(i)).transpose();
+    }
+    return settings.steps;
 }
 
 int64_t integrate_sde(const VelocityFn& velocity, const ProbabilityPath& path,
                       const SdeSettings& settings, Points& x, float t_a, float t_b, Rng& rng,
                       std::vector<Points>* frames) {
-    settings.validate();
-    if (!(t_b > t_a)) throw InputError("the SDE sampler runs forward in time (t_b > t_a)");
-    const float h = (t_b - t_a) / static_cast<float>(settings.steps);
+    const float h = sde_step_size(settings, t_a, t_b);
     if (frames) {
         frames->clear();
         frames->push_back(x);

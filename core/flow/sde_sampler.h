@@ -35,6 +35,32 @@ int64_t integrate_sde(const VelocityFn& velocity, const ProbabilityPath& path,
                       const SdeSettings& settings, Points& x, float t_a, float t_b, Rng& rng,
                       std::vector<Points>* frames = nullptr);
 
+// One Euler–Maruyama step's coefficients at t with step h, from the formulas above:
+//   x <- x + h (drift_v v + drift_x x) + noise n,   n ~ N(0, I),
+// drift_v = 1 + g^2/2 d and drift_x = g^2/2 c (score = c x + d v), noise = g sqrt(h). Computed on
+// the host for every engine, so the GL engine's steps use the CPU's very floats. g = 0: the ODE's
+// Euler step (drift_v 1, drift_x 0, noise 0) and `diffuses` false (no noise is drawn).
+struct SdeStepCoefficients {
+    float drift_x = 0.0f;
+    float drift_v = 1.0f;
+    float noise = 0.0f;
+    bool diffuses = false;
+};
+SdeStepCoefficients sde_step_coefficients(const ProbabilityPath& path, float gamma, float t, float h);
+
+// The step h = (t_b - t_a) / settings.steps of an Euler–Maruyama integration, its steps at
+// t_a + k h. Throws InputError for bad settings or t_b <= t_a (the sampler runs forward).
+float sde_step_size(const SdeSettings& settings, float t_a, float t_b);
+
+// Integrates as integrate_sde, but the noise of step k (0-based) for row i is
+// counter_normals(seed, first_step + k, i) (core/base/counter_noise.h) instead of a stream: what
+// Engine::integrate_particles_sde computes, the same in the CPU and GL engines. Steps are at
+// t_a + k h, h = (t_b - t_a) / steps. Returns the field evaluations (one per step). Throws
+// InputError for bad settings or t_b <= t_a.
+int64_t integrate_sde_counter(const VelocityFn& velocity, const ProbabilityPath& path,
+                              const SdeSettings& settings, Points& x, float t_a, float t_b,
+                              uint64_t seed, uint32_t first_step);
+
 // One Euler–Maruyama step of size h from t (what integrate_sde repeats; the GUI's block-wise
 // worker calls it directly).
 void sde_step(const VelocityFn& velocity, const ProbabilityPath& path, float gamma, Points& x,

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/base/counter_noise.h"
 #include "core/base/rng.h"
 #include "core/engine/batch_sampler.h"
 #include "core/engine/engine.h"
@@ -913,5 +914,99 @@ TEST_CASE("GL class-conditional training: each class samples its own mode; OT wi
     for (int i = 0; i < 20; ++i) first += losses[i].loss, last += losses[130 + i].loss;
     MESSAGE("GL OT within classes: mean loss of steps 1-20 " << first / 20 << ", 131-150 " << last / 20);
     CHECK(last < 0.8 * first);
+    check_no_gl_messages();
+}
+
+TEST_CASE("GL SDE noise: the shader's counter normals are core/base/counter_noise.h's") {
+    // A network whose output is zero (all weights zero, velocity prediction) and particles at the
+    // origin: the drift vanishes, so one Euler–Maruyama step leaves x_i = noise * n_i exactly,
+    // n_i the shader's draw for (seed, step, i).
+    make_gl_current("GL engine tests");
+    MlpConfig mlp = mlp_config(32, 2, Activation::SiLU);
+    TrainConfig config = train_config(mlp);
+    auto gl = make_gl_engine();
+    gl->reset(config, k_source, k_target);
+    gl->set_params(std::vector<float>(mlp.parameter_count(), 0.0f));
+    const int n = 5000;
+    const uint64_t seed = 0xfedcba9876543210ULL;  // both halves of the seed reach the hash
+    const uint32_t step = 0xfffffff0u;
+    gl->set_particles(Points::Zero(n, 2));
+    const float t = 0.25f, h = 0.5f;
+    gl->integrate_particles_sde(t, t + h, SdeSettings{2.0f, 1}, seed, step);
+    Points x;
+    gl->read_particles(x);
+    const SdeStepCoefficients c = sde_step_coefficients(config.path, 2.0f, t, h);
+    REQUIRE(c.noise > 0.0f);
+    float worst = 0.0f;
+    for (int i = 0; i < n; ++i) {
+        const Eigen::Vector2f z = counter_normals(seed, step, static_cast<uint32_t>(i));
+        worst = std::max(worst, (x.row(i).transpose() / c.noise - z).cwiseAbs().maxCoeff());
+    }
+    MESSAGE("GLSL vs C++ counter normals: worst |difference| " << worst);
+    CHECK(worst < 1e-4f);
+    check_no_gl_messages();
+}
+
+TEST_CASE("GL SDE sampler matches the CPU engine particle for particle (paths, predictions, guidance)") {
+    make_gl_current("GL engine tests");
+    Rng rng(61);
+    const Points x0 = random_points(1500, rng, 1.0f);
+    auto gl = make_gl_engine();
+    auto cpu = make_cpu_engine();
+    auto check_case = [&](const std::string& what, float gamma) {
+        CAPTURE(what);
+        // In two slices as GpuParticles integrates: the second continues the noise at step 12.
+        for (Engine* e : {gl.get(), cpu.get()}) {
+            e->set_particles(x0);
+            CHECK(e->integrate_particles_sde(0.0f, 0.4f, SdeSettings{gamma, 12}, 99, 0).evaluations == 12);
+            e->integrate_particles_sde(0.4f, 1.0f, SdeSettings{gamma, 18}, 99, 12);
+        }
+        Points a, b;
+        gl->read_particles(a);
+        cpu->read_particles(b);
+        const float e = rel_err(a, b, 1e-2f);
+        MESSAGE(what << ": rel err " << e);
+        CHECK(e < 2e-4f);
+        return b;
+    };
+    for (PathKind kind : {PathKind::CondOT, PathKind::VP}) {
+        for (Prediction prediction : {Prediction::Velocity, Prediction::Data}) {
+            MlpConfig mlp = mlp_config(32, 2, Activation::GELU, TimeEncoding::Fourier, 3);
+            mlp.prediction = prediction;
+            mlp.path = ProbabilityPath(kind);
+            TrainConfig config = train_config(mlp);
+            config.path = mlp.path;
+            gl->reset(config, k_source, k_target);
+            cpu->reset(config, k_source, k_target);
+            const Points noisy = check_case(config.path.name() + ", " + prediction_name(prediction), 1.5f);
+            // gamma = 0 is the Euler ODE, in both engines.
+            const Points ode = check_case(config.path.name() + ", gamma 0", 0.0f);
+            Points euler;
+            cpu->set_particles(x0);
+            cpu->integrate_particles(0.0f, 0.4f, SolverKind::Euler, 12);
+            cpu->integrate_particles(0.4f, 1.0f, SolverKind::Euler, 18);
+            cpu->read_particles(euler);
+            CHECK(rel_err(ode, euler, 1e-2f) < 1e-5f);
+            // The noise really moves the particles.
+            CHECK(rel_err(noisy, ode, 1e-2f) > 1e-2f);
+        }
+    }
+    // A guided class-conditional field: the kernel runs the tile twice per step.
+    const MlpConfig mlp = class_config(3, TimeEncoding::Fourier);
+    TrainConfig config = train_config(mlp);
+    gl->reset(config, k_source, Dataset(DatasetKind::EightGaussians));
+    cpu->reset(config, k_source, Dataset(DatasetKind::EightGaussians));
+    for (Engine* e : {gl.get(), cpu.get()}) e->set_guidance({1, 2.5f});
+    check_case("class 1 at w = 2.5", 1.0f);
+    // Bad settings are refused before anything moves.
+    Points before, after;
+    gl->set_particles(x0);
+    gl->read_particles(before);
+    CHECK_THROWS_AS(gl->integrate_particles_sde(0.0f, 1.0f, SdeSettings{6.0f, 10}, 1, 0), InputError);
+    CHECK_THROWS_AS(gl->integrate_particles_sde(0.0f, 1.0f, SdeSettings{1.0f, 0}, 1, 0), InputError);
+    CHECK_THROWS_AS(gl->integrate_particles_sde(1.0f, 0.0f, SdeSettings{1.0f, 10}, 1, 0), InputError);
+    CHECK_THROWS_AS(cpu->integrate_particles_sde(1.0f, 0.0f, SdeSettings{1.0f, 10}, 1, 0), InputError);
+    gl->read_particles(after);
+    CHECK(rel_err(after, before) == 0.0f);
     check_no_gl_messages();
 }

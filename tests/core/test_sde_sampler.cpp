@@ -1,10 +1,12 @@
 // The SDE sampler against the ODE: the same marginals at t = 0.5 and 1 for any diffusion, and
-// not without the score correction; gamma = 0 is the Euler ODE.
+// not without the score correction; gamma = 0 is the Euler ODE; the counter-based noise and the
+// sampler that draws it (what the engines run) give the closed-form marginals of a normal target.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
 
+#include "core/base/counter_noise.h"
 #include "core/base/rng.h"
 #include "core/data/dataset.h"
 #include "core/flow/prediction.h"
@@ -149,4 +151,134 @@ TEST_CASE("the score read off the velocity is the mixture's closed-form score") 
             CHECK((score - exact).cwiseAbs().maxCoeff() <= 2e-3f * (1.0f + exact.cwiseAbs().maxCoeff()));
         }
     }
+}
+
+TEST_CASE("counter normals are standard, independent across components, steps, particles and seeds") {
+    const int n = 200000;
+    double sum[2] = {0, 0}, sq[2] = {0, 0}, cross = 0, lag = 0, tail = 0;
+    Eigen::Vector2f prev(0, 0);
+    for (int i = 0; i < n; ++i) {
+        // Half the draws vary the step, half the particle, so both counters are exercised.
+        const uint32_t step = static_cast<uint32_t>(i % 2 == 0 ? i : 7);
+        const uint32_t index = static_cast<uint32_t>(i % 2 == 0 ? 3 : i);
+        const Eigen::Vector2f z = counter_normals(0x123456789abcdefULL, step, index);
+        REQUIRE(std::isfinite(z.x()));
+        REQUIRE(std::isfinite(z.y()));
+        for (int c = 0; c < 2; ++c) sum[c] += z[c], sq[c] += double(z[c]) * z[c];
+        cross += double(z.x()) * z.y();
+        lag += double(z.x()) * prev.x();
+        tail += std::abs(z.x()) > 1.959964f;
+        prev = z;
+    }
+    // Standard errors: mean 1/sqrt(n) = 0.0022, variance sqrt(2/n) = 0.0032; 5 sigma bounds.
+    for (int c = 0; c < 2; ++c) {
+        CHECK(std::abs(sum[c] / n) < 0.012);
+        CHECK(std::abs(sq[c] / n - 1.0) < 0.016);
+    }
+    CHECK(std::abs(cross / n) < 0.012);
+    CHECK(std::abs(lag / n) < 0.012);
+    CHECK(std::abs(tail / n - 0.05) < 0.0025);  // the Gaussian's 5 % beyond 1.96
+    // A pure function of its counters; each counter and both halves of the seed change the draw.
+    const Eigen::Vector2f a = counter_normals(5, 10, 20);
+    CHECK(a == counter_normals(5, 10, 20));
+    CHECK(a != counter_normals(5, 11, 20));
+    CHECK(a != counter_normals(5, 10, 21));
+    CHECK(a != counter_normals(6, 10, 20));
+    CHECK(a != counter_normals(5 + (uint64_t(1) << 32), 10, 20));
+}
+
+namespace {
+
+// A normal target N(m, s^2 I) from a standard normal source: the marginal velocity is linear in x,
+// v = d_alpha E[x1 | x] + d_sigma E[x0 | x], and p_t = N(alpha m, (alpha^2 s^2 + sigma^2) I).
+struct NormalTarget {
+    ProbabilityPath path;
+    Eigen::RowVector2f m{1.0f, -0.5f};
+    float s = 0.5f;
+    VelocityFn fn() const {
+        return [this](const Points& x, float t, Points& v) {
+            const PathCoefficients c = path.at(t);
+            const float var = c.alpha * c.alpha * s * s + c.sigma * c.sigma;
+            v.resize(x.rows(), 2);
+            for (Eigen::Index i = 0; i < x.rows(); ++i) {
+                const Eigen::RowVector2f d = x.row(i) - c.alpha * m;
+                v.row(i) = c.d_alpha * (m + c.alpha * s * s / var * d) + c.d_sigma * c.sigma / var * d;
+            }
+        };
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the counter-noise SDE gives a normal target's closed-form marginals; slices draw as one call") {
+    for (PathKind kind : {PathKind::CondOT, PathKind::VP}) {
+        NormalTarget target{ProbabilityPath(kind)};
+        CAPTURE(target.path.name());
+        const int n = 20000;
+        for (float t_end : {0.5f, 1.0f}) {
+            CAPTURE(t_end);
+            Points x = starts(n, 9) * target.path.source_scale();
+            CHECK(integrate_sde_counter(target.fn(), target.path, SdeSettings{2.0f, 200}, x, 0.0f, t_end, 31, 0) == 200);
+            const PathCoefficients c = target.path.at(t_end);
+            const double var = double(c.alpha) * c.alpha * target.s * target.s + double(c.sigma) * c.sigma;
+            const Eigen::RowVector2d mean = x.cast<double>().colwise().mean();
+            const Eigen::RowVector2d spread =
+                (x.cast<double>().rowwise() - mean).array().square().colwise().mean();
+            MESSAGE(target.path.name() << " t=" << t_end << ": mean " << mean << " (exact "
+                                       << (c.alpha * target.m) << "), variance " << spread
+                                       << " (exact " << var << ")");
+            for (int d = 0; d < 2; ++d) {
+                // Sampling error ~ sqrt(var / n) for the mean, var sqrt(2 / n) for the variance;
+                // Euler–Maruyama's bias at 200 steps is below both.
+                CHECK(std::abs(mean[d] - c.alpha * target.m[d]) < 5.0 * std::sqrt(var / n) + 0.005);
+                CHECK(std::abs(spread[d] / var - 1.0) < 5.0 * std::sqrt(2.0 / n) + 0.01);
+            }
+        }
+        // Two slices, the second starting at global step 100, equal one call of 200 steps (up to
+        // the rounding of the step times); a slice that restarts the noise at step 0 does not.
+        const Points x0 = starts(500, 12);
+        Points whole = x0, sliced = x0, restarted = x0;
+        const SdeSettings half{1.5f, 100};
+        integrate_sde_counter(target.fn(), target.path, SdeSettings{1.5f, 200}, whole, 0.0f, 1.0f, 4, 0);
+        integrate_sde_counter(target.fn(), target.path, half, sliced, 0.0f, 0.5f, 4, 0);
+        integrate_sde_counter(target.fn(), target.path, half, sliced, 0.5f, 1.0f, 4, 100);
+        integrate_sde_counter(target.fn(), target.path, half, restarted, 0.0f, 0.5f, 4, 0);
+        integrate_sde_counter(target.fn(), target.path, half, restarted, 0.5f, 1.0f, 4, 0);
+        CHECK((whole - sliced).cwiseAbs().maxCoeff() < 1e-4f);
+        CHECK((whole - restarted).cwiseAbs().maxCoeff() > 0.1f);
+    }
+}
+
+TEST_CASE("the counter-noise SDE: sde_step's drift, gamma = 0 is Euler, bad settings are refused") {
+    ExactField field(PathKind::Cosine);
+    // One step from the same points: the drift part equals sde_step's (its noise is the stream's,
+    // so compare the two after subtracting each one's noise: h = 0.01 with the known coefficients).
+    const Points x0 = starts(300, 6);
+    const float t = 0.3f, h = 0.01f, gamma = 1.2f;
+    Points a = x0, b = x0, v;
+    integrate_sde_counter(field.fn(), field.path, SdeSettings{gamma, 1}, a, t, t + h, 17, 40);
+    Rng rng(3);
+    Rng replay = rng;
+    sde_step(field.fn(), field.path, gamma, b, t, h, rng, v);
+    const SdeStepCoefficients c = sde_step_coefficients(field.path, gamma, t, h);
+    REQUIRE(c.diffuses);
+    CHECK(c.noise == doctest::Approx(sde_diffusion(field.path, gamma, t) * std::sqrt(h)));
+    for (Eigen::Index i = 0; i < x0.rows(); ++i) {
+        const Eigen::RowVector2f drift_a = a.row(i) - c.noise * counter_normals(17, 40, uint32_t(i)).transpose();
+        Eigen::RowVector2f drift_b = b.row(i);
+        drift_b.x() -= c.noise * replay.normal();
+        drift_b.y() -= c.noise * replay.normal();
+        REQUIRE((drift_a - drift_b).cwiseAbs().maxCoeff() < 1e-5f);
+    }
+    // gamma = 0: the Euler ODE, no noise at all.
+    Points e = x0, ode = x0;
+    integrate_sde_counter(field.fn(), field.path, SdeSettings{0.0f, 30}, e, 0.0f, 1.0f, 1, 0);
+    integrate_particles(field.fn(), SolverKind::Euler, ode, 0.0f, 1.0f, 30);
+    CHECK((e - ode).cwiseAbs().maxCoeff() < 1e-4f);
+    Points x = x0;
+    CHECK_THROWS_AS(integrate_sde_counter(field.fn(), field.path, SdeSettings{-1.0f, 8}, x, 0.0f, 1.0f, 1, 0), InputError);
+    CHECK_THROWS_AS(integrate_sde_counter(field.fn(), field.path, SdeSettings{6.0f, 8}, x, 0.0f, 1.0f, 1, 0), InputError);
+    CHECK_THROWS_AS(integrate_sde_counter(field.fn(), field.path, SdeSettings{1.0f, 0}, x, 0.0f, 1.0f, 1, 0), InputError);
+    CHECK_THROWS_AS(integrate_sde_counter(field.fn(), field.path, SdeSettings{1.0f, 8}, x, 0.5f, 0.5f, 1, 0), InputError);
+    CHECK((x - x0).cwiseAbs().maxCoeff() == 0.0f);  // a refused call moves nothing
 }

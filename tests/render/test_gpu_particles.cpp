@@ -1,6 +1,7 @@
 // GPU particles for the GL engine: the stored trajectory equals the CPU engine's integration (in
-// slices for the window, whole for an export), and the renderer draws GL-buffer points exactly
-// like the same points given as x,y pairs.
+// slices for the window, whole for an export; the SDE with the same counter-based noise, and with
+// the CPU path's law), and the renderer draws GL-buffer points exactly like the same points given
+// as x,y pairs.
 #include <doctest/doctest.h>
 #include <glad/gl.h>
 
@@ -13,6 +14,7 @@
 #include "app/render/scene_renderer.h"
 #include "core/engine/gl/gl_context.h"
 #include "core/engine/gl/gl_engine.h"
+#include "core/metrics/metrics.h"
 
 using namespace fmp;
 
@@ -190,6 +192,79 @@ TEST_CASE("a whole build keeps every solver step when asked and reads back as th
     const auto again = integrate_trajectory(spec, mlp, *reference);
     CHECK((particles.read_trajectory(500, *reference)->frames.back() - again->frames.back()).cwiseAbs().maxCoeff() <
           1e-3f);
+}
+
+TEST_CASE("GPU SDE particles: the CPU engine's SDE with the same noise, however sliced; the CPU path's law") {
+    auto ctx = context();
+    FlowSpec spec = small_spec(500, 80);
+    spec.path = make_path("condot");
+    spec.sde_gamma = 1.5f;
+    const TrainConfig config = small_config(spec, 32, 2);
+    auto gl = make_gl_engine();
+    auto cpu = make_cpu_engine();
+    gl->reset(config, spec.source, spec.target);
+    cpu->reset(config, spec.source, spec.target);
+    cpu->train(200);
+    gl->set_params(cpu->params());
+
+    // The reference: one CPU-engine call of every Euler–Maruyama step with the export's noise key.
+    const Points start = particle_starts(spec, 500) * spec.path.source_scale();
+    cpu->set_particles(start);
+    const IntegrationStats stats = cpu->integrate_particles_sde(
+        0.0f, 1.0f, SdeSettings{spec.sde_gamma, spec.steps * k_sde_substeps}, spec.seed ^ 0x5de5de5dULL, 0);
+    Points expected;
+    cpu->read_particles(expected);
+
+    // Whole (an export: 80 slices of one solver step) and windowed (64 slices of one or two).
+    GpuParticles whole;
+    whole.set_spec(spec, spec.steps);
+    REQUIRE(whole.build(*gl));
+    CHECK(whole.last_evaluations() == stats.evaluations);
+    GpuParticles windowed;
+    windowed.set_spec(spec);
+    CHECK(windowed.slices() == 64);
+    for (int i = 0; i < 200 && !windowed.ready(); ++i) windowed.update(*gl, 1, 0.0);
+    REQUIRE(windowed.ready());
+    const auto reference = make_reference(spec);
+    for (GpuParticles* p : {&whole, &windowed}) {
+        const auto traj = p->read_trajectory(500, *reference);
+        REQUIRE(traj);
+        const float e = (traj->frames.back() - expected).cwiseAbs().maxCoeff();
+        MESSAGE(p->slices() << " slices: max |GPU - CPU engine| " << e);
+        CHECK(e < 1e-3f);
+    }
+
+    // Against the CPU path (its Rng streams draw other normals): the same law. Its frames are
+    // another draw of the SDE, as close to the GPU's as two CPU-path seeds are to each other.
+    spec.particles = 2000;
+    GpuParticles many;
+    many.set_spec(spec, spec.steps);
+    REQUIRE(many.build(*gl));
+    Mlp mlp(config.mlp, 1);
+    mlp.set_params(cpu->params());
+    const auto gpu_traj = many.read_trajectory(2000, *reference);
+    const auto cpu_a = integrate_trajectory(spec, mlp, *reference);
+    FlowSpec other = spec;
+    other.seed = 4;
+    const auto cpu_b = integrate_trajectory(other, mlp, *reference);
+    for (int k : {20, 40, 80}) {
+        CAPTURE(k);
+        const Points& g = gpu_traj->frames[std::size_t(k)];
+        const Points& a = cpu_a->frames[std::size_t(k)];
+        const Points& b = cpu_b->frames[std::size_t(k)];
+        const double floor = sliced_wasserstein2(a, b, 128, 5);
+        const double d = sliced_wasserstein2(g, a, 128, 5);
+        MESSAGE("t = " << k / 80.0 << ": SW2(GPU SDE, CPU SDE) " << d << ", two CPU seeds " << floor);
+        CHECK(d < 2.0 * floor + 0.01);
+        // Not the same particles as the CPU path's (other noise), nor the ODE's.
+        CHECK((g - a).cwiseAbs().maxCoeff() > 0.05f);
+    }
+    // The noise is there: the ODE's particles end elsewhere.
+    FlowSpec ode = spec;
+    ode.sde_gamma = 0.0f;
+    ode.solver = SolverKind::Euler;
+    const auto ode_traj = integrate_trajectory(ode, mlp, *reference);
+    CHECK((gpu_traj->frames[40] - ode_traj->frames[40]).cwiseAbs().maxCoeff() > 0.1f);
 }
 
 TEST_CASE("points drawn from GL buffer slices match the same points drawn from x,y pairs") {

@@ -51,6 +51,11 @@
 //   step-size controller runs on the host (drive_embedded_pair, the CPU engine's code), one
 //   dispatch of ode_pair.comp per stage, and only one error sum per workgroup is read back per
 //   step, so both engines take the same steps.
+// - The SDE sampler (mlp_sde.comp) runs like the fixed-step solvers, one dispatch for every
+//   step of a call. The host computes each step's time and drift/noise coefficients
+//   (sde_step_coefficients, the CPU's floats) into a small buffer; the noise is counter-based
+//   (counter_noise.glsl, the PCG hash of seed, step and particle), so the CPU engine draws the
+//   same normals and the two agree particle for particle.
 // - The exact marginal field streams the target points through shared memory with an online
 //   log-sum-exp; its path coefficients come from ProbabilityPath::at on the CPU.
 // - The likelihood (mlp_divergence.comp) carries each point's value and its d/dx, d/dy tangents
@@ -629,6 +634,58 @@ class GlEngine final : public Engine {
         glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
     }
 
+    IntegrationStats integrate_particles_sde(float t_a, float t_b, const SdeSettings& settings, uint64_t seed,
+                                             uint32_t first_step) override {
+        require_reset();
+        const float h = sde_step_size(settings, t_a, t_b);
+        const int steps = settings.steps;
+        IntegrationStats stats;
+        stats.evaluations = steps;
+        stats.accepted = steps;
+        if (m_particle_count == 0) return stats;
+        build_sde_program();
+        // (t, drift_x, drift_v, noise) per step, as integrate_sde_counter computes them.
+        std::vector<float> table(std::size_t(steps) * 4);
+        for (int k = 0; k < steps; ++k) {
+            const float t = t_a + static_cast<float>(k) * h;
+            const SdeStepCoefficients c = sde_step_coefficients(m_config.path, settings.gamma, t, h);
+            const float entry[4] = {t, c.drift_x, c.drift_v, c.diffuses ? c.noise : 0.0f};
+            std::copy(entry, entry + 4, table.begin() + std::ptrdiff_t(k) * 4);
+        }
+        m_sde_steps.reserve(table.size() * 4);
+        m_sde_steps.upload(table.data(), table.size() * 4);
+        const int chunk = static_cast<int>(
+            std::clamp<int64_t>(k_max_evals_per_dispatch / int64_t(m_particle_count), 1, steps));
+        m_sde.use();
+        set_path_uniforms(m_sde);
+        set_guidance_uniforms(m_sde);
+        m_sde.set("u_count", static_cast<unsigned>(m_particle_count));
+        m_sde.set("u_h", h);
+        m_sde.set("u_seed", static_cast<unsigned>(seed), static_cast<unsigned>(seed >> 32));
+        m_sde.set("u_first_step", first_step);
+        m_params.bind(0);
+        m_particles.bind(1);
+        bind_field_scratch();
+        m_sde_steps.bind(4);
+        for (int s0 = 0; s0 < steps; s0 += chunk) {
+            m_sde.set("u_first", s0);
+            m_sde.set("u_steps", std::min(chunk, steps - s0));
+            glDispatchCompute(field_groups(m_particle_count), 1, 1);
+            glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+        }
+        // The renderer reads the buffer as vertices next.
+        glMemoryBarrier(GL_ALL_BARRIER_BITS);
+        return stats;
+    }
+
+    // mlp_sde.comp with the field kernels' tile and storage, compiled on first use (most engines
+    // never run the SDE, and each program costs a JIT on software rasterizers).
+    void build_sde_program() {
+        if (m_sde.valid() && m_sde_defines == m_field_defines) return;
+        m_sde = ComputeProgram("mlp_sde.comp", m_field_defines);
+        m_sde_defines = m_field_defines;
+    }
+
     void read_particles(Points& x) const override {
         x.resize(m_particle_count, 2);
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
@@ -963,6 +1020,7 @@ class GlEngine final : public Engine {
                     }
                 }
         m_field = ComputeProgram("mlp_field.comp", field_defines);
+        m_field_defines = field_defines;  // mlp_sde.comp is built from them when first needed
         m_pair = ComputeProgram("ode_pair.comp", field_defines);
         m_field_tile = field_tile;
         m_field_shared_acts = in_place || shared_acts;
@@ -1426,6 +1484,11 @@ class GlEngine final : public Engine {
     ComputeProgram m_wide_rows, m_wide_forward, m_wide_backward, m_wide_weight_grad, m_wide_output;
     GlBuffer m_wide_rows_buffer{&m_counters}, m_wide_pre{&m_counters}, m_wide_grads{&m_counters};
     ComputeProgram m_pair;  // dopri5's stages (ode_pair.comp)
+    // The SDE sampler (mlp_sde.comp), built from the field kernels' defines when first needed,
+    // and its per-step table.
+    ShaderDefines m_field_defines, m_sde_defines;
+    ComputeProgram m_sde;
+    GlBuffer m_sde_steps{&m_counters};
 
     GlBuffer m_params{&m_counters}, m_params_t{&m_counters}, m_moments{&m_counters},
         m_grads{&m_counters}, m_partials{&m_counters}, m_scratch{&m_counters},
