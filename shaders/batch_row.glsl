@@ -18,16 +18,8 @@ uniform uint u_batch_classes;  // where the explicit batch's classes start
 uniform float u_p_uncond;      // a sampled row drops to the null class with this probability
 #endif
 
-// PCG hash (Jarzynski & Olano 2020): a counter-based RNG, one stream per (seed, step, row).
-uint pcg(uint v) {
-    uint state = v * 747796405u + 2891336453u;
-    uint word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-    return (word >> 22u) ^ word;
-}
-float uniform01(inout uint state) {
-    state = pcg(state);
-    return float(state >> 8) * (1.0 / 16777216.0);
-}
+// The rows' random numbers: one PCG-hash stream per (seed, step, row), counter_noise.glsl's.
+#include "counter_noise.glsl"
 
 struct BatchRow {
     vec2 xt;    // x_t = alpha_t x1 + sigma_t x0 (+ the bridge noise)
@@ -39,31 +31,35 @@ struct BatchRow {
 // Row i < u_batch of this step's batch.
 BatchRow batch_row(uint i) {
     BatchRow row;
+#if CLASSES
     row.cls = uint(CLASSES);
+#else
+    row.cls = 0u;
+#endif
     vec2 x0, x1;
     float t;
     if (u_sampled != 0) {
-        uint rng = pcg(pcg(pcg(u_seed.x ^ pcg(u_seed.y)) + u_step) + i);
-        t = uniform01(rng);
+        uint rng = counter_noise_state(u_seed, u_step, i);
+        t = counter_uniform01(rng);
         if (u_source_normal != 0) {
-            float u1 = max(uniform01(rng), 1e-12);
-            float u2 = uniform01(rng);
+            float u1 = max(counter_uniform01(rng), 1e-12);
+            float u2 = counter_uniform01(rng);
             float rad = sqrt(-2.0 * log(u1));
             x0 = rad * vec2(cos(6.28318530717958648 * u2), sin(6.28318530717958648 * u2));
         } else if (u_paired != 0) {
-            uint j = min(uint(uniform01(rng) * float(u_source_count)), u_source_count - 1u);
+            uint j = min(uint(counter_uniform01(rng) * float(u_source_count)), u_source_count - 1u);
             x0 = pools[u_source_offset + j];
             x1 = pools[u_target_offset + j];
         } else {
-            x0 = pools[u_source_offset + min(uint(uniform01(rng) * float(u_source_count)), u_source_count - 1u)];
+            x0 = pools[u_source_offset + min(uint(counter_uniform01(rng) * float(u_source_count)), u_source_count - 1u)];
         }
         if (u_paired == 0 || u_source_normal != 0) {
-            uint j = min(uint(uniform01(rng) * float(u_target_count)), u_target_count - 1u);
+            uint j = min(uint(counter_uniform01(rng) * float(u_target_count)), u_target_count - 1u);
             x1 = pools[u_target_offset + j];
 #if CLASSES
             // The target point's class, dropped to the null class as the CPU's BatchSampler does
             // (classifier-free guidance's dropout). Paired rows keep the null class, as there.
-            row.cls = uniform01(rng) < u_p_uncond ? uint(CLASSES) : uint(pools[u_class_offset + j].x);
+            row.cls = counter_uniform01(rng) < u_p_uncond ? uint(CLASSES) : uint(pools[u_class_offset + j].x);
 #endif
         }
     } else {

@@ -47,7 +47,7 @@ void main() {
         if (u_mode == 0) {
             if (owner) { s_in[lid] = x; s_tin[lid] = u_t; }
             SYNC();
-            field_forward_tile();
+            field_forward_tile(tile * uint(TILE));
             if (valid) velocities[i] = prediction_to_velocity(s_out[lid], x, u_t);
             SYNC();
             continue;
@@ -58,7 +58,7 @@ void main() {
             for (int s = 0; s < stages; ++s) {
                 if (owner) { s_in[lid] = x + a[s] * u_h * k; s_tin[lid] = t + c[s] * u_h; }
                 SYNC();
-                field_forward_tile();
+                field_forward_tile(tile * uint(TILE));
                 if (owner) { k = prediction_to_velocity(s_out[lid], s_in[lid], s_tin[lid]); sum += b[s] * k; }
             }
             x += u_h * sum;

@@ -37,7 +37,7 @@ void main() {
             vec4 c = sde_steps[k];
             if (owner) { s_in[lid] = x; s_tin[lid] = c.x; }
             SYNC();
-            field_forward_tile();
+            field_forward_tile(tile * uint(TILE));
             if (owner) {
                 vec2 v = prediction_to_velocity(s_out[lid], x, c.x);
                 // x += h (drift_v v + drift_x x) + noise n: the order of sde_step's operations.

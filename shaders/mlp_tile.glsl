@@ -231,31 +231,37 @@ int forward_tile() {
 #if CLASSES
 uniform uint u_class;      // the field's class; CLASSES: the null class (the unconditional field)
 uniform float u_guidance;  // classifier-free guidance's scale w (1: the class's own field)
+// Particles taking the classes in turn (Engine::set_particle_classes): row i of the dispatch
+// follows class u_cycle[i mod u_cycle_len] at scale u_guidance; 0: every row follows u_class.
+uniform uint u_cycle_len;
+uniform uint u_cycle[8];   // k_max_classes
 #endif
 
-// The learned field's forward pass of the tile (s_in, s_tin) into s_out. With classes and
-// guidance (u_class < CLASSES, w != 1: Mlp::evaluate's condition) it runs the tile twice and
+// The learned field's forward pass of the tile (s_in, s_tin) into s_out; first_row is the
+// dispatch's index of the tile's row 0 (a particle's class in the cycle). With classes and
+// guidance (a real class, w != 1: Mlp::evaluate's condition) it runs the tile twice and
 // leaves f_null + w (f_class - f_null): the conversion of a prediction to the velocity is affine
 // in f, so combining the outputs equals combining the velocities as the CPU does. The branch is
 // uniform, so the barriers inside are reached by the whole group.
-void field_forward_tile() {
+void field_forward_tile(uint first_row) {
 #if CLASSES
     uint lid = gl_LocalInvocationIndex;
     bool owner = lid < uint(TILE);
-    if (u_class < uint(CLASSES) && u_guidance != 1.0) {
+    uint cls = u_cycle_len > 0u ? u_cycle[(first_row + lid) % u_cycle_len] : u_class;
+    if ((u_cycle_len > 0u || u_class < uint(CLASSES)) && u_guidance != 1.0) {
         if (owner) s_cls[lid] = uint(CLASSES);
         SYNC();
         forward_tile();
         // Each owner keeps its own row; the second pass overwrites s_out only after barriers.
         vec2 f_null = owner ? s_out[lid] : vec2(0.0);
-        if (owner) s_cls[lid] = u_class;
+        if (owner) s_cls[lid] = cls;
         SYNC();
         forward_tile();
         if (owner) s_out[lid] = f_null + u_guidance * (s_out[lid] - f_null);
         SYNC();
         return;
     }
-    if (owner) s_cls[lid] = u_class;
+    if (owner) s_cls[lid] = cls;
     SYNC();
 #endif
     forward_tile();

@@ -49,7 +49,7 @@ void main() {
             s_tin[lid] = u_t + u_c * u_h;
         }
         SYNC();
-        field_forward_tile();
+        field_forward_tile(tile * uint(TILE));
         if (owner) s_err[lid] = 0.0;
         if (valid) {
             vec2 ks = prediction_to_velocity(s_out[lid], y, u_t + u_c * u_h);

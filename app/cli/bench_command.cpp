@@ -144,8 +144,8 @@ void print_grid(const Engine& e, int width, int batch, bool json) {
     }
     if (report->wide_layers)
         std::printf("#    grid: per-layer GEMMs over the batch in blocks of %d rows x 64 columns, groups of %d, "
-                    "8 x 4 outputs per invocation; %s\n",
-                    report->train_tile, report->train_wg, g.reason.c_str());
+                    "%d x %d outputs per invocation; %s\n",
+                    report->train_tile, report->train_wg, report->train_rm, report->train_rn, g.reason.c_str());
     else if (g.groups_per_sm > 0)
         std::printf("#    grid: %d groups of %d on %d SMs, %d per SM, occupancy %.0f%% (%s)\n", g.groups,
                     report->train_wg, report->gpu.sm_count, g.groups_per_sm, 100.0 * g.occupancy,
@@ -156,10 +156,10 @@ void print_grid(const Engine& e, int width, int batch, bool json) {
         std::printf("#    tiles: fields %d rows%s, weight panels of %d rows\n", report->field_tile,
                     report->field_in_place ? " in place" : "", report->stage_rows);
     else
-        std::printf("#    tiles: training %d rows of %d x 4 outputs per invocation, fields %d rows%s, weight "
+        std::printf("#    tiles: training %d rows of %d x %d outputs per invocation, fields %d rows%s, weight "
                     "panels of %d rows\n",
-                    report->train_tile, report->train_tile * 32 / std::max(report->train_wg, 1),
-                    report->field_tile, report->field_in_place ? " in place" : "", report->stage_rows);
+                    report->train_tile, report->train_rm, report->train_rn, report->field_tile,
+                    report->field_in_place ? " in place" : "", report->stage_rows);
 }
 
 int run_bench(const BenchOptions& o) {

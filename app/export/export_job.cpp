@@ -86,11 +86,10 @@ std::pair<Dataset, Dataset> export_datasets(const ExportSettings& s) {
 // GPU path must draw the particles the CPU path draws, so what GpuParticles does not reproduce
 // goes to the CPU MLP instead of giving another picture. The SDE runs on the GPU: its noise is
 // counter-based there (Engine::integrate_particles_sde), so the particles are another draw of the
-// same SDE, as two seeds of the CPU path are, with the same steps and marginals.
-std::string gpu_particles_blocker(const FlowSpec& spec, int classes) {
-    if (classes > 0)
-        return "a class-conditional network: each particle follows its class's guided field, which the GPU does "
-               "not integrate";
+// same SDE, as two seeds of the CPU path are, with the same steps and marginals. A
+// class-conditional network's particles follow their classes there too
+// (Engine::set_particle_classes), so what is left is memory.
+std::string gpu_particles_blocker(const FlowSpec& spec) {
     const int steps = std::max(1, spec.steps);
     if (gpu_trajectory_slices(spec.particles, steps, steps) < steps)
         return "every solver step of " + std::to_string(spec.particles) +
@@ -698,9 +697,8 @@ ExportJob::ExportJob(const ExportSettings& settings, FrameSink* sink, std::optio
         // The window's own trajectory needs no integration at all.
         const bool given = sweep_model && d.model->trajectory &&
                            d.model->trajectory->x0.rows() == std::max(1, d.spec.particles);
-        const int classes = sweep_model ? d.model->mlp.classes : d.setup.config.mlp.classes;
         if (!given) {
-            d.profile.cpu_particles_reason = gpu_particles_blocker(d.spec, classes);
+            d.profile.cpu_particles_reason = gpu_particles_blocker(d.spec);
             d.gpu_route = d.profile.cpu_particles_reason.empty();
         }
     }

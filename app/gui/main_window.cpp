@@ -325,7 +325,10 @@ ClassGuidance GuiApp::arrow_guidance() const {
 }
 
 bool GuiApp::gpu_draws_particles() const {
-    return m_gpu_particles && m_spec.sde_gamma == 0.0f && m_class_net == 0;
+    // With the GL engine the GPU integrates every kind of particle: the ODE, the SDE
+    // (Engine::integrate_particles_sde) and a class-conditional network's classes
+    // (Engine::set_particle_classes).
+    return m_gpu_particles != nullptr;
 }
 
 Dataset GuiApp::dataset_at(int index, DrawWhich which) {
@@ -346,14 +349,7 @@ void GuiApp::update_spec() {
     m_spec.sde_gamma = m_settings.sde && m_spec.source.kind() == DatasetKind::Normal ? m_settings.sde_gamma : 0.0f;
     m_spec.follow_class = m_settings.follow_class;
     m_spec.guidance = m_settings.guidance;
-    if (m_gpu_particles && !gpu_draws_particles()) {
-        // The GPU integrates the unconditional ODE only: the view worker draws the SDE's
-        // particles and those of a class-conditional network (each class in its own field).
-        m_gpu_particles->set_spec(m_spec);
-        FlowSpec subset = m_spec;
-        subset.particles = std::min(m_spec.particles, 20000);
-        m_worker->set_spec(subset);
-    } else if (m_gpu_particles) {
+    if (gpu_draws_particles()) {
         // The GPU draws every particle; the CPU worker integrates a subset for the trails, the
         // paths and the heatmap (its first particles are the GPU's first ones).
         m_gpu_particles->set_spec(m_spec);
@@ -423,8 +419,9 @@ int GuiApp::run(GuiRunStats* stats) {
                     m_engine_label.c_str(), m_settings.particles, static_cast<long long>(snap.step),
                     m_worker->last_trajectory_seconds());
         if (m_gpu_particles)
-            std::printf("gpu particles: %d (trajectory build %.2f s)\n", m_gpu_particles->count(),
-                        m_gpu_particles->last_build_seconds());
+            std::printf("gpu particles: %d (trajectory build %.2f s)\nparticles drawn by: %s\n",
+                        m_gpu_particles->count(), m_gpu_particles->last_build_seconds(),
+                        gpu_draws_particles() ? "the GPU" : "the CPU view worker");
         std::printf("drawn target points: %zu\ndrawn source points: %zu\ndataset swaps: %d\n"
                     "training resets: %llu\n",
                     drawn_target, drawn_source, m_draw->swaps(),

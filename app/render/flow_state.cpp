@@ -96,21 +96,9 @@ VelocityFn particle_velocity(const Mlp& mlp, const FlowSpec& spec, Eigen::Index 
         const ClassGuidance g{particle_class(spec, cycle, classes, 0), w};
         return [&mlp, g](const Points& p, float t, Points& out) { mlp.evaluate(p, t, out, g); };
     }
-    // Row i follows cycle[(first_row + i) mod C]: each class's rows are every C-th, evaluated
-    // together (the class is one input for all of them) and scattered back.
+    // Row i follows cycle[(first_row + i) mod C] (Mlp::evaluate_class_cycle).
     return [&mlp, cycle, w, first_row](const Points& p, float t, Points& out) {
-        out.resize(p.rows(), 2);
-        Points sub, v;
-        const Eigen::Index c = static_cast<Eigen::Index>(cycle.size());
-        for (Eigen::Index q = 0; q < c; ++q) {
-            const Eigen::Index start = ((q - first_row % c) % c + c) % c;
-            if (start >= p.rows()) continue;
-            const Eigen::Index n = (p.rows() - start + c - 1) / c;
-            sub.resize(n, 2);
-            for (Eigen::Index j = 0; j < n; ++j) sub.row(j) = p.row(start + j * c);
-            mlp.evaluate(sub, t, v, ClassGuidance{cycle[static_cast<std::size_t>(q)], w});
-            for (Eigen::Index j = 0; j < n; ++j) out.row(start + j * c) = v.row(j);
-        }
+        mlp.evaluate_class_cycle(p, t, out, cycle, w, first_row);
     };
 }
 

@@ -121,8 +121,44 @@ void GpuParticles::start_build(unsigned engine_buffer, uint64_t params_version) 
     m_build_error.clear();
 }
 
+namespace {
+
+// While slices integrate: a class-conditional network's particles follow the classes the spec
+// asks for (one class, or every class in turn: particle_velocity's choice), at its guidance
+// scale; the engine's own guidance (the window's arrows) comes back afterwards.
+class ParticleClassScope {
+  public:
+    ParticleClassScope(Engine& engine, const FlowSpec& spec, int classes)
+        : m_engine(engine), m_saved(engine.guidance()), m_active(classes > 0) {
+        if (!m_active) return;
+        const std::vector<int> cycle = followed_classes(spec, classes);
+        if (spec.follow_class == k_all_classes) {
+            engine.set_guidance(ClassGuidance{-1, spec.guidance});
+            engine.set_particle_classes(cycle);
+        } else {
+            engine.set_guidance(ClassGuidance{particle_class(spec, cycle, classes, 0), spec.guidance});
+        }
+    }
+    ~ParticleClassScope() {
+        if (!m_active) return;
+        m_engine.set_particle_classes({});
+        m_engine.set_guidance(m_saved);
+    }
+    ParticleClassScope(const ParticleClassScope&) = delete;
+    ParticleClassScope& operator=(const ParticleClassScope&) = delete;
+
+  private:
+    Engine& m_engine;
+    ClassGuidance m_saved;
+    bool m_active;
+};
+
+}  // namespace
+
 bool GpuParticles::integrate_slices(Engine& engine, unsigned engine_buffer, double deadline) {
     const int steps = std::max(1, m_spec.steps);
+    m_classes = engine.config().mlp.classes;
+    ParticleClassScope classes(engine, m_spec, m_classes);
     do {
         const int j = m_next_slice;
         const int s0 = static_cast<int>(static_cast<long long>(j) * steps / m_slices),
@@ -183,19 +219,25 @@ std::shared_ptr<Trajectory> GpuParticles::read_trajectory(int rows, const FlowRe
     traj->stats.evaluations = m_last_evaluations;
     traj->error = m_last_error;
     label_modes(*traj, &reference.modes);
+    label_classes(*traj, m_spec, m_classes);
     return traj;
 }
 
 void GpuParticles::upload_colors(ColorMode mode, float alpha, const FlowReference* reference) {
-    // The GPU integrates unconditional networks only (the view worker draws class-conditional
-    // ones), so by-class colours fall back to the modes as in the scene builder.
-    const bool by_mode = mode == ColorMode::TargetMode || mode == ColorMode::Class;
+    // By class: each particle's followed class (label_classes' choice); without classes the
+    // colours fall back to the modes, as in the scene builder.
+    const bool by_class = mode == ColorMode::Class && m_classes > 0;
+    const bool by_mode = !by_class && (mode == ColorMode::TargetMode || mode == ColorMode::Class);
     // Colours by start never change for a spec; colours by mode follow each build.
     if (mode == m_color_mode && alpha == m_color_alpha &&
         (!by_mode || m_color_build == m_front_build) && m_color_build != ~uint64_t(0))
         return;
     std::vector<uint32_t> rgba(static_cast<std::size_t>(m_count));
-    if (by_mode) {
+    if (by_class) {
+        const std::vector<int> cycle = followed_classes(m_spec, m_classes);
+        for (int i = 0; i < m_count; ++i)
+            rgba[i] = fade(class_color(particle_class(m_spec, cycle, m_classes, i)), alpha);
+    } else if (by_mode) {
         Points end(m_count, 2);
         glBindBuffer(GL_COPY_READ_BUFFER, m_front);
         glGetBufferSubData(GL_COPY_READ_BUFFER, slice_bytes(m_count) * m_slices, slice_bytes(m_count),

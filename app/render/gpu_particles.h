@@ -88,6 +88,7 @@ class GpuParticles {
     int m_count = 0;
     int m_slices = 0;                 // stored positions: slice j at t = slice_time(j), j = 0..m_slices
     Points m_x0;                      // unscaled source samples (for colours by start)
+    int m_classes = 0;                // the network's classes at the last build (0: none)
     unsigned m_front = 0, m_back = 0; // (m_slices + 1) x m_count vec2 each
     unsigned m_colors = 0;
     bool m_front_ready = false;

@@ -36,6 +36,7 @@ public:
         m_optimizer = AdamOptimizer(config.optimizer, m_mlp.params().size());
         m_pipeline.reset(config, source, target, config.seed, 1);
         m_guidance = ClassGuidance{};
+        m_particle_classes.clear();
         m_step = 0;
         m_losses.clear();
         // Steps append here until take_losses(); room for a GUI slice keeps steps allocation-free.
@@ -90,6 +91,21 @@ public:
         m_guidance = guidance;
     }
     ClassGuidance guidance() const override { return m_guidance; }
+    void set_particle_classes(const std::vector<int>& cycle) override {
+        validate_particle_classes(cycle, m_config.mlp);
+        m_particle_classes = cycle;
+    }
+    // What moves the particles: guidance()'s field, or each particle its class's in turn.
+    VelocityFn particle_field() const {
+        const Mlp& mlp = m_mlp;
+        const ClassGuidance g = m_guidance;
+        if (m_particle_classes.empty())
+            return [&mlp, g](const Points& x, float t, Points& out) { mlp.evaluate(x, t, out, g); };
+        const std::vector<int> cycle = m_particle_classes;
+        return [&mlp, cycle, g](const Points& x, float t, Points& out) {
+            mlp.evaluate_class_cycle(x, t, out, cycle, g.scale);
+        };
+    }
 
     void train(int steps) override {
         if (m_health.diverged || steps < 1) return;
@@ -163,20 +179,14 @@ public:
     using Engine::integrate_particles;
     IntegrationStats integrate_particles(float t_a, float t_b,
                                          const IntegrationSettings& settings) override {
-        const Mlp& mlp = m_mlp;
-        const ClassGuidance g = m_guidance;
-        VelocityFn v = [&mlp, g](const Points& x, float t, Points& out) { mlp.evaluate(x, t, out, g); };
-        return fmp::integrate_particles(v, settings, m_particles, t_a, t_b);
+        return fmp::integrate_particles(particle_field(), settings, m_particles, t_a, t_b);
     }
 
     IntegrationStats integrate_particles_sde(float t_a, float t_b, const SdeSettings& settings, uint64_t seed,
                                              uint32_t first_step) override {
-        const Mlp& mlp = m_mlp;
-        const ClassGuidance g = m_guidance;
-        VelocityFn v = [&mlp, g](const Points& x, float t, Points& out) { mlp.evaluate(x, t, out, g); };
         IntegrationStats stats;
-        stats.evaluations =
-            integrate_sde_counter(v, m_config.path, settings, m_particles, t_a, t_b, seed, first_step);
+        stats.evaluations = integrate_sde_counter(particle_field(), m_config.path, settings, m_particles, t_a,
+                                                  t_b, seed, first_step);
         stats.accepted = settings.steps;
         return stats;
     }
@@ -299,6 +309,7 @@ private:
     AdamOptimizer m_optimizer;
     BatchPipeline m_pipeline;  // the batches' stream: (seed, 1), plan couplings solved ahead
     ClassGuidance m_guidance;
+    std::vector<int> m_particle_classes;  // set_particle_classes (empty: guidance() for all)
     int64_t m_step = 0;
     std::vector<LossRecord> m_losses;
     LossByTime m_loss_by_time{};

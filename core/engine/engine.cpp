@@ -119,6 +119,17 @@ Points marginal_reference_points(const Dataset& target, int max_points, uint64_t
     return target.sample(max_points, rng);
 }
 
+void validate_particle_classes(const std::vector<int>& cycle, const MlpConfig& mlp) {
+    if (cycle.empty()) return;
+    if (mlp.classes <= 0) throw InputError("this network has no classes for its particles to follow");
+    if (static_cast<int>(cycle.size()) > k_max_classes)
+        throw InputError("the particles' class cycle has " + std::to_string(cycle.size()) + " entries (at most " +
+                         std::to_string(k_max_classes) + ")");
+    for (int cls : cycle) ClassGuidance{cls, 1.0f}.validate(mlp);
+    for (int cls : cycle)
+        if (cls < 0) throw InputError("the particles' class cycle holds " + std::to_string(cls) + ": classes only");
+}
+
 void validate_training_state(const TrainingState& state, std::size_t parameter_count) {
     auto check = [&](const std::vector<float>& v, const char* what, bool non_negative) {
         if (v.size() != parameter_count)

@@ -136,6 +136,13 @@ public:
     // Throws InputError for a class the network does not have or a scale out of 0..10.
     virtual void set_guidance(const ClassGuidance& guidance) = 0;
     virtual ClassGuidance guidance() const = 0;
+    // A class-conditional network's particles taking the classes in turn: particle i follows
+    // class cycle[i mod cycle.size()] at guidance().scale (what the window and exports draw when
+    // particles "follow every class", Mlp::evaluate_class_cycle). Empty (the default; reset()
+    // clears it): every particle follows guidance(). Only integrate_particles and
+    // integrate_particles_sde read it; the fields on given points follow guidance(). Throws
+    // InputError for a class the network lacks or more than k_max_classes entries.
+    virtual void set_particle_classes(const std::vector<int>& cycle) = 0;
     // Runs `steps` training steps: sample a batch, couple it, CFM loss and gradients, update.
     virtual void train(int steps) = 0;
     // One step on a given batch (no sampling, no coupling); returns its loss. For tests and for
@@ -237,6 +244,9 @@ Points marginal_reference_points(const Dataset& target, int max_points = 2048, u
 
 // The checks set_training_state makes, shared by both engines; throws InputError.
 void validate_training_state(const TrainingState& state, std::size_t parameter_count);
+
+// The checks set_particle_classes makes, shared by both engines; throws InputError.
+void validate_particle_classes(const std::vector<int>& cycle, const MlpConfig& mlp);
 
 // Names: "cpu", "gl", "auto".
 std::string engine_kind_name(EngineKind kind);

@@ -22,6 +22,25 @@ void ClassGuidance::validate(const MlpConfig& config) const {
                                                    std::to_string(config.classes - 1));
 }
 
+void Mlp::evaluate_class_cycle(const Points& x, float t, Points& v, const std::vector<int>& cycle, float scale,
+                               Eigen::Index first_row) const {
+    if (cycle.empty()) throw InputError("a class cycle needs at least one class");
+    for (int cls : cycle) ClassGuidance{cls, scale}.validate(config());
+    v.resize(x.rows(), 2);
+    Points sub, out;
+    const Eigen::Index c = static_cast<Eigen::Index>(cycle.size());
+    for (Eigen::Index q = 0; q < c; ++q) {
+        // The first row (of x) that follows cycle[q], then every C-th.
+        const Eigen::Index start = ((q - first_row % c) % c + c) % c;
+        if (start >= x.rows()) continue;
+        const Eigen::Index n = (x.rows() - start + c - 1) / c;
+        sub.resize(n, 2);
+        for (Eigen::Index j = 0; j < n; ++j) sub.row(j) = x.row(start + j * c);
+        evaluate(sub, t, out, ClassGuidance{cycle[static_cast<std::size_t>(q)], scale});
+        for (Eigen::Index j = 0; j < n; ++j) v.row(start + j * c) = out.row(j);
+    }
+}
+
 std::size_t MlpConfig::parameter_count() const {
     auto in = static_cast<std::size_t>(input_dim());
     auto w = static_cast<std::size_t>(width);

@@ -124,6 +124,12 @@ public:
     // The velocity v(x, t) (the output converted as config().prediction says), for inference on
     // large sets: splits rows into chunks over both cores, no context.
     void evaluate(const Points& x, float t, Points& v, const ClassGuidance& guidance = {}) const;
+    // The same with a class per row taken in turn: row i follows class
+    // cycle[(first_row + i) mod cycle.size()] at guidance scale `scale` (particles that "follow
+    // every class": each class's rows are every C-th, evaluated together). Throws InputError for
+    // an empty cycle or a class the network lacks.
+    void evaluate_class_cycle(const Points& x, float t, Points& v, const std::vector<int>& cycle, float scale,
+                              Eigen::Index first_row = 0) const;
     // The velocity v(x, t) and its exact divergence div[i] = dv_x/dx + dv_y/dy at row i (a
     // converted prediction adds 2a to b times the output's divergence), by
     // forward-mode differentiation (core/nn/mlp_divergence.cpp); split over cores like evaluate.

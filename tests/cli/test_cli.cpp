@@ -206,10 +206,16 @@ TEST_CASE("fmplay bench with the GL engine prints the GPU it found, the grid and
                                  "--skip ot,infer,likelihood,instruments,reflow,sinkhorn");
     REQUIRE(r.code == 0);
     CHECK(r.output.find("# gpu: ") != std::string::npos);
-    // 64 rows in 32-row tiles, each on a group of 4 warps with 8 x 4 outputs per invocation.
-    CHECK(r.output.find("#    grid: 2 groups of 128") != std::string::npos);
-    CHECK(r.output.find("#    tiles: training 32 rows of 8 x 4 outputs per invocation, fields 64 rows in place, "
+    // 64 rows in 32-row tiles; at width 32 a group is one warp, each invocation 32 rows x 1 column.
+    CHECK(r.output.find("#    grid: 2 groups of 32") != std::string::npos);
+    CHECK(r.output.find("#    tiles: training 32 rows of 32 x 1 outputs per invocation, fields 64 rows in place, "
                         "weight panels of 16 rows") != std::string::npos);
+    // Width 128: four warps of 8 x 4.
+    CommandResult m = run_fmplay("bench --engines gl --widths 128 --depth 1 --batches 64 --seconds 0.02 "
+                                 "--skip ot,infer,likelihood,instruments,reflow,sinkhorn");
+    REQUIRE(m.code == 0);
+    CHECK(m.output.find("outputs per invocation") != std::string::npos);
+    CHECK(m.output.find(" of 8 x 4 outputs per invocation") != std::string::npos);
     // Width 256 trains as per-layer GEMMs.
     CommandResult w = run_fmplay("bench --engines gl --widths 256 --depth 1 --batches 600 --seconds 0.02 "
                                  "--skip ot,infer,likelihood,instruments,reflow,sinkhorn");

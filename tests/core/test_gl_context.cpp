@@ -143,7 +143,9 @@ TEST_CASE("every embedded compute shader compiles for small and spilled networks
                            {"PCOUNT", "3842u"},
                            {"RING", "1024"},
                            {"DYNAMIC_LOOPS", shared}};
-        for (const char* name : {"mlp_train.comp", "reduce_adam.comp", "mlp_field.comp"}) {
+        for (const char* name : {"mlp_train.comp", "reduce_adam.comp", "mlp_field.comp", "ode_pair.comp",
+                                 "mlp_sde.comp", "wide_rows.comp", "wide_forward.comp", "wide_backward.comp",
+                                 "wide_weight_grad.comp", "wide_output.comp"}) {
             CAPTURE(name);
             ComputeProgram p(name, d);
             CHECK(p.valid());

@@ -116,8 +116,10 @@ TEST_CASE("GL forward, loss, parameter and input gradients match the CPU MLP") {
         // Too wide for 32 rows in llvmpipe's 32 KiB of shared memory: tiles of 16 rows.
         {"silu raw w128 d1 (16-row tiles)", mlp_config(128, 1, Activation::SiLU), 40},
         // Too wide for shared memory on llvmpipe even at 16 rows: the activations spill to the
-        // scratch buffer.
-        {"silu raw w256 d2 (spilled)", mlp_config(256, 2, Activation::SiLU), 40},
+        // (coherent) scratch buffer.
+        {"silu raw w240 d2 (spilled)", mlp_config(240, 2, Activation::SiLU), 40},
+        // From width 256 the per-layer GEMM pipeline (test_gl_wide.cpp has more).
+        {"silu raw w256 d2 (per-layer GEMMs)", mlp_config(256, 2, Activation::SiLU), 40},
     };
     Rng rng(11);
     for (const Case& c : cases) {
@@ -780,6 +782,67 @@ TEST_CASE("GL set_guidance refuses a class the network lacks and a scale out of 
     gl->reset(train_config(mlp_config(32, 2, Activation::SiLU)), k_source, k_target);
     CHECK_THROWS_AS(gl->set_guidance({0, 1.0f}), InputError);  // no classes at all
     gl->set_guidance({-1, 1.0f});
+    check_no_gl_messages();
+}
+
+TEST_CASE("GL particles taking the classes in turn match the CPU engine (ODE, dopri5, SDE); fields ignore it") {
+    make_gl_current("GL engine tests");
+    Rng rng(71);
+    auto gl = make_gl_engine();
+    auto cpu = make_cpu_engine();
+    const TrainConfig config = train_config(class_config(3, TimeEncoding::Fourier));
+    for (Engine* e : {gl.get(), cpu.get()}) e->reset(config, k_source, Dataset(DatasetKind::EightGaussians));
+    // Not a multiple of a tile or of the cycle, so the cycle crosses tiles at every phase.
+    const Points x = random_points(203, rng, 1.0f);
+    const std::vector<int> cycle = {2, 0, 1, 0};
+    for (float w : {1.0f, 2.5f}) {
+        CAPTURE(w);
+        for (Engine* e : {gl.get(), cpu.get()}) {
+            e->set_guidance({-1, w});
+            e->set_particle_classes(cycle);
+        }
+        CHECK(solve_error(*gl, *cpu, x, SolverKind::RK4) < 2e-5f);
+        CHECK(solve_error(*gl, *cpu, x, SolverKind::Dopri5) < 2e-5f);
+        Points a, b;
+        for (Engine* e : {gl.get(), cpu.get()}) {
+            e->set_particles(x);
+            e->integrate_particles_sde(0.0f, 0.9f, SdeSettings{1.0f, 10}, 17, 0);
+        }
+        gl->read_particles(a);
+        cpu->read_particles(b);
+        CHECK(rel_err(a, b, 1e-2f) < 2e-5f);
+        // Particle i follows cycle[i mod 4]: the rows of one class equal that class's own field.
+        Points v_row, v_cls;
+        gl->set_particles(x);
+        gl->integrate_particles(0.0f, 0.5f, SolverKind::Euler, 1);
+        gl->read_particles(v_row);
+        gl->set_particle_classes({});
+        gl->set_guidance({2, w});
+        gl->set_particles(x);
+        gl->integrate_particles(0.0f, 0.5f, SolverKind::Euler, 1);
+        gl->read_particles(v_cls);
+        for (Eigen::Index i = 0; i < x.rows(); i += 4) CHECK((v_row.row(i) - v_cls.row(i)).norm() < 1e-5f);
+        CHECK((v_row.row(1) - v_cls.row(1)).norm() > 1e-4f);  // row 1 follows class 0
+        // The fields on given points follow guidance(), not the cycle.
+        gl->set_guidance({-1, w});
+        gl->set_particle_classes(cycle);
+        Points f_gl, f_cpu;
+        gl->eval_velocity(x, 0.3f, f_gl);
+        cpu->set_particle_classes({});
+        cpu->set_guidance({-1, w});
+        cpu->eval_velocity(x, 0.3f, f_cpu);
+        CHECK(rel_err(f_gl, f_cpu) < 2e-5f);
+    }
+    for (Engine* e : {gl.get(), cpu.get()}) {
+        CHECK_THROWS_AS(e->set_particle_classes({0, 3}), InputError);   // the network has 0..2
+        CHECK_THROWS_AS(e->set_particle_classes({-1, 0}), InputError);  // classes only
+        CHECK_THROWS_AS(e->set_particle_classes(std::vector<int>(9, 0)), InputError);
+        e->reset(config, k_source, Dataset(DatasetKind::EightGaussians));  // reset clears the cycle
+    }
+    CHECK(solve_error(*gl, *cpu, x, SolverKind::Euler) < 2e-5f);
+    gl->reset(train_config(mlp_config(32, 2, Activation::SiLU)), k_source, k_target);
+    CHECK_THROWS_AS(gl->set_particle_classes({0}), InputError);  // no classes at all
+    gl->set_particle_classes({});
     check_no_gl_messages();
 }
 

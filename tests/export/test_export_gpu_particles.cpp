@@ -1,6 +1,7 @@
 // Exports with the GL engine on the GL thread integrate and draw the particles on the GPU: the
 // frames match a CPU export of the same network pixel for pixel (up to float differences; the SDE
-// by where its particles are, its noise being another draw), and the profile says which path ran.
+// by where its particles are, its noise being another draw; class-conditional networks class by
+// class), and the profile says which path ran.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -204,14 +205,31 @@ TEST_CASE("a GL-engine SDE export integrates on the GPU: another draw of the CPU
     CHECK(mean_abs_difference(gpu_ode.frames[0], gpu.frames[0]) > 1.0);
 }
 
-TEST_CASE("a class-conditional network is integrated on the CPU, and the profile says why") {
+TEST_CASE("a class-conditional network's particles follow their classes on the GPU, as in the CPU export") {
     ExportSettings s = small_scene();
     s.train.classes = true;  // moons: a class per moon
-    const Frames classes = render(s, true, {1.0f});
-    CHECK(classes.profile.gpu_trajectories == 0);
-    CHECK(classes.profile.cpu_trajectories == 1);
-    CHECK(classes.profile.cpu_particles_reason.find("class-conditional") != std::string::npos);
-    CHECK(lit_pixels(classes.frames[0]) > 2000);
+    apply_views("particles,byclass", s.layers);
+    // Every class in turn (the default), and one class under guidance.
+    for (const char* follow : {"all", "1"}) {
+        CAPTURE(follow);
+        s.follow = follow;
+        s.guidance = std::string(follow) == "all" ? 1.0f : 2.5f;
+        const std::vector<float> times = {0.5f, 1.0f};
+        const Frames cpu = render(s, false, times);
+        const Frames gpu = render(s, true, times);
+        CHECK(gpu.profile.gpu_trajectories == 1);
+        CHECK(gpu.profile.cpu_trajectories == 0);
+        CHECK(gpu.profile.cpu_particles_reason.empty());
+        for (std::size_t k = 0; k < times.size(); ++k)
+            check_same_picture(cpu.frames[k], gpu.frames[k], "t = " + std::to_string(times[k]));
+    }
+    // The classes reach the picture: following one class moves the particles elsewhere.
+    s.follow = "all";
+    s.guidance = 1.0f;
+    const Frames all = render(s, true, {1.0f});
+    s.follow = "0";
+    const Frames one = render(s, true, {1.0f});
+    CHECK(mean_abs_difference(all.frames[0], one.frames[0]) > 1.0);
 }
 
 TEST_CASE("a GL-engine timelapse trains inline and draws every snapshot's particles from the GPU") {

@@ -108,9 +108,23 @@ TEST_CASE("with the GL engine the particles are integrated and drawn on the GPU"
     REQUIRE(r0.code == 0);
     REQUIRE(r1.code == 0);
     CHECK(r1.output.find("gpu particles: 1500") != std::string::npos);
+    CHECK(r1.output.find("particles drawn by: the GPU") != std::string::npos);
     Image a = load(empty), b = load(particles);
     // 1500 sprites coloured by where they started, drawn from the GPU trajectory buffers.
     CHECK(coloured_pixels(a) < 50);
     CHECK(coloured_pixels(b) > 1500);
     CHECK(changed_pixels(a, b) > 3000);
+
+    // The SDE sampler's particles are integrated on the GPU too, with their noise: the picture
+    // differs from the ODE's.
+    fs::path sde = temp_png("gl_particles_sde");
+    CommandResult r2 = run_window("--width 960 --height 640 --engine gl --particles 1500 --steps 4 --frames 16 "
+                                  "--no-train --time 1 --report --views grid,particles,nopanels --script "
+                                  "\"1:sde=on\" --screenshot " + sde.string());
+    INFO(r2.output);
+    REQUIRE(r2.code == 0);
+    CHECK(r2.output.find("particles drawn by: the GPU") != std::string::npos);
+    Image c = load(sde);
+    CHECK(coloured_pixels(c) > 1500);
+    CHECK(changed_pixels(b, c) > 500);
 }

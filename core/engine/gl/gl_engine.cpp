@@ -13,7 +13,8 @@
 // - The hidden-layer GEMMs are register-tiled: invocation (tx, ty) of a 32 x TY grid owns RM rows
 //   x RN columns of a 32*RN-column chunk, so per inner step a warp does broadcast reads of
 //   activations (four columns per vec4 load) and coalesced weight reads from a panel staged in
-//   shared memory. Training groups have TILE / 8 warps, so every invocation owns 8 x 4 outputs;
+//   shared memory. Training groups have TILE / RM warps, so every invocation owns 32 outputs
+//   (8 x 4 from width 97 on);
 //   the field kernels have 8 warps and 64-row tiles in place. Backprop reads a transposed copy
 //   of the weights (kept current by the Adam pass) so that its loads coalesce too. Activations
 //   of the current layer live in two ping-pong TILE x max(in, width) buffers in shared memory
@@ -94,9 +95,10 @@ constexpr int k_wg = 256;  // invocations per workgroup of the field shaders
 constexpr int k_tx = 32;   // columns of the invocation grid (one warp wide)
 constexpr int k_ty = k_wg / k_tx;
 constexpr int k_km = 8;           // weight-gradient rows per invocation and chunk
-// Rows of the training kernel's register tile per invocation: its workgroup has TILE / 8 warps,
-// so each invocation owns 8 rows x RN columns of every GEMM it runs (8 x 4 from width 97 on).
-constexpr int k_train_rm = 8;
+// Outputs per invocation of the training kernel's GEMMs: RM rows x RN columns with RM = 32 / RN
+// (8 x 4 from width 97 on, 16 x 2 at widths 33..64, 32 x 1 below), so its workgroup has
+// TILE / RM warps and each activation or weight read from shared memory feeds several FMAs.
+constexpr int k_train_outputs = 32;
 // From this width on training runs as per-layer GEMMs over the whole batch (the wide pipeline,
 // wide_*.comp): a fused tile small enough for shared memory reloads every weight for 16 rows.
 constexpr int k_wide_width = 256;
@@ -240,6 +242,7 @@ class GlEngine final : public Engine {
         take_snapshot(true);
         m_pipeline.reset(m_config, source, target, m_config.seed, 0x6f74);
         m_guidance = ClassGuidance{};
+        m_particle_classes.clear();
         upload_datasets(source, target);
         m_loss_by_time.fill(std::nanf(""));
         m_losses.clear();
@@ -324,6 +327,10 @@ class GlEngine final : public Engine {
         m_guidance = guidance;
     }
     ClassGuidance guidance() const override { return m_guidance; }
+    void set_particle_classes(const std::vector<int>& cycle) override {
+        validate_particle_classes(cycle, m_config.mlp);
+        m_particle_classes = cycle;
+    }
 
     void train(int steps) override {
         require_reset();
@@ -529,7 +536,7 @@ class GlEngine final : public Engine {
             std::clamp<int64_t>(k_max_evals_per_dispatch / evals_per_step, 1, steps));
         m_field.use();
         set_path_uniforms(m_field);
-        set_guidance_uniforms(m_field);
+        set_guidance_uniforms(m_field, true);
         m_field.set("u_mode", 1);
         m_field.set("u_count", static_cast<unsigned>(m_particle_count));
         m_field.set("u_h", h);
@@ -564,7 +571,7 @@ class GlEngine final : public Engine {
         m_error_sums.reserve(std::size_t(groups) * 4);
         m_pair.use();
         set_path_uniforms(m_pair);
-        set_guidance_uniforms(m_pair);
+        set_guidance_uniforms(m_pair, true);
         m_pair.set("u_count", static_cast<unsigned>(n));
         for (int j = 0; j < tab.stages; ++j) {
             const std::string e = "u_e[" + std::to_string(j) + "]";
@@ -658,7 +665,7 @@ class GlEngine final : public Engine {
             std::clamp<int64_t>(k_max_evals_per_dispatch / int64_t(m_particle_count), 1, steps));
         m_sde.use();
         set_path_uniforms(m_sde);
-        set_guidance_uniforms(m_sde);
+        set_guidance_uniforms(m_sde, true);
         m_sde.set("u_count", static_cast<unsigned>(m_particle_count));
         m_sde.set("u_h", h);
         m_sde.set("u_seed", static_cast<unsigned>(seed), static_cast<unsigned>(seed >> 32));
@@ -806,10 +813,14 @@ class GlEngine final : public Engine {
         GlGridReport r{m_gpu, train_grid(batch)};
         r.train_tile = m_tile;
         r.train_wg = m_train_wg;
+        r.train_rm = m_train_rm;
+        r.train_rn = m_train_rn;
         if (m_wide) {
             r.wide_layers = true;
             r.train_tile = k_wide_gemm_rows;
             r.train_wg = 256;
+            r.train_rm = 8;  // gemm_tile.glsl's
+            r.train_rn = 4;
             r.grid = TrainGrid{};
             r.grid.groups = wide_slices(batch);
             r.grid.partial_floats = std::size_t(r.grid.groups) * m_config.mlp.parameter_count();
@@ -881,9 +892,17 @@ class GlEngine final : public Engine {
 
     // The class and guidance scale of a field program in use (field_forward_tile and
     // field_divergence_tile): the unconditional field is the null class.
-    void set_guidance_uniforms(ComputeProgram& program) {
+    // Particle integration (`particles`) also takes the particles' class cycle
+    // (set_particle_classes; u_cycle in field_forward_tile).
+    void set_guidance_uniforms(ComputeProgram& program, bool particles = false) {
         program.set("u_class", static_cast<unsigned>(class_input(m_guidance.cls)));
         program.set("u_guidance", m_guidance.scale);
+        if (m_config.mlp.classes <= 0) return;
+        const std::size_t n = particles ? m_particle_classes.size() : 0;
+        program.set("u_cycle_len", static_cast<unsigned>(n));
+        for (std::size_t k = 0; k < n; ++k)
+            program.set(("u_cycle[" + std::to_string(k) + "]").c_str(),
+                        static_cast<unsigned>(m_particle_classes[k]));
     }
 
     void drop_params_copy() {
@@ -929,12 +948,13 @@ class GlEngine final : public Engine {
         // Besides the activations: the output layer's partial sums (at most WG floats) and the
         // weight panel of STAGE_KP rows (mlp_tile.glsl).
         auto panel = [&](int kp) { return std::size_t(kp) * k_tx * rn * 4; };
-        // The training group has tile / k_train_rm warps; its output layer's partial sums take
-        // one float per invocation.
-        auto train_wg = [&](int tile) { return tile / k_train_rm * k_tx; };
+        // The training group has tile / RM warps; its output layer's partial sums take one float
+        // per invocation, at least two per row (mlp_tile.glsl's OUT_PARTS).
+        auto train_rm = [&](int tile) { return std::min(k_train_outputs / rn, tile); };
+        auto train_wg = [&](int tile) { return tile / train_rm(tile) * k_tx; };
         auto shared_need = [&](int tile, bool acts, int kp) {
             return std::size_t(tile) * ((acts ? 2 * maxd4 : 0) + row_extra) * 4 +
-                   std::size_t(train_wg(tile)) * 4 + panel(kp) + 64;
+                   std::size_t(std::max(train_wg(tile), 2 * tile)) * 4 + panel(kp) + 64;
         };
         // The largest tile whose activations fit beside a 16-row (else 8-row) weight panel; if
         // none does, activations spill to the scratch buffer and the panel stays.
@@ -959,8 +979,8 @@ class GlEngine final : public Engine {
             {"TILE", std::to_string(tile)},
             {"WG", std::to_string(train_wg(tile))},
             {"TX", std::to_string(k_tx)},
-            {"TY", std::to_string(tile / k_train_rm)},
-            {"RM", std::to_string(k_train_rm)},
+            {"TY", std::to_string(tile / train_rm(tile))},
+            {"RM", std::to_string(train_rm(tile))},
             {"RN", std::to_string(rn)},
             {"KM", std::to_string(k_km)},
             {"SHARED_ACTS", shared_acts ? "1" : "0"},
@@ -1030,6 +1050,8 @@ class GlEngine final : public Engine {
         m_tile = tile;
         m_train_shared_bytes = shared_need(tile, shared_acts, stage_kp);
         m_train_wg = train_wg(tile);
+        m_train_rm = train_rm(tile);
+        m_train_rn = rn;
         m_stage_kp = stage_kp;
         m_grid_batch = -1;
         m_shared_acts = shared_acts;
@@ -1465,7 +1487,8 @@ class GlEngine final : public Engine {
     int m_stage_kp = 0;                    // rows of the staged weight panels
     std::size_t m_train_shared_bytes = 0;  // per workgroup of mlp_train.comp
     std::size_t m_shared_bytes = 0;
-    int m_train_wg = 128;  // invocations per training workgroup (TILE / k_train_rm warps)
+    int m_train_wg = 128;  // invocations per training workgroup (TILE / RM warps)
+    int m_train_rm = 8, m_train_rn = 4;  // its outputs per invocation
     bool m_software =
         false;  // llvmpipe & co: shaders built for a short compile, see mlp_layout.glsl
     TrainConfig m_config;
@@ -1523,6 +1546,7 @@ class GlEngine final : public Engine {
     // ahead on producer threads (BatchPipeline) so a step never waits for the assignment.
     BatchPipeline m_pipeline;
     ClassGuidance m_guidance;  // of every field evaluation
+    std::vector<int> m_particle_classes;  // set_particle_classes (empty: m_guidance for all)
     float m_bridge_sigma = 0.0f;  // of the uploaded batch (0: no noise in it)
 };
 

@@ -31,6 +31,7 @@ struct GlGridReport {
     // then the weight gradient's batch slices, and the GEMMs run in blocks of 128 x 64.
     bool wide_layers = false;
     int train_wg = 0;            // invocations per training workgroup
+    int train_rm = 0, train_rn = 0;  // outputs per invocation of its GEMMs: rows x columns
     int train_tile = 0;          // rows per training tile (the wide pipeline: per GEMM block)
     int stage_rows = 0;          // rows of the weight panels staged in shared memory (0: none)
     int field_tile = 0;          // rows per tile of the field kernels (particles, grids)
