@@ -20,6 +20,7 @@
 #include "core/nn/mlp.h"
 #include "core/nn/optimizer.h"
 #include "tests/gl_test_support.h"
+#include "tests/mlp_test_support.h"
 
 // Counts heap allocations so a test can show a guarded training step allocates nothing.
 static std::atomic<long> g_allocations{0};
@@ -34,6 +35,7 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 using namespace fmp;
 using fmp::test::check_no_gl_messages;
 using fmp::test::make_gl_current;
+using fmp::test::random_batch;
 
 namespace {
 
@@ -61,18 +63,6 @@ TrainConfig huge_weight_decay(int width = 32, int depth = 2) {
     return c;
 }
 
-Batch random_batch(int b, Rng& rng) {
-    Batch batch;
-    batch.x0.resize(b, 2);
-    batch.x1.resize(b, 2);
-    batch.t.resize(b);
-    for (int i = 0; i < b; ++i) {
-        batch.x0.row(i) << rng.normal(), rng.normal();
-        batch.x1.row(i) << rng.uniform(-2.0f, 2.0f), rng.uniform(-1.0f, 1.5f);
-        batch.t[i] = rng.uniform();
-    }
-    return batch;
-}
 
 bool all_finite(const std::vector<float>& v) {
     for (float x : v)

@@ -62,21 +62,6 @@ TrainConfig train_config(const MlpConfig& mlp, int batch = 64) {
     return c;
 }
 
-Batch random_batch(int b, Rng& rng, float t_lo = 0.0f, float t_hi = 1.0f) {
-    Batch batch;
-    batch.x0.resize(b, 2);
-    batch.x1.resize(b, 2);
-    batch.t.resize(b);
-    for (int i = 0; i < b; ++i) {
-        batch.x0(i, 0) = rng.normal();
-        batch.x0(i, 1) = rng.normal();
-        batch.x1(i, 0) = rng.uniform(-2.0f, 2.0f);
-        batch.x1(i, 1) = rng.uniform(-1.0f, 1.5f);
-        batch.t[i] = rng.uniform(t_lo, t_hi);
-    }
-    return batch;
-}
-
 Points random_points(int n, Rng& rng, float scale = 2.0f) {
     Points x(n, 2);
     for (int i = 0; i < n; ++i) x.row(i) << scale * rng.normal(), scale * rng.normal();

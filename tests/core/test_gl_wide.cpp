@@ -27,17 +27,9 @@ float rel(const Points& a, const Points& b) {
     return rel_err(a.data(), b.data(), std::size_t(a.size()), 1e-6f);
 }
 
-Batch random_batch(int b, Rng& rng, int classes) {
-    Batch batch;
-    batch.x0.resize(b, 2);
-    batch.x1.resize(b, 2);
-    batch.t.resize(b);
-    for (int i = 0; i < b; ++i) {
-        batch.x0.row(i) << rng.normal(), rng.normal();
-        batch.x1.row(i) << rng.uniform(-2.0f, 2.0f), rng.uniform(-1.0f, 1.5f);
-        batch.t[i] = rng.uniform(0.0f, 1.0f);
-    }
-    // Every class, and the null class both as -1 and as K.
+// Every class, and the null class both as -1 and as K.
+Batch class_batch(int b, Rng& rng, int classes) {
+    Batch batch = random_batch(b, rng);
     if (classes > 0)
         for (int i = 0; i < b; ++i) batch.classes.push_back(i % (classes + 2) - 1);
     return batch;
@@ -82,7 +74,7 @@ TEST_CASE("GL wide pipeline: loss, gradients and dL/dx match the CPU engine over
         REQUIRE(report.has_value());
         CHECK(report->wide_layers);
         CHECK(report->grid.groups == (c.rows + 255) / 256);
-        const Batch batch = random_batch(c.rows, rng, c.config.mlp.classes);
+        const Batch batch = class_batch(c.rows, rng, c.config.mlp.classes);
         std::vector<float> g_gl, g_cpu;
         Points dx_gl, dx_cpu;
         const float loss_gl = gl->gradients(batch, g_gl, &dx_gl);
@@ -106,7 +98,7 @@ TEST_CASE("GL wide pipeline: Adam steps on given batches track the CPU engine; s
     gl->reset(config, k_source, k_target);
     cpu->reset(config, k_source, k_target);
     for (int step = 0; step < 4; ++step) {
-        const Batch batch = random_batch(300, rng, 0);
+        const Batch batch = random_batch(300, rng);
         const float a = gl->train_on_batch(batch);
         const float b = cpu->train_on_batch(batch);
         CHECK(std::abs(a - b) / b < 1e-4f);

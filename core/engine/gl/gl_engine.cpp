@@ -824,7 +824,8 @@ class GlEngine final : public Engine {
             r.grid = TrainGrid{};
             r.grid.groups = wide_slices(batch);
             r.grid.partial_floats = std::size_t(r.grid.groups) * m_config.mlp.parameter_count();
-            r.grid.reason = "weight gradient split into " + std::to_string(r.grid.groups) + " batch slices";
+            r.grid.reason = "weight gradient split into " + std::to_string(r.grid.groups) +
+                            (r.grid.groups == 1 ? " batch slice" : " batch slices");
         }
         r.field_tile = m_field_tile;
         r.stage_rows = m_stage_kp;
