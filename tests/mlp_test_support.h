@@ -1,13 +1,10 @@
 // Network helpers for the tests that sweep widths, depths, activations and time encodings: a
-// configuration in one call, a random explicit batch, and the relative error the engine
-// agreement checks use.
+// configuration in one call, and the relative error the engine agreement checks use.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 
-#include "core/base/rng.h"
-#include "core/engine/engine.h"
 #include "core/nn/mlp.h"
 
 namespace fmp::test {
@@ -21,20 +18,6 @@ inline MlpConfig mlp_config(int width, int depth, Activation act,
     c.time_encoding = enc;
     c.fourier_frequencies = k;
     return c;
-}
-
-// b rows: x0 standard normal, x1 uniform on [-2, 2] x [-1, 1.5], t uniform on [t_lo, t_hi).
-inline Batch random_batch(int b, Rng& rng, float t_lo = 0.0f, float t_hi = 1.0f) {
-    Batch batch;
-    batch.x0.resize(b, 2);
-    batch.x1.resize(b, 2);
-    batch.t.resize(b);
-    for (int i = 0; i < b; ++i) {
-        batch.x0.row(i) << rng.normal(), rng.normal();
-        batch.x1.row(i) << rng.uniform(-2.0f, 2.0f), rng.uniform(-1.0f, 1.5f);
-        batch.t[i] = rng.uniform(t_lo, t_hi);
-    }
-    return batch;
 }
 
 // max |a - b| / max(max |b|, floor): an engine's result relative to the reference's scale

@@ -20,6 +20,7 @@
 #include "core/nn/mlp.h"
 #include "core/nn/optimizer.h"
 #include "tests/gl_test_support.h"
+#include "tests/batch_test_support.h"
 #include "tests/mlp_test_support.h"
 
 // Counts heap allocations so a test can show a guarded training step allocates nothing.

@@ -20,6 +20,7 @@
 #include "core/flow/ode_solver.h"
 #include "core/nn/mlp.h"
 #include "core/nn/optimizer.h"
+#include "tests/batch_test_support.h"
 #include "tests/mlp_test_support.h"
 #include "tests/class_test_support.h"
 #include "tests/gl_test_support.h"

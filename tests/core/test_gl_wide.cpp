@@ -11,6 +11,7 @@
 #include "core/engine/engine.h"
 #include "core/engine/gl/gl_engine.h"
 #include "tests/gl_test_support.h"
+#include "tests/batch_test_support.h"
 #include "tests/mlp_test_support.h"
 
 using namespace fmp;
