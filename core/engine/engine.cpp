@@ -125,9 +125,10 @@ void validate_particle_classes(const std::vector<int>& cycle, const MlpConfig& m
     if (static_cast<int>(cycle.size()) > k_max_classes)
         throw InputError("the particles' class cycle has " + std::to_string(cycle.size()) + " entries (at most " +
                          std::to_string(k_max_classes) + ")");
-    for (int cls : cycle) ClassGuidance{cls, 1.0f}.validate(mlp);
-    for (int cls : cycle)
+    for (int cls : cycle) {
         if (cls < 0) throw InputError("the particles' class cycle holds " + std::to_string(cls) + ": classes only");
+        ClassGuidance{cls, 1.0f}.validate(mlp);
+    }
 }
 
 void validate_training_state(const TrainingState& state, std::size_t parameter_count) {

@@ -34,12 +34,24 @@ SdeStepCoefficients sde_step_coefficients(const ProbabilityPath& path, float gam
     return c;
 }
 
-void sde_step(const VelocityFn& velocity, const ProbabilityPath& path, float gamma, Points& x,
-              float t, float h, Rng& rng, Points& v) {
+namespace {
+
+// The deterministic part of one Euler–Maruyama step, x += h drift; returns the step's
+// coefficients for the noise that follows.
+SdeStepCoefficients drift_step(const VelocityFn& velocity, const ProbabilityPath& path, float gamma, Points& x,
+                               float t, float h, Points& v) {
     velocity(x, t, v);
     const SdeStepCoefficients c = sde_step_coefficients(path, gamma, t, h);
     if (c.diffuses) v = c.drift_v * v + c.drift_x * x;
     x += h * v;
+    return c;
+}
+
+}  // namespace
+
+void sde_step(const VelocityFn& velocity, const ProbabilityPath& path, float gamma, Points& x,
+              float t, float h, Rng& rng, Points& v) {
+    const SdeStepCoefficients c = drift_step(velocity, path, gamma, x, t, h, v);
     if (c.diffuses) {
         for (Eigen::Index i = 0; i < x.rows(); ++i) {
             x(i, 0) += c.noise * rng.normal();
@@ -61,10 +73,7 @@ int64_t integrate_sde_counter(const VelocityFn& velocity, const ProbabilityPath&
     Points v;
     for (int k = 0; k < settings.steps; ++k) {
         const float t = t_a + static_cast<float>(k) * h;
-        velocity(x, t, v);
-        const SdeStepCoefficients c = sde_step_coefficients(path, settings.gamma, t, h);
-        if (c.diffuses) v = c.drift_v * v + c.drift_x * x;
-        x += h * v;
+        const SdeStepCoefficients c = drift_step(velocity, path, settings.gamma, x, t, h, v);
         if (!c.diffuses) continue;
         // Unsigned wrap-around, as in the shader.
         const uint32_t step = first_step + static_cast<uint32_t>(k);

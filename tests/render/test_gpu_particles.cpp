@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "app/render/flow_state.h"
@@ -57,18 +58,27 @@ TrainConfig small_config(const FlowSpec& spec, int width, int depth) {
     return config;
 }
 
+// A GL and a CPU engine with the same weights: the CPU one trained `steps` steps, its weights
+// given to the GL one.
+struct MatchedEngines {
+    std::unique_ptr<Engine> gl, cpu;
+};
+MatchedEngines matched_engines(const TrainConfig& config, const FlowSpec& spec, int steps) {
+    MatchedEngines e{make_gl_engine(), make_cpu_engine()};
+    e.gl->reset(config, spec.source, spec.target);
+    e.cpu->reset(config, spec.source, spec.target);
+    e.cpu->train(steps);
+    e.gl->set_params(e.cpu->params());
+    return e;
+}
+
 }  // namespace
 
 TEST_CASE("GPU particle trajectory: every stored slice equals the CPU engine's integration") {
     auto ctx = context();
     const FlowSpec spec = small_spec(300, 6);
     const TrainConfig config = small_config(spec, 32, 2);
-    auto gl = make_gl_engine();
-    auto cpu = make_cpu_engine();
-    gl->reset(config, spec.source, spec.target);
-    cpu->reset(config, spec.source, spec.target);
-    cpu->train(20);  // weights that are not the initial ones
-    gl->set_params(cpu->params());
+    auto [gl, cpu] = matched_engines(config, spec, 20);  // weights that are not the initial ones
 
     GpuParticles particles;
     particles.set_spec(spec);
@@ -143,12 +153,7 @@ TEST_CASE("a whole build keeps every solver step when asked and reads back as th
     auto ctx = context();
     const FlowSpec spec = small_spec(500, 80);  // more steps than the window's 64 slices
     const TrainConfig config = small_config(spec, 32, 2);
-    auto gl = make_gl_engine();
-    auto cpu = make_cpu_engine();
-    gl->reset(config, spec.source, spec.target);
-    cpu->reset(config, spec.source, spec.target);
-    cpu->train(20);
-    gl->set_params(cpu->params());
+    auto [gl, cpu] = matched_engines(config, spec, 20);
 
     CHECK(gpu_trajectory_slices(500, 80, k_window_gpu_slices) == 64);
     CHECK(gpu_trajectory_slices(500, 80, 80) == 80);
@@ -200,12 +205,7 @@ TEST_CASE("GPU SDE particles: the CPU engine's SDE with the same noise, however 
     spec.path = make_path("condot");
     spec.sde_gamma = 1.5f;
     const TrainConfig config = small_config(spec, 32, 2);
-    auto gl = make_gl_engine();
-    auto cpu = make_cpu_engine();
-    gl->reset(config, spec.source, spec.target);
-    cpu->reset(config, spec.source, spec.target);
-    cpu->train(200);
-    gl->set_params(cpu->params());
+    auto [gl, cpu] = matched_engines(config, spec, 200);
 
     // The reference: one CPU-engine call of every Euler–Maruyama step with the export's noise key.
     const Points start = particle_starts(spec, 500) * spec.path.source_scale();

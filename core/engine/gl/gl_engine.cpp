@@ -14,8 +14,8 @@
 //   x RN columns of a 32*RN-column chunk, so per inner step a warp does broadcast reads of
 //   activations (four columns per vec4 load) and coalesced weight reads from a panel staged in
 //   shared memory. Training groups have TILE / RM warps, so every invocation owns 32 outputs
-//   (8 x 4 from width 97 on);
-//   the field kernels have 8 warps and 64-row tiles in place. Backprop reads a transposed copy
+//   (8 x 4 from width 97 on); the field kernels have 8 warps and 64-row tiles in place.
+//   Backprop reads a transposed copy
 //   of the weights (kept current by the Adam pass) so that its loads coalesce too. Activations
 //   of the current layer live in two ping-pong TILE x max(in, width) buffers in shared memory
 //   (TILE = 32, or 16 if 32 does not fit); for widths too large even for that they spill to a
