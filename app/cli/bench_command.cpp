@@ -239,6 +239,21 @@ int run_bench(const BenchOptions& o) {
                 print_row({name, row, 128, 256, 0, r, r * 256 * 3.0 * forward_flops(c.mlp) / 1e9}, o.json);
             }
         }
+        if (!skip_sinkhorn && e.kind() == EngineKind::Gl) {
+            // The plan below on the GPU (sinkhorn_pairs.comp: one workgroup, its pairs drawn, the
+            // plan read back), so a solve's latency. Training pairs the batches of several steps
+            // in one dispatch, a workgroup per plan, so its throughput is many times this.
+            e.reset(config_for(128, 256, CouplingKind::Sinkhorn), source, target);
+            Rng rng(5);
+            const Points a = source.sample(256, rng), b = target.sample(256, rng);
+            SinkhornSettings settings;
+            settings.epsilon = 0.05f;
+            long solves = 0, sweeps = 0;
+            double r = rate_of([&](long count) {
+                for (long i = 0; i < count; ++i, ++solves) sweeps += gl_sinkhorn_check(e, a, b, settings, 1, 0)->sweeps;
+            }, o.seconds);
+            print_row({name, "sinkhorn", 0, 256, 0, r, 0, double(sweeps) / double(std::max(1L, solves))}, o.json);
+        }
         if (!skip_infer)
             for (int n : particles) {
                 TrainConfig c = config_for(128, 256, CouplingKind::Independent);
@@ -380,7 +395,7 @@ Command add_bench_command(CLI::App& app) {
         "particle-steps/s (one Euler step = one forward, W=128) and the implied GFLOP/s (linear layers, "
         "2 x MACs; training = 3 x forward) and the time of a 128x128 likelihood grid (32 RK4 steps with "
         "the exact divergence; 3 x forward per evaluation) for each engine; the posterior lens (one probe, 2048 data points), a 128x128 error map and one reflow "
-        "generation's pairs (10,000 points, 16 RK4 steps), and one Sinkhorn plan (256 x 256, eps 0.05, on the CPU).");
+        "generation's pairs (10,000 points, 16 RK4 steps), and one Sinkhorn plan (256 x 256, eps 0.05, on the CPU; with the GL engine also on the GPU).");
     sub->add_option("--engines", o->engines, "auto (cpu, plus gl on a hardware GPU), or a list: cpu,gl")
         ->capture_default_str();
     sub->add_option("--widths", o->widths, "comma list of widths")->capture_default_str();

@@ -77,14 +77,23 @@ void BatchPipeline::flush() {
     m_sampler.set_rng_state(m_rng_next);
 }
 
+void BatchPipeline::leave_entropic_plans(bool on) {
+    flush();
+    m_sampler.leave_entropic_plans(on);
+    m_leave_entropic = on;
+}
+
 const Batch& BatchPipeline::next() {
-    if (!coupling_solves_plan(m_config.coupling)) {
-        // Nothing to solve: a hand-off to another thread would cost more than the draws.
-        m_sampler.next(m_config, m_source, m_target, m_current);
+    const CouplingKind kind = m_config.coupling;
+    const bool left = m_leave_entropic && (kind == CouplingKind::Sinkhorn || kind == CouplingKind::SchrodingerBridge);
+    if (!coupling_solves_plan(kind) || left) {
+        // Nothing to solve here: a hand-off to another thread would cost more than the draws.
+        m_sampler.draw(m_config, m_source, m_target, m_current, &m_groups);
         m_rng_next = m_sampler.rng_state();
         ++m_handed_out;
         return m_current;
     }
+    m_groups.clear();
     if (m_threads.empty()) start();
     std::unique_lock<std::mutex> lock(m_mutex);
     auto ready = [this] { return m_next_out < m_next_draw && slot_of(m_next_out).state == SlotState::Ready; };

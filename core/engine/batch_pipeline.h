@@ -55,6 +55,13 @@ public:
     // (a dataset that cannot be sampled, points the solver refuses) is rethrown here; the
     // pipeline is flushed then, and the stream stands before the failed batch.
     const Batch& next();
+    // The entropic couplings (Sinkhorn, SB) left uncoupled for the GL engine to pair on the GPU
+    // (BatchSampler::leave_entropic_plans): next() then draws their batches on the caller's
+    // thread, as for Independent, and groups() says which rows each plan pairs. Flushes.
+    void leave_entropic_plans(bool on);
+    bool leaves_entropic_plans() const { return m_leave_entropic; }
+    // The row groups the last batch next() handed out still needs coupled (empty: it is coupled).
+    const std::vector<RowGroup>& groups() const { return m_groups; }
 
     // Where a sequential sampler would stand after the batches handed out so far (sessions save
     // this), and continuing from such a state.
@@ -103,6 +110,8 @@ private:
     BatchSampler m_sampler;  // used by the one producer drawing (m_drawing) while they run
     RngState m_rng_next;     // the stream before the first batch not handed out
     Batch m_current;         // the batch next() handed out last
+    std::vector<RowGroup> m_groups;  // its rows still to be coupled (entropic plans left to the GPU)
+    bool m_leave_entropic = false;
     int64_t m_handed_out = 0, m_waits = 0;
     std::vector<std::thread> m_threads;
 

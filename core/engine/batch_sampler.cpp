@@ -47,8 +47,9 @@ void BatchSampler::next(const TrainConfig& config, const Dataset& source, const 
 
 // The order of RNG draws defines the run for a seed: source, target (with classes), times, the
 // coupling, the dropout, the bridge noise. Deferring the coupling keeps that order because only
-// the entropic couplings draw, and those are never deferred; the dropout reads the classes,
-// which the class sort has already put in their final order.
+// the entropic couplings draw, and those are deferred only when left to the GPU, which draws
+// their pairs itself (leave_entropic_plans); the dropout reads the classes, which the class sort
+// has already put in their final order.
 void BatchSampler::draw(const TrainConfig& config, const Dataset& source, const Dataset& target,
                         Batch& batch, std::vector<RowGroup>* deferred) {
     const int b = config.batch;
@@ -78,7 +79,9 @@ void BatchSampler::draw(const TrainConfig& config, const Dataset& source, const 
     const bool labelled = config.mlp.classes > 0 && config.coupling != CouplingKind::Paired;
     m_groups.assign(1, RowGroup{0, b});
     if (labelled && coupling_solves_plan(config.coupling)) sort_by_class(batch);
-    if (deferred && coupling_can_defer(m_coupler.kind())) {
+    const CouplingKind kind = m_coupler.kind();
+    const bool entropic = kind == CouplingKind::Sinkhorn || kind == CouplingKind::SchrodingerBridge;
+    if (deferred && (coupling_can_defer(kind) || (m_leave_entropic && entropic))) {
         deferred->assign(m_groups.begin(), m_groups.end());
     } else {
         couple_groups(m_coupler, m_rng, batch, m_groups, m_group_x0, m_group_x1);

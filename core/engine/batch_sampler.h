@@ -45,6 +45,11 @@ public:
     // next(), and *deferred is cleared.
     void draw(const TrainConfig& config, const Dataset& source, const Dataset& target, Batch& out,
               std::vector<RowGroup>* deferred);
+    // Whether draw() also leaves the entropic couplings (Sinkhorn, SB) to the caller: the GL
+    // engine solves their plans and draws their pairs on the GPU, with counter-based random
+    // numbers, so the stream then skips the pair draws (a different run from next()'s, as
+    // deterministic). Off after construction; reset() keeps it.
+    void leave_entropic_plans(bool on) { m_leave_entropic = on; }
     // The stream's position, and putting it back (a saved session continues the same batches).
     RngState rng_state() const { return m_rng.save(); }
     void set_rng_state(const RngState& state) { m_rng.restore(state); }
@@ -57,6 +62,7 @@ private:
     std::vector<int> m_order, m_sorted_classes;  // sort_by_class' scratch
     Points m_group_x0, m_group_x1;
     std::vector<RowGroup> m_groups;
+    bool m_leave_entropic = false;
 };
 
 // Finishes the batches BatchSampler::draw left uncoupled. One per thread: its Coupler's buffers

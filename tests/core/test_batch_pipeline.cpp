@@ -291,3 +291,52 @@ TEST_CASE("the pipeline's throughput against sequential OT solves (measurement)"
     }
     MESSAGE(report);
 }
+
+TEST_CASE("entropic plans left to the GPU: uncoupled batches, their groups, the sampler's stream") {
+    // The GL engine pairs Sinkhorn and SB batches on the GPU: the pipeline hands them out as the
+    // sampler draws them with the plans left over, and says which rows each plan pairs.
+    for (CouplingKind kind : {CouplingKind::Sinkhorn, CouplingKind::SchrodingerBridge}) {
+        for (int classes : {0, 8}) {
+            CAPTURE(coupling_name(kind));
+            CAPTURE(classes);
+            const TrainConfig config = config_for(kind, 64, classes);
+            const Dataset source(DatasetKind::Normal), target(DatasetKind::EightGaussians);
+            BatchPipeline pipeline(4, 2);
+            pipeline.reset(config, source, target, 9, 1);
+            pipeline.leave_entropic_plans(true);
+            CHECK(pipeline.leaves_entropic_plans());
+            BatchSampler sampler, coupled;
+            sampler.leave_entropic_plans(true);
+            sampler.reset(config, 9, 1);
+            coupled.reset(config, 9, 1);
+            Batch expected, plain;
+            std::vector<RowGroup> groups;
+            for (int k = 0; k < 3; ++k) {
+                const Batch& got = pipeline.next();
+                sampler.draw(config, source, target, expected, &groups);
+                CHECK(same_batch(got, expected));
+                CHECK(same_state(pipeline.rng_state(), sampler.rng_state()));
+                REQUIRE(pipeline.groups().size() == groups.size());
+                int rows = 0;
+                for (std::size_t g = 0; g < groups.size(); ++g) {
+                    CHECK(pipeline.groups()[g].begin == rows);
+                    CHECK(pipeline.groups()[g].end == groups[g].end);
+                    rows = groups[g].end;
+                }
+                CHECK(rows == 64);
+                if (classes) CHECK(groups.size() > 1);
+                // Left uncoupled: the times are the coupled stream's, the pairs are not.
+                coupled.next(config, source, target, plain);
+                if (k == 0) {
+                    CHECK(same_bits(got.t, plain.t));
+                    CHECK(!same_bits(got.x0, plain.x0));
+                }
+            }
+            pipeline.leave_entropic_plans(false);
+            CHECK(pipeline.groups().empty() == false);  // the last batch's, until the next one
+            const Batch& coupled_now = pipeline.next();
+            CHECK(pipeline.groups().empty());
+            CHECK(coupled_now.x0.rows() == 64);
+        }
+    }
+}

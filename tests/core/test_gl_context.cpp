@@ -153,5 +153,7 @@ TEST_CASE("every embedded compute shader compiles for small and spilled networks
     }
     ComputeProgram m("marginal.comp", {{"WG", "256"}});
     CHECK(m.valid());
+    ComputeProgram pairs("sinkhorn_pairs.comp", {});
+    CHECK(pairs.valid());
     CHECK(take_gl_debug_log() == "");
 }

@@ -100,6 +100,7 @@ TEST_CASE("the GPU-only shader variants are valid GLSL 4.30 (glslangValidator)")
             {"wide_backward.comp", train, "wide_backward"},
             {"wide_weight_grad.comp", train, "wide_weight_grad"},
             {"wide_output.comp", train, "wide_output"},
+            {"sinkhorn_pairs.comp", {}, "sinkhorn_pairs"},
             {"mlp_divergence.comp",
              with(train, {{"TILE", "48"}, {"WG", "256"}, {"TY", "8"}, {"RM", "6"}, {"STAGE_KP", "0"},
                           {"PT", "16"}, {"OUT_SPLIT", "2"}}),

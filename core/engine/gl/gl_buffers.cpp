@@ -104,6 +104,11 @@ void GlBuffer::bind(int binding) const {
     glBindBufferBase(GL_SHADER_STORAGE_BUFFER, static_cast<GLuint>(binding), m_id);
 }
 
+void GlBuffer::bind_range(int binding, std::size_t offset, std::size_t bytes) const {
+    glBindBufferRange(GL_SHADER_STORAGE_BUFFER, static_cast<GLuint>(binding), m_id,
+                      static_cast<GLintptr>(offset), static_cast<GLsizeiptr>(bytes));
+}
+
 // ---- GlReadback
 GlReadback::~GlReadback() {
     delete_mapped(m_id);

@@ -39,6 +39,8 @@ class GlBuffer {
     void upload(const void* data, std::size_t bytes, std::size_t offset = 0);
     void zero();
     void bind(int binding) const;
+    // [offset, offset + bytes) only; offset a multiple of GL_SHADER_STORAGE_BUFFER_OFFSET_ALIGNMENT.
+    void bind_range(int binding, std::size_t offset, std::size_t bytes) const;
 
   private:
     GlTransferCounters* m_counters;

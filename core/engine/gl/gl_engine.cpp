@@ -42,6 +42,13 @@
 //   the draws in order, the solves in parallel, the same batches as drawn one by one), and
 //   x0|x1|t goes into a persistently mapped slot of an upload ring (5*B floats) that no queued
 //   dispatch still reads, so neither the solve nor the upload stalls the GPU's queue.
+// - The entropic couplings (Sinkhorn, SB) are paired on the GPU: the CPU draws their batches
+//   uncoupled (the same sampler, which then skips the pair draws), and sinkhorn_pairs.comp solves
+//   the plans of several steps' batches in one dispatch, one workgroup per (class group,
+//   sub-batch), and draws each batch's pairs from its plan with counter-based random numbers
+//   keyed by the step it trains, so the run stays deterministic however many are solved ahead.
+//   The steps then read their coupled batch in place. Plans over k_gpu_plan_rows rows stay on
+//   the CPU's pipeline (on llvmpipe, plans over k_gpu_training_plan_rows_software rows).
 // - Buffers have immutable storage; results come back through a mapped client-storage buffer
 //   (GlReadback) and the losses through a mapped mirror of the ring filled by GPU copies queued
 //   before each fence (gl_buffers.h): nothing calls glGetBufferSubData.
@@ -117,6 +124,22 @@ constexpr int k_fence_interval = 64;
 // copy slot would be reused waits for the oldest first).
 constexpr int k_health_slots = 64;
 constexpr int k_batch_slots = 8;  // mapped upload buffers used in turn for uploaded batches
+// Entropic plans solved on the GPU (sinkhorn_pairs.comp): at most this many rows per plan (its
+// 256 invocations hold 16 rows each); larger plans are solved on the CPU's pipeline.
+constexpr int k_gpu_plan_rows = 4096;
+constexpr int k_gpu_plan_rows_software = 1024;  // llvmpipe: within its loop-iteration limit
+// Where the "GPU" is the CPU (llvmpipe) training pairs only plans up to this on it: beyond,
+// SinkhornSolver's Newton steps on the pipeline's threads are far faster there.
+constexpr int k_gpu_training_plan_rows_software = 128;
+// Kernel entries per job and dispatch of the plans' sweeps (a few ms on a GPU).
+constexpr int64_t k_pair_evals_per_dispatch = int64_t(1) << 26;
+// Batches paired per dispatch: enough jobs for two per SM, at most this many batches and bytes.
+constexpr int k_pairs_ahead_max = 64;
+constexpr std::size_t k_pairs_ahead_bytes = std::size_t(64) << 20;
+// Packed batches start on 256-byte boundaries, the largest SSBO offset alignment GL allows.
+constexpr std::size_t k_batch_align_floats = 64;
+// The pair draws' stream: the run's seed xor this ("pairs"), keyed by step and row.
+constexpr uint64_t k_pair_seed_salt = 0x7061697273ull;
 constexpr int k_pool_points = 65536;  // CPU samples of an analytic dataset, uploaded once
 // Floats of per-group gradient slices: where the SM count is known the grid is the GPU's (a
 // GPU with a reported SM count has the memory), else the budget bounds the group count.
@@ -241,6 +264,8 @@ class GlEngine final : public Engine {
         m_next_slot = 0;
         take_snapshot(true);
         m_pipeline.reset(m_config, source, target, m_config.seed, 0x6f74);
+        drop_paired_batches(false);
+        sync_pair_mode();
         m_guidance = ClassGuidance{};
         m_particle_classes.clear();
         upload_datasets(source, target);
@@ -250,6 +275,7 @@ class GlEngine final : public Engine {
 
     void set_datasets(const Dataset& source, const Dataset& target) override {
         check_paired(m_config, source, target);
+        drop_paired_batches(true);
         m_pipeline.set_data(source, target);
         upload_datasets(source, target);
     }
@@ -311,13 +337,18 @@ class GlEngine final : public Engine {
 
     void set_batch_size(int batch) override {
         validate_batch_size(batch);
+        drop_paired_batches(true);
         m_config.batch = batch;
         m_pipeline.set_config(m_config);
+        sync_pair_mode();
     }
 
     void set_coupling(CouplingKind kind, const CouplingOptions& options) override {
-        m_config = with_coupling(m_config, kind, options, m_source, m_target);
+        TrainConfig config = with_coupling(m_config, kind, options, m_source, m_target);
+        drop_paired_batches(true);
+        m_config = std::move(config);
         m_pipeline.set_coupling(kind, options);
+        sync_pair_mode();
     }
 
     const TrainConfig& config() const override { return m_config; }
@@ -337,13 +368,21 @@ class GlEngine final : public Engine {
         collect_losses(false);  // a divergence already on the GPU stops this call
         if (m_health.diverged || steps < 1) return;
         take_snapshot(false);
-        // Couplings that solve a plan pair the batch on the CPU and upload it; the rest sample
-        // their rows on the GPU.
-        bool ot = coupling_solves_plan(m_config.coupling);
+        // Couplings that solve a plan pair the batch on the CPU and upload it, or (entropic
+        // plans) pair it on the GPU; the rest sample their rows on the GPU.
+        const bool plan = coupling_solves_plan(m_config.coupling);
+        const bool gpu_pairs = plan && m_pipeline.leaves_entropic_plans();
         for (int s = 0; s < steps; ++s) {
             int b = m_config.batch;
-            if (ot) upload_batch(m_pipeline.next());  // solved ahead on the pipeline's threads
-            run_train_pass(b, !ot, false, true);
+            if (gpu_pairs) {
+                if (m_paired_next == m_paired_count) pair_batches_ahead();
+                m_paired_slot = m_paired_next++;
+                m_bridge_sigma = m_paired_sigma;
+                m_batch_classes = m_paired_classes;
+            } else if (plan) {
+                upload_batch(m_pipeline.next());  // solved ahead on the pipeline's threads
+            }
+            run_train_pass(b, !plan, false, true);
             run_reduce(true, true);
             if (m_step % k_snapshot_interval == 0) take_snapshot(false);
             if ((m_step % k_fence_interval) == 0 || s + 1 == steps) push_fence();
@@ -465,7 +504,8 @@ class GlEngine final : public Engine {
         s.adam_m.assign(moments.begin(), moments.begin() + std::ptrdiff_t(p));
         s.adam_v.assign(moments.begin() + std::ptrdiff_t(p), moments.end());
         s.step = m_step;
-        s.batch_rng = m_pipeline.rng_state();
+        // Batches paired ahead but not trained yet are drawn again after a restore.
+        s.batch_rng = m_paired_next < m_paired_count ? m_paired_rng[std::size_t(m_paired_next)] : m_pipeline.rng_state();
         return s;
     }
 
@@ -483,6 +523,7 @@ class GlEngine final : public Engine {
         m_read_step = state.step;
         m_copied_step = state.step;
         m_losses.clear();
+        drop_paired_batches(false);
         m_pipeline.set_rng_state(state.batch_rng);
         // No flag, no stale losses, empty slots: the restored state is the rollback point.
         m_ring.zero();
@@ -860,6 +901,18 @@ class GlEngine final : public Engine {
     // then for a class-conditional network each row's class as a float (all the null class when
     // the batch has none, as the CPU engine's forward pass takes it).
     void upload_batch(const Batch& batch) {
+        pack_batch(batch, m_batch_data, 0);
+        m_uploaded_rows = static_cast<int>(batch.x0.rows());
+        // Into a mapped slot the GPU is not reading: no driver copy, no stall behind the
+        // dispatches still queued on earlier batches.
+        void* slot = m_batch_ring.acquire(m_batch_data.size() * 4);
+        std::memcpy(slot, m_batch_data.data(), m_batch_data.size() * 4);
+        m_last_batch = LastBatch::Uploaded;
+    }
+
+    // Writes the batch into out from `at` on (growing it), in the layout batch_row.glsl reads,
+    // and sets the layout's bridge noise and class offset; returns the floats written.
+    std::size_t pack_batch(const Batch& batch, std::vector<float>& out, std::size_t at) {
         auto b = static_cast<std::size_t>(batch.x0.rows());
         m_bridge_sigma = m_config.coupling == CouplingKind::SchrodingerBridge &&
                                  static_cast<std::size_t>(batch.noise.rows()) == b
@@ -867,22 +920,220 @@ class GlEngine final : public Engine {
                              : 0.0f;
         m_batch_classes = static_cast<unsigned>((m_bridge_sigma > 0.0f ? 7 : 5) * b);
         const bool classes = m_config.mlp.classes > 0;
-        m_batch_data.resize(m_batch_classes + (classes ? b : 0));
-        std::memcpy(m_batch_data.data(), batch.x0.data(), b * 8);
-        std::memcpy(m_batch_data.data() + 2 * b, batch.x1.data(), b * 8);
-        std::memcpy(m_batch_data.data() + 4 * b, batch.t.data(), b * 4);
-        if (m_bridge_sigma > 0.0f) std::memcpy(m_batch_data.data() + 5 * b, batch.noise.data(), b * 8);
+        const std::size_t floats = m_batch_classes + (classes ? b : 0);
+        out.resize(std::max(out.size(), at + floats));
+        float* data = out.data() + at;
+        std::memcpy(data, batch.x0.data(), b * 8);
+        std::memcpy(data + 2 * b, batch.x1.data(), b * 8);
+        std::memcpy(data + 4 * b, batch.t.data(), b * 4);
+        if (m_bridge_sigma > 0.0f) std::memcpy(data + 5 * b, batch.noise.data(), b * 8);
         if (classes) {
             const bool labelled = batch.classes.size() == b;
             for (std::size_t i = 0; i < b; ++i)
-                m_batch_data[m_batch_classes + i] =
-                    static_cast<float>(class_input(labelled ? batch.classes[i] : -1));
+                data[m_batch_classes + i] = static_cast<float>(class_input(labelled ? batch.classes[i] : -1));
         }
-        // Into a mapped slot the GPU is not reading: no driver copy, no stall behind the
-        // dispatches still queued on earlier batches.
-        void* slot = m_batch_ring.acquire(m_batch_data.size() * 4);
-        std::memcpy(slot, m_batch_data.data(), m_batch_data.size() * 4);
+        return floats;
     }
+
+    // The inverse of pack_batch for b rows.
+    Batch unpack_batch(const float* data, int b) const {
+        Batch batch;
+        batch.x0 = Eigen::Map<const Points>(data, b, 2);
+        batch.x1 = Eigen::Map<const Points>(data + 2 * b, b, 2);
+        batch.t = Eigen::Map<const VectorF>(data + 4 * b, b);
+        if (m_bridge_sigma > 0.0f) batch.noise = Eigen::Map<const Points>(data + 5 * b, b, 2);
+        if (m_config.mlp.classes > 0)
+            for (int i = 0; i < b; ++i) batch.classes.push_back(static_cast<int>(data[m_batch_classes + unsigned(i)]));
+        return batch;
+    }
+
+    // ---- entropic couplings paired on the GPU (sinkhorn_pairs.comp)
+
+    // Rows per plan: a sub-batch of ot_batch, or the whole batch (class groups are smaller).
+    int plan_rows() const {
+        const int ot = m_config.coupling_options.ot_batch;
+        return ot > 0 ? std::min(ot, m_config.batch) : m_config.batch;
+    }
+
+    // The entropic couplings' plans go to the GPU where they fit its kernel.
+    void sync_pair_mode() {
+        const CouplingKind kind = m_config.coupling;
+        const bool on = (kind == CouplingKind::Sinkhorn || kind == CouplingKind::SchrodingerBridge) &&
+                        plan_rows() <= (m_software ? k_gpu_training_plan_rows_software : k_gpu_plan_rows);
+        if (on != m_pipeline.leaves_entropic_plans()) m_pipeline.leave_entropic_plans(on);
+    }
+
+    // Forgets the batches paired ahead and not trained yet; `rewind` puts the pipeline's stream
+    // back before them, so the next batches are the ones they were.
+    void drop_paired_batches(bool rewind) {
+        if (rewind && m_paired_next < m_paired_count)
+            m_pipeline.set_rng_state(m_paired_rng[std::size_t(m_paired_next)]);
+        m_paired_next = m_paired_count = 0;
+        m_paired_slot = -1;
+    }
+
+    std::size_t packed_stride(int b) const {
+        const std::size_t floats = std::size_t(b) * ((m_config.coupling == CouplingKind::SchrodingerBridge ? 7 : 5) +
+                                                     (m_config.mlp.classes > 0 ? 1 : 0));
+        return (floats + k_batch_align_floats - 1) / k_batch_align_floats * k_batch_align_floats;
+    }
+
+    // Draws the next batches uncoupled, uploads them with their jobs (one per class group and
+    // sub-batch), and pairs them all in one dispatch into m_paired; steps m_step, m_step + 1, ...
+    // then train on them in order.
+    void pair_batches_ahead() {
+        const int b = m_config.batch;
+        const int rows = plan_rows();
+        const std::size_t stride = packed_stride(b);
+        const int jobs_per_batch = (b + rows - 1) / rows;
+        const int wanted = m_gpu.sm_count > 0 ? 2 * m_gpu.sm_count : 8;
+        int ahead = std::clamp((wanted + jobs_per_batch - 1) / jobs_per_batch, 1, k_pairs_ahead_max);
+        ahead = std::max(1, std::min<int>(ahead, static_cast<int>(k_pairs_ahead_bytes / (stride * 4))));
+        m_paired_rng.clear();
+        m_pair_jobs.clear();
+        m_pair_pack.assign(std::size_t(ahead) * stride, 0.0f);
+        for (int k = 0; k < ahead; ++k) {
+            m_paired_rng.push_back(m_pipeline.rng_state());
+            try {
+                pack_batch(m_pipeline.next(), m_pair_pack, std::size_t(k) * stride);
+            } catch (...) {
+                m_pipeline.set_rng_state(m_paired_rng.front());
+                m_paired_next = m_paired_count = 0;
+                throw;
+            }
+            for (const RowGroup& g : m_pipeline.groups())
+                for (int begin = g.begin; begin < g.end; begin += rows)
+                    m_pair_jobs.insert(m_pair_jobs.end(),
+                                       {uint32_t(k), uint32_t(begin), uint32_t(std::min(rows, g.end - begin)), 0u});
+        }
+        const std::size_t floats = m_pair_pack.size();
+        void* slot = m_batch_ring.acquire((floats + m_pair_jobs.size()) * 4);
+        std::memcpy(slot, m_pair_pack.data(), floats * 4);
+        std::memcpy(static_cast<char*>(slot) + floats * 4, m_pair_jobs.data(), m_pair_jobs.size() * 4);
+        m_paired.reserve(floats * 4);
+        const unsigned jobs = static_cast<unsigned>(m_pair_jobs.size() / 4);
+        SinkhornSettings settings;
+        dispatch_pairs(stride, floats, jobs, settings, m_config.seed ^ k_pair_seed_salt, static_cast<uint32_t>(m_step),
+                       ahead * b, rows, false);
+        m_batch_ring.retire();
+        m_paired_sigma = m_bridge_sigma;
+        m_paired_classes = m_batch_classes;
+        m_paired_stride = stride;
+        m_paired_count = ahead;
+        m_paired_next = 0;
+    }
+
+    // sinkhorn_pairs.comp over the batches and jobs in the ring slot acquired last, into m_paired:
+    // the solves in dispatches of a bounded number of sweeps each (the jobs carry their state
+    // from one to the next and finished ones return at once), then the pair draws. `rows`: the
+    // plans' largest, for the bound.
+    void dispatch_pairs(std::size_t stride, std::size_t jobs_offset, unsigned jobs, const SinkhornSettings& settings,
+                        uint64_t seed, uint32_t first_step, int rows, int largest, bool write_plan) {
+        if (!m_sinkhorn.valid()) m_sinkhorn = ComputeProgram("sinkhorn_pairs.comp", {});
+        const std::size_t state_offset = std::size_t(2) * rows;
+        m_pair_work.reserve((state_offset + std::size_t(4) * jobs) * 4);
+        const int b = m_config.batch;
+        const std::size_t plan_floats = write_plan ? std::size_t(rows) * rows : 0;
+        m_pair_report.reserve((2 * std::size_t(jobs) + plan_floats) * 4);
+        // Sweeps per dispatch: about k_pair_evals_per_dispatch kernel entries per job; on a
+        // software rasterizer also within its 65535 loop iterations per invocation (a sweep
+        // takes about 4 n (n / 256) of them).
+        const double n = std::max(2, largest);
+        const double per_sweep = 2.0 * n * n;
+        double budget = std::max(1.0, double(k_pair_evals_per_dispatch) / per_sweep);
+        if (m_software) budget = std::min(budget, std::max(1.0, 40000.0 / (4.0 * n * std::ceil(n / 256.0) + 64.0)));
+        const unsigned sweeps = static_cast<unsigned>(std::min<double>(budget, settings.max_iterations));
+        // Every stage after the limit takes one more update: up to 30 stages.
+        const int dispatches = (settings.max_iterations + 30 + static_cast<int>(sweeps) - 1) / static_cast<int>(sweeps);
+        m_sinkhorn.use();
+        m_sinkhorn.set("u_batch", static_cast<unsigned>(write_plan ? rows : b));
+        m_sinkhorn.set("u_stride", static_cast<unsigned>(stride));
+        m_sinkhorn.set("u_jobs_offset", static_cast<unsigned>(jobs_offset));
+        m_sinkhorn.set("u_noise", m_bridge_sigma > 0.0f ? 1 : 0);
+        m_sinkhorn.set("u_classes_at", m_config.mlp.classes > 0 && !write_plan ? m_batch_classes : 0u);
+        m_sinkhorn.set("u_epsilon", write_plan ? settings.epsilon : Coupler::epsilon_of(m_config.coupling, m_config.coupling_options));
+        m_sinkhorn.set("u_tolerance", settings.tolerance);
+        m_sinkhorn.set("u_max_sweeps", static_cast<unsigned>(settings.max_iterations));
+        m_sinkhorn.set("u_seed", static_cast<unsigned>(seed & 0xffffffffu), static_cast<unsigned>(seed >> 32));
+        m_sinkhorn.set("u_first_step", first_step);
+        m_sinkhorn.set("u_write_plan", write_plan ? 1 : 0);
+        m_sinkhorn.set("u_plan_offset", static_cast<unsigned>(2 * jobs));
+        m_sinkhorn.set("u_state_offset", static_cast<unsigned>(state_offset));
+        m_sinkhorn.set("u_budget", sweeps);
+        m_batch_ring.bind(0);
+        m_paired.bind(1);
+        m_pair_work.bind(2);
+        m_pair_report.bind(3);
+        m_sinkhorn.set("u_mode", 0);
+        for (int d = 0; d < dispatches; ++d) {
+            m_sinkhorn.set("u_fresh", d == 0 ? 1 : 0);
+            glDispatchCompute(jobs, 1, 1);
+            glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+        }
+        m_sinkhorn.set("u_mode", 1);
+        glDispatchCompute(jobs, 1, 1);
+        glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+    }
+
+  public:
+    // gl_sinkhorn_check: one plan between a and b through the training path's kernel.
+    GlSinkhornCheck sinkhorn_check(const Points& a, const Points& b, const SinkhornSettings& settings,
+                                   uint64_t seed, uint32_t step) {
+        require_reset();
+        settings.validate();
+        const auto n = static_cast<int>(a.rows());
+        const int most = m_software ? k_gpu_plan_rows_software : k_gpu_plan_rows;
+        if (n < 2 || n > most || b.rows() != n)
+            throw InputError("the GPU plan needs two point sets of equal size, 2.." + std::to_string(most) + " rows");
+        const float saved_sigma = m_bridge_sigma;
+        m_bridge_sigma = 0.0f;
+        const std::size_t stride = (std::size_t(5) * n + k_batch_align_floats - 1) / k_batch_align_floats * k_batch_align_floats;
+        std::vector<float> pack(stride, 0.0f);
+        std::memcpy(pack.data(), a.data(), std::size_t(n) * 8);
+        std::memcpy(pack.data() + 2 * n, b.data(), std::size_t(n) * 8);
+        const uint32_t job[4] = {0u, 0u, uint32_t(n), 0u};
+        void* slot = m_batch_ring.acquire((stride + 4) * 4);
+        std::memcpy(slot, pack.data(), stride * 4);
+        std::memcpy(static_cast<char*>(slot) + stride * 4, job, sizeof job);
+        m_paired.reserve(stride * 4);
+        drop_paired_batches(true);  // m_paired is about to be overwritten
+        dispatch_pairs(stride, stride, 1, settings, seed, step, n, n, true);
+        m_batch_ring.retire();
+        m_bridge_sigma = saved_sigma;
+        glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
+        GlSinkhornCheck check;
+        std::vector<float> report(2 + std::size_t(n) * n);
+        m_readback.read(m_pair_report, report.data(), report.size() * 4);
+        check.sweeps = static_cast<int>(report[0]);
+        check.marginal_error = report[1];
+        check.plan.assign(report.begin() + 2, report.end());
+        std::vector<float> out(std::size_t(4) * n);
+        m_readback.read(m_paired, out.data(), out.size() * 4);
+        check.x0 = Eigen::Map<const Points>(out.data(), n, 2);
+        check.x1 = Eigen::Map<const Points>(out.data() + 2 * n, n, 2);
+        return check;
+    }
+
+    // gl_last_batch: what the last training step read, when it was not sampled on the GPU.
+    std::optional<Batch> last_batch() {
+        const int b = m_config.batch;
+        if (m_last_batch == LastBatch::Uploaded)
+            return unpack_batch(m_batch_data.data(), m_uploaded_rows);
+        if (m_last_batch != LastBatch::Paired) return std::nullopt;
+        glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
+        std::vector<float> data(m_paired_stride);
+        m_readback.read(m_paired, data.data(), data.size() * 4, std::size_t(m_last_paired_slot) * m_paired_stride * 4);
+        const float sigma = m_bridge_sigma;
+        const unsigned classes_at = m_batch_classes;
+        m_bridge_sigma = m_paired_sigma;
+        m_batch_classes = m_paired_classes;
+        Batch batch = unpack_batch(data.data(), b);
+        m_bridge_sigma = sigma;
+        m_batch_classes = classes_at;
+        return batch;
+    }
+
+  private:
 
     // The one-hot index of a class: the class itself, or the null class (K) for anything outside
     // 0..K-1, as encode_input_row reads it.
@@ -1196,10 +1447,7 @@ class GlEngine final : public Engine {
         common(m_wide_rows);
         set_batch_uniforms(m_wide_rows, b, sampled);
         m_pools.bind(4);
-        if (sampled)
-            m_batch.bind(5);
-        else
-            m_batch_ring.bind(5);
+        bind_batch(5, sampled);
         glDispatchCompute((rows + 255) / 256, 1, 1);
         barrier();
 
@@ -1255,7 +1503,7 @@ class GlEngine final : public Engine {
             glDispatchCompute((rows + 255) / 256, 1, 1);
         }
         barrier();
-        if (!sampled) m_batch_ring.retire();
+        batch_read(sampled);
     }
 
     // Dispatches mlp_train.comp over a batch of b rows (sampled on the GPU or from m_batch);
@@ -1291,15 +1539,36 @@ class GlEngine final : public Engine {
         m_partials.bind(2);
         m_scratch.bind(3);
         m_pools.bind(4);
-        if (sampled)
-            m_batch.bind(5);
-        else
-            m_batch_ring.bind(5);
+        bind_batch(5, sampled);
         m_stats.bind(6);
         m_ring.bind(7);
         glDispatchCompute(static_cast<unsigned>(groups), 1, 1);
         glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
-        if (!sampled) m_batch_ring.retire();
+        batch_read(sampled);
+    }
+
+    // The batch a training pass reads: sampled on the GPU (the binding only has to exist), a
+    // batch paired on the GPU (m_paired_slot), or the upload ring's last slot.
+    void bind_batch(int binding, bool sampled) {
+        if (sampled)
+            m_batch.bind(binding);
+        else if (m_paired_slot >= 0)
+            m_paired.bind_range(binding, std::size_t(m_paired_slot) * m_paired_stride * 4, m_paired_stride * 4);
+        else
+            m_batch_ring.bind(binding);
+    }
+
+    // After the pass that read it: an uploaded slot is fenced for reuse.
+    void batch_read(bool sampled) {
+        if (sampled) {
+            m_last_batch = LastBatch::None;
+        } else if (m_paired_slot >= 0) {
+            m_last_batch = LastBatch::Paired;
+            m_last_paired_slot = m_paired_slot;
+            m_paired_slot = -1;
+        } else {
+            m_batch_ring.retire();
+        }
     }
 
     // Dispatches reduce_adam.comp: the gradient sum, then an Adam step if `update`.
@@ -1549,6 +1818,24 @@ class GlEngine final : public Engine {
     ClassGuidance m_guidance;  // of every field evaluation
     std::vector<int> m_particle_classes;  // set_particle_classes (empty: m_guidance for all)
     float m_bridge_sigma = 0.0f;  // of the uploaded batch (0: no noise in it)
+    // The entropic couplings' batches paired on the GPU: m_paired_count packed batches of
+    // m_paired_stride floats in m_paired, m_paired_next the next to train on, and the pipeline's
+    // stream before each (a saved state or a change of settings goes back to the first not
+    // trained). Their layout: m_paired_sigma, m_paired_classes.
+    ComputeProgram m_sinkhorn;
+    GlBuffer m_paired{&m_counters}, m_pair_work{&m_counters}, m_pair_report{&m_counters};
+    std::vector<float> m_pair_pack;
+    std::vector<uint32_t> m_pair_jobs;
+    std::vector<RngState> m_paired_rng;
+    int m_paired_count = 0, m_paired_next = 0;
+    int m_paired_slot = -1;       // the slot the pass being set up reads (-1: none)
+    int m_last_paired_slot = -1;  // the slot the last pass read
+    std::size_t m_paired_stride = 0;
+    float m_paired_sigma = 0.0f;
+    unsigned m_paired_classes = 0;
+    enum class LastBatch { None, Uploaded, Paired };
+    LastBatch m_last_batch = LastBatch::None;  // what the last training pass read
+    int m_uploaded_rows = 0;                   // the last uploaded batch's
 };
 
 }  // namespace
@@ -1572,5 +1859,20 @@ std::optional<GlGridReport> gl_grid_report(const Engine& engine, int batch) {
     if (!gl) return std::nullopt;
     return gl->grid_report(batch);
 }
+
+std::optional<GlSinkhornCheck> gl_sinkhorn_check(Engine& engine, const Points& a, const Points& b,
+                                                 const SinkhornSettings& settings, uint64_t seed, uint32_t step) {
+    auto* gl = dynamic_cast<GlEngine*>(&engine);
+    if (!gl) return std::nullopt;
+    return gl->sinkhorn_check(a, b, settings, seed, step);
+}
+
+std::optional<Batch> gl_last_batch(Engine& engine) {
+    auto* gl = dynamic_cast<GlEngine*>(&engine);
+    if (!gl) return std::nullopt;
+    return gl->last_batch();
+}
+
+uint64_t gl_pair_seed(uint64_t run_seed) { return run_seed ^ k_pair_seed_salt; }
 
 }  // namespace fmp

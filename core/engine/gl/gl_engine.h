@@ -7,6 +7,7 @@
 #include "core/engine/engine.h"
 #include "core/engine/gl/gl_buffers.h"
 #include "core/engine/gl/gpu_grid.h"
+#include "core/flow/sinkhorn.h"
 
 namespace fmp {
 
@@ -38,5 +39,25 @@ struct GlGridReport {
     bool field_in_place = false; // their activations in one shared buffer, outputs in registers
 };
 std::optional<GlGridReport> gl_grid_report(const Engine& engine, int batch);
+
+// The entropic couplings' kernel (sinkhorn_pairs.comp) on one plan, for tests: the plan between
+// a and b (equal sizes, 2..4096 rows; row-major, summing to 1), the sweeps (f updates) it took
+// and the row-sum error it stopped at, and the pairs it draws from it (x0 row r = a_i, x1 row
+// r = b_j) with the stream a training batch trained at `step` would use under `seed`. Nothing
+// for another engine; throws InputError for other sizes or bad settings.
+struct GlSinkhornCheck {
+    std::vector<float> plan;
+    int sweeps = 0;
+    float marginal_error = 0.0f;
+    Points x0, x1;
+};
+std::optional<GlSinkhornCheck> gl_sinkhorn_check(Engine& engine, const Points& a, const Points& b,
+                                                 const SinkhornSettings& settings, uint64_t seed, uint32_t step);
+// The seed of the pair draws of a run with this seed (the counter-based stream of
+// counter_noise.h, keyed by the step a batch trains and its row).
+uint64_t gl_pair_seed(uint64_t run_seed);
+// The batch the GL engine's last training step read, when it was not sampled on the GPU (plan
+// couplings, explicit batches), read back; for tests. Nothing otherwise.
+std::optional<Batch> gl_last_batch(Engine& engine);
 
 }  // namespace fmp
