@@ -20,8 +20,10 @@ layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Raw { uint raw[]; };
 layout(std430, binding = 1) writeonly buffer Coupled { float coupled[]; };
 // f | g of each job at 2 (k B + begin): every job's rows are its own. Then from u_state_offset,
-// 4 words per job that carry a solve from one dispatch to the next: the stage (-1: not started),
-// the sweeps so far, the last error, done. Coherent: the pair draws read the potentials of rows
+// 8 words per job that carry a solve from one dispatch to the next: the stage (-1: not started),
+// the sweeps so far, the last error, done; its over-relaxation, dropped to 1 for good once an
+// error grows past twice the stage's best (over-relaxed Sinkhorn may oscillate where the plain
+// one converges), and that best. Coherent: the pair draws read the potentials of rows
 // other invocations updated.
 layout(std430, binding = 2) coherent buffer Work { float work[]; };
 // Per job: sweeps (f updates) and the last row-sum error; from u_plan_offset, the plan of job 0
@@ -41,6 +43,7 @@ uniform uint u_first_step;    // batch k is trained at step u_first_step + k
 uniform int u_write_plan;
 uniform uint u_plan_offset;
 uniform uint u_state_offset;
+uniform float u_omega;  // the over-relaxation (1: plain Sinkhorn)
 // 0: up to u_budget sweeps of every unfinished job (bounded so that no dispatch runs for long,
 // and within llvmpipe's 65535 loop iterations per invocation); 1: draw the pairs.
 uniform int u_mode;
@@ -114,8 +117,10 @@ float max_cost() {
 }
 
 // One half of a Sinkhorn iteration: the potentials of `side` from the other side's, in the log
-// domain. Returns max_i |n sum_j P_ij - 1| of the plan before the update.
-float half_update(uint side, float eps) {
+// domain, over-relaxed by omega (p <- (1 - omega) p + omega p_sinkhorn) unless the plan's error
+// before the update is within `tolerance` or `last` is set: then plainly, so the rows of the plan
+// a solve ends on are exact. Returns max_i |n sum_j P_ij - 1| of the plan before the update.
+float half_update(uint side, float eps, float omega, float tolerance, bool last) {
     uint lid = gl_LocalInvocationID.x;
     uint other = 1u - side;
     float scale = k_log2e / eps;
@@ -144,21 +149,29 @@ float half_update(uint side, float eps) {
             s[r] = sum;
         }
     }
+    // The row sums before the update are exp((before - after) / eps) / n: the difference of
+    // two close potentials keeps the error's precision where the potentials are large.
     float worst = 0.0;
     float log_n = log(float(g_n));
+    float after[RPI], before[RPI];
     for (int r = 0; r < RPI; ++r) {
         uint i = lid + uint(r) * WG;
         if (uint(r) >= g_rows || i >= g_n) break;
         float lse = k_ln2 * (m[r] + log2(s[r]));  // LSE_j((q_j - C_ij) / eps)
-        uint at = pot_at(side, i);
-        float before = work[at];
-        worst = max(worst, abs(exp(before / eps + lse + log_n) - 1.0));
-        work[at] = -eps * (log_n + lse);
+        before[r] = work[pot_at(side, i)];
+        after[r] = -eps * (log_n + lse);
+        worst = max(worst, abs(exp((before[r] - after[r]) / eps) - 1.0));
     }
     // NaN (a row with no mass) counts as the largest error.
     atomicMax(s_error, isnan(worst) ? 0x7f800000u : floatBitsToUint(worst));
     barrier();
     float error = uintBitsToFloat(s_error);
+    float w = error <= tolerance || last ? 1.0 : omega;
+    for (int r = 0; r < RPI; ++r) {
+        uint i = lid + uint(r) * WG;
+        if (uint(r) >= g_rows || i >= g_n) break;
+        work[pot_at(side, i)] = w == 1.0 ? after[r] : mix(before[r], after[r], w);
+    }
     return error;
 }
 
@@ -166,7 +179,7 @@ void main() {
     uint lid = gl_LocalInvocationID.x;
     uint job = gl_WorkGroupID.x;
     uint k = g_k;
-    uint state_at = u_state_offset + 4u * job;
+    uint state_at = u_state_offset + 8u * job;
     float eps = u_epsilon;
 
     if (u_mode == 0) {
@@ -174,6 +187,8 @@ void main() {
         uint sweeps = floatBitsToUint(work[state_at + 1u]);
         float error = work[state_at + 2u];
         bool done = work[state_at + 3u] != 0.0;
+        float omega = work[state_at + 4u];
+        float reference = work[state_at + 5u];  // the best error of this stage (none: 3e38)
         if (u_fresh != 0) {
             stage = -1;
             done = false;
@@ -195,23 +210,30 @@ void main() {
             }
             sweeps = 0u;
             error = 0.0;
+            reference = 3.0e38;
             done = g_n < 2u;
+            omega = u_omega;
         }
         // Each stage ends on an f update: the last leaves the plan's rows exact. Past the sweep
         // limit every remaining stage takes one update, so the last is still at epsilon.
         for (uint taken = 0u; taken < u_budget && !done; ++taken) {
             eps = u_epsilon * exp2(2.0 * float(stage));
             float tolerance = stage == 0 ? u_tolerance : 0.05;
-            error = half_update(0u, eps);
+            error = half_update(0u, eps, omega, tolerance, sweeps + 1u >= u_max_sweeps);
             ++sweeps;
             if (error <= tolerance || sweeps >= u_max_sweeps) {
                 if (stage == 0)
                     done = true;
                 else
                     --stage;
+                reference = 3.0e38;  // a new stage's first error is no comparison
                 continue;
             }
-            half_update(1u, eps);
+            // Over-relaxed errors may rise a little on the way down; twice the stage's best is
+            // no longer that.
+            if (error > 2.0 * reference) omega = 1.0;
+            reference = min(reference, error);
+            half_update(1u, eps, omega, -1.0, false);
         }
         barrier();
         if (lid == 0u) {
@@ -219,6 +241,8 @@ void main() {
             work[state_at + 1u] = uintBitsToFloat(sweeps);
             work[state_at + 2u] = error;
             work[state_at + 3u] = done ? 1.0 : 0.0;
+            work[state_at + 4u] = omega;
+            work[state_at + 5u] = reference;
             report[2u * job] = float(sweeps);
             report[2u * job + 1u] = error;
         }
