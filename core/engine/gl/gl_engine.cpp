@@ -1024,6 +1024,7 @@ class GlEngine final : public Engine {
         m_paired_sigma = m_bridge_sigma;
         m_paired_classes = m_batch_classes;
         m_paired_stride = stride;
+        m_paired_rows = b;
         m_paired_count = ahead;
         m_paired_next = 0;
     }
@@ -1103,6 +1104,7 @@ class GlEngine final : public Engine {
         std::memcpy(static_cast<char*>(slot) + stride * 4, job, sizeof job);
         m_paired.reserve(stride * 4);
         drop_paired_batches(true);  // m_paired is about to be overwritten
+        if (m_last_batch == LastBatch::Paired) m_last_batch = LastBatch::None;
         dispatch_pairs(stride, stride, 1, settings, seed, step, n, n, true);
         m_batch_ring.retire();
         m_bridge_sigma = saved_sigma;
@@ -1122,7 +1124,6 @@ class GlEngine final : public Engine {
 
     // gl_last_batch: what the last training step read, when it was not sampled on the GPU.
     std::optional<Batch> last_batch() {
-        const int b = m_config.batch;
         if (m_last_batch == LastBatch::Uploaded)
             return unpack_batch(m_batch_data.data(), m_uploaded_rows);
         if (m_last_batch != LastBatch::Paired) return std::nullopt;
@@ -1133,7 +1134,7 @@ class GlEngine final : public Engine {
         const unsigned classes_at = m_batch_classes;
         m_bridge_sigma = m_paired_sigma;
         m_batch_classes = m_paired_classes;
-        Batch batch = unpack_batch(data.data(), b);
+        Batch batch = unpack_batch(data.data(), m_last_paired_rows);
         m_bridge_sigma = sigma;
         m_batch_classes = classes_at;
         return batch;
@@ -1571,6 +1572,7 @@ class GlEngine final : public Engine {
         } else if (m_paired_slot >= 0) {
             m_last_batch = LastBatch::Paired;
             m_last_paired_slot = m_paired_slot;
+            m_last_paired_rows = m_paired_rows;
             m_paired_slot = -1;
         } else {
             m_batch_ring.retire();
@@ -1836,6 +1838,7 @@ class GlEngine final : public Engine {
     int m_paired_count = 0, m_paired_next = 0;
     int m_paired_slot = -1;       // the slot the pass being set up reads (-1: none)
     int m_last_paired_slot = -1;  // the slot the last pass read
+    int m_paired_rows = 0, m_last_paired_rows = 0;  // rows per batch of the paired ones, the last read
     std::size_t m_paired_stride = 0;
     float m_paired_sigma = 0.0f;
     unsigned m_paired_classes = 0;
