@@ -1,12 +1,14 @@
 #version 430
 // The exact marginal velocity of an empirical target for a normal source (marginal_velocity.h):
-// a softmax-weighted mean of conditional velocities, accumulated with an online log-sum-exp.
+// a softmax-weighted mean of conditional velocities, accumulated with an online log-sum-exp,
+// and with u_want_density the mixture's log density from the same sum (marginal_log_density).
 // Targets stream through shared memory in chunks of WG points.
 layout(local_size_x = WG) in;
 
 layout(std430, binding = 0) readonly buffer Targets { vec2 targets[]; };
 layout(std430, binding = 1) readonly buffer Points { vec2 points[]; };
 layout(std430, binding = 2) writeonly buffer Velocities { vec2 velocities[]; };
+layout(std430, binding = 3) writeonly buffer LogDensities { float log_densities[]; };
 
 uniform uint u_count;         // points
 uniform uint u_target_count;  // targets
@@ -14,6 +16,7 @@ uniform float u_alpha;        // path coefficients at the (clamped) time, from t
 uniform float u_sigma;
 uniform float u_d_alpha;
 uniform float u_d_sigma;
+uniform int u_want_density;
 
 shared vec2 s_targets[WG];
 
@@ -52,5 +55,8 @@ void main() {
             barrier();
         }
         if (i < u_count) velocities[i] = acc / s;
+        // log (1/n) sum_j exp(logit_j) / (2 pi sigma^2); 1 / (2 pi sigma^2) = inv_two_var / pi.
+        if (i < u_count && u_want_density != 0)
+            log_densities[i] = m + log(s / float(u_target_count)) + log(inv_two_var) - 1.1447298858494002;
     }
 }

@@ -1,4 +1,4 @@
-// The instruments' worker thread: follows the trainer's weights on its own CPU engine and
+// The instruments' worker thread: follows the trainer's weights on its own engine (GL or CPU) and
 // recomputes what the window shows, each instrument at its own pace.
 #include "app/gui/instrument_worker.h"
 
@@ -8,6 +8,7 @@
 #include "core/base/clock.h"
 #include "core/base/parallel.h"
 #include "core/base/rng.h"
+#include "core/engine/gl/gl_engine.h"
 
 namespace fmp {
 namespace {
@@ -26,7 +27,7 @@ bool same_grid(const PlaneGrid& a, const PlaneGrid& b) {
 
 }  // namespace
 
-InstrumentWorker::InstrumentWorker() {
+InstrumentWorker::InstrumentWorker(bool gpu) : m_gpu(gpu) {
     m_thread = std::thread([this] { loop(); });
 }
 
@@ -126,6 +127,38 @@ std::string InstrumentWorker::error() const {
     return m_error;
 }
 
+std::string InstrumentWorker::engine_label() const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_engine_label;
+}
+
+// On the worker's thread. The context is made once and stays current on this thread; a failure
+// to make it or the GL engine is kept (the CPU engine then, for good) and named in the label.
+std::unique_ptr<Engine> InstrumentWorker::make_engine() {
+    std::string why;
+    if (m_gpu && !m_gl_failed) {
+        try {
+            if (!m_gl) {
+                std::string error;
+                m_gl = HeadlessGlContext::create(&error);
+                if (!m_gl) throw std::runtime_error(error);
+                m_gl->make_current();
+            }
+            std::unique_ptr<Engine> engine = make_gl_engine();
+            std::lock_guard<std::mutex> lock(m_mutex);
+            m_engine_label = "GPU: " + m_gl->renderer();
+            return engine;
+        } catch (const std::exception& e) {
+            m_gl_failed = true;
+            m_gl.reset();
+            why = std::string(" (no GPU context for the instruments: ") + e.what() + ")";
+        }
+    }
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (m_engine_label.empty() || !why.empty()) m_engine_label = "CPU" + why;
+    return make_cpu_engine();
+}
+
 void InstrumentWorker::loop() {
     lower_thread_priority();
     double last_losses = -1e9, last_error = -1e9, last_likelihood = -1e9;
@@ -145,7 +178,7 @@ void InstrumentWorker::loop() {
         {
             std::unique_lock<std::mutex> lock(m_mutex);
             m_wake.wait_for(lock, std::chrono::milliseconds(100));
-            if (m_stop) return;
+            if (m_stop) break;
             spec = m_spec;
             mlp = m_mlp;
             generation = m_generation;
@@ -170,7 +203,8 @@ void InstrumentWorker::loop() {
                 config.path = spec.path;
                 config.mlp = mlp;
                 config.seed = spec.seed;
-                m_engine = make_cpu_engine();
+                m_engine.reset();
+                m_engine = make_engine();
                 m_engine->reset(config, spec.source, spec.target);
                 m_engine_version = 0;
                 m_references = marginal_reference_points(spec.target);
@@ -291,6 +325,9 @@ void InstrumentWorker::loop() {
         std::lock_guard<std::mutex> lock(m_mutex);
         m_error = failure;
     }
+    // The GL engine's objects go with its context, on the thread where it is current.
+    m_engine.reset();
+    m_gl.reset();
 }
 
 }  // namespace fmp

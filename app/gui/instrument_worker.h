@@ -1,6 +1,7 @@
 // The instruments' background computations for the window: the error map, the likelihood grid,
-// the FM-vs-CFM losses and held-out NLL over training, and traced paths (the inverse map), on a
-// CPU engine of their own that follows the trainer's weights, so the frame never waits.
+// the FM-vs-CFM losses and held-out NLL over training, and traced paths (the inverse map), on an
+// engine of their own that follows the trainer's weights, so the frame never waits: a GL engine
+// in a headless context of the worker's thread when the window trains on a GPU, else the CPU's.
 #pragma once
 #include <condition_variable>
 #include <memory>
@@ -12,6 +13,7 @@
 
 #include "app/render/flow_state.h"
 #include "core/engine/engine.h"
+#include "core/engine/gl/gl_context.h"
 #include "core/instruments/error_map.h"
 #include "core/instruments/likelihood.h"
 #include "core/instruments/loss_gap.h"
@@ -47,7 +49,9 @@ struct InstrumentWants {
 
 class InstrumentWorker {
   public:
-    InstrumentWorker();
+    // gpu: compute on a GL engine in a headless GL context made on the worker's thread (the
+    // window's context belongs to its own thread); the CPU engine if that context cannot be made.
+    explicit InstrumentWorker(bool gpu = false);
     ~InstrumentWorker();
     InstrumentWorker(const InstrumentWorker&) = delete;
     InstrumentWorker& operator=(const InstrumentWorker&) = delete;
@@ -71,9 +75,13 @@ class InstrumentWorker {
     bool wait_until_ready(double timeout_seconds) const;
     // Empty when fine; else why the last computation failed (e.g. no known source density).
     std::string error() const;
+    // Where the instruments are computed: "GPU: <renderer>" or "CPU" (with why, when the GPU was
+    // asked for and could not be had); empty until the first model.
+    std::string engine_label() const;
 
   private:
     void loop();
+    std::unique_ptr<Engine> make_engine();
 
     mutable std::mutex m_mutex;
     std::condition_variable m_wake;
@@ -96,8 +104,12 @@ class InstrumentWorker {
     std::shared_ptr<const EvaluationBatch> m_batch;
     std::vector<LossGapSample> m_history;
     std::string m_error;
+    std::string m_engine_label;
 
     // Worker-side state.
+    const bool m_gpu;
+    std::unique_ptr<HeadlessGlContext> m_gl;  // made and current on the worker's thread
+    bool m_gl_failed = false;
     std::unique_ptr<Engine> m_engine;
     uint64_t m_engine_version = 0;
     Points m_references;  // the exact field's points

@@ -89,6 +89,12 @@ Eigen::Vector2f parse_point(const std::string& key, const std::string& value) {
 
 InstrumentsPanel::InstrumentsPanel() : m_worker(std::make_unique<InstrumentWorker>()) {}
 
+void InstrumentsPanel::use_gpu(bool gpu) {
+    if (gpu == m_gpu) return;
+    m_gpu = gpu;
+    m_worker = std::make_unique<InstrumentWorker>(gpu);
+}
+
 const std::vector<std::string>& InstrumentsPanel::script_keys() {
     static const std::vector<std::string> keys = {"lens", "errormap", "likelihood", "trace",
                                                   "fmcfm"};
@@ -508,6 +514,14 @@ void InstrumentsPanel::draw_section(GuiApp& app) {
         ImGui::PushTextWrapPos(0.0f);
         ImGui::TextColored(ImVec4(1.0f, 0.55f, 0.45f, 1.0f), "%s", m_status.c_str());
         ImGui::PopTextWrapPos();
+    }
+    if (m_gpu) {
+        const std::string label = m_worker->engine_label();
+        if (!label.empty()) {
+            ImGui::PushTextWrapPos(0.0f);
+            ImGui::TextDisabled("computed on the %s", label.c_str());
+            ImGui::PopTextWrapPos();
+        }
     }
 }
 

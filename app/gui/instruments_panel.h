@@ -20,6 +20,9 @@ class GuiApp;
 class InstrumentsPanel {
   public:
     InstrumentsPanel();
+    // The instruments on a GL engine of the worker's own (the window trains on a GPU); call
+    // before the first sync.
+    void use_gpu(bool gpu);
 
     // Once a frame: follows the model and the weights, says what is wanted.
     void sync(GuiApp& app);
@@ -55,6 +58,7 @@ class InstrumentsPanel {
     void update_lens(GuiApp& app);
     void draw_color_bar(const ColorScale& scale, float x, float y, float w, float s);
 
+    bool m_gpu = false;
     std::unique_ptr<InstrumentWorker> m_worker;
     // The model the worker follows (a change of any of these rebuilds it).
     uint64_t m_generation = ~uint64_t(0);

@@ -213,6 +213,12 @@ public:
         marginal_velocity(m_config.path, m_marginal_points, t, x, v);
     }
 
+    void eval_marginal_field(const ProbabilityPath& path, const Points& references, float t, const Points& x,
+                             Points& v, VectorF& log_p) override {
+        marginal_velocity(path, references, t, x, v);
+        marginal_log_density(path, references, t, x, log_p);
+    }
+
 private:
     // Forward pass and CFM loss of a batch; leaves activations in m_ctx and dL/dv in m_dL_dv.
     float forward_loss(const Batch& batch) {

@@ -218,6 +218,11 @@ public:
     // The exact marginal velocity of the current target (its point set, or a fixed sample of an
     // analytic target), for a normal source. See marginal_velocity.h.
     virtual void eval_marginal(const Points& x, float t, Points& v) = 0;
+    // The same field for the mixture of any `references` under `path`, with its density
+    // log p_t(x) in nats (marginal_log_density): the error map's u_t and weights. Throws
+    // InputError for no references.
+    virtual void eval_marginal_field(const ProbabilityPath& path, const Points& references, float t,
+                                     const Points& x, Points& v, VectorF& log_p) = 0;
 
     // ---- the instantaneous change of variables (likelihood)
     // v = v_theta(x, t) and its exact divergence div[i] = dv_x/dx + dv_y/dy at row i (the trace

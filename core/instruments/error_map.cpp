@@ -3,8 +3,6 @@
 
 #include <cmath>
 
-#include "core/flow/marginal_velocity.h"
-
 namespace fmp {
 
 ErrorMap compute_error_map(Engine& engine, const ProbabilityPath& path, const Points& references,
@@ -16,8 +14,8 @@ ErrorMap compute_error_map(Engine& engine, const ProbabilityPath& path, const Po
     const Points grid = request.grid.centres();
     Points v, u;
     engine.eval_velocity(grid, request.t, v);
-    marginal_velocity(path, references, request.t, grid, u);
-    marginal_log_density(path, references, request.t, grid, map.log_density);
+    // The exact field too on the engine: with the GL engine the whole map is computed on the GPU.
+    engine.eval_marginal_field(path, references, request.t, grid, u, map.log_density);
     map.error = (v - u).rowwise().squaredNorm();
     map.max_error = map.error.maxCoeff();
     // Weights relative to the densest cell, so the sum cannot underflow.

@@ -21,8 +21,9 @@ struct ErrorMap {
     float max_error = 0.0f;
 };
 
-// v_theta from the engine, u_t and p_t from the points the exact field is computed for
-// (marginal_reference_points of the target: the engine's own eval_marginal set). Normal source.
+// v_theta, u_t and p_t from the engine (Engine::eval_marginal_field: on the GPU with the GL
+// engine), u_t and p_t for the points the exact field is computed for (marginal_reference_points
+// of the target: the engine's own eval_marginal set). Normal source.
 ErrorMap compute_error_map(Engine& engine, const ProbabilityPath& path, const Points& references,
                            const ErrorMapRequest& request);
 

@@ -18,6 +18,7 @@
 #include "core/engine/gl/gl_engine.h"
 #include "core/flow/marginal_velocity.h"
 #include "core/flow/ode_solver.h"
+#include "core/instruments/error_map.h"
 #include "core/nn/mlp.h"
 #include "core/nn/optimizer.h"
 #include "tests/batch_test_support.h"
@@ -369,6 +370,36 @@ TEST_CASE("GL exact marginal field matches marginal_velocity") {
             CHECK(rel_err(u_gl, u_cpu, 1e-3f) < 1e-3f);
         }
     }
+    // Any references with their density (the error map's field), and the whole error map, against
+    // the CPU engine: here a path the engine was not reset with, and references of its own.
+    auto cpu = make_cpu_engine();
+    TrainConfig config = train_config(mlp_config(32, 2, Activation::SiLU));
+    engine->reset(config, k_source, target);
+    cpu->reset(config, k_source, target);
+    cpu->set_params(engine->params());
+    const ProbabilityPath vp(PathKind::VP);
+    const Points refs = random_points(333, rng, 1.0f);
+    for (float t : {0.1f, 0.6f, 0.99f}) {
+        CAPTURE(t);
+        Points u_gl, u_cpu;
+        VectorF p_gl, p_cpu;
+        engine->eval_marginal_field(vp, refs, t, x, u_gl, p_gl);
+        cpu->eval_marginal_field(vp, refs, t, x, u_cpu, p_cpu);
+        CHECK(rel_err(u_gl, u_cpu, 1e-3f) < 1e-3f);
+        REQUIRE(p_gl.size() == x.rows());
+        CHECK((p_gl - p_cpu).cwiseAbs().maxCoeff() < 2e-4f * (1.0f + p_cpu.cwiseAbs().maxCoeff()));
+        CHECK(p_cpu.maxCoeff() - p_cpu.minCoeff() > 1.0f);  // the densities really differ
+        ErrorMapRequest req;
+        req.t = t;
+        req.grid.nx = req.grid.ny = 24;
+        const ErrorMap m_gl = compute_error_map(*engine, vp, refs, req);
+        const ErrorMap m_cpu = compute_error_map(*cpu, vp, refs, req);
+        CHECK(m_gl.weighted_mean == doctest::Approx(m_cpu.weighted_mean).epsilon(1e-3));
+        CHECK(m_gl.max_error == doctest::Approx(m_cpu.max_error).epsilon(1e-3));
+    }
+    Points u;
+    VectorF p;
+    CHECK_THROWS_AS(engine->eval_marginal_field(vp, Points(0, 2), 0.5f, x, u, p), InputError);
     check_no_gl_messages();
 }
 

@@ -65,7 +65,8 @@
 //   (counter_noise.glsl, the PCG hash of seed, step and particle), so the CPU engine draws the
 //   same normals and the two agree particle for particle.
 // - The exact marginal field streams the target points through shared memory with an online
-//   log-sum-exp; its path coefficients come from ProbabilityPath::at on the CPU.
+//   log-sum-exp; its path coefficients come from ProbabilityPath::at on the CPU. The same pass
+//   gives the mixture's log density for the error map (eval_marginal_field, any references).
 // - The likelihood (mlp_divergence.comp) carries each point's value and its d/dx, d/dy tangents
 //   as three rows of one tile through the same register-tiled GEMMs, so div v is exact; the
 //   augmented ODE (x, l) runs every step in one dispatch, like the particles, and x and l are
@@ -832,24 +833,45 @@ class GlEngine final : public Engine {
         require_reset();
         v.resize(x.rows(), 2);
         if (x.rows() == 0) return;
-        PathCoefficients c = m_config.path.at(std::clamp(t, 0.0f, 1.0f - 1e-4f));
+        run_marginal(m_config.path, m_marginal_targets, m_marginal_count, t, x, v, nullptr);
+    }
+
+    void eval_marginal_field(const ProbabilityPath& path, const Points& references, float t, const Points& x,
+                             Points& v, VectorF& log_p) override {
+        require_reset();
+        if (references.rows() == 0) throw InputError("marginal velocity: the target has no points");
+        v.resize(x.rows(), 2);
+        log_p.resize(x.rows());
+        if (x.rows() == 0) return;
+        m_field_references.upload(references.data(), std::size_t(references.rows()) * 8);
+        run_marginal(path, m_field_references, static_cast<unsigned>(references.rows()), t, x, v, &log_p);
+    }
+
+    // marginal.comp: the field (and the density) of `count` targets in `targets` at x.
+    void run_marginal(const ProbabilityPath& path, GlBuffer& targets, unsigned count, float t, const Points& x,
+                      Points& v, VectorF* log_p) {
+        PathCoefficients c = path.at(std::clamp(t, 0.0f, 1.0f - 1e-4f));
         m_points.upload(x.data(), std::size_t(x.rows()) * 8);
         m_velocities.reserve(std::size_t(x.rows()) * 8);
+        m_log_densities.reserve(std::size_t(std::max<Eigen::Index>(x.rows(), 1)) * 4);
         m_marginal.use();
         m_marginal.set("u_count", static_cast<unsigned>(x.rows()));
-        m_marginal.set("u_target_count", m_marginal_count);
+        m_marginal.set("u_target_count", count);
         m_marginal.set("u_alpha", c.alpha);
         m_marginal.set("u_sigma", c.sigma);
         m_marginal.set("u_d_alpha", c.d_alpha);
         m_marginal.set("u_d_sigma", c.d_sigma);
-        m_marginal_targets.bind(0);
+        m_marginal.set("u_want_density", log_p ? 1 : 0);
+        targets.bind(0);
         m_points.bind(1);
         m_velocities.bind(2);
+        m_log_densities.bind(3);
         glDispatchCompute(
             static_cast<unsigned>(std::min<Eigen::Index>((x.rows() + k_wg - 1) / k_wg, 65535)), 1,
             1);
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
         m_readback.read(m_velocities, v.data(), std::size_t(x.rows()) * 8);
+        if (log_p) m_readback.read(m_log_densities, log_p->data(), std::size_t(x.rows()) * 4);
     }
 
     unsigned particle_buffer() const { return m_particles.id(); }
@@ -1796,6 +1818,8 @@ class GlEngine final : public Engine {
         m_pools{&m_counters}, m_batch{&m_counters}, m_stats{&m_counters}, m_ring{&m_counters},
         m_step_stats{&m_counters}, m_particles{&m_counters}, m_points{&m_counters},
         m_velocities{&m_counters}, m_marginal_targets{&m_counters}, m_slots{&m_counters};
+    // eval_marginal_field's references and the densities marginal.comp writes
+    GlBuffer m_field_references{&m_counters}, m_log_densities{&m_counters};
     // dopri5: k_1..k_7, x_new, error sums
     GlBuffer m_stages{&m_counters}, m_candidate{&m_counters}, m_error_sums{&m_counters};
     unsigned m_source_count = 0, m_target_count = 0, m_marginal_count = 0, m_dx_offset = 0;
