@@ -166,15 +166,18 @@ TEST_CASE("GL entropic couplings train on batches paired on the GPU: rows, class
         CouplingKind kind;
         int classes;
         int ot_batch;
+        int batch;
     };
     // Sinkhorn over the whole batch and in sub-batches of 40 (the last one short); SB within
-    // each of 8 classes, with its bridge noise and the dropout to the null class.
-    for (const Case& c : {Case{CouplingKind::Sinkhorn, 0, 0}, Case{CouplingKind::Sinkhorn, 0, 40},
-                          Case{CouplingKind::SchrodingerBridge, 8, 0}}) {
+    // each of 8 classes, with its bridge noise and the dropout to the null class; 12 rows in 8
+    // classes, so that some groups have a single row (nothing to pair) or none.
+    for (const Case& c : {Case{CouplingKind::Sinkhorn, 0, 0, 96}, Case{CouplingKind::Sinkhorn, 0, 40, 96},
+                          Case{CouplingKind::SchrodingerBridge, 8, 0, 96}, Case{CouplingKind::Sinkhorn, 8, 0, 12}}) {
         CAPTURE(coupling_name(c.kind));
         CAPTURE(c.ot_batch);
         const Dataset target(c.classes ? DatasetKind::EightGaussians : DatasetKind::Moons);
-        TrainConfig config = pair_config(c.kind, 96, c.classes);
+        const int b = c.batch;
+        TrainConfig config = pair_config(c.kind, b, c.classes);
         config.coupling_options.ot_batch = c.ot_batch;
         config.p_uncond = 0.2f;
         auto gl = make_gl_engine();
@@ -186,10 +189,10 @@ TEST_CASE("GL entropic couplings train on batches paired on the GPU: rows, class
         const std::optional<Batch> paired = gl_last_batch(*gl);
         REQUIRE(paired.has_value());
         const RawBatch raw = raw_batches(config, target, 1)[0];
-        REQUIRE(paired->x0.rows() == 96);
+        REQUIRE(paired->x0.rows() == b);
         CHECK(paired->t.isApprox(raw.batch.t));
         CHECK(paired->classes == raw.batch.classes);
-        CHECK(paired->noise.rows() == (c.kind == CouplingKind::SchrodingerBridge ? 96 : 0));
+        CHECK(paired->noise.rows() == (c.kind == CouplingKind::SchrodingerBridge ? b : 0));
         if (paired->noise.rows()) CHECK(paired->noise.isApprox(raw.batch.noise));
         // Each row pairs an x0 and an x1 of its own class group and sub-batch.
         for (const RowGroup& g : raw.groups) {
@@ -204,7 +207,8 @@ TEST_CASE("GL entropic couplings train on batches paired on the GPU: rows, class
             }
         }
         // Pairs from the plan are shorter than independent ones: near the plan's transport
-        // cost, the expected |x0 - x1|^2 of a pair drawn from it (96 draws: within 40%).
+        // cost, the expected |x0 - x1|^2 of a pair drawn from it (96 draws: within 40%; 12 rows in
+        // groups of one to three have little to gain and say little).
         double expected = 0.0;
         for (const RowGroup& g : raw.groups) {
             const int chunk = c.ot_batch > 0 ? c.ot_batch : g.end - g.begin;
@@ -221,11 +225,16 @@ TEST_CASE("GL entropic couplings train on batches paired on the GPU: rows, class
                                 .transport_cost * n;
             }
         }
-        expected /= 96.0;
+        expected /= double(b);
         const double before = mean_cost(raw.batch.x0, raw.batch.x1), after = mean_cost(paired->x0, paired->x1);
         MESSAGE("mean |x0 - x1|^2: independent " << before << ", paired " << after << ", the plans' cost " << expected);
-        CHECK(after < 0.95 * before);
-        CHECK(std::abs(after - expected) < 0.4 * expected);
+        if (b >= 96) {
+            CHECK(after < 0.95 * before);
+            CHECK(std::abs(after - expected) < 0.4 * expected);
+        }
+        int singles = 0;
+        for (const RowGroup& g : raw.groups) singles += g.end - g.begin == 1;
+        if (b == 12) CHECK(singles > 0);
         // The step trained on exactly this batch.
         gl->health(true);  // every queued step done
         const auto later = gl->take_losses();
