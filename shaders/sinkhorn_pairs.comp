@@ -5,7 +5,9 @@
 // log domain, so any epsilon is stable: potentials f (rows) and g (columns),
 //   f_i = -eps (log n + LSE_j((g_j - C_ij) / eps)),  g_j likewise over i,
 // with epsilon scaling as SinkhornSolver does (stages eps * 4^s, the first at or above a
-// sixteenth of the largest cost, earlier stages to 5%). The row sums the f update finds are the
+// sixteenth of the largest cost, earlier stages to 5%) and over-relaxation (u_omega; the last
+// update of a stage plain). A solve spans several dispatches of a bounded number of sweeps,
+// its state kept per job. The row sums the f update finds are the
 // plan's before it, so the stopping test costs nothing. Then n pairs (i, j) are drawn from the
 // plan with counter-based random numbers (the rows are exact after the last f update, so i is
 // uniform and j follows row i), and the coupled batch is written in the uploaded layout:
@@ -59,8 +61,8 @@ shared uint s_error;  // a max of non-negative floats, as bits
 const float k_log2e = 1.4426950408889634;
 const float k_ln2 = 0.6931471805599453;
 
-// The job's words (functions of the workgroup, not globals set in main: Mesa reads globals
-// written in main as uninitialized inside functions it inlines first).
+// The job's words, read where needed rather than kept in globals set in main (Mesa's compiler
+// reports those as used uninitialized in the functions that read them).
 uint job_word(uint w) { return raw[u_jobs_offset + 4u * gl_WorkGroupID.x + w]; }
 #define g_k job_word(0u)
 #define g_begin job_word(1u)
