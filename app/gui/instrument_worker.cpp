@@ -8,7 +8,6 @@
 #include "core/base/clock.h"
 #include "core/base/parallel.h"
 #include "core/base/rng.h"
-#include "core/engine/gl/gl_engine.h"
 
 namespace fmp {
 namespace {
@@ -132,33 +131,6 @@ std::string InstrumentWorker::engine_label() const {
     return m_engine_label;
 }
 
-// On the worker's thread. The context is made once and stays current on this thread; a failure
-// to make it or the GL engine is kept (the CPU engine then, for good) and named in the label.
-std::unique_ptr<Engine> InstrumentWorker::make_engine() {
-    std::string why;
-    if (m_gpu && !m_gl_failed) {
-        try {
-            if (!m_gl) {
-                std::string error;
-                m_gl = HeadlessGlContext::create(&error);
-                if (!m_gl) throw std::runtime_error(error);
-                m_gl->make_current();
-            }
-            std::unique_ptr<Engine> engine = make_gl_engine();
-            std::lock_guard<std::mutex> lock(m_mutex);
-            m_engine_label = "GPU: " + m_gl->renderer();
-            return engine;
-        } catch (const std::exception& e) {
-            m_gl_failed = true;
-            m_gl.reset();
-            why = std::string(" (no GPU context for the instruments: ") + e.what() + ")";
-        }
-    }
-    std::lock_guard<std::mutex> lock(m_mutex);
-    if (m_engine_label.empty() || !why.empty()) m_engine_label = "CPU" + why;
-    return make_cpu_engine();
-}
-
 void InstrumentWorker::loop() {
     lower_thread_priority();
     double last_losses = -1e9, last_error = -1e9, last_likelihood = -1e9;
@@ -203,8 +175,15 @@ void InstrumentWorker::loop() {
                 config.path = spec.path;
                 config.mlp = mlp;
                 config.seed = spec.seed;
-                m_engine.reset();
-                m_engine = make_engine();
+                // A new engine (and context) per model; after a failed GPU context, the CPU's.
+                m_background.reset();
+                m_background = std::make_unique<BackgroundEngine>(m_gpu && !m_gpu_failed);
+                m_gpu_failed = m_gpu && !m_background->on_gpu();
+                m_engine = &m_background->engine();
+                {
+                    std::lock_guard<std::mutex> lock(m_mutex);
+                    m_engine_label = m_background->label();
+                }
                 m_engine->reset(config, spec.source, spec.target);
                 m_engine_version = 0;
                 m_references = marginal_reference_points(spec.target);
@@ -326,8 +305,8 @@ void InstrumentWorker::loop() {
         m_error = failure;
     }
     // The GL engine's objects go with its context, on the thread where it is current.
-    m_engine.reset();
-    m_gl.reset();
+    m_engine = nullptr;
+    m_background.reset();
 }
 
 }  // namespace fmp

@@ -11,9 +11,9 @@
 #include <thread>
 #include <vector>
 
+#include "app/gui/background_engine.h"
 #include "app/render/flow_state.h"
 #include "core/engine/engine.h"
-#include "core/engine/gl/gl_context.h"
 #include "core/instruments/error_map.h"
 #include "core/instruments/likelihood.h"
 #include "core/instruments/loss_gap.h"
@@ -81,7 +81,6 @@ class InstrumentWorker {
 
   private:
     void loop();
-    std::unique_ptr<Engine> make_engine();
 
     mutable std::mutex m_mutex;
     std::condition_variable m_wake;
@@ -108,9 +107,9 @@ class InstrumentWorker {
 
     // Worker-side state.
     const bool m_gpu;
-    std::unique_ptr<HeadlessGlContext> m_gl;  // made and current on the worker's thread
-    bool m_gl_failed = false;
-    std::unique_ptr<Engine> m_engine;
+    bool m_gpu_failed = false;  // no GPU context could be had: the CPU from then on
+    std::unique_ptr<BackgroundEngine> m_background;
+    Engine* m_engine = nullptr;  // m_background's
     uint64_t m_engine_version = 0;
     Points m_references;  // the exact field's points
     Points m_held_out;    // target samples for the NLL

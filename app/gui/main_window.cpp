@@ -177,7 +177,7 @@ GuiApp::GuiApp(const GuiOptions& options) : m_options(options) {
     }
     if (!engine) engine = make_cpu_engine();
     // On a real GPU the instruments' grids go there too, through a context of their worker's own.
-    m_instruments->use_gpu(m_gl_engine && !m_software_gl);
+    m_instruments->use_gpu(background_gpu());
     m_settings.particles =
         options.particles > 0 ? options.particles : (m_gl_engine ? 100000 : 20000);
     // The GL engine's context lives on this thread, so it trains here in per-frame slices.

@@ -110,6 +110,9 @@ class GuiApp {
     // [view_panel.cpp]
     void draw_view_panel();
     std::string seeing_line() const;
+    // Whether background jobs (instruments, reflow pairs) compute on the GPU, in contexts of
+    // their own: the window trains there, on a real GPU.
+    bool background_gpu() const { return m_gl_engine && !m_software_gl; }
     friend class ExportPanel;  // reads the window's state for exports (export_panel.cpp)
     friend class DrawPanel;    // drawing and imports edit the datasets (draw_panel.cpp)
     friend class InstrumentsPanel;  // the lens, error map, likelihood... (instruments_panel.cpp)

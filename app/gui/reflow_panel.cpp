@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "app/gui/background_engine.h"
 #include "app/gui/main_window.h"
 #include "app/gui/widgets.h"
 #include "core/base/clock.h"
@@ -130,15 +131,18 @@ void ReflowPanel::start_job(GuiApp& app, bool reflow) {
     const int n = m_pairs;
     const uint64_t seed = static_cast<uint64_t>(app.m_settings.seed);
     const IntegrationSettings integration{spec.solver, spec.steps, spec.tolerance};
+    const bool gpu = app.background_gpu();
     m_running = true;
     m_status = reflow ? "integrating the pairs…" : "measuring…";
-    m_thread = std::thread([this, config, spec, params, steps, k, n, seed, integration, reflow] {
+    m_thread = std::thread([this, config, spec, params, steps, k, n, seed, integration, reflow, gpu] {
         lower_thread_priority();
         auto job = std::make_unique<Job>();
         job->reflow = reflow;
         const auto start = std::chrono::steady_clock::now();
         try {
-            auto engine = make_cpu_engine();
+            // On the GPU when the window trains there: the pairs are n integrations of the field.
+            BackgroundEngine background(gpu);
+            Engine* engine = &background.engine();
             TrainConfig c = config;
             c.coupling = CouplingKind::Independent;  // only the field is evaluated here
             engine->reset(c, spec.source, spec.target);

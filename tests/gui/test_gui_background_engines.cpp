@@ -1,13 +1,16 @@
-// The window's instruments worker on a GL engine of its own (a headless context made on its thread)
-// against the same worker on the CPU engine: the error map, the likelihood grid and the losses.
+// The window's background engines on the GPU (a headless context made on the job's thread) against
+// the CPU engine: the instruments worker's error map, likelihood grid and losses, reflow pairs.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "app/gui/background_engine.h"
 #include "app/gui/instrument_worker.h"
+#include "core/instruments/reflow.h"
 #include "core/nn/mlp.h"
 #include "tests/mlp_test_support.h"
 
@@ -64,4 +67,36 @@ TEST_CASE("the instruments on the worker's own GL engine: the CPU engine's error
     CHECK(losses_gpu[0].losses.cfm == doctest::Approx(losses_cpu[0].losses.cfm).epsilon(1e-3));
     CHECK(losses_gpu[0].losses.fm == doctest::Approx(losses_cpu[0].losses.fm).epsilon(1e-3));
     CHECK(losses_gpu[0].nll == doctest::Approx(losses_cpu[0].nll).epsilon(1e-3));
+}
+
+TEST_CASE("a background engine: the GPU in a context of the thread's own, else the CPU; reflow pairs alike") {
+    FlowSpec spec;
+    spec.source = Dataset(DatasetKind::Normal);
+    spec.target = Dataset(DatasetKind::Moons);
+    TrainConfig config;
+    config.mlp = mlp_config(32, 2, Activation::SiLU);
+    const std::vector<float> params = mlp_init_params(config.mlp, 5);
+    ReflowPairs pairs[2];
+    std::string labels[2];
+    // Each on a thread of its own, as the window's jobs run: the context is made there.
+    for (int gpu = 0; gpu < 2; ++gpu) {
+        std::thread job([&, gpu] {
+            BackgroundEngine background(gpu == 1);
+            labels[gpu] = background.label();
+            CHECK(background.on_gpu() == (gpu == 1));
+            CHECK(background.engine().kind() == (gpu ? EngineKind::Gl : EngineKind::Cpu));
+            background.engine().reset(config, spec.source, spec.target);
+            background.engine().set_params(params);
+            pairs[gpu] = generate_reflow_pairs(background.engine(), spec.path, spec.source, 300,
+                                               IntegrationSettings{SolverKind::RK4, 16}, 9);
+        });
+        job.join();
+    }
+    MESSAGE("background engines: " << labels[0] << " | " << labels[1]);
+    CHECK(labels[0] == "CPU");
+    CHECK(labels[1].rfind("GPU: ", 0) == 0);
+    REQUIRE(pairs[1].x1.rows() == 300);
+    CHECK(pairs[1].x0 == pairs[0].x0);
+    CHECK((pairs[1].x1 - pairs[0].x1).cwiseAbs().maxCoeff() < 1e-3f);
+    CHECK((pairs[0].x1 - pairs[0].x0).cwiseAbs().maxCoeff() > 0.1f);  // the flow moved them
 }
