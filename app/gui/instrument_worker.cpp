@@ -175,12 +175,11 @@ void InstrumentWorker::loop() {
                 config.path = spec.path;
                 config.mlp = mlp;
                 config.seed = spec.seed;
-                // A new engine (and context) per model; after a failed GPU context, the CPU's.
-                m_background.reset();
-                m_background = std::make_unique<BackgroundEngine>(m_gpu && !m_gpu_failed);
-                m_gpu_failed = m_gpu && !m_background->on_gpu();
-                m_engine = &m_background->engine();
-                {
+                // One engine (and context) for the worker's life; each model resets it, and the
+                // GL engine keeps its programs while the network's shape stays.
+                if (!m_background) {
+                    m_background = std::make_unique<BackgroundEngine>(m_gpu);
+                    m_engine = &m_background->engine();
                     std::lock_guard<std::mutex> lock(m_mutex);
                     m_engine_label = m_background->label();
                 }

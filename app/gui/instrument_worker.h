@@ -107,8 +107,7 @@ class InstrumentWorker {
 
     // Worker-side state.
     const bool m_gpu;
-    bool m_gpu_failed = false;  // no GPU context could be had: the CPU from then on
-    std::unique_ptr<BackgroundEngine> m_background;
+    std::unique_ptr<BackgroundEngine> m_background;  // made by the first model
     Engine* m_engine = nullptr;  // m_background's
     uint64_t m_engine_version = 0;
     Points m_references;  // the exact field's points

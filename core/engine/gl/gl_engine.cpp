@@ -962,16 +962,21 @@ class GlEngine final : public Engine {
         return floats;
     }
 
-    // The inverse of pack_batch for b rows.
-    Batch unpack_batch(const float* data, int b) const {
+    // The inverse of pack_batch for b rows, packed with bridge noise or not, classes at classes_at.
+    Batch unpack_batch(const float* data, int b, bool noise, unsigned classes_at) const {
         Batch batch;
         batch.x0 = Eigen::Map<const Points>(data, b, 2);
         batch.x1 = Eigen::Map<const Points>(data + 2 * b, b, 2);
         batch.t = Eigen::Map<const VectorF>(data + 4 * b, b);
-        if (m_bridge_sigma > 0.0f) batch.noise = Eigen::Map<const Points>(data + 5 * b, b, 2);
+        if (noise) batch.noise = Eigen::Map<const Points>(data + 5 * b, b, 2);
         if (m_config.mlp.classes > 0)
-            for (int i = 0; i < b; ++i) batch.classes.push_back(static_cast<int>(data[m_batch_classes + unsigned(i)]));
+            for (int i = 0; i < b; ++i) batch.classes.push_back(static_cast<int>(data[classes_at + unsigned(i)]));
         return batch;
+    }
+
+    // Floats rounded up to a whole number of k_batch_align_floats (a bind_range offset).
+    static std::size_t aligned_floats(std::size_t floats) {
+        return (floats + k_batch_align_floats - 1) / k_batch_align_floats * k_batch_align_floats;
     }
 
     // ---- entropic couplings paired on the GPU (sinkhorn_pairs.comp)
@@ -1000,9 +1005,8 @@ class GlEngine final : public Engine {
     }
 
     std::size_t packed_stride(int b) const {
-        const std::size_t floats = std::size_t(b) * ((m_config.coupling == CouplingKind::SchrodingerBridge ? 7 : 5) +
-                                                     (m_config.mlp.classes > 0 ? 1 : 0));
-        return (floats + k_batch_align_floats - 1) / k_batch_align_floats * k_batch_align_floats;
+        return aligned_floats(std::size_t(b) * ((m_config.coupling == CouplingKind::SchrodingerBridge ? 7 : 5) +
+                                                (m_config.mlp.classes > 0 ? 1 : 0)));
     }
 
     // Draws the next batches uncoupled, uploads them with their jobs (one per class group and
@@ -1116,7 +1120,7 @@ class GlEngine final : public Engine {
             throw InputError("the GPU plan needs two point sets of equal size, 2.." + std::to_string(most) + " rows");
         const float saved_sigma = m_bridge_sigma;
         m_bridge_sigma = 0.0f;
-        const std::size_t stride = (std::size_t(5) * n + k_batch_align_floats - 1) / k_batch_align_floats * k_batch_align_floats;
+        const std::size_t stride = aligned_floats(std::size_t(5) * n);
         std::vector<float> pack(stride, 0.0f);
         std::memcpy(pack.data(), a.data(), std::size_t(n) * 8);
         std::memcpy(pack.data() + 2 * n, b.data(), std::size_t(n) * 8);
@@ -1147,19 +1151,12 @@ class GlEngine final : public Engine {
     // gl_last_batch: what the last training step read, when it was not sampled on the GPU.
     std::optional<Batch> last_batch() {
         if (m_last_batch == LastBatch::Uploaded)
-            return unpack_batch(m_batch_data.data(), m_uploaded_rows);
+            return unpack_batch(m_batch_data.data(), m_uploaded_rows, m_bridge_sigma > 0.0f, m_batch_classes);
         if (m_last_batch != LastBatch::Paired) return std::nullopt;
         glMemoryBarrier(GL_BUFFER_UPDATE_BARRIER_BIT);
         std::vector<float> data(m_paired_stride);
         m_readback.read(m_paired, data.data(), data.size() * 4, std::size_t(m_last_paired_slot) * m_paired_stride * 4);
-        const float sigma = m_bridge_sigma;
-        const unsigned classes_at = m_batch_classes;
-        m_bridge_sigma = m_paired_sigma;
-        m_batch_classes = m_paired_classes;
-        Batch batch = unpack_batch(data.data(), m_last_paired_rows);
-        m_bridge_sigma = sigma;
-        m_batch_classes = classes_at;
-        return batch;
+        return unpack_batch(data.data(), m_last_paired_rows, m_paired_sigma > 0.0f, m_paired_classes);
     }
 
   private:
@@ -1906,6 +1903,5 @@ std::optional<Batch> gl_last_batch(Engine& engine) {
     return gl->last_batch();
 }
 
-uint64_t gl_pair_seed(uint64_t run_seed) { return run_seed ^ k_pair_seed_salt; }
 
 }  // namespace fmp

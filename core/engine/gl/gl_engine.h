@@ -53,9 +53,6 @@ struct GlSinkhornCheck {
 };
 std::optional<GlSinkhornCheck> gl_sinkhorn_check(Engine& engine, const Points& a, const Points& b,
                                                  const SinkhornSettings& settings, uint64_t seed, uint32_t step);
-// The seed of the pair draws of a run with this seed (the counter-based stream of
-// counter_noise.h, keyed by the step a batch trains and its row).
-uint64_t gl_pair_seed(uint64_t run_seed);
 // The batch the GL engine's last training step read, when it was not sampled on the GPU (plan
 // couplings, explicit batches), read back; for tests. Nothing otherwise.
 std::optional<Batch> gl_last_batch(Engine& engine);
